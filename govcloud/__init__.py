@@ -1,0 +1,16 @@
+"""govcloud — the control plane of a "1+N+M" provincial government cloud.
+
+The package is layered; imports run downward only (checked by import-linter, see ``.importlinter``)::
+
+    cli/         click commands, output formatting, progress       (the only importer of click and rich)
+    daemon.py    the long-running process: leader lease, timers, signals
+    engine/ failover/   one observe → plan → apply → record cycle; centre failover
+    planner/ drivers/ exporter/   pure planning; the outside world (openstack, terraform, ansible); metrics
+    store/       SQLAlchemy persistence: tickets, quota ledger, runs, hash-chained audit log
+    model/       typed desired state loaded from YAML with file/line/key for every error
+    settings.py errors.py   process settings and the exception tree
+
+``devcloud/`` sits beside the layers: the embedded loopback OpenStack, used by the CLI only.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""Process settings: frozen dataclasses, read once from the environment by ``Settings.from_env``.
+
+Nothing here is read at import time (masakari's import-time ``CONF`` is the anti-example): the CLI
+builds one ``Settings`` from flags and environment and passes it down; tests build their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """``$GOVCLOUD_STATE_DIR``, else ``$XDG_STATE_HOME/govcloud``, else ``~/.local/state/govcloud``.
+
+    State (the SQLite database, run directories, the devcloud) is per user and survives reboots,
+    which is what the XDG state directory is for.
+    """
+    if env.get("GOVCLOUD_STATE_DIR"):
+        return Path(env["GOVCLOUD_STATE_DIR"]).expanduser()
+    xdg = env.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return Path(xdg) / "govcloud"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where the desired state lives. All paths are relative to ``root`` unless absolute."""
+
+    root: Path = Path(".")
+    """Repository of YAML data (``$GOVCLOUD_ROOT``, default: the current directory)."""
+    topology: Path = Path("inventory/topology.yaml")
+    """The clouds and their centres."""
+    tenants: Path = Path("tenants.yaml")
+    """Tenants and their business systems."""
+    quotas: Path = Path("quotas")
+    """Directory of quota files (``*.yaml``), merged; duplicates are errors."""
+    tickets: Path = Path("tickets")
+    """Directory of ticket files validated by ``govcloud validate`` when present."""
+
+    def resolve(self, path: Path) -> Path:
+        """Absolute path of one of the fields above."""
+        return path if path.is_absolute() else self.root / path
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """How to reach the state store."""
+
+    url: str = ""
+    """SQLAlchemy URL or a file path (``--db`` / ``$GOVCLOUD_DB``); empty means ``<state_dir>/govcloud.db``."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a govcloud process needs to know about its surroundings."""
+
+    state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
+    """Per-user state: SQLite database, run directories, the devcloud (see ``default_state_dir``)."""
+    data: DataPaths = field(default_factory=DataPaths)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    user: str = ""
+    """Acting user (``--as`` / ``$GOVCLOUD_USER``); checked against the roles file by the engine."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables only; flags are applied with ``with_overrides``."""
+        env = os.environ if env is None else env
+        return cls(
+            state_dir=default_state_dir(env),
+            data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", "."))),
+            store=StoreSettings(url=env.get("GOVCLOUD_DB", "")),
+            user=env.get("GOVCLOUD_USER", ""),
+        )
+
+    def with_overrides(self, *, root: str | None = None, db: str | None = None, user: str | None = None) -> Settings:
+        """Apply command-line flags, which win over the environment."""
+        result = self
+        if root:
+            result = replace(result, data=replace(result.data, root=Path(root)))
+        if db:
+            result = replace(result, store=StoreSettings(url=db))
+        if user:
+            result = replace(result, user=user)
+        return result
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL: a bare path becomes ``sqlite:///path``."""
+        url = self.store.url or str(self.state_dir / "govcloud.db")
+        return url if "://" in url else f"sqlite:///{Path(url).expanduser().absolute()}"
