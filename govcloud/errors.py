@@ -49,11 +49,11 @@ class Problem:
     message: str = field(default="")
 
     def render(self) -> str:
-        """``file:line: key: message (found …, expected …)`` — the format editors jump to."""
+        """``file:line: key: message (found: …; expected: …)`` — the format editors jump to."""
         where = f"{self.file}:{self.line}" if self.line else self.file
         text = self.message or "invalid value"
         key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {text}: found {self.found}, expected {self.expected}"
+        return f"{where}:{key} {text} (found: {self.found}; expected: {self.expected})"
 
     def as_dict(self) -> dict[str, object]:
         """Machine-readable form for ``--output json``."""

@@ -1,0 +1,189 @@
+"""The only YAML reader in govcloud: bytes → ``Document`` (plain data + the line of every key).
+
+Why not ``yaml.safe_load``: it forgets where things were and silently keeps the last of two
+duplicate keys. Admins need ``file:line: key`` for every problem, so we compose the node tree
+ourselves, record each key's position by its key path, and report duplicates, wrong encodings,
+empty files and syntax errors as ``Problem``s instead of exceptions.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from govcloud.errors import ConfigError, Problem
+
+KeyPath = tuple[str | int, ...]
+
+
+def render_path(path: KeyPath) -> str:
+    """``("tenants", 3, "systems", 0, "id")`` → ``tenants[3].systems[0].id``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+@dataclass
+class Document:
+    """One parsed YAML file: its data and the (line, column) of every key path, both 1-based."""
+
+    file: str
+    data: Any
+    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def line(self, path: KeyPath) -> int:
+        """Line of ``path``, or of its nearest ancestor that has one (a missing key → its mapping)."""
+        while path:
+            if path in self.marks:
+                return self.marks[path][0]
+            path = path[:-1]
+        return self.marks.get((), (1, 1))[0]
+
+    def problem(self, path: KeyPath, *, found: str, expected: str, message: str) -> Problem:
+        """A Problem located at ``path`` in this document."""
+        line = self.line(path)
+        column = self.marks.get(path, (line, 0))[1]
+        return Problem(file=self.file, line=line, column=column, key=render_path(path),
+                       found=found, expected=expected, message=message)
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def decode(raw: bytes, file: str) -> str:
+    """UTF-8 text of ``raw`` (a UTF-8 BOM is tolerated); anything else is a precise ConfigError."""
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            raise ConfigError([Problem(file=file, line=1, key="", found=f"{name} text (byte-order mark)",
+                                       expected="UTF-8 text", message="wrong encoding")])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = raw[exc.start : exc.start + 4].hex(" ")
+        raise ConfigError([Problem(file=file, line=line, column=column, key="", found=f"bytes {bad}",
+                                   expected="UTF-8 text (save the file as UTF-8, not GBK/GB18030)",
+                                   message="not valid UTF-8")]) from None
+
+
+def parse(text: str, file: str) -> Document:
+    """Parse YAML text into a Document; raises ConfigError for syntax errors, empty files, duplicates."""
+    if "\x00" in text:
+        raise ConfigError([Problem(file=file, line=text[: text.index("\x00")].count("\n") + 1, key="",
+                                   found="a NUL byte", expected="text", message="binary content")])
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 0)
+        what = exc.problem or "syntax error"
+        raise ConfigError([Problem(file=file, line=line, column=column, key="", found=what,
+                                   expected="valid YAML", message="YAML syntax error")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(file=file, line=1, key="", found=str(exc), expected="valid YAML",
+                                   message="YAML syntax error")]) from None
+    if node is None:
+        raise ConfigError([Problem(file=file, line=0, key="", found="an empty file",
+                                   expected="a YAML mapping", message="empty file")])
+    builder = _Builder(file)
+    data = builder.build(node, ())
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    return Document(file=file, data=data, marks=builder.marks)
+
+
+def read(path: Path, *, display: str | None = None) -> Document:
+    """Read and parse one file; ``display`` is the name used in messages (default: the path)."""
+    file = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(file=file, line=0, key="", found="no such file",
+                                   expected="a readable file", message="missing file")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(file=file, line=0, key="", found=exc.strerror or str(exc),
+                                   expected="a readable file", message="cannot read file")]) from None
+    return parse(decode(raw, file), file)
+
+
+class _Builder:
+    """Turns a composed node tree into plain Python data, recording marks and duplicate keys."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.marks: dict[KeyPath, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1, key=render_path(path),
+                                         found=repr(node.value), expected=f"a valid {node.tag.rsplit(':', 1)[-1]}",
+                                         message=f"cannot read value ({exc})"))
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        try:
+            self._constructor.flatten_mapping(node)  # resolve YAML merge keys (<<: *anchor)
+        except yaml.YAMLError as exc:
+            self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1, key=render_path(path),
+                                         found=str(exc).splitlines()[0], expected="a mapping to merge",
+                                         message="bad merge key"))
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in result:
+                self.problems.append(Problem(file=self.file, line=line, key=render_path(child),
+                                             found=f"a second '{key}' (first on line {self.marks[child][0]})",
+                                             expected="each key once", message="duplicate key"))
+                continue
+            self.marks[child] = (line, key_node.start_mark.column + 1)
+            result[key] = self.build(value_node, child)
+        return result
+
+    def _key(self, node: yaml.Node, path: KeyPath) -> str | None:
+        if isinstance(node, yaml.ScalarNode):
+            value = self._constructor.construct_object(node, deep=True)
+            if isinstance(value, str):
+                return value
+            found = f"key {value!r} of type {type(value).__name__}"
+        else:
+            found = "a sequence as key" if isinstance(node, yaml.SequenceNode) else "a mapping as key"
+        self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1, key=render_path(path),
+                                     found=found,
+                                     expected="a text key", message="keys must be text"))
+        return None
+
+
+def iter_yaml_files(directory: Path) -> Iterator[Path]:
+    """``*.yaml`` and ``*.yml`` files of a directory in a stable order (missing directory: none)."""
+    if directory.is_dir():
+        yield from sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def dump(data: Any) -> str:
+    """YAML text of plain data (``--output yaml``), UTF-8 characters kept as they are."""
+    return str(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=False))

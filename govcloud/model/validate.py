@@ -1,0 +1,125 @@
+"""Cross-reference checks over everything that parsed: ids, references, hierarchy, capacity, tickets.
+
+Schema problems (types, unknown keys) are found by ``schema.Converter`` while reading; this module
+finds what only shows when files are read together. It reports, it never stops at the first problem.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from govcloud.errors import Problem
+from govcloud.model.quotas import Policy, QuotaSet
+from govcloud.model.state import DesiredState, Parsed
+from govcloud.model.tenants import Tenant
+from govcloud.model.topology import Topology
+from govcloud.model.validate_quotas import resolve_quotas
+from govcloud.model.validate_tickets import check_tickets
+
+
+def _duplicates(problems: list[Problem], items: Iterable[object], attr: str, what: str) -> None:
+    """One problem per repeated id, pointing at the repeat and naming the first occurrence."""
+    first: dict[str, object] = {}
+    for item in items:
+        value = getattr(item, attr)
+        if value in first:
+            line = first[value].where.doc.line(first[value].where.path) if first[value].where.doc else 0  # type: ignore[attr-defined]
+            problems.append(item.where.problem(attr, found=f"'{value}' again (first at {first[value].where.file}:{line})",  # type: ignore[attr-defined]
+                                               expected=f"a unique {what} id", message=f"duplicate {what}"))
+        else:
+            first[value] = item
+
+
+def check_topology(topology: Topology, problems: list[Problem]) -> None:
+    """Unique ids, at most one main and one dr centre per cloud, no AZ realising two centres."""
+    _duplicates(problems, topology.clouds, "id", "cloud")
+    _duplicates(problems, topology.flavors, "name", "flavor")
+    for cloud in topology.clouds:
+        _duplicates(problems, cloud.centres, "id", "centre")
+        roles = Counter(c.role for c in cloud.centres)
+        for role in ("main", "dr"):
+            if roles[role] > 1:
+                extra = [c for c in cloud.centres if c.role == role][1]
+                problems.append(extra.where.problem("role", found=f"{roles[role]} centres with role {role}",
+                                                    expected=f"at most one {role} centre per cloud",
+                                                    message=f"second {role} centre in cloud '{cloud.id}'"))
+        seen: dict[tuple[str, str], str] = {}
+        for centre in cloud.centres:
+            for index, zone in enumerate(centre.availability_zones):
+                key = (cloud.region_of(centre), zone)
+                if key in seen and seen[key] != centre.id:
+                    problems.append(centre.where.problem(("availability_zones"), found=f"zone '{zone}' (index {index}) also realises centre '{seen[key]}'",
+                                                         expected="each availability zone in one centre",
+                                                         message="availability zone shared by two centres"))
+                seen[key] = centre.id
+
+
+def check_tenants(tenants: tuple[Tenant, ...], topology: Topology | None, declared_clouds: set[str],
+                  problems: list[Problem]) -> None:
+    """Unique ids, known parents and clouds, no cycles in the hierarchy."""
+    _duplicates(problems, tenants, "id", "tenant")
+    ids = {t.id for t in tenants}
+    for tenant in tenants:
+        _duplicates(problems, tenant.systems, "id", "business system")
+        if tenant.parent is not None and tenant.parent not in ids:
+            problems.append(tenant.where.problem("parent", found=f"'{tenant.parent}'", expected="the id of a tenant in tenants.yaml",
+                                                 message="unknown parent tenant"))
+        for index, cloud in enumerate(tenant.clouds):
+            if topology is not None and cloud not in declared_clouds:
+                problems.append(tenant.where.problem("clouds", found=f"'{cloud}' (item {index})",
+                                                     expected="a cloud id of inventory/topology.yaml: " + _some(sorted(declared_clouds)),
+                                                     message="unknown cloud"))
+        if len(set(tenant.clouds)) != len(tenant.clouds):
+            dup = next(c for c in tenant.clouds if tenant.clouds.count(c) > 1)
+            problems.append(tenant.where.problem("clouds", found=f"'{dup}' twice", expected="each cloud once",
+                                                 message="duplicate cloud"))
+    _check_cycles(tenants, problems)
+
+
+def _check_cycles(tenants: tuple[Tenant, ...], problems: list[Problem]) -> None:
+    parents = {t.id: t.parent for t in tenants}
+    by_id = {t.id: t for t in tenants}
+    reported: set[str] = set()
+    for tenant in tenants:
+        chain = [tenant.id]
+        current = tenant.parent
+        while current is not None and current in parents:
+            if current in chain:
+                cycle = chain[chain.index(current):] + [current]
+                if not reported.intersection(cycle):
+                    start = by_id[current]
+                    problems.append(start.where.problem("parent", found="a cycle: " + " → ".join(cycle),
+                                                        expected="a hierarchy without cycles",
+                                                        message="tenant hierarchy cycle"))
+                    reported.update(cycle)
+                break
+            chain.append(current)
+            current = parents[current]
+
+
+def _some(values: list[str], limit: int = 6) -> str:
+    """A short list for messages: the first few values and how many more."""
+    head = ", ".join(values[:limit])
+    return head + (f" … ({len(values) - limit} more)" if len(values) > limit else "")
+
+
+def validate(parsed: Parsed) -> tuple[DesiredState | None, list[Problem]]:
+    """All cross-checks; the state is returned only when nothing at all is wrong."""
+    problems = list(parsed.problems)
+    topology = parsed.topology
+    declared_clouds = parsed.declared.get("cloud", set())
+    if topology is not None:
+        check_topology(topology, problems)
+    tenants = parsed.tenants.tenants if parsed.tenants is not None else ()
+    check_tenants(tenants, topology, declared_clouds, problems)
+    tenant_map = {t.id: t for t in tenants}
+    quota_set = resolve_quotas(parsed, topology, tenant_map, problems)
+    tickets = tuple(parsed.tickets)
+    check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems)
+    if problems or topology is None or parsed.tenants is None:
+        return None, problems
+    return DesiredState(topology=topology, tenants=tenant_map, quotas=quota_set, tickets=tickets), problems
+
+
+__all__ = ["Policy", "QuotaSet", "check_tenants", "check_topology", "validate"]

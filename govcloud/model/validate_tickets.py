@@ -1,0 +1,145 @@
+"""Ticket checks: references, what each kind needs, and requests no quota could ever satisfy."""
+
+from __future__ import annotations
+
+from govcloud.errors import Problem
+from govcloud.model.quotas import QuotaSet
+from govcloud.model.resources import Resources
+from govcloud.model.state import Parsed
+from govcloud.model.tenants import Tenant
+from govcloud.model.tickets import ANY, Ticket, VmRequest, vm_size
+from govcloud.model.topology import Topology
+
+_NEEDS = {
+    "create": ("vms",),
+    "resize": ("vms", "target"),
+    "delete": ("target",),
+    "quota-change": ("quota",),
+}
+
+
+def _check_kind(ticket: Ticket, problems: list[Problem]) -> None:
+    """Each kind has the keys it needs and not the keys of another kind."""
+    present = {"vms": bool(ticket.vms), "target": ticket.target is not None, "quota": ticket.quota is not None}
+    for key in _NEEDS[ticket.kind]:
+        if not present[key]:
+            problems.append(ticket.where.problem(key, found="nothing", expected=f"'{key}' for a {ticket.kind} ticket",
+                                                 message=f"missing '{key}'"))
+    for key, there in present.items():
+        if there and key not in _NEEDS[ticket.kind]:
+            problems.append(ticket.where.problem(key, found=f"'{key}'", expected=f"no '{key}' in a {ticket.kind} ticket",
+                                                 message=f"'{key}' does not belong to kind {ticket.kind}"))
+    if ticket.kind in ("create", "resize") and ticket.expires is None:
+        problems.append(ticket.where.problem("expires", found="nothing", expected="a lease end date (YYYY-MM-DD)",
+                                             message="missing lease"))
+
+
+def _check_vm(ticket: Ticket, index: int, vm: VmRequest, tenant: Tenant | None, topology: Topology, flavors: dict[str, Resources],
+              problems: list[Problem]) -> None:
+    """Size given exactly one way; cloud and centre known and allowed; protection realisable."""
+    explicit = [k for k in ("vcpus", "ram_mb", "disk_gb") if getattr(vm, k) is not None]
+    if vm.flavor is not None and explicit:
+        problems.append(vm.where.problem(explicit[0], found=f"flavor '{vm.flavor}' and {', '.join(explicit)}",
+                                         expected="either a flavor or vcpus/ram_mb/disk_gb", message="size given twice"))
+    elif vm.flavor is None and len(explicit) < 3:
+        missing = [k for k in ("vcpus", "ram_mb", "disk_gb") if k not in explicit]
+        problems.append(vm.where.problem("flavor", found="no flavor" + (f" and no {', '.join(missing)}" if explicit else ""),
+                                         expected="a flavor, or all of vcpus, ram_mb and disk_gb", message="VM size missing"))
+    elif vm.flavor is not None and vm.flavor not in flavors:
+        problems.append(vm.where.problem("flavor", found=f"'{vm.flavor}'", expected="a flavor of inventory/topology.yaml: " + ", ".join(flavors),
+                                         message="unknown flavor"))
+    if vm.cloud == ANY:
+        if vm.centre != ANY:
+            problems.append(vm.where.problem("centre", found=f"'{vm.centre}' with cloud any", expected="a cloud when a centre is named",
+                                             message="centre without a cloud"))
+        return
+    cloud = topology.cloud(vm.cloud)
+    if cloud is None:
+        problems.append(vm.where.problem("cloud", found=f"'{vm.cloud}'", expected="a cloud id of inventory/topology.yaml, or any",
+                                         message="unknown cloud"))
+        return
+    if tenant is not None and cloud.id not in tenant.clouds:
+        problems.append(vm.where.problem("cloud", found=f"'{vm.cloud}'", expected=f"one of the clouds of tenant '{tenant.id}': " + ", ".join(tenant.clouds),
+                                         message="cloud not allowed for this tenant"))
+    if vm.centre != ANY and cloud.centre(vm.centre) is None:
+        problems.append(vm.where.problem("centre", found=f"'{vm.centre}'", expected=f"a centre of '{cloud.id}': " + ", ".join(c.id for c in cloud.centres) + ", or any",
+                                         message="unknown centre"))
+    protection = ticket.protection or _system_protection(ticket, tenant)
+    roles = {c.role for c in cloud.centres}
+    # ha in a single-centre cloud (most city clouds) degrades to host anti-affinity inside the centre,
+    # which placement reports; dr without a dr centre has nowhere to fail over to and is refused.
+    need = {"none": set(), "ha": set(), "dr": {"dr"}}[protection]
+    if not need <= roles:
+        problems.append(vm.where.problem("cloud", found=f"'{cloud.id}' with centres " + ", ".join(sorted(roles)),
+                                         expected=f"a cloud with {', '.join(sorted(need))} centres for protection {protection}",
+                                         message="protection not possible in this cloud"))
+
+
+def _system_protection(ticket: Ticket, tenant: Tenant | None) -> str:
+    system = tenant.system(ticket.system) if tenant else None
+    return system.protection if system else "none"
+
+
+def _check_demand(ticket: Ticket, tenant: Tenant, flavors: dict[str, Resources], quotas: QuotaSet, problems: list[Problem]) -> None:
+    """A create ticket asking more than the tenant's quotas could ever give is refused outright."""
+    per_cloud: dict[str, Resources] = {}
+    for vm in ticket.vms:
+        size = vm_size(vm, flavors)
+        if size is not None:
+            per_cloud[vm.cloud] = per_cloud.get(vm.cloud, Resources()) + size.scaled(vm.count)
+    everything = sum(per_cloud.values(), Resources())
+    for cloud_id, demand in sorted(per_cloud.items()):
+        quota = quotas.of(tenant.id, cloud_id) if cloud_id != ANY else None
+        if cloud_id != ANY and quota is None:
+            problems.append(ticket.where.problem("vms", found=f"no quota for '{tenant.id}' in '{cloud_id}'",
+                                                 expected="a quota in quotas/ for the tenant in that cloud", message="no quota"))
+            continue
+        if quota is not None:
+            _over(ticket, demand, quota.limit, f"the limit of tenant '{tenant.id}' in cloud '{cloud_id}'", problems)
+            sub = quota.systems.get(ticket.system)
+            if sub is not None:
+                _over(ticket, demand, sub, f"the sub-limit of system '{ticket.system}' in cloud '{cloud_id}'", problems)
+    own = quotas.for_tenant(tenant.id)
+    if ticket.kind == "create" and (ANY in per_cloud or len(own) > 1):
+        best = sum((q.limit for q in own), Resources())
+        _over(ticket, everything, best, f"the limits of tenant '{tenant.id}' summed over all its clouds", problems)
+    if ticket.kind == "create" and tenant.id in quotas.totals:
+        _over(ticket, everything, quotas.totals[tenant.id], f"the total limit of tenant '{tenant.id}' across clouds", problems)
+
+
+def _over(ticket: Ticket, demand: Resources, limit: Resources, level: str, problems: list[Problem]) -> None:
+    over = demand.exceeding(limit)
+    if over:
+        found = ", ".join(f"{n}={getattr(demand, n)}" for n in over)
+        allowed = ", ".join(f"{n}={getattr(limit, n)}" for n in over)
+        problems.append(ticket.where.problem("vms", found=found, expected=f"at most {level}: {allowed}",
+                                             message="ticket exceeds what the tenant could ever get"))
+
+
+def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topology | None, tenants: dict[str, Tenant],
+                  quotas: QuotaSet, problems: list[Problem]) -> None:
+    """Every ticket: unique id, known tenant and system, kind-specific keys, VMs, demand within reach."""
+    seen: dict[str, str] = {}
+    flavors = {f.name: f.resources() for f in topology.flavors} if topology else {}
+    for ticket in tickets:
+        if ticket.id in seen:
+            problems.append(ticket.where.problem("id", found=f"'{ticket.id}' again (first in {seen[ticket.id]})",
+                                                 expected="a unique ticket id", message="duplicate ticket"))
+        seen.setdefault(ticket.id, ticket.where.file)
+        _check_kind(ticket, problems)
+        tenant = tenants.get(ticket.tenant)
+        if ticket.tenant not in parsed.declared.get("tenant", set()):
+            problems.append(ticket.where.problem("tenant", found=f"'{ticket.tenant}'", expected="a tenant id of tenants.yaml",
+                                                 message="unknown tenant"))
+        elif tenant is not None and tenant.system(ticket.system) is None:
+            problems.append(ticket.where.problem("system", found=f"'{ticket.system}'",
+                                                 expected=f"a business system of '{tenant.id}': " + (", ".join(s.id for s in tenant.systems) or "(none)"),
+                                                 message="unknown business system"))
+        if topology is not None:
+            for index, vm in enumerate(ticket.vms):
+                _check_vm(ticket, index, vm, tenant, topology, flavors, problems)
+            if ticket.quota is not None and topology.cloud(ticket.quota.cloud) is None:
+                problems.append(ticket.where.problem("quota", found=f"cloud '{ticket.quota.cloud}'", expected="a cloud id of inventory/topology.yaml",
+                                                     message="unknown cloud"))
+        if tenant is not None and ticket.kind in ("create", "resize"):
+            _check_demand(ticket, tenant, flavors, quotas, problems)
