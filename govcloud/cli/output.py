@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from govcloud.errors import ConfigError, GovcloudError
+from govcloud.errors import AuditChainBroken, ConfigError, GovcloudError
 from govcloud.model.loading import dump
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +71,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -82,5 +84,9 @@ def print_error(exc: GovcloudError) -> None:
         for problem in exc.problems:
             click.echo(f"error: {problem.render()}", err=True)
         click.echo(f"{len(exc.problems)} problem(s) found; nothing was changed", err=True)
+        return
+    if isinstance(exc, AuditChainBroken):
+        for line in exc.problems:
+            click.echo(f"error: audit chain broken: {line}", err=True)
         return
     click.echo(f"error: {exc}", err=True)

@@ -39,6 +39,18 @@ class Where:
     def file(self) -> str:
         return self.doc.file if self.doc else "<generated>"
 
+    @property
+    def line(self) -> int:
+        return self.doc.line(self.path) if self.doc else 0
+
+    def child(self, *keys: str | int) -> Where:
+        """The place of a key below this object."""
+        return Where(self.doc, (*self.path, *keys))
+
+    def has(self, key: str) -> bool:
+        """Whether the document spells out ``key`` here (as opposed to a default)."""
+        return self.doc is not None and (*self.path, key) in self.doc.marks
+
     def problem(self, key: str | int | None = None, *, found: str, expected: str, message: str) -> Problem:
         """A problem about this object (or its child ``key``)."""
         path = self.path if key is None else (*self.path, key)
@@ -201,14 +213,14 @@ class Converter:
 
     def _sequence(self, item: Any, value: Any, path: KeyPath) -> Any:
         if not isinstance(value, list):
-            return self.fail(path, value, expected_of(tuple[item, ...]), "wrong type")  # type: ignore[valid-type]
+            return self.fail(path, value, expected_of(tuple[item, ...]), "wrong type")
         # Broken items are dropped (their problems are recorded) so the rest can still be cross-checked.
         items = [self.convert(item, element, (*path, index)) for index, element in enumerate(value)]
         return tuple(i for i in items if i is not INVALID)
 
     def _dict(self, item: Any, value: Any, path: KeyPath) -> Any:
         if not isinstance(value, dict):
-            return self.fail(path, value, expected_of(dict[str, item]), "wrong type")  # type: ignore[valid-type]
+            return self.fail(path, value, expected_of(dict[str, item]), "wrong type")
         result = {key: self.convert(item, element, (*path, key)) for key, element in value.items()}
         return {key: v for key, v in result.items() if v is not INVALID}
 

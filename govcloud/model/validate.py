@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 
 from govcloud.errors import Problem
 from govcloud.model.quotas import Policy, QuotaSet
+from govcloud.model.schema import Where
 from govcloud.model.state import DesiredState, Parsed
 from govcloud.model.tenants import Tenant
 from govcloud.model.topology import Topology
@@ -18,17 +20,24 @@ from govcloud.model.validate_quotas import resolve_quotas
 from govcloud.model.validate_tickets import check_tickets
 
 
-def _duplicates(problems: list[Problem], items: Iterable[object], attr: str, what: str) -> None:
+class Located(Protocol):
+    """Anything read from a document."""
+
+    @property
+    def where(self) -> Where: ...
+
+
+def _duplicates(problems: list[Problem], items: Iterable[Located], attr: str, what: str) -> None:
     """One problem per repeated id, pointing at the repeat and naming the first occurrence."""
-    first: dict[str, object] = {}
+    first: dict[str, Where] = {}
     for item in items:
         value = getattr(item, attr)
         if value in first:
-            line = first[value].where.doc.line(first[value].where.path) if first[value].where.doc else 0  # type: ignore[attr-defined]
-            problems.append(item.where.problem(attr, found=f"'{value}' again (first at {first[value].where.file}:{line})",  # type: ignore[attr-defined]
+            seen = first[value]
+            problems.append(item.where.problem(attr, found=f"'{value}' again (first at {seen.file}:{seen.line})",
                                                expected=f"a unique {what} id", message=f"duplicate {what}"))
         else:
-            first[value] = item
+            first[value] = item.where
 
 
 def check_topology(topology: Topology, problems: list[Problem]) -> None:
@@ -49,7 +58,8 @@ def check_topology(topology: Topology, problems: list[Problem]) -> None:
             for index, zone in enumerate(centre.availability_zones):
                 key = (cloud.region_of(centre), zone)
                 if key in seen and seen[key] != centre.id:
-                    problems.append(centre.where.problem(("availability_zones"), found=f"zone '{zone}' (index {index}) also realises centre '{seen[key]}'",
+                    problems.append(centre.where.problem("availability_zones",
+                                                         found=f"zone '{zone}' (index {index}) also realises centre '{seen[key]}'",
                                                          expected="each availability zone in one centre",
                                                          message="availability zone shared by two centres"))
                 seen[key] = centre.id
@@ -86,7 +96,7 @@ def _check_cycles(tenants: tuple[Tenant, ...], problems: list[Problem]) -> None:
         current = tenant.parent
         while current is not None and current in parents:
             if current in chain:
-                cycle = chain[chain.index(current):] + [current]
+                cycle = [*chain[chain.index(current):], current]
                 if not reported.intersection(cycle):
                     start = by_id[current]
                     problems.append(start.where.problem("parent", found="a cycle: " + " → ".join(cycle),

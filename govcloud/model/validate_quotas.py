@@ -20,6 +20,16 @@ def _numbers(resources: Resources, names: list[str]) -> str:
     return ", ".join(f"{n}={getattr(resources, n)}" for n in names)
 
 
+def _limit_key(where: Where) -> str:
+    """Point a 'limit too high' problem at ``limits`` when written, else at the ``tier`` it came from."""
+    return "limits" if where.has("limits") else "tier"
+
+
+def systems_of(tenant: Tenant) -> str:
+    """The tenant's system ids, for 'expected …' texts."""
+    return ", ".join(s.id for s in tenant.systems) or "(none)"
+
+
 def _merge(files: list[QuotaFile], problems: list[Problem]) -> tuple[Policy, dict[str, Resources]]:
     """The single policy and the union of tiers; a second policy or a repeated tier is an error."""
     policy: Policy | None = None
@@ -85,16 +95,16 @@ def _check_systems(quota: Quota, limit: Resources, tenant: Tenant | None, proble
     """Each system sub-limit names a system of the tenant and fits inside the tenant's limit."""
     result: dict[str, Resources] = {}
     for system_id, sub in quota.systems.items():
-        where = Where(quota.where.doc, (*quota.where.path, "systems", system_id))
+        where = quota.where.child("systems", system_id)
         if tenant is not None and tenant.system(system_id) is None:
-            problems.append(where.problem(found=f"'{system_id}'",
-                                          expected=f"a business system of tenant '{tenant.id}': " + (", ".join(s.id for s in tenant.systems) or "(none)"),
+            problems.append(where.problem(found=f"'{system_id}'", expected=f"a business system of tenant '{tenant.id}': {systems_of(tenant)}",
                                           message="unknown business system"))
             continue
         resources = sub.resources()
         over = resources.exceeding(limit)
         if over:
-            problems.append(where.problem(found=_numbers(resources, over), expected=f"at most the tenant's limit in {quota.cloud}: {_numbers(limit, over)}",
+            problems.append(where.problem(found=_numbers(resources, over),
+                                          expected=f"at most the tenant's limit in {quota.cloud}: {_numbers(limit, over)}",
                                           message="system sub-limit exceeds the tenant's quota"))
         result[system_id] = resources
     return result
@@ -107,8 +117,7 @@ def _check_capacity(quota: ResolvedQuota, topology: Topology | None, problems: l
     can_give = cloud.allocatable()
     over = quota.limit.exceeding(can_give)
     if over:
-        problems.append(quota.where.problem("limits" if quota.where.doc and (*quota.where.path, "limits") in quota.where.doc.marks else "tier",
-                                            found=_numbers(quota.limit, over),
+        problems.append(quota.where.problem(_limit_key(quota.where), found=_numbers(quota.limit, over),
                                             expected=f"at most what cloud '{cloud.id}' can give (capacity × overcommit): {_numbers(can_give, over)}",
                                             message="quota exceeds the cloud's capacity"))
 
@@ -127,9 +136,10 @@ def _check_hierarchy(quotas: dict[tuple[str, str], ResolvedQuota], tenants: dict
             continue
         over = quota.limit.exceeding(parent_quota.limit)
         if over:
-            problems.append(quota.where.problem("limits" if quota.where.doc and (*quota.where.path, "limits") in quota.where.doc.marks else "tier",
-                                                found=_numbers(quota.limit, over),
-                                                expected=f"at most the limit of parent '{parent_id}' in cloud '{cloud_id}': {_numbers(parent_quota.limit, over)} (policy hierarchy: strict)",
+            allowed = _numbers(parent_quota.limit, over)
+            problems.append(quota.where.problem(_limit_key(quota.where), found=_numbers(quota.limit, over),
+                                                expected=f"at most the limit of parent '{parent_id}' in cloud '{cloud_id}': {allowed} "
+                                                         "(policy hierarchy: strict)",
                                                 message="quota exceeds the parent's quota"))
 
 
@@ -161,7 +171,9 @@ def resolve_quotas(parsed: Parsed, topology: Topology | None, tenants: dict[str,
                 continue
             key = (quota.tenant, quota.cloud)
             if key in quotas:
-                problems.append(quota.where.problem("cloud", found=f"a second quota for '{quota.tenant}' in '{quota.cloud}' (first in {quotas[key].where.file})",
+                first = quotas[key].where
+                problems.append(quota.where.problem("cloud",
+                                                    found=f"a second quota for '{quota.tenant}' in '{quota.cloud}' (first at {first.file}:{first.line})",
                                                     expected="one quota per tenant and cloud", message="duplicate quota"))
                 continue
             limit = _limit(quota, tiers, problems)

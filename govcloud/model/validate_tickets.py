@@ -9,6 +9,7 @@ from govcloud.model.state import Parsed
 from govcloud.model.tenants import Tenant
 from govcloud.model.tickets import ANY, Ticket, VmRequest, vm_size
 from govcloud.model.topology import Topology
+from govcloud.model.validate_quotas import systems_of
 
 _NEEDS = {
     "create": ("vms",),
@@ -59,10 +60,12 @@ def _check_vm(ticket: Ticket, index: int, vm: VmRequest, tenant: Tenant | None, 
                                          message="unknown cloud"))
         return
     if tenant is not None and cloud.id not in tenant.clouds:
-        problems.append(vm.where.problem("cloud", found=f"'{vm.cloud}'", expected=f"one of the clouds of tenant '{tenant.id}': " + ", ".join(tenant.clouds),
+        problems.append(vm.where.problem("cloud", found=f"'{vm.cloud}'",
+                                         expected=f"one of the clouds of tenant '{tenant.id}': " + ", ".join(tenant.clouds),
                                          message="cloud not allowed for this tenant"))
     if vm.centre != ANY and cloud.centre(vm.centre) is None:
-        problems.append(vm.where.problem("centre", found=f"'{vm.centre}'", expected=f"a centre of '{cloud.id}': " + ", ".join(c.id for c in cloud.centres) + ", or any",
+        centres = ", ".join(c.id for c in cloud.centres)
+        problems.append(vm.where.problem("centre", found=f"'{vm.centre}'", expected=f"a centre of '{cloud.id}': {centres}, or any",
                                          message="unknown centre"))
     protection = ticket.protection or _system_protection(ticket, tenant)
     roles = {c.role for c in cloud.centres}
@@ -133,7 +136,7 @@ def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topolog
                                                  message="unknown tenant"))
         elif tenant is not None and tenant.system(ticket.system) is None:
             problems.append(ticket.where.problem("system", found=f"'{ticket.system}'",
-                                                 expected=f"a business system of '{tenant.id}': " + (", ".join(s.id for s in tenant.systems) or "(none)"),
+                                                 expected=f"a business system of '{tenant.id}': {systems_of(tenant)}",
                                                  message="unknown business system"))
         if topology is not None:
             for index, vm in enumerate(ticket.vms):

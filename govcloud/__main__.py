@@ -1,0 +1,5 @@
+"""``python -m govcloud`` runs the CLI."""
+
+from govcloud.cli import main
+
+main()

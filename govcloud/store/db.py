@@ -1,0 +1,134 @@
+"""Opening the store: engine per URL, SQLite made safe for several processes, migrations on open.
+
+SQLite is the default so that a single admin needs nothing but a file; PostgreSQL is for the
+daemon's high availability (several daemons share one database). Both run the same alembic
+migrations, applied automatically when the store is opened, so a new checkout never meets an old
+schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from govcloud.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    """SQLite with WAL, a busy timeout, and ``BEGIN IMMEDIATE`` so writers queue instead of failing.
+
+    pysqlite defers BEGIN until the first write, which lets two processes read the same audit head
+    and then both append; taking the write lock at BEGIN serialises them.
+    """
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; unreachable or malformed URLs become a StoreError naming the URL."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"cannot parse database URL {url!r}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {parsed.render_as_string(hide_password=True)}: {exc}") from exc
+
+
+class Store:
+    """The state store. ``Store.open(url)`` connects and migrates; ``transaction()`` is the unit of work."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        from govcloud.store.audit import AuditLog  # audit needs Store's type only at run time
+
+        self.audit = AuditLog(self)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` (SQLite path URL or PostgreSQL) and bring the schema to the newest revision."""
+        store = cls(make_engine(url))
+        if migrate:
+            store.upgrade()
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def describe(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One transaction: committed on success, rolled back on any exception."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"state store {self.describe()} failed: {exc.orig}") from exc
+
+    def _alembic(self, connection: sa.Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        return config
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply pending migrations (idempotent)."""
+        try:
+            with self.engine.begin() as connection:
+                before = self.current_revision(connection)
+                if before == self.head_revision():
+                    return
+                command.upgrade(self._alembic(connection), revision)
+                after = self.current_revision(connection)
+                self.audit.append("system", "store.migrate", "store",
+                                  {"from": before, "to": after, "dialect": self.dialect}, connection=connection)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open or migrate the state store {self.describe()}: {exc.orig}") from exc
+
+    def current_revision(self, connection: sa.Connection | None = None) -> str | None:
+        """The schema revision recorded in the database (None for an empty database)."""
+        if connection is not None:
+            return MigrationContext.configure(connection).get_current_revision()
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision this govcloud knows."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return ScriptDirectory.from_config(config).get_current_head()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Test harness helpers (servers the tests start themselves)."""
