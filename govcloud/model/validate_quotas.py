@@ -173,7 +173,8 @@ def resolve_quotas(parsed: Parsed, topology: Topology | None, tenants: dict[str,
             if key in quotas:
                 first = quotas[key].where
                 problems.append(quota.where.problem("cloud",
-                                                    found=f"a second quota for '{quota.tenant}' in '{quota.cloud}' (first at {first.file}:{first.line})",
+                                                    found=f"a second quota for '{quota.tenant}' in '{quota.cloud}' "
+                                                          f"(first at {first.file}:{first.line})",
                                                     expected="one quota per tenant and cloud", message="duplicate quota"))
                 continue
             limit = _limit(quota, tiers, problems)
