@@ -86,6 +86,16 @@ def topology_show(app: AppContext, fmt: str) -> None:
     emit(rows, fmt, title="topology (capacity × overcommit)")
 
 
+def _complete_tenants(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Tenant ids for shell completion; silent when the data does not load."""
+    app = ctx.find_object(AppContext)
+    try:
+        state = load_state(app.settings.data if app else DataPaths(), [])
+    except ConfigError:
+        return []
+    return [t for t in state.tenants if t.startswith(incomplete)]
+
+
 @click.group()
 def tenants() -> None:
     """Tenants and their business systems."""
@@ -103,7 +113,7 @@ def tenants_list(app: AppContext, fmt: str) -> None:
 
 
 @tenants.command("show")
-@click.argument("tenant")
+@click.argument("tenant", shell_complete=_complete_tenants)
 @output_option
 @pass_app
 def tenants_show(app: AppContext, tenant: str, fmt: str) -> None:
@@ -130,7 +140,7 @@ def quota() -> None:
 
 
 @quota.command("show")
-@click.argument("tenant", required=False)
+@click.argument("tenant", required=False, shell_complete=_complete_tenants)
 @output_option
 @pass_app
 def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
@@ -152,4 +162,18 @@ def version() -> None:
     click.echo(__version__)
 
 
-COMMANDS.extend([validate, topology, tenants, quota, version])
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the shell completion script, e.g. ``eval "$(govcloud completion bash)"``."""
+    from click.shell_completion import get_completion_class
+
+    root = ctx.find_root().command
+    cls = get_completion_class(shell)
+    if cls is None:  # click knows these three; kept for clarity should that ever change
+        raise click.BadParameter(f"no completion for {shell}")
+    click.echo(cls(root, {}, "govcloud", "_GOVCLOUD_COMPLETE").source())
+
+
+COMMANDS.extend([validate, topology, tenants, quota, version, completion])
