@@ -8,7 +8,8 @@
     └── InputError
         ├── AlreadyUp          ``up`` while the devcloud runs (exit 2): run ``down`` first
         ├── PortTaken          a port of the profile is in use by someone else (exit 2)
-        └── NotInstalled       ``up`` before ``install`` (exit 2)
+        ├── NotInstalled       ``up`` before ``install`` (exit 2)
+        └── NotRunning         a command that needs the running devcloud, or an unknown centre (exit 2)
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class PortTaken(InputError):
 
 class NotInstalled(InputError):
     """The services' virtualenv or the Debian packages are missing: run ``govcloud devcloud install``."""
+
+
+class NotRunning(InputError):
+    """The command needs a running (or once started) devcloud, or named a centre it does not have."""

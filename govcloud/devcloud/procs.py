@@ -1,0 +1,180 @@
+"""Processes of the devcloud: start detached, record the pid, stop by that pid's process group only.
+
+Every service is started with ``start_new_session`` (setsid) so it outlives the CLI and so that its
+pid is also its process-group id: ``stop`` signals that group and nothing else, which is how
+``down`` can promise to leave other processes of the machine alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from govcloud.devcloud.errors import PortTaken, ServiceFailed
+
+
+def read_pid(pidfile: Path) -> int | None:
+    """The pid recorded in ``pidfile`` (first token), or None when missing or garbled."""
+    try:
+        return int(pidfile.read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a zombie has exited, only its parent lingers)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def running_pid(pidfile: Path) -> int | None:
+    """The recorded pid if that process still runs, else None."""
+    pid = read_pid(pidfile)
+    return pid if pid is not None and alive(pid) else None
+
+
+def start(
+    argv: Sequence[str], *, pidfile: Path, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> int:
+    """Start ``argv`` in its own session with output to ``log``; record and return its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(f"{proc.pid}\n", encoding="utf-8")
+    return proc.pid
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the process group led by ``pid`` (fall back to the pid alone if it left its group)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _group_alive(pid: int) -> bool:
+    """True while any process of the group ``pid`` exists (uWSGI workers may outlive their master)."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return alive(pid)
+    except PermissionError:
+        return True
+    return True
+
+
+def stop(pidfile: Path, *, grace: float = 15.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop the group recorded in ``pidfile``: ``sig``, then SIGKILL after ``grace`` seconds.
+
+    Returns True if something was running. The pidfile is removed either way.
+    """
+    pid = read_pid(pidfile)
+    was_running = pid is not None and alive(pid)
+    if pid is not None and was_running:
+        _signal_group(pid, sig)
+        deadline = time.monotonic() + grace
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _group_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while _group_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    pidfile.unlink(missing_ok=True)
+    return was_running
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something listens on ``host:port`` (a bind test, so TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def check_ports_free(ports: Mapping[int, str], *, in_use: Callable[[int], bool] = port_in_use) -> None:
+    """Raise ``PortTaken`` naming every busy port and the service that wanted it."""
+    busy = [f"{port} ({service})" for port, service in sorted(ports.items()) if in_use(port)]
+    if busy:
+        raise PortTaken(
+            "port(s) already in use on 127.0.0.1: " + ", ".join(busy)
+            + " — stop what uses them (ss -ltnp) or change the ports in the devcloud profile"
+        )
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers with any HTTP status (401/300 count: the service is listening)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool], *, service: str, pidfile: Path | None, logs: Sequence[Path], timeout: float
+) -> None:
+    """Poll ``ready`` until true; raise ``ServiceFailed`` with the log tail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready():
+            return
+        if pidfile is not None and running_pid(pidfile) is None:
+            raise ServiceFailed(service, "exited during start-up", _tails(logs))
+        if time.monotonic() > deadline:
+            raise ServiceFailed(service, f"did not become ready within {timeout:.0f} s", _tails(logs))
+        time.sleep(0.25)
+
+
+def _tails(logs: Sequence[Path]) -> str:
+    parts = [f"[{log}]\n{text}" for log in logs if (text := tail(log))]
+    return "\n".join(parts)
