@@ -36,6 +36,8 @@ class DataPaths:
     """Tenants and their business systems."""
     quotas: Path = Path("quotas")
     """Directory of quota files (``*.yaml``), merged; duplicates are errors."""
+    users: Path = Path("users.yaml")
+    """Users, roles and auto-approval rules; optional (without it only ``validate`` and listings work)."""
     tickets: Path = Path("tickets")
     """Directory of ticket files validated by ``govcloud validate`` when present."""
 

@@ -19,6 +19,7 @@ from govcloud.model.schema import INVALID, Converter
 from govcloud.model.tenants import Tenant, Tenants
 from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
+from govcloud.model.users import Users
 from govcloud.settings import DataPaths
 
 T = TypeVar("T")
@@ -32,6 +33,7 @@ class DesiredState:
     tenants: dict[str, Tenant]
     quotas: QuotaSet
     tickets: tuple[Ticket, ...] = ()
+    users: Users = field(default_factory=lambda: Users(version=1, users=()))
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Parsed:
     topology: Topology | None = None
     tenants: Tenants | None = None
     quota_files: list[QuotaFile] = field(default_factory=list)
+    users: Users | None = None
     tickets: list[Ticket] = field(default_factory=list)
     declared: dict[str, set[str]] = field(default_factory=dict)
     """Ids written in the files, including those of broken entries, so a broken tenant is not also
@@ -87,6 +90,9 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
     parsed.tenants, doc = read_as(Tenants, paths.resolve(paths.tenants), root, parsed)
     if doc is not None and isinstance(doc.data, dict):
         _declare(parsed, "tenant", doc.data.get("tenants"))
+    users_path = paths.resolve(paths.users)
+    if users_path.exists():
+        parsed.users, _ = read_as(Users, users_path, root, parsed)
     quota_dir = paths.resolve(paths.quotas)
     quota_paths = list(loading.iter_yaml_files(quota_dir))
     if not quota_paths:

@@ -15,7 +15,9 @@ from govcloud.model.quotas import Policy, QuotaSet
 from govcloud.model.schema import Where
 from govcloud.model.state import DesiredState, Parsed
 from govcloud.model.tenants import Tenant
+from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
+from govcloud.model.users import Users
 from govcloud.model.validate_quotas import resolve_quotas
 from govcloud.model.validate_tickets import check_tickets
 
@@ -127,9 +129,43 @@ def validate(parsed: Parsed) -> tuple[DesiredState | None, list[Problem]]:
     quota_set = resolve_quotas(parsed, topology, tenant_map, problems)
     tickets = tuple(parsed.tickets)
     check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems)
+    users = parsed.users or Users(version=1, users=())
+    check_users(users, parsed, tickets, problems, present=parsed.users is not None)
     if problems or topology is None or parsed.tenants is None:
         return None, problems
-    return DesiredState(topology=topology, tenants=tenant_map, quotas=quota_set, tickets=tickets), problems
+    return DesiredState(topology=topology, tenants=tenant_map, quotas=quota_set, tickets=tickets, users=users), problems
 
 
-__all__ = ["Policy", "QuotaSet", "check_tenants", "check_topology", "validate"]
+def check_users(users: Users, parsed: Parsed, tickets: tuple[Ticket, ...], problems: list[Problem], *, present: bool) -> None:
+    """Unique user ids, known tenants, and (when users.yaml exists) tickets requested by a requester of their tenant."""
+    _duplicates(problems, users.users, "id", "user")
+    _duplicates(problems, users.auto_approval, "name", "auto-approval rule")
+    declared = parsed.declared.get("tenant", set())
+    for user in users.users:
+        for tenant in user.tenants:
+            if tenant not in declared:
+                problems.append(user.where.problem("tenants", found=f"'{tenant}'", expected="a tenant id of tenants.yaml",
+                                                   message="unknown tenant"))
+        if user.role == "requester" and not user.tenants:
+            problems.append(user.where.problem("tenants", found="no tenants", expected="the tenants this requester acts for",
+                                               message="requester without a tenant"))
+    for rule in users.auto_approval:
+        for tenant in rule.tenants:
+            if tenant not in declared:
+                problems.append(rule.where.problem("tenants", found=f"'{tenant}'", expected="a tenant id of tenants.yaml",
+                                                   message="unknown tenant"))
+    if not present:
+        return
+    for ticket in tickets:
+        requester = users.get(ticket.requester)
+        if requester is None:
+            problems.append(ticket.where.problem("requester", found=f"'{ticket.requester}'", expected="a user id of users.yaml",
+                                                 message="unknown requester"))
+        elif requester.role != "admin" and ticket.tenant not in requester.tenants:
+            acts_for = ", ".join(requester.tenants) or "no tenant"
+            problems.append(ticket.where.problem("requester", found=f"'{requester.id}' ({requester.role} for {acts_for})",
+                                                 expected=f"a requester of tenant '{ticket.tenant}'",
+                                                 message="requester may not ask for this tenant"))
+
+
+__all__ = ["Policy", "QuotaSet", "check_tenants", "check_topology", "check_users", "validate"]

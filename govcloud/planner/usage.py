@@ -6,23 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
 
 K = TypeVar("K")
-
-
-@dataclass(frozen=True)
-class LedgerLine:
-    """One ledger entry: resources a ticket holds in one centre (``dr`` lines are failover room)."""
-
-    ticket: str
-    tenant: str
-    system: str
-    cloud: str
-    centre: str
-    resources: Resources
-    state: str  # reserved | committed
-    kind: str = "vm"  # vm | dr
 
 
 @dataclass(frozen=True)

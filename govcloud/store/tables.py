@@ -26,3 +26,70 @@ audit_head = sa.Table(
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False, index=True),
+    sa.Column("system", sa.String(63), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("source", sa.Text(), nullable=False, doc="the ticket's YAML text as submitted"),
+    sa.Column("source_name", sa.String(512), nullable=False, doc="file it was submitted from"),
+    sa.Column("submitted_by", sa.String(128), nullable=False),
+    sa.Column("submitted_at", sa.String(32), nullable=False),
+    sa.Column("approved_by", sa.String(128)),
+    sa.Column("approved_at", sa.String(32)),
+    sa.Column("approval_rule", sa.String(128)),
+    sa.Column("active_at", sa.String(32)),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text(), doc="why it was rejected, failed or quarantined, and what to do"),
+    sa.Column("plan", sa.Text(), doc="JSON of the placement approved"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", BIG, primary_key=True, autoincrement=True),
+    sa.Column("ticket", sa.String(63), nullable=False, index=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("system", sa.String(63), nullable=False),
+    sa.Column("cloud", sa.String(63), nullable=False),
+    sa.Column("centre", sa.String(63), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False, doc="vm | dr"),
+    sa.Column("state", sa.String(16), nullable=False, doc="reserved | committed"),
+    sa.Column("instances", BIG, nullable=False),
+    sa.Column("vcpus", BIG, nullable=False),
+    sa.Column("ram_mb", BIG, nullable=False),
+    sa.Column("disk_gb", BIG, nullable=False),
+)
+
+vms = sa.Table(
+    "vms",
+    metadata,
+    sa.Column("ticket", sa.String(63), primary_key=True),
+    sa.Column("idx", sa.Integer(), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("system", sa.String(63), nullable=False),
+    sa.Column("cloud", sa.String(63), nullable=False),
+    sa.Column("region", sa.String(63), nullable=False),
+    sa.Column("centre", sa.String(63), nullable=False),
+    sa.Column("zone", sa.String(63), nullable=False),
+    sa.Column("flavor", sa.String(63)),
+    sa.Column("vcpus", sa.Integer(), nullable=False),
+    sa.Column("ram_mb", sa.Integer(), nullable=False),
+    sa.Column("disk_gb", sa.Integer(), nullable=False),
+    sa.Column("server_id", sa.String(64)),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("address", sa.String(64)),
+    sa.Column("fault", sa.Text()),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+locks = sa.Table("locks", metadata, sa.Column("name", sa.String(32), primary_key=True))

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
 from govcloud.model.state import DesiredState, load_state
 from govcloud.model.tickets import Ticket
 from govcloud.planner.placement import place, vm_name
-from govcloud.planner.usage import LedgerLine, Usage
+from govcloud.planner.usage import Usage
 from govcloud.settings import DataPaths
 
 REPO = Path(__file__).resolve().parents[3]

@@ -1,0 +1,186 @@
+"""Ticket rows and their state machine, the quota ledger and the VM records, in store terms.
+
+State changes are compare-and-set (``UPDATE … WHERE state = :expected``) so two processes racing on
+one ticket cannot both move it; approvals take the ``quota`` lock row first so that reading the
+ledger, checking and reserving happen as one serialised step (50 racing approvals never
+over-allocate, on SQLite or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from govcloud.errors import GovcloudError
+from govcloud.model.ledger import LedgerLine
+from govcloud.model.resources import Resources
+from govcloud.store.tables import ledger, locks, tickets, vms
+
+OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "active", "retiring", "failed", "quarantined")
+"""States in which a ticket still holds its id and its content (an identical one is refused)."""
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "submitted": ("approved", "rejected", "quarantined"),
+    "approved": ("provisioning", "failed", "quarantined", "retiring"),
+    "provisioning": ("active", "configuring", "failed", "quarantined", "provisioning"),
+    "configuring": ("active", "config-failed", "failed"),
+    "config-failed": ("configuring", "retiring"),
+    "active": ("retiring",),
+    "failed": ("approved", "retiring", "retired"),
+    "quarantined": ("submitted", "retired"),
+    "retiring": ("retired", "retiring"),
+    "rejected": (),
+    "retired": (),
+}
+
+
+class StaleState(GovcloudError):
+    """The ticket moved under us (another process acted first); re-read and decide again."""
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """A stored ticket."""
+
+    id: str
+    tenant: str
+    system: str
+    kind: str
+    state: str
+    content_hash: str
+    source: str
+    source_name: str
+    submitted_by: str
+    submitted_at: str
+    updated_at: str
+    approved_by: str | None = None
+    approved_at: str | None = None
+    approval_rule: str | None = None
+    active_at: str | None = None
+    reason: str | None = None
+    plan: dict[str, Any] | None = None
+    attempts: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("source")
+        return data
+
+
+def _row(row: Any) -> TicketRow:
+    data = dict(row._mapping)
+    data["plan"] = json.loads(data["plan"]) if data.get("plan") else None
+    return TicketRow(**data)
+
+
+def get(conn: sa.Connection, ticket_id: str) -> TicketRow | None:
+    row = conn.execute(sa.select(tickets).where(tickets.c.id == ticket_id)).one_or_none()
+    return _row(row) if row else None
+
+
+def listing(conn: sa.Connection, *, tenants: Sequence[str] | None = None, states: Sequence[str] | None = None) -> list[TicketRow]:
+    query = sa.select(tickets).order_by(tickets.c.submitted_at, tickets.c.id)
+    if tenants is not None:
+        query = query.where(tickets.c.tenant.in_(list(tenants)))
+    if states:
+        query = query.where(tickets.c.state.in_(list(states)))
+    return [_row(r) for r in conn.execute(query)]
+
+
+def open_with_hash(conn: sa.Connection, content_hash: str) -> TicketRow | None:
+    row = conn.execute(sa.select(tickets).where(tickets.c.content_hash == content_hash, tickets.c.state.in_(OPEN_STATES))).first()
+    return _row(row) if row else None
+
+
+def insert(conn: sa.Connection, row: TicketRow) -> None:
+    values = dict(row.__dict__)
+    values["plan"] = json.dumps(row.plan, ensure_ascii=False) if row.plan else None
+    conn.execute(tickets.insert().values(**values))
+
+
+def move(conn: sa.Connection, ticket_id: str, expected: str, new: str, *, now: str, **fields: Any) -> None:
+    """Compare-and-set a ticket's state; raises StaleState when it is no longer ``expected``."""
+    if new not in TRANSITIONS.get(expected, ()):
+        raise GovcloudError(f"ticket {ticket_id}: no transition {expected} → {new}")
+    if "plan" in fields and fields["plan"] is not None:
+        fields["plan"] = json.dumps(fields["plan"], ensure_ascii=False)
+    result = conn.execute(tickets.update().where(tickets.c.id == ticket_id, tickets.c.state == expected)
+                          .values(state=new, updated_at=now, **fields))
+    if result.rowcount != 1:
+        raise StaleState(f"ticket {ticket_id} is no longer {expected}")
+
+
+def lock_quota(conn: sa.Connection) -> None:
+    """Serialise every ledger change (a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already did)."""
+    conn.execute(sa.select(locks.c.name).where(locks.c.name == "quota").with_for_update()).one()
+
+
+def ledger_lines(conn: sa.Connection, *, ticket: str | None = None) -> list[LedgerLine]:
+    query = sa.select(ledger)
+    if ticket is not None:
+        query = query.where(ledger.c.ticket == ticket)
+    return [LedgerLine(r.ticket, r.tenant, r.system, r.cloud, r.centre, Resources(r.instances, r.vcpus, r.ram_mb, r.disk_gb),
+                       r.state, r.kind) for r in conn.execute(query)]
+
+
+def reserve(conn: sa.Connection, lines: Iterable[LedgerLine]) -> None:
+    rows = [{"ticket": line.ticket, "tenant": line.tenant, "system": line.system, "cloud": line.cloud, "centre": line.centre,
+             "kind": line.kind, "state": "reserved", **line.resources.as_dict()} for line in lines]
+    if rows:
+        conn.execute(ledger.insert(), rows)
+
+
+def commit(conn: sa.Connection, ticket_id: str) -> None:
+    """Reserved → committed: the VMs exist."""
+    conn.execute(ledger.update().where(ledger.c.ticket == ticket_id).values(state="committed"))
+
+
+def release(conn: sa.Connection, ticket_id: str) -> int:
+    """Give a ticket's quota back (rejection, failure, retirement)."""
+    return int(conn.execute(ledger.delete().where(ledger.c.ticket == ticket_id)).rowcount)
+
+
+@dataclass(frozen=True)
+class VmRow:
+    """What govcloud knows of one VM of a ticket."""
+
+    ticket: str
+    idx: int
+    name: str
+    tenant: str
+    system: str
+    cloud: str
+    region: str
+    centre: str
+    zone: str
+    flavor: str | None
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    status: str
+    updated_at: str
+    server_id: str | None = None
+    address: str | None = None
+    fault: str | None = None
+
+
+def upsert_vm(conn: sa.Connection, vm: VmRow) -> None:
+    values = dict(vm.__dict__)
+    updated = conn.execute(vms.update().where(vms.c.ticket == vm.ticket, vms.c.idx == vm.idx).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(vms.insert().values(**values))
+
+
+def vms_of(conn: sa.Connection, ticket_id: str | None = None) -> list[VmRow]:
+    query = sa.select(vms).order_by(vms.c.ticket, vms.c.idx)
+    if ticket_id is not None:
+        query = query.where(vms.c.ticket == ticket_id)
+    return [VmRow(**dict(r._mapping)) for r in conn.execute(query)]
+
+
+def delete_vm(conn: sa.Connection, ticket_id: str, idx: int) -> None:
+    conn.execute(vms.delete().where(vms.c.ticket == ticket_id, vms.c.idx == idx))
