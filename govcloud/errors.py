@@ -112,3 +112,15 @@ class TemporaryError(DriverError):
 
 class PermanentError(DriverError):
     """Retrying will not help (bad request, quota exceeded in the cloud, missing image)."""
+
+
+class QuotaDenied(GovcloudError):
+    """Approval refused because a quota level would be exceeded; ``explanation`` has the numbers."""
+
+    def __init__(self, message: str, explanation: list[str]) -> None:
+        self.explanation = explanation
+        super().__init__(message)
+
+
+class InvalidState(InputError):
+    """The ticket is not in a state that allows this action (e.g. approving an active ticket)."""

@@ -47,6 +47,22 @@ class DataPaths:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """How provisioning behaves."""
+
+    concurrency_per_cloud: int = 8
+    """Servers created and awaited at once per endpoint; more gives nothing on a small control plane."""
+    boot_timeout: float = 300.0
+    """Seconds to wait for one server to become ACTIVE before the attempt counts as failed."""
+    boot_attempts: int = 3
+    """Creates per VM before the ticket fails (an ERROR server is deleted and created again)."""
+    delete_timeout: float = 120.0
+    """Seconds to wait for one server to disappear at retirement."""
+    temporary_retries: int = 5
+    """Retries of an API call that failed with a temporary error (backoff doubles from its delay)."""
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """How to reach the state store."""
 
@@ -62,6 +78,14 @@ class Settings:
     """Per-user state: SQLite database, run directories, the devcloud (see ``default_state_dir``)."""
     data: DataPaths = field(default_factory=DataPaths)
     store: StoreSettings = field(default_factory=StoreSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    profile: str = "inventory/devcloud.yaml"
+    """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
+    The default points the sample topology at the loopback devcloud, the embedded default cloud."""
+    clouds_yaml: str = ""
+    """clouds.yaml to read (``$OS_CLIENT_CONFIG_FILE``); empty with the devcloud profile means the devcloud's."""
+    devcloud_dir: Path | None = None
+    """The devcloud's state directory (``$GOVCLOUD_DEVCLOUD_DIR``, default ``<state_dir>/devcloud``)."""
     user: str = ""
     """Acting user (``--as`` / ``$GOVCLOUD_USER``); checked against the roles file by the engine."""
 
@@ -73,6 +97,9 @@ class Settings:
             state_dir=default_state_dir(env),
             data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", "."))),
             store=StoreSettings(url=env.get("GOVCLOUD_DB", "")),
+            profile=env.get("GOVCLOUD_PROFILE", "inventory/devcloud.yaml"),
+            clouds_yaml=env.get("OS_CLIENT_CONFIG_FILE", ""),
+            devcloud_dir=Path(env["GOVCLOUD_DEVCLOUD_DIR"]) if env.get("GOVCLOUD_DEVCLOUD_DIR") else None,
             user=env.get("GOVCLOUD_USER", ""),
         )
 
@@ -86,6 +113,22 @@ class Settings:
         if user:
             result = replace(result, user=user)
         return result
+
+    @property
+    def profile_path(self) -> Path | None:
+        """The endpoint profile file, or None when disabled."""
+        if not self.profile or self.profile == "none":
+            return None
+        return self.data.resolve(Path(self.profile))
+
+    @property
+    def clouds_config(self) -> Path | None:
+        """clouds.yaml for the drivers: the environment's, else the devcloud's when its profile is in use."""
+        if self.clouds_yaml:
+            return Path(self.clouds_yaml)
+        if self.profile_path is not None and self.profile_path.name == "devcloud.yaml":
+            return (self.devcloud_dir or self.state_dir / "devcloud") / "clouds.yaml"
+        return None
 
     @property
     def db_url(self) -> str:

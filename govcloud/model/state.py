@@ -132,3 +132,13 @@ def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None) -> 
 def empty_quota_set() -> QuotaSet:
     """A QuotaSet with nothing in it, for code paths that run before quotas exist."""
     return QuotaSet(policy=Policy(), tiers={}, quotas={}, totals={})
+
+
+def parse_ticket(text: str, display: str) -> Ticket:
+    """A ticket from stored YAML text (schema only; ``load_state`` does the cross-checks)."""
+    doc = loading.parse(text, display)
+    converter = Converter(doc)
+    ticket = converter.dataclass(Ticket, doc.data, ())
+    if converter.problems or ticket is INVALID:
+        raise ConfigError(converter.problems)
+    return ticket

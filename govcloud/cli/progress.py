@@ -1,0 +1,55 @@
+"""Progress display for long work (``apply``, ``retire``, ``tenants sync``): a rich progress bar on a
+terminal, one line per event otherwise (logs, CI, tests). The engine only calls ``progress(event, data)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from govcloud.cli.output import console
+
+DONE = {"ACTIVE", "DELETED"}
+
+
+def _line(event: str, data: dict[str, Any]) -> str | None:
+    if event == "vm":
+        where = f"{data.get('region', '')}/{data.get('zone', '') or data.get('centre', '')}".strip("/")
+        address = f" {data['address']}" if data.get("address") else ""
+        return f"  {data['name']:<44} {data['status']:<8} {where}{address}"
+    if event == "ticket":
+        reason = f": {data['reason']}" if data.get("reason") else ""
+        return f"ticket {data['ticket']}: {data['state']}{reason}"
+    if event == "retry":
+        return f"  retry {data['attempt']}: {data['doing']}: {data['error']}"
+    if event == "onboard" and data.get("changed"):
+        return f"  onboarded {data['tenant']} in {data['region']}: {', '.join(data['changed'])}"
+    return None
+
+
+@contextmanager
+def progress_sink() -> Iterator[Any]:
+    """Yield a ``progress(event, data)`` callable for the engine."""
+    out = console()
+    if not out.is_terminal:
+        def plain(event: str, data: dict[str, Any]) -> None:
+            text = _line(event, data)
+            if text is not None and not (event == "vm" and data["status"] not in DONE | {"ERROR", "DUPLICATE-DELETED"}):
+                click.echo(text)
+        yield plain
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out) as bars:
+        tasks: dict[str, Any] = {}
+
+        def rich_sink(event: str, data: dict[str, Any]) -> None:
+            if event == "ticket" and "total" in data:
+                tasks[data["ticket"]] = bars.add_task(f"{data['ticket']} {data['state']}", total=data["total"])
+            elif event == "vm" and data["status"] in DONE and data["ticket"] in tasks:
+                bars.advance(tasks[data["ticket"]])
+            text = _line(event, data)
+            if text is not None and (event != "vm" or data["status"] in DONE | {"ERROR"}):
+                bars.console.print(text, highlight=False)
+        yield rich_sink

@@ -1,0 +1,225 @@
+"""``govcloud ticket …``, ``plan``, ``apply``, ``quota explain``, ``tenants sync``: the main job.
+
+Each command builds an ``EngineContext`` (desired state, store, endpoint profile, drivers) and calls
+the engine — the same functions the daemon runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from govcloud.cli.app import AppContext, pass_app
+from govcloud.cli.output import emit, output_option
+from govcloud.cli.progress import progress_sink
+
+COMMANDS: list[click.Command] = []
+
+
+def context(app: AppContext, progress: Any = None) -> Any:
+    """The engine context, imported lazily (SQLAlchemy, the engine) to keep ``--help`` fast."""
+    from govcloud.engine.context import build, no_progress
+
+    return build(app.settings, progress=progress or no_progress)
+
+
+def _ticket_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "tenant": r.tenant, "system": r.system, "kind": r.kind, "state": r.state,
+             "submitted_by": r.submitted_by, "approved_by": r.approved_by or "", "rule": r.approval_rule or "",
+             "updated_at": r.updated_at[:19], "reason": r.reason or ""} for r in rows]
+
+
+@click.group()
+def ticket() -> None:
+    """Tickets: submit, list, show, approve, reject, retire."""
+
+
+@ticket.command("submit")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@output_option
+@pass_app
+def ticket_submit(app: AppContext, files: tuple[Path, ...], fmt: str) -> None:
+    """Validate and store ticket files (all or nothing); small ones may be auto-approved."""
+    from govcloud.engine import tickets
+
+    emit(_ticket_rows(tickets.submit(context(app), list(files))), fmt, title="submitted")
+
+
+@ticket.command("list")
+@click.option("--state", "states", multiple=True, help="Only tickets in this state (repeatable).")
+@output_option
+@pass_app
+def ticket_list(app: AppContext, states: tuple[str, ...], fmt: str) -> None:
+    """Tickets the acting user may see (a requester sees only its own tenants')."""
+    from govcloud.engine import tickets
+
+    emit(_ticket_rows(tickets.listing(context(app), states)), fmt, title="tickets")
+
+
+@ticket.command("show")
+@click.argument("ticket_id")
+@output_option
+@pass_app
+def ticket_show(app: AppContext, ticket_id: str, fmt: str) -> None:
+    """One ticket with its VMs and its audit trail."""
+    from govcloud.engine import tickets
+    from govcloud.store import tickets as store_rows
+
+    ctx = context(app)
+    row = tickets.show(ctx, ticket_id)
+    with ctx.store.transaction() as conn:
+        vms = store_rows.vms_of(conn, ticket_id)
+    audit = ctx.store.audit.records(subject=f"ticket:{ticket_id}")
+    data = row.as_dict() | {"vms": [vm.__dict__ for vm in vms], "audit": [r.as_dict() for r in audit]}
+    if fmt != "table":
+        emit(data, fmt)
+        return
+    emit(_ticket_rows([row]), fmt, title=f"ticket {ticket_id}")
+    emit([{"name": v.name, "status": v.status, "cloud": v.cloud, "region": v.region, "centre": v.centre, "zone": v.zone,
+           "flavor": v.flavor or "", "address": v.address or "", "server": v.server_id or "", "fault": v.fault or ""} for v in vms],
+         fmt, title="VMs")
+    emit([{"seq": r.seq, "ts": r.ts[:19], "actor": r.actor, "action": r.action, "details": r.details} for r in audit], fmt, title="audit")
+
+
+@ticket.command("approve")
+@click.argument("ticket_ids", nargs=-1, required=True)
+@pass_app
+def ticket_approve(app: AppContext, ticket_ids: tuple[str, ...]) -> None:
+    """Approve submitted tickets, reserving their quota in every cloud (approver role)."""
+    from govcloud.engine import tickets
+
+    ctx = context(app)
+    for ticket_id in ticket_ids:
+        row = tickets.approve(ctx, ticket_id)
+        click.echo(f"ticket {row.id}: approved by {row.approved_by}; {len((row.plan or {}).get('vms', []))} VM(s) reserved")
+
+
+@ticket.command("reject")
+@click.argument("ticket_id")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail and shown to the requester).")
+@pass_app
+def ticket_reject(app: AppContext, ticket_id: str, reason: str) -> None:
+    """Reject a submitted ticket (approver role)."""
+    from govcloud.engine import tickets
+
+    row = tickets.reject(context(app), ticket_id, reason)
+    click.echo(f"ticket {row.id}: rejected ({reason})")
+
+
+@ticket.command("retire")
+@click.argument("ticket_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def ticket_retire(app: AppContext, ticket_id: str, yes: bool) -> None:
+    """Delete a ticket's VMs and release its quota (operator role)."""
+    from govcloud.engine import provision
+
+    if not yes:
+        click.confirm(f"Delete every VM of ticket {ticket_id} and release its quota?", abort=True)
+    with progress_sink() as sink:
+        outcome = provision.retire(context(app, sink), ticket_id)
+    click.echo(f"ticket {outcome.ticket}: {outcome.state} ({outcome.detail})")
+
+
+def _plan_rows(plan: Any, ctx: Any) -> list[dict[str, Any]]:
+    rows = []
+    for vm in plan.vms:
+        target = ctx.endpoints.of(vm.cloud, vm.centre)
+        rows.append({"vm": vm.name, "cloud": vm.cloud, "centre": vm.centre, "region": target.region, "zone": target.zone or vm.zone,
+                     "flavor": vm.flavor or f"{vm.size.vcpus}c/{vm.size.ram_mb}M/{vm.size.disk_gb}G",
+                     "server_group": vm.server_group or ""})
+    return rows
+
+
+def _check_rows(plan: Any) -> list[dict[str, Any]]:
+    rows = []
+    for check in plan.checks:
+        for name in ("instances", "vcpus", "ram_mb", "disk_gb"):
+            limit = getattr(check.limit, name)
+            if check.level == "centre" and name == "instances":
+                continue
+            before, after = getattr(check.before, name), getattr(check.after, name)
+            if after != before or after > limit:
+                rows.append({"level": check.level, "scope": check.scope, "resource": name, "before": before, "after": after,
+                             "limit": limit, "ok": "yes" if after <= limit else "NO"})
+    return rows
+
+
+@click.command("plan")
+@click.argument("ticket_ids", nargs=-1)
+@output_option
+@pass_app
+def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
+    """Show where each VM would land and the quota before → after at every level (submitted tickets,
+    or the named ones); nothing is reserved."""
+    from govcloud.engine import tickets
+
+    ctx = context(app)
+    rows = [tickets.show(ctx, t) for t in ticket_ids] if ticket_ids else tickets.listing(ctx, ("submitted",))
+    current = tickets.usage(ctx)
+    for row in rows:
+        plan = tickets.plan_for(ctx, row, current)
+        if fmt != "table":
+            emit(tickets.plan_json(plan), fmt)
+            continue
+        emit(_plan_rows(plan, ctx), fmt, title=f"plan {row.id} ({row.state}, protection {plan.protection})")
+        for reservation in plan.reservations:
+            r = reservation.resources
+            click.echo(f"DR reservation: {r.instances} VM(s), {r.vcpus} vCPU, {r.ram_mb} MiB, {r.disk_gb} GiB in "
+                       f"{reservation.cloud}/{reservation.centre} ({reservation.region})")
+        emit(_check_rows(plan), fmt, title="quota before → after")
+        for note in plan.notes:
+            click.echo(f"note: {note}")
+        click.echo("verdict: fits" if plan.ok else "verdict: DENIED — " + "; ".join(d.explain() for d in plan.denials))
+
+
+@click.command("apply")
+@click.argument("ticket_ids", nargs=-1)
+@output_option
+@pass_app
+def apply_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
+    """Provision approved tickets (all, or the named ones) and finish interrupted runs and retirements."""
+    from govcloud.engine import provision
+
+    with progress_sink() as sink:
+        outcomes = provision.apply(context(app, sink), ticket_ids)
+    emit([{"ticket": o.ticket, "state": o.state, "detail": o.detail} for o in outcomes], fmt, title="apply")
+    if any(o.state in ("failed", "quarantined") for o in outcomes):
+        raise click.exceptions.Exit(1)
+
+
+@click.command("explain")
+@click.argument("ticket_id")
+@pass_app
+def quota_explain(app: AppContext, ticket_id: str) -> None:
+    """Which limits a ticket hits, at which level and in which cloud, with the numbers and what would fit."""
+    from govcloud.engine import tickets
+
+    ctx = context(app)
+    plan = tickets.plan_for(ctx, tickets.show(ctx, ticket_id))
+    for check in plan.checks:
+        click.echo(("ok      " if check.ok else "EXCEEDED ") + check.explain())
+    for suggestion in plan.suggestions:
+        click.echo(f"would fit: {suggestion}")
+    click.echo("verdict: fits" if plan.ok else f"verdict: denied at {len(plan.denials)} level(s)")
+
+
+@click.command("sync")
+@click.argument("tenant_ids", nargs=-1)
+@output_option
+@pass_app
+def tenants_sync(app: AppContext, tenant_ids: tuple[str, ...], fmt: str) -> None:
+    """Ensure project, role, nova quota, network access and security group per tenant and cloud."""
+    from govcloud.engine import onboard
+
+    with progress_sink() as sink:
+        results = onboard.sync(context(app, sink), tenant_ids)
+    emit([{"tenant": r.tenant, "cloud": e.cloud, "region": e.region, "project": r.project_id,
+           "changed": ", ".join(r.changed) or "(nothing)"} for e, r in results], fmt, title="tenants sync")
+
+
+COMMANDS.extend([ticket, plan_cmd, apply_cmd])
+EXTRA = {"quota": quota_explain, "tenants": tenants_sync}
+"""Subcommands that join groups defined in data_cmd."""

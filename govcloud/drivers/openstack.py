@@ -1,0 +1,252 @@
+"""The OpenStack driver: the only importer of openstacksdk (and keystoneauth1).
+
+One ``OpenStackDriver`` per endpoint (clouds.yaml entry + region). It acts as govcloud's service user
+(the clouds.yaml entry), scoped to each tenant's project for servers, so that nova's per-project
+quota is a real second line of defence. Every SDK failure leaves this module as ``TemporaryError``
+(worth retrying: timeouts, 5xx, 409 from a busy resource, connection errors) or ``PermanentError``
+(bad request, forbidden, quota exceeded, missing image/flavor/network), raised ``from`` the original.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import keystoneauth1.exceptions as ks_exc
+import openstack
+import openstack.config
+from openstack import exceptions as os_exc
+
+from govcloud.drivers.base import Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.errors import PermanentError, TemporaryError
+from govcloud.model.resources import Resources
+
+T = TypeVar("T")
+SECURITY_GROUP = "govcloud-default"
+MEMBER_ROLE = "member"
+
+
+def translate(exc: Exception, doing: str) -> Exception:
+    """Map an SDK/keystoneauth exception onto govcloud's two kinds of driver error."""
+    if isinstance(exc, os_exc.ResourceTimeout):
+        return TemporaryError(f"{doing}: timed out ({exc})", delay=5)
+    if isinstance(exc, os_exc.HttpException):
+        status = exc.status_code or 0
+        detail = exc.details or exc.message or str(exc)
+        if status >= 500 or status in (409, 429):
+            return TemporaryError(f"{doing}: HTTP {status}: {detail}", delay=10 if status == 429 else 3)
+        return PermanentError(f"{doing}: HTTP {status}: {detail}")
+    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure, ks_exc.RetriableConnectionFailure)):
+        return TemporaryError(f"{doing}: cannot reach the cloud ({type(exc).__name__}: {exc})", delay=5)
+    if isinstance(exc, ks_exc.Unauthorized):
+        return PermanentError(f"{doing}: authentication failed ({exc})")
+    if isinstance(exc, (os_exc.SDKException, ks_exc.ClientException)):
+        return PermanentError(f"{doing}: {type(exc).__name__}: {exc}")
+    return exc
+
+
+def _call(doing: str, function: Callable[[], T]) -> T:
+    try:
+        return function()
+    except (os_exc.SDKException, ks_exc.ClientException) as exc:
+        raise translate(exc, doing) from exc
+
+
+def _server(raw: Any) -> Server:
+    addresses = raw.addresses or {}
+    address = next((a.get("addr") for net in addresses.values() for a in net if a.get("version", 4) == 4), None)
+    fault = raw.fault.get("message") if isinstance(raw.fault, dict) else None
+    return Server(id=raw.id, name=raw.name, status=raw.status, zone=raw.availability_zone, host=raw.compute_host,
+                  address=address, fault=fault, metadata=dict(raw.metadata or {}), created=raw.created_at or "")
+
+
+class OpenStackDriver:
+    """Compute and onboarding for one endpoint. Thread-safe: the engine shares it across workers."""
+
+    def __init__(self, endpoint: Endpoint, *, config_file: Path | None = None) -> None:
+        self.endpoint = endpoint
+        self._config_file = config_file
+        self._lock = threading.Lock()
+        self._admin: Any = None
+        self._projects: dict[str, Any] = {}
+        self._project_ids: dict[str, str] = {}
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        files = [str(self._config_file)] if self._config_file else None
+        config = openstack.config.OpenStackConfig(config_files=files) if files else openstack.config.OpenStackConfig()
+        region = config.get_one(cloud=self.endpoint.cloud, region_name=self.endpoint.region)
+        return openstack.connection.Connection(config=region)
+
+    @property
+    def admin(self) -> Any:
+        with self._lock:
+            if self._admin is None:
+                try:
+                    self._admin = self._connect()
+                except (os_exc.SDKException, ks_exc.ClientException) as exc:
+                    raise translate(exc, f"connect to {self.endpoint.cloud}/{self.endpoint.region}") from exc
+            return self._admin
+
+    def project_id(self, tenant: str) -> str:
+        """The keystone project of a tenant (named after its slug); PermanentError if not onboarded."""
+        if tenant not in self._project_ids:
+            project = _call(f"find project {tenant}", lambda: self.admin.identity.find_project(tenant, domain_id="default"))
+            if project is None:
+                raise PermanentError(f"tenant {tenant} has no project in {self.endpoint.cloud}/{self.endpoint.region}: "
+                                     "run `govcloud tenants sync`")
+            self._project_ids[tenant] = project.id
+        return self._project_ids[tenant]
+
+    def _as(self, tenant: str) -> Any:
+        project_id = self.project_id(tenant)
+        with self._lock:
+            if tenant not in self._projects:
+                self._projects[tenant] = self.admin.connect_as_project(project_id)
+            return self._projects[tenant]
+
+    # -- onboarding --------------------------------------------------------------------------
+    def ensure_tenant(self, spec: TenantSpec) -> OnboardResult:
+        """Project, govcloud's role in it, nova quotas, network access, security group — each only if missing."""
+        conn, changed = self.admin, []
+        project = _call("find project", lambda: conn.identity.find_project(spec.tenant, domain_id="default"))
+        if project is None:
+            project = _call("create project", lambda: conn.identity.create_project(
+                name=spec.tenant, description=spec.description, domain_id="default", is_enabled=True))
+            changed.append("project")
+        elif project.description != spec.description:
+            _call("update project", lambda: conn.identity.update_project(project, description=spec.description))
+            changed.append("description")
+        self._project_ids[spec.tenant] = project.id
+        changed += self._ensure_role(project.id)
+        changed += self._ensure_quota(project.id, spec.limits)
+        changed += self._ensure_network_access(project.id, spec.network)
+        changed += self._ensure_security_group(project.id)
+        return OnboardResult(tenant=spec.tenant, project_id=project.id, changed=tuple(changed))
+
+    def _ensure_role(self, project_id: str) -> list[str]:
+        conn = self.admin
+        role = _call("find role", lambda: conn.identity.find_role(MEMBER_ROLE))
+        if role is None:
+            raise PermanentError(f"keystone of {self.endpoint.cloud} has no role '{MEMBER_ROLE}'")
+        user_id = conn.current_user_id
+        has = _call("check role", lambda: conn.identity.validate_user_has_project_role(project_id, user_id, role.id))
+        if has:
+            return []
+        _call("assign role", lambda: conn.identity.assign_project_role_to_user(project_id, user_id, role.id))
+        return ["role"]
+
+    def _ensure_quota(self, project_id: str, limits: Resources) -> list[str]:
+        conn = self.admin
+        current = _call("get nova quota", lambda: conn.compute.get_quota_set(project_id))
+        wanted = {"instances": limits.instances, "cores": limits.vcpus, "ram": limits.ram_mb}
+        if all(getattr(current, key) == value for key, value in wanted.items()):
+            return []
+        _call("set nova quota", lambda: conn.compute.update_quota_set(project_id, **wanted))
+        return ["quota"]
+
+    def _ensure_network_access(self, project_id: str, network: str) -> list[str]:
+        conn = self.admin
+        net = _call("find network", lambda: conn.network.find_network(network))
+        if net is None:
+            raise PermanentError(f"network {network} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
+        if net.is_shared:
+            return []
+        existing = _call("list rbac", lambda: list(conn.network.rbac_policies(object_id=net.id, target_project_id=project_id)))
+        if existing:
+            return []
+        _call("share network", lambda: conn.network.create_rbac_policy(object_type="network", object_id=net.id,
+                                                                       action="access_as_shared", target_project_id=project_id))
+        return ["network"]
+
+    def _ensure_security_group(self, project_id: str) -> list[str]:
+        conn = self.admin
+        group = _call("find security group", lambda: conn.network.find_security_group(SECURITY_GROUP, project_id=project_id))
+        if group is not None:
+            return []
+        group = _call("create security group", lambda: conn.network.create_security_group(
+            name=SECURITY_GROUP, description="govcloud: SSH and ICMP from the government network", project_id=project_id))
+        for rule in ({"protocol": "tcp", "port_range_min": 22, "port_range_max": 22}, {"protocol": "icmp"}):
+            _call("create security group rule", lambda rule=rule: conn.network.create_security_group_rule(  # type: ignore[misc]
+                security_group_id=group.id, direction="ingress", ethertype="IPv4", remote_ip_prefix="0.0.0.0/0",
+                project_id=project_id, **rule))
+        return ["security-group"]
+
+    def get_compute_quota(self, tenant: str) -> Resources:
+        quota = _call("get nova quota", lambda: self.admin.compute.get_quota_set(self.project_id(tenant)))
+        return Resources(instances=quota.instances, vcpus=quota.cores, ram_mb=quota.ram, disk_gb=0)
+
+    # -- servers -----------------------------------------------------------------------------
+    def find_servers(self, tenant: str, name: str) -> list[Server]:
+        """Servers of the tenant's project with exactly this name (nova filters by regex; we compare)."""
+        conn = self._as(tenant)
+        raw = _call(f"list servers {name}", lambda: list(conn.compute.servers(name=name)))
+        return sorted((_server(s) for s in raw if s.name == name), key=lambda s: s.created)
+
+    def servers(self, tenant: str | None = None) -> Iterator[Server]:
+        conn = self._as(tenant) if tenant else self.admin
+        query: dict[str, Any] = {} if tenant else {"all_projects": True}
+        yield from (_server(s) for s in _call("list servers", lambda: list(conn.compute.servers(**query))))
+
+    def create_server(self, spec: ServerSpec) -> Server:
+        conn = self._as(spec.tenant)
+        flavor_id = self._flavor_id(spec)
+        image = _call("find image", lambda: conn.image.find_image(spec.image))
+        if image is None:
+            raise PermanentError(f"image {spec.image} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
+        network = _call("find network", lambda: conn.network.find_network(spec.network))
+        if network is None:
+            raise PermanentError(f"network {spec.network} is not visible to {spec.tenant} in {self.endpoint.region}")
+        attrs: dict[str, Any] = {"name": spec.name, "flavor_id": flavor_id, "image_id": image.id,
+                                 "networks": [{"uuid": network.id}], "metadata": dict(spec.metadata),
+                                 "security_groups": [{"name": SECURITY_GROUP}]}
+        if spec.zone:  # never send availability_zone=None: nova answers 400
+            attrs["availability_zone"] = spec.zone
+        if spec.server_group:
+            attrs["scheduler_hints"] = {"group": self._server_group(conn, spec.server_group)}
+        raw = _call(f"create server {spec.name}", lambda: conn.compute.create_server(**attrs))
+        return _server(raw)
+
+    def _flavor_id(self, spec: ServerSpec) -> str:
+        """The named flavor, or a public ``gc.custom-<v>c-<ram>m-<disk>g`` made once for explicit sizes."""
+        conn = self.admin
+        name = spec.flavor or f"gc.custom-{spec.size.vcpus}c-{spec.size.ram_mb}m-{spec.size.disk_gb}g"
+        flavor = _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True))
+        if flavor is not None:
+            return str(flavor.id)
+        if spec.flavor:
+            raise PermanentError(f"flavor {spec.flavor} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
+        created = _call("create flavor", lambda: conn.compute.create_flavor(
+            name=name, vcpus=spec.size.vcpus, ram=spec.size.ram_mb, disk=spec.size.disk_gb, is_public=True))
+        return str(created.id)
+
+    def _server_group(self, conn: Any, name: str) -> str:
+        with self._lock:  # two workers must not create the same group twice
+            group = next((g for g in _call("list server groups", lambda: list(conn.compute.server_groups())) if g.name == name), None)
+            if group is None:
+                group = _call("create server group", lambda: conn.compute.create_server_group(name=name, policy="soft-anti-affinity"))
+            return str(group.id)
+
+    def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
+        """Until ACTIVE or ERROR (returned, with nova's fault); a timeout is a TemporaryError."""
+        conn = self._as(tenant)
+        raw = _call("get server", lambda: conn.compute.get_server(server_id))
+        try:
+            raw = conn.compute.wait_for_server(raw, status="ACTIVE", failures=["ERROR"], interval=1, wait=timeout)
+        except os_exc.ResourceFailure:
+            raw = _call("get server", lambda: conn.compute.get_server(server_id))
+        except (os_exc.SDKException, ks_exc.ClientException) as exc:
+            raise translate(exc, f"wait for server {server_id}") from exc
+        return _server(raw)
+
+    def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
+        conn = self._as(tenant)
+        _call(f"delete server {server_id}", lambda: conn.compute.delete_server(server_id, ignore_missing=ignore_missing))
+
+    def wait_for_delete(self, tenant: str, server_id: str, *, timeout: float) -> None:
+        conn = self._as(tenant)
+        raw = _call("get server", lambda: conn.compute.find_server(server_id, ignore_missing=True))
+        if raw is not None:
+            _call(f"wait for deletion of {server_id}", lambda: conn.compute.wait_for_delete(raw, interval=1, wait=timeout))

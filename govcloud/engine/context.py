@@ -1,0 +1,73 @@
+"""Everything one engine run needs, built once by the CLI or the daemon and passed in."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from govcloud.drivers.base import ComputeDriver, Endpoint
+from govcloud.model.endpoints import Endpoints, load_overlay, resolve
+from govcloud.model.state import DesiredState, load_state
+from govcloud.settings import Settings
+from govcloud.store import Store
+
+Clock = Callable[[], datetime.datetime]
+Progress = Callable[[str, dict[str, Any]], None]
+"""``progress(event, data)``: events ``vm``, ``ticket``, ``step``; the CLI draws them, the daemon logs them."""
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def no_progress(_event: str, _data: dict[str, Any]) -> None:
+    """Progress sink that drops everything (tests, scripts)."""
+
+
+def openstack_factory(settings: Settings) -> Callable[[Endpoint], ComputeDriver]:
+    """Drivers for real clouds, imported only when a command talks to a cloud (openstacksdk is slow to import)."""
+    def make(endpoint: Endpoint) -> ComputeDriver:
+        from govcloud.drivers.openstack import OpenStackDriver
+
+        return OpenStackDriver(endpoint, config_file=settings.clouds_config)
+
+    return make
+
+
+@dataclass
+class EngineContext:
+    """Collaborators of the engine (STYLE habit 7: pass them in)."""
+
+    settings: Settings
+    state: DesiredState
+    store: Store
+    endpoints: Endpoints
+    driver_factory: Callable[[Endpoint], ComputeDriver]
+    clock: Clock = utcnow
+    progress: Progress = no_progress
+    _drivers: dict[Endpoint, ComputeDriver] = field(default_factory=dict)
+
+    def driver(self, endpoint: Endpoint) -> ComputeDriver:
+        """One driver per endpoint for the whole run (connections and project scopes are cached there)."""
+        if endpoint not in self._drivers:
+            self._drivers[endpoint] = self.driver_factory(endpoint)
+        return self._drivers[endpoint]
+
+    def now(self) -> str:
+        return self.clock().astimezone(datetime.UTC).isoformat(timespec="microseconds")
+
+    def today(self) -> datetime.date:
+        return self.clock().date()
+
+
+def build(settings: Settings, *, store: Store | None = None,
+          driver_factory: Callable[[Endpoint], ComputeDriver] | None = None, progress: Progress = no_progress) -> EngineContext:
+    """Load the desired state and the endpoint profile, open the store."""
+    state = load_state(settings.data, [])
+    profile = settings.profile_path
+    overlay = load_overlay(profile) if profile is not None else None
+    endpoints = resolve(state.topology, overlay, profile=str(profile or ""))
+    return EngineContext(settings=settings, state=state, store=store or Store.open(settings.db_url), endpoints=endpoints,
+                         driver_factory=driver_factory or openstack_factory(settings), progress=progress)

@@ -1,0 +1,256 @@
+"""Provisioning and retirement: approved plans become servers, retired tickets lose them.
+
+Idempotent by construction: every server is named ``<tenant>-<system>-<ticket>-<n>`` and carries
+``govcloud:*`` metadata, and every step starts by *finding* what exists. A run killed at any point
+(``kill -9`` included) is finished by the next ``apply``: the ticket is still ``provisioning`` (or
+``retiring``), the servers it created are found by name, none is created twice, and the ledger is
+committed or released exactly once, in the same transaction as the state change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
+from govcloud.engine.access import acting_user, require
+from govcloud.engine.context import EngineContext
+from govcloud.engine.onboard import ensure_tenant_for
+from govcloud.engine.retry import retrying
+from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
+from govcloud.model.resources import Resources
+from govcloud.planner.placement import VmPlacement
+from govcloud.store import tickets as rows
+from govcloud.store.tickets import TicketRow, VmRow
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one ticket in this run."""
+
+    ticket: str
+    state: str
+    detail: str = ""
+
+
+def placements(row: TicketRow) -> list[VmPlacement]:
+    """The VMs of the approved plan, as the planner produced them."""
+    vms = (row.plan or {}).get("vms", [])
+    return [VmPlacement(**{**vm, "size": Resources(**vm["size"])}) for vm in vms]
+
+
+class _Run:
+    """One ticket's provisioning: per-endpoint concurrency limits and the store updates."""
+
+    def __init__(self, ctx: EngineContext, row: TicketRow) -> None:
+        self.ctx = ctx
+        self.row = row
+        limit = ctx.settings.engine.concurrency_per_cloud
+        self._slots: dict[Endpoint, threading.Semaphore] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def endpoint(self, vm: VmPlacement) -> Endpoint:
+        target = self.ctx.endpoints.of(vm.cloud, vm.centre)
+        return Endpoint(cloud=target.entry, region=target.region)
+
+    def zone(self, vm: VmPlacement) -> str:
+        return self.ctx.endpoints.of(vm.cloud, vm.centre).zone or vm.zone
+
+    def slot(self, endpoint: Endpoint) -> threading.Semaphore:
+        with self._lock:
+            return self._slots.setdefault(endpoint, threading.Semaphore(self._limit))
+
+    def record(self, vm: VmPlacement, status: str, server: Server | None = None, fault: str | None = None) -> None:
+        row = VmRow(ticket=self.row.id, idx=vm.index, name=vm.name, tenant=self.row.tenant, system=self.row.system,
+                    cloud=vm.cloud, region=self.endpoint(vm).region, centre=vm.centre, zone=self.zone(vm), flavor=vm.flavor,
+                    vcpus=vm.size.vcpus, ram_mb=vm.size.ram_mb, disk_gb=vm.size.disk_gb, status=status,
+                    updated_at=self.ctx.now(), server_id=server.id if server else None,
+                    address=server.address if server else None, fault=fault)
+        with self.ctx.store.transaction() as conn:
+            rows.upsert_vm(conn, row)
+        self.ctx.progress("vm", {"ticket": self.row.id, "name": vm.name, "status": status, "centre": vm.centre,
+                                 "zone": row.zone, "region": row.region, "address": row.address})
+
+    def spec(self, vm: VmPlacement) -> ServerSpec:
+        meta = {META_TICKET: self.row.id, META_INDEX: str(vm.index), META_TENANT: self.row.tenant, META_SYSTEM: self.row.system}
+        return ServerSpec(name=vm.name, tenant=self.row.tenant, zone=self.zone(vm), flavor=vm.flavor, size=vm.size,
+                          image=vm.image, network=vm.network, metadata=meta, server_group=vm.server_group)
+
+    def ensure_vm(self, vm: VmPlacement) -> Server:
+        """Find or create one server and wait until ACTIVE; ERROR servers are deleted and created again."""
+        endpoint = self.endpoint(vm)
+        driver = self.ctx.driver(endpoint)
+        settings = self.ctx.settings.engine
+        fault = ""
+        with self.slot(endpoint):
+            for attempt in range(1, settings.boot_attempts + 1):
+                server = self._adopt(driver, vm)
+                if server is None:
+                    server = retrying(self.ctx, f"create {vm.name}", driver.create_server, self.spec(vm))
+                    self.record(vm, "BUILD", server)
+                if server.status != "ACTIVE":
+                    server = retrying(self.ctx, f"wait for {vm.name}", driver.wait_for_server, self.row.tenant, server.id,
+                                      timeout=settings.boot_timeout)
+                if server.status == "ACTIVE":
+                    self.record(vm, "ACTIVE", server)
+                    return server
+                fault = server.fault or f"status {server.status}"
+                self.record(vm, "ERROR", server, fault=f"attempt {attempt}: {fault}")
+                retrying(self.ctx, f"delete broken {vm.name}", driver.delete_server, self.row.tenant, server.id)
+                retrying(self.ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, self.row.tenant, server.id,
+                         timeout=settings.delete_timeout)
+        raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
+
+    def _adopt(self, driver: ComputeDriver, vm: VmPlacement) -> Server | None:
+        """The server this VM already has (after a crash), removing any duplicates of it."""
+        found = retrying(self.ctx, f"find {vm.name}", driver.find_servers, self.row.tenant, vm.name)
+        ours = [s for s in found if s.metadata.get(META_TICKET) == self.row.id]
+        if not ours:
+            return None
+        keep = next((s for s in ours if s.status == "ACTIVE"), ours[0])
+        for extra in ours:
+            if extra.id != keep.id:
+                self.ctx.progress("vm", {"ticket": self.row.id, "name": vm.name, "status": "DUPLICATE-DELETED", "centre": vm.centre})
+                retrying(self.ctx, f"delete duplicate {vm.name}", driver.delete_server, self.row.tenant, extra.id)
+        return keep
+
+
+def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> list[TicketRow]:
+    with ctx.store.transaction() as conn:
+        if not ids:
+            return rows.listing(conn, states=states)
+        found = []
+        for ticket_id in ids:
+            row = rows.get(conn, ticket_id)
+            if row is None:
+                raise NotFound(f"no ticket '{ticket_id}' (see `govcloud ticket list`)")
+            found.append(row)
+        return found
+
+
+def apply(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> list[Outcome]:
+    """Provision approved tickets (and finish interrupted ones); retire those marked for retirement."""
+    user = acting_user(ctx.state.users, ctx.settings.user)
+    require(user, "apply")
+    outcomes = []
+    for row in _tickets(ctx, ticket_ids, ("approved", "provisioning", "retiring")):
+        try:
+            if row.state in ("approved", "provisioning"):
+                outcomes.append(_provision(ctx, row, user.id))
+            elif row.state == "retiring":
+                outcomes.append(_retire(ctx, row, user.id))
+            elif ticket_ids:
+                raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved tickets and finishes retirements")
+        except (InvalidState, NotFound):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
+            outcomes.append(_quarantine(ctx, row, exc))
+    return outcomes
+
+
+def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    if row.state == "approved":
+        with ctx.store.transaction() as conn:
+            rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1)
+            ctx.store.audit.append(actor, "ticket.provision", f"ticket:{row.id}", {"attempt": row.attempts + 1}, connection=conn)
+    run = _Run(ctx, row)
+    vms = placements(row)
+    ctx.progress("ticket", {"ticket": row.id, "state": "provisioning", "total": len(vms)})
+    try:
+        for endpoint in {run.endpoint(vm) for vm in vms}:
+            ensure_tenant_for(ctx, row.tenant, endpoint)
+        with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
+            servers = list(pool.map(run.ensure_vm, vms))
+    except PermanentError as exc:
+        return _fail(ctx, row, actor, str(exc), vms)
+    with ctx.store.transaction() as conn:
+        rows.commit(conn, row.id)
+        rows.move(conn, row.id, "provisioning", "active", now=ctx.now(), active_at=ctx.now(), reason=None)
+        ctx.store.audit.append(actor, "ticket.active", f"ticket:{row.id}",
+                               {"servers": {s.name: {"id": s.id, "zone": s.zone, "host": s.host, "address": s.address} for s in servers}},
+                               connection=conn)
+    ctx.progress("ticket", {"ticket": row.id, "state": "active"})
+    return Outcome(row.id, "active", f"{len(servers)} server(s) ACTIVE")
+
+
+def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) -> None:
+    """Delete every server of the ticket (found by name) and forget the VM rows."""
+    run = _Run(ctx, row)
+    timeout = ctx.settings.engine.delete_timeout
+
+    def delete(vm: VmPlacement) -> None:
+        driver = ctx.driver(run.endpoint(vm))
+        for server in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name):
+            retrying(ctx, f"delete {vm.name}", driver.delete_server, row.tenant, server.id)
+            retrying(ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, row.tenant, server.id, timeout=timeout)
+        with ctx.store.transaction() as conn:
+            rows.delete_vm(conn, row.id, vm.index)
+        ctx.progress("vm", {"ticket": row.id, "name": vm.name, "status": "DELETED", "centre": vm.centre})
+
+    with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud)) as pool:
+        list(pool.map(delete, vms))
+
+
+def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement]) -> Outcome:
+    """Roll back what was created, give the quota back, and say what to do."""
+    try:
+        _delete_all(ctx, row, vms)
+        cleanup = "its servers were deleted"
+    except GovcloudError as exc:
+        cleanup = f"cleanup incomplete ({exc}); `govcloud ticket retire {row.id}` retries it"
+    advice = f"{reason}. The quota was released and {cleanup}. Fix the cause, then submit the ticket again."
+    with ctx.store.transaction() as conn:
+        rows.release(conn, row.id)
+        rows.move(conn, row.id, "provisioning", "failed", now=ctx.now(), reason=advice)
+        ctx.store.audit.append(actor, "ticket.fail", f"ticket:{row.id}", {"reason": advice}, connection=conn)
+    ctx.progress("ticket", {"ticket": row.id, "state": "failed", "reason": advice})
+    return Outcome(row.id, "failed", advice)
+
+
+def _quarantine(ctx: EngineContext, row: TicketRow, exc: BaseException) -> Outcome:
+    """Park a ticket that cannot be processed (its plan or data is unusable) so the rest go on."""
+    reason = f"cannot be processed: {type(exc).__name__}: {exc}; fix the data, then `govcloud ticket retire {row.id}` or resubmit"
+    try:
+        with ctx.store.transaction() as conn:
+            current = rows.get(conn, row.id)
+            if current is not None and "quarantined" in rows.TRANSITIONS.get(current.state, ()):
+                rows.move(conn, row.id, current.state, "quarantined", now=ctx.now(), reason=reason)
+                ctx.store.audit.append("system", "ticket.quarantine", f"ticket:{row.id}", {"reason": reason}, connection=conn)
+    except GovcloudError as store_error:
+        reason += f" (and recording that failed: {store_error})"
+    ctx.progress("ticket", {"ticket": row.id, "state": "quarantined", "reason": reason})
+    return Outcome(row.id, "quarantined", reason)
+
+
+def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
+    """Mark a ticket for retirement and carry it out now (``apply`` finishes it if this run dies)."""
+    user = acting_user(ctx.state.users, ctx.settings.user)
+    require(user, "retire")
+    with ctx.store.transaction() as conn:
+        row = rows.get(conn, ticket_id)
+        if row is None:
+            raise NotFound(f"no ticket '{ticket_id}'")
+        if "retiring" not in rows.TRANSITIONS.get(row.state, ()):
+            raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
+        if row.state != "retiring":
+            rows.move(conn, ticket_id, row.state, "retiring", now=ctx.now())
+            ctx.store.audit.append(user.id, "ticket.retire", f"ticket:{ticket_id}", {"from": row.state}, connection=conn)
+        row = rows.get(conn, ticket_id)
+    assert row is not None
+    return _retire(ctx, row, user.id)
+
+
+def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    vms = placements(row)
+    ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
+    _delete_all(ctx, row, vms)
+    with ctx.store.transaction() as conn:
+        released = rows.release(conn, row.id)
+        rows.move(conn, row.id, "retiring", "retired", now=ctx.now())
+        ctx.store.audit.append(actor, "ticket.retired", f"ticket:{row.id}", {"servers_deleted": len(vms), "ledger_lines_released": released},
+                               connection=conn)
+    ctx.progress("ticket", {"ticket": row.id, "state": "retired"})
+    return Outcome(row.id, "retired", f"{len(vms)} server(s) deleted, quota released")
