@@ -20,6 +20,9 @@ from pathlib import Path
 
 from govcloud.devcloud.errors import PortTaken, ServiceFailed
 
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""Processes this process started: kept so they can be reaped (a zombie must not look alive)."""
+
 
 def read_pid(pidfile: Path) -> int | None:
     """The pid recorded in ``pidfile`` (first token), or None when missing or garbled."""
@@ -31,6 +34,9 @@ def read_pid(pidfile: Path) -> int | None:
 
 def alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie (a zombie has exited, only its parent lingers)."""
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -65,6 +71,7 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
+    _CHILDREN[proc.pid] = proc
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(f"{proc.pid}\n", encoding="utf-8")
     return proc.pid
@@ -81,15 +88,28 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``, from /proc.
+
+    ``killpg(pgid, 0)`` is not enough: orphans re-parented to a container's pid 1 that never reaps
+    stay zombies forever and would make every stop wait its full grace period.
+    """
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def _group_alive(pid: int) -> bool:
-    """True while any process of the group ``pid`` exists (uWSGI workers may outlive their master)."""
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return alive(pid)
-    except PermissionError:
-        return True
-    return True
+    """True while the leader or any process of its group runs (uWSGI workers may outlive their master)."""
+    return alive(pid) or bool(group_members(pid))
 
 
 def stop(pidfile: Path, *, grace: float = 15.0, sig: int = signal.SIGTERM) -> bool:
@@ -98,17 +118,20 @@ def stop(pidfile: Path, *, grace: float = 15.0, sig: int = signal.SIGTERM) -> bo
     Returns True if something was running. The pidfile is removed either way.
     """
     pid = read_pid(pidfile)
-    was_running = pid is not None and alive(pid)
+    was_running = pid is not None and _group_alive(pid)
     if pid is not None and was_running:
         _signal_group(pid, sig)
         deadline = time.monotonic() + grace
         while _group_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.2)
         if _group_alive(pid):
             _signal_group(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
             while _group_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            child.poll()
     pidfile.unlink(missing_ok=True)
     return was_running
 

@@ -1,0 +1,65 @@
+"""The devcloud for the integration tier: ``up`` once per test session, ``down`` at the end.
+
+``govcloud devcloud install`` is CI's job (``.ci/run``); a missing install fails the session
+loudly instead of skipping. The fixture drives the real CLI in a subprocess, exactly as an admin
+would, and points ``OS_CLIENT_CONFIG_FILE`` at the devcloud's clouds.yaml for openstacksdk.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UP_TIMEOUT = 600
+DOWN_TIMEOUT = 180
+
+
+@dataclass(frozen=True)
+class Devcloud:
+    """What tests need to reach the running devcloud."""
+
+    root: Path
+    clouds_yaml: Path
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``govcloud devcloud ARGS`` (``python cli.py``) and return the finished process."""
+        return subprocess.run(
+            [sys.executable, str(REPO / "cli.py"), "devcloud", *args],
+            capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
+        )
+
+
+def _devcloud_root() -> Path:
+    from govcloud.cli.devcloud_cmd import _layout
+
+    return _layout().root
+
+
+@pytest.fixture(scope="session")
+def devcloud() -> Iterator[Devcloud]:
+    """Bring the devcloud up for the session (fails loudly if not installed or already up)."""
+    root = _devcloud_root()
+    if not (root / "venv" / "bin" / "nova-compute").exists():
+        pytest.fail(f"devcloud not installed in {root}: run `govcloud devcloud install` (CI: .ci/run does)", pytrace=False)
+    cloud = Devcloud(root=root, clouds_yaml=root / "clouds.yaml")
+    started = cloud.cli("up", timeout=UP_TIMEOUT)
+    if started.returncode != 0:
+        pytest.fail(f"govcloud devcloud up failed (exit {started.returncode}):\n{started.stderr[-4000:]}", pytrace=False)
+    previous = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(cloud.clouds_yaml)
+    try:
+        yield cloud
+    finally:
+        if previous is None:
+            os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+        else:
+            os.environ["OS_CLIENT_CONFIG_FILE"] = previous
+        stopped = cloud.cli("down", timeout=DOWN_TIMEOUT)
+        assert stopped.returncode == 0, stopped.stderr
