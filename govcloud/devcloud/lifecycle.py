@@ -9,6 +9,8 @@ group only. Progress goes to the injected ``report`` callback.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import shutil
 import subprocess
@@ -157,13 +159,15 @@ def _keystone_steps(profile: Profile, layout: Layout, secrets: dict[str, str], e
 
 def _schema_chains(profile: Profile, layout: Layout, region: Region) -> dict[str, list[list[str]]]:
     """Per service of a region: the one-time schema commands (and nova's cell setup)."""
-    rid = region.id
     nova = [str(layout.bin("nova-manage")), "--config-file", str(config_dir(layout, region, "nova") / "nova.conf")]
     ndir = config_dir(layout, region, "neutron")
+    placement_conf = str(config_dir(layout, region, "placement") / "placement.conf")
+    glance_conf = str(config_dir(layout, region, "glance") / "glance-api.conf")
+    neutron_confs = ["--config-file", str(ndir / "neutron.conf"), "--config-file", str(ndir / "ml2_conf.ini")]
     return {
-        "placement": [[str(layout.bin("placement-manage")), "--config-file", str(config_dir(layout, region, "placement") / "placement.conf"), "db", "sync"]],
-        "glance": [[str(layout.bin("glance-manage")), "--config-file", str(config_dir(layout, region, "glance") / "glance-api.conf"), "db_sync"]],
-        "neutron": [[str(layout.bin("neutron-db-manage")), "--config-file", str(ndir / "neutron.conf"), "--config-file", str(ndir / "ml2_conf.ini"), "upgrade", "heads"]],
+        "placement": [[str(layout.bin("placement-manage")), "--config-file", placement_conf, "db", "sync"]],
+        "glance": [[str(layout.bin("glance-manage")), "--config-file", glance_conf, "db_sync"]],
+        "neutron": [[str(layout.bin("neutron-db-manage")), *neutron_confs, "upgrade", "heads"]],
         "nova": [
             [*nova, "api_db", "sync"],
             [*nova, "cell_v2", "map_cell0", "--database_connection", db_url(layout, db_name("nova_cell0", region))],
@@ -216,7 +220,7 @@ def bootstrap_spec(profile: Profile, layout: Layout, secrets: dict[str, str], ti
                 "network": f"http://127.0.0.1:{p['neutron']}",
             },
             "centres": [{"id": c.id, "hosts": list(c.hosts)} for c in region.centres],
-            "subnet": {"cidr": region.subnet.cidr, "gateway": region.subnet.gateway, "pool_start": region.subnet.pool_start, "pool_end": region.subnet.pool_end},
+            "subnet": dataclasses.asdict(region.subnet),
             "discover_hosts": [str(layout.bin("nova-manage")), "--config-file", nova_conf, "cell_v2", "discover_hosts"],
         })
     return {
@@ -313,7 +317,7 @@ def _up_steps(profile: Profile, layout: Layout, secrets: dict[str, str], env: di
     clock("all schemas synced, services started")
     _wait_tcp(rabbit, layout)
     started = [s for r in profile.regions for s in region_services(profile, layout, r)] + compute_services(profile, layout)
-    _parallel([lambda s=s: _wait_http(s, layout) for s in started if s.port is not None])
+    _parallel([functools.partial(_wait_http, s, layout) for s in started if s.port is not None])
     clock("rabbitmq and region APIs up: " + ", ".join(r.id for r in profile.regions))
     image = layout.data / "image.raw"
     if not image.exists():
@@ -333,7 +337,7 @@ def down(layout: Layout, report: Report) -> float:
         batch = [p for p in pidfiles if known.get(p.stem, "api") in kinds and p.stem not in ("rabbitmq", "epmd")]
         if kinds == ("infra",):
             batch += [p for p in pidfiles if p.stem == "rabbitmq"]
-        _parallel([lambda p=p, k=kinds[0]: _stop_quiet(p, STOP_GRACE[k]) for p in batch])
+        _parallel([functools.partial(_stop_quiet, p, STOP_GRACE[kinds[0]]) for p in batch])
     procs.stop(layout.pidfile("epmd"), grace=5)  # after rabbit, which still talks to it while stopping
     pg.stop(layout)
     clock("devcloud down")

@@ -7,6 +7,7 @@ pid is also its process-group id: ``stop`` signals that group and nothing else, 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -82,10 +83,8 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def group_members(pgid: int) -> list[int]:

@@ -19,7 +19,7 @@ import yaml
 from govcloud.devcloud.layout import Layout, write_private
 from govcloud.devcloud.profile import Profile, Region
 
-IniValue = str | int | bool
+IniValue = str | int | float | bool | Path
 Ini = Mapping[str, Mapping[str, IniValue]]
 HOST = "127.0.0.1"
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")

@@ -19,7 +19,10 @@ from govcloud.errors import InputError
 
 def test_start_records_pid_and_stop_kills_the_whole_group(tmp_path: Path) -> None:
     pidfile, log = tmp_path / "run" / "svc.pid", tmp_path / "svc.out"
-    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); print('hi', flush=True); time.sleep(60)"
+    code = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print('hi', flush=True); time.sleep(60)"
+    )
     pid = procs.start([sys.executable, "-c", code], pidfile=pidfile, log=log)
     assert procs.read_pid(pidfile) == pid and procs.running_pid(pidfile) == pid
     procs.wait_until(lambda: "hi" in log.read_text(), service="svc", pidfile=pidfile, logs=[log], timeout=10)
@@ -67,7 +70,7 @@ def test_service_that_dies_fails_with_its_log_tail(tmp_path: Path) -> None:
     pidfile, log = tmp_path / "svc.pid", tmp_path / "svc.out"
     procs.start([sys.executable, "-c", "print('boom: bad config', flush=True)"], pidfile=pidfile, log=log)
     time.sleep(0.3)
-    with pytest.raises(ServiceFailed, match="exited during start-up(.|\n)*boom: bad config"):
+    with pytest.raises(ServiceFailed, match=r"exited during start-up(.|\n)*boom: bad config"):
         procs.wait_until(lambda: False, service="svc", pidfile=pidfile, logs=[log], timeout=10)
 
 

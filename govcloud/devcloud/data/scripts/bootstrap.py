@@ -111,7 +111,7 @@ def content(spec, region):
             name=centre["id"], availability_zone=centre["id"])
         for host in centre["hosts"]:
             if host not in (conn.compute.get_aggregate(agg).hosts or []):
-                _retry(f"add {host} to {centre['id']}", lambda h=host: conn.compute.add_host_to_aggregate(agg, h), deadline)
+                _retry(f"add {host} to {centre['id']}", lambda a=agg, h=host: conn.compute.add_host_to_aggregate(a, h), deadline)
     while len(list(conn.compute.hypervisors())) < len(hosts):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{rid}: hypervisors missing")
@@ -131,7 +131,8 @@ def _network(conn, spec, region):
 
 
 def main():
-    phase, spec = sys.argv[1], json.load(open(sys.argv[2], encoding="utf-8"))
+    with open(sys.argv[2], encoding="utf-8") as handle:
+        phase, spec = sys.argv[1], json.load(handle)
     if phase == "identity":
         identity(spec)
     else:

@@ -25,7 +25,7 @@ def computes(cloud, regions):
 def main():
     args = sys.argv[1:]
     cloud, regions = args[0], args[1].split(",")
-    opts = dict(zip(args[2::2], args[3::2]))
+    opts = dict(zip(args[2::2], args[3::2], strict=False))
     if "--wait-state" not in opts:
         print(json.dumps(computes(cloud, regions)))
         return
