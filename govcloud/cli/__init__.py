@@ -32,7 +32,7 @@ for _group, _command in ticket_cmd.EXTRA.items():
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and turn every outcome into an exit code; never show a traceback for known errors."""
     try:
-        cli.main(args=argv, prog_name="govcloud", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="govcloud", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -54,4 +54,5 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"internal error: {type(exc).__name__}: {exc} (set GOVCLOUD_DEBUG=1 for the traceback)", err=True)
         sys.exit(1)
-    sys.exit(0)
+    # without standalone mode click *returns* the code of an ``Exit`` raised inside a command
+    sys.exit(code if isinstance(code, int) else 0)

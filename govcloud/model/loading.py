@@ -9,6 +9,7 @@ empty files and syntax errors as ``Problem``s instead of exceptions.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,11 @@ class Document:
                        found=found, expected=expected, message=message)
 
 
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
+"""Scalars admins write; custom (``!foo``) and python tags are refused, never constructed."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
     (codecs.BOM_UTF32_BE, "UTF-32"),
@@ -85,6 +91,13 @@ def parse(text: str, file: str) -> Document:
                                    found="a NUL byte", expected="text", message="binary content")])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:  # not a MarkedYAMLError: it knows a position, not a line
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError([Problem(file=file, line=line, key="", found=f"unacceptable character #x{exc.character:04x}"
+                                   if isinstance(exc.character, int) else f"unacceptable character {exc.character!r}",
+                                   expected="printable text (no control characters)", message="YAML syntax error")]) from None
+    except RecursionError:
+        raise ConfigError([_too_deep(text, file)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 0)
@@ -98,10 +111,31 @@ def parse(text: str, file: str) -> Document:
         raise ConfigError([Problem(file=file, line=0, key="", found="an empty file",
                                    expected="a YAML mapping", message="empty file")])
     builder = _Builder(file)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except RecursionError:
+        raise ConfigError([_too_deep(text, file)]) from None
     if builder.problems:
         raise ConfigError(builder.problems)
     return Document(file=file, data=data, marks=builder.marks)
+
+
+def _too_deep(text: str, file: str, limit: int = 100) -> Problem:
+    """The line where flow brackets first nest deeper than ``limit`` (block nesting: line 1)."""
+    depth, line = 0, 1
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                break
+        elif char in "]}":
+            depth -= 1
+    else:
+        line = 1
+    return Problem(file=file, line=line, key="", found=f"structures nested more than {limit} levels deep",
+                   expected="YAML nested a reasonable depth", message="YAML too deep")
 
 
 def read(path: Path, *, display: str | None = None) -> Document:
@@ -133,21 +167,35 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        if node.tag not in _SCALAR_TAGS:
+            return self._fail(node, path, found=f"the tag {node.tag}", expected="a plain YAML value (no tags)",
+                              message="unsupported YAML tag")
         try:
-            return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError) as exc:
-            self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1, key=render_path(path),
-                                         found=repr(node.value), expected=f"a valid {node.tag.rsplit(':', 1)[-1]}",
-                                         message=f"cannot read value ({exc})"))
-            return None
+            value = self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            expected = "a real date (YYYY-MM-DD)" if kind == "timestamp" else f"a valid {kind}"
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            return self._fail(node, path, found=f"{node.value!r} ({problem})", expected=expected, message="cannot read value")
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return self._fail(node, path, found="an escaped lone surrogate (e.g. \\ud800)", expected="valid Unicode text",
+                              message="invalid character")
+        return value
+
+    def _fail(self, node: yaml.Node, path: KeyPath, *, found: str, expected: str, message: str) -> None:
+        self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1, key=render_path(path),
+                                     found=found, expected=expected, message=message))
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        merge = next((k for k, _ in node.value if k.tag == "tag:yaml.org,2002:merge"), None)
         try:
             self._constructor.flatten_mapping(node)  # resolve YAML merge keys (<<: *anchor)
         except yaml.YAMLError as exc:
-            self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1, key=render_path(path),
-                                         found=str(exc).splitlines()[0], expected="a mapping to merge",
-                                         message="bad merge key"))
+            where = merge if merge is not None else node
+            self.problems.append(Problem(file=self.file, line=where.start_mark.line + 1, key=render_path((*path, "<<")),
+                                         found=getattr(exc, "problem", None) or "something else",
+                                         expected="a mapping or a list of mappings to merge", message="bad merge key"))
+            node.value = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self._key(key_node, path)

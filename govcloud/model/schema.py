@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import math
 import re
 import types
 import typing
@@ -34,6 +35,8 @@ class Where:
 
     doc: Document | None = None
     path: KeyPath = ()
+    broken: frozenset[str] = frozenset()
+    """Fields that were written but unusable (their problems are reported; the default stands in)."""
 
     @property
     def file(self) -> str:
@@ -98,6 +101,8 @@ class Range(Constraint):
         return f"a number between {self.minimum:g} and {self.maximum:g}"
 
     def check(self, value: Any) -> str | None:
+        if value != value:  # NaN compares false with everything and would slip past both bounds
+            return "not a number"
         if self.minimum is not None and value < self.minimum:
             return "out of range"
         if self.maximum is not None and value > self.maximum:
@@ -214,9 +219,11 @@ class Converter:
     def _sequence(self, item: Any, value: Any, path: KeyPath) -> Any:
         if not isinstance(value, list):
             return self.fail(path, value, expected_of(tuple[item, ...]), "wrong type")
-        # Broken items are dropped (their problems are recorded) so the rest can still be cross-checked.
+        # Broken items are dropped (their problems are recorded) so the rest can still be cross-checked;
+        # a list whose every item broke is itself broken, not "empty".
         items = [self.convert(item, element, (*path, index)) for index, element in enumerate(value)]
-        return tuple(i for i in items if i is not INVALID)
+        kept = tuple(i for i in items if i is not INVALID)
+        return INVALID if items and not kept else kept
 
     def _dict(self, item: Any, value: Any, path: KeyPath) -> Any:
         if not isinstance(value, dict):
@@ -229,14 +236,20 @@ class Converter:
             return value
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if tp is float and isinstance(value, float) and not math.isfinite(value):
+            return self.fail(path, value, "a finite number", "not a number")
         if tp is datetime.date and isinstance(value, datetime.datetime):
             return self.fail(path, value, expected_of(tp), "wrong type")
         if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
             return value
         return self.fail(path, value, expected_of(tp), "wrong type")
 
-    def dataclass(self, cls: type[T], value: Any, path: KeyPath) -> T:
-        """Build ``cls`` from a mapping: unknown keys, missing keys and every field's problems reported."""
+    def dataclass(self, cls: type[T], value: Any, path: KeyPath, *, partial: bool = False) -> T:
+        """Build ``cls`` from a mapping: unknown keys, missing keys and every field's problems reported.
+
+        ``partial`` (used for whole files): a broken field that has a default takes the default and is
+        listed in ``where.broken``, so one bad value does not hide the rest of the file from the checks.
+        """
         if not isinstance(value, dict):
             return self.fail(path, value, "a mapping", "wrong type")  # type: ignore[no-any-return]
         hints = get_type_hints(cls, include_extras=True)
@@ -249,6 +262,7 @@ class Converter:
                                                       expected="one of " + ", ".join(fields), message=message))
         kwargs: dict[str, Any] = {}
         broken = False
+        skipped: set[str] = set()
         for name, fld in fields.items():
             required = fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING
             if name not in value:
@@ -259,10 +273,13 @@ class Converter:
                     broken = True
                 continue
             converted = self.convert(hints[name], value[name], (*path, name))
+            if converted is INVALID and partial and not required:
+                skipped.add(name)
+                continue
             broken = broken or converted is INVALID
             kwargs[name] = converted
         if broken:
             return INVALID  # type: ignore[no-any-return]
         if "where" in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
-            kwargs["where"] = Where(self.doc, path)
+            kwargs["where"] = Where(self.doc, path, frozenset(skipped))
         return cls(**kwargs)

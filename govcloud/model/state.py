@@ -50,6 +50,15 @@ class Parsed:
     reported as 'unknown tenant' by every quota that names it."""
     problems: list[Problem] = field(default_factory=list)
 
+    def known(self, kind: str, value: str) -> bool:
+        """Whether ``value`` was written as an id of ``kind`` — or cannot be checked because the file
+        declaring that kind was unreadable (its own problem is reported; no knock-on errors)."""
+        return kind not in self.declared or value in self.declared[kind]
+
+    def declare(self, kind: str, values: Any) -> None:
+        """Remember ids written in the files, whatever else is wrong with their entries."""
+        self.declared.setdefault(kind, set()).update(str(v) for v in values)
+
 
 def display_name(path: Path, root: Path) -> str:
     """Path as shown in messages: relative to the data root when inside it."""
@@ -67,17 +76,20 @@ def read_as(cls: type[T], path: Path, root: Path, parsed: Parsed) -> tuple[T | N
         parsed.problems.extend(exc.problems)
         return None, None
     converter = Converter(doc)
-    result = converter.dataclass(cls, doc.data, ())
+    result = converter.dataclass(cls, doc.data, (), partial=True)
     parsed.problems.extend(converter.problems)
     return (None if result is INVALID else result), doc
 
 
-def _declare(parsed: Parsed, kind: str, items: Any, key: str = "id") -> None:
-    """Remember the ids written in a raw list, whatever else is wrong with the entries."""
-    if isinstance(items, list):
-        parsed.declared.setdefault(kind, set()).update(
-            str(item[key]) for item in items if isinstance(item, dict) and isinstance(item.get(key), str)
-        )
+def _ids(items: Any, key: str = "id") -> list[str]:
+    """The ``key`` of every mapping in a raw list."""
+    if not isinstance(items, list):
+        return []
+    return [str(item[key]) for item in items if isinstance(item, dict) and isinstance(item.get(key), (str, int))]
+
+
+def _raw(doc: Document | None, key: str) -> Any:
+    return doc.data.get(key) if doc is not None and isinstance(doc.data, dict) else None
 
 
 def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
@@ -85,11 +97,17 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
     parsed = Parsed()
     root = paths.root
     parsed.topology, doc = read_as(Topology, paths.resolve(paths.topology), root, parsed)
-    if doc is not None and isinstance(doc.data, dict):
-        _declare(parsed, "cloud", doc.data.get("clouds"))
+    if doc is not None:
+        parsed.declare("cloud", _ids(_raw(doc, "clouds")))
+        parsed.declare("flavor", _ids(_raw(doc, "flavors"), "name"))
+        parsed.declare("centre", [f"{c.get('id')}/{x}" for c in _raw(doc, "clouds") or [] if isinstance(c, dict)
+                                  for x in _ids(c.get("centres"))])
     parsed.tenants, doc = read_as(Tenants, paths.resolve(paths.tenants), root, parsed)
-    if doc is not None and isinstance(doc.data, dict):
-        _declare(parsed, "tenant", doc.data.get("tenants"))
+    if doc is not None:
+        raw_tenants = _raw(doc, "tenants")
+        parsed.declare("tenant", _ids(raw_tenants))
+        parsed.declare("system", [f"{t.get('id')}/{s}" for t in raw_tenants or [] if isinstance(t, dict)
+                                  for s in _ids(t.get("systems"))])
     users_path = paths.resolve(paths.users)
     if users_path.exists():
         parsed.users, _ = read_as(Users, users_path, root, parsed)
@@ -98,16 +116,23 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
     if not quota_paths:
         parsed.problems.append(Problem(file=display_name(quota_dir, root), line=0, key="", found="no *.yaml files",
                                        expected="at least one quota file", message="no quotas"))
+    parsed.declared.setdefault("tier", set())
+    parsed.declared.setdefault("quota", set())
     for path in quota_paths:
-        quota_file, _ = read_as(QuotaFile, path, root, parsed)
+        quota_file, doc = read_as(QuotaFile, path, root, parsed)
+        if doc is None:  # an unreadable quota file: nothing about tiers or quotas can be checked
+            parsed.declared.pop("tier", None)
+            parsed.declared.pop("quota", None)
+        else:
+            tiers = _raw(doc, "tiers")
+            parsed.declare("tier", tiers.keys() if isinstance(tiers, dict) else [])
+            parsed.declare("quota", [f"{q.get('tenant')}/{q.get('cloud')}" for q in _raw(doc, "quotas") or [] if isinstance(q, dict)])
         if quota_file is not None:
             parsed.quota_files.append(quota_file)
     for path in ticket_files:
-        ticket, doc = read_as(Ticket, path, root, parsed)
+        ticket, _ = read_as(Ticket, path, root, parsed)
         if ticket is not None:
             parsed.tickets.append(ticket)
-        elif doc is not None and isinstance(doc.data, dict):
-            _declare(parsed, "ticket", [doc.data])
     return parsed
 
 
@@ -138,7 +163,7 @@ def parse_ticket(text: str, display: str) -> Ticket:
     """A ticket from stored YAML text (schema only; ``load_state`` does the cross-checks)."""
     doc = loading.parse(text, display)
     converter = Converter(doc)
-    ticket = converter.dataclass(Ticket, doc.data, ())
+    ticket = converter.dataclass(Ticket, doc.data, (), partial=True)
     if converter.problems or ticket is INVALID:
         raise ConfigError(converter.problems)
     return ticket

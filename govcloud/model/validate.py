@@ -67,20 +67,20 @@ def check_topology(topology: Topology, problems: list[Problem]) -> None:
                 seen[key] = centre.id
 
 
-def check_tenants(tenants: tuple[Tenant, ...], topology: Topology | None, declared_clouds: set[str],
-                  problems: list[Problem]) -> None:
+def check_tenants(tenants: tuple[Tenant, ...], parsed: Parsed, problems: list[Problem]) -> None:
     """Unique ids, known parents and clouds, no cycles in the hierarchy."""
     _duplicates(problems, tenants, "id", "tenant")
     ids = {t.id for t in tenants}
     for tenant in tenants:
         _duplicates(problems, tenant.systems, "id", "business system")
-        if tenant.parent is not None and tenant.parent not in ids:
+        if tenant.parent is not None and tenant.parent not in ids and tenant.parent not in parsed.declared.get("tenant", ()):
             problems.append(tenant.where.problem("parent", found=f"'{tenant.parent}'", expected="the id of a tenant in tenants.yaml",
                                                  message="unknown parent tenant"))
         for index, cloud in enumerate(tenant.clouds):
-            if topology is not None and cloud not in declared_clouds:
+            if not parsed.known("cloud", cloud):
                 problems.append(tenant.where.problem("clouds", found=f"'{cloud}' (item {index})",
-                                                     expected="a cloud id of inventory/topology.yaml: " + _some(sorted(declared_clouds)),
+                                                     expected="a cloud id of inventory/topology.yaml: "
+                                                              + _some(sorted(parsed.declared["cloud"])),
                                                      message="unknown cloud"))
         if len(set(tenant.clouds)) != len(tenant.clouds):
             dup = next(c for c in tenant.clouds if tenant.clouds.count(c) > 1)
@@ -120,11 +120,10 @@ def validate(parsed: Parsed) -> tuple[DesiredState | None, list[Problem]]:
     """All cross-checks; the state is returned only when nothing at all is wrong."""
     problems = list(parsed.problems)
     topology = parsed.topology
-    declared_clouds = parsed.declared.get("cloud", set())
     if topology is not None:
         check_topology(topology, problems)
     tenants = parsed.tenants.tenants if parsed.tenants is not None else ()
-    check_tenants(tenants, topology, declared_clouds, problems)
+    check_tenants(tenants, parsed, problems)
     tenant_map = {t.id: t for t in tenants}
     quota_set = resolve_quotas(parsed, topology, tenant_map, problems)
     tickets = tuple(parsed.tickets)
@@ -140,10 +139,9 @@ def check_users(users: Users, parsed: Parsed, tickets: tuple[Ticket, ...], probl
     """Unique user ids, known tenants, and (when users.yaml exists) tickets requested by a requester of their tenant."""
     _duplicates(problems, users.users, "id", "user")
     _duplicates(problems, users.auto_approval, "name", "auto-approval rule")
-    declared = parsed.declared.get("tenant", set())
     for user in users.users:
         for tenant in user.tenants:
-            if tenant not in declared:
+            if not parsed.known("tenant", tenant):
                 problems.append(user.where.problem("tenants", found=f"'{tenant}'", expected="a tenant id of tenants.yaml",
                                                    message="unknown tenant"))
         if user.role == "requester" and not user.tenants:
@@ -151,7 +149,7 @@ def check_users(users: Users, parsed: Parsed, tickets: tuple[Ticket, ...], probl
                                                message="requester without a tenant"))
     for rule in users.auto_approval:
         for tenant in rule.tenants:
-            if tenant not in declared:
+            if not parsed.known("tenant", tenant):
                 problems.append(rule.where.problem("tenants", found=f"'{tenant}'", expected="a tenant id of tenants.yaml",
                                                    message="unknown tenant"))
     if not present:

@@ -53,11 +53,13 @@ def _merge(files: list[QuotaFile], problems: list[Problem]) -> tuple[Policy, dic
     return policy or Policy(), tiers
 
 
-def _limit(entry: Quota | Total, tiers: dict[str, Resources], problems: list[Problem]) -> Resources | None:
+def _limit(entry: Quota | Total, tiers: dict[str, Resources], parsed: Parsed, problems: list[Problem]) -> Resources | None:
     """Tier values overridden by explicit limits; a problem when a resource is given by neither."""
     base = None
     if entry.tier is not None:
         base = tiers.get(entry.tier)
+        if base is None and parsed.known("tier", entry.tier):
+            return None  # the tier is written but broken: its own problem says why
         if base is None:
             problems.append(entry.where.problem("tier", found=f"'{entry.tier}'",
                                                 expected="one of the tiers: " + (", ".join(sorted(tiers)) or "(none defined)"),
@@ -74,11 +76,11 @@ def _limit(entry: Quota | Total, tiers: dict[str, Resources], problems: list[Pro
 def _check_reference(quota: Quota, parsed: Parsed, tenants: dict[str, Tenant], problems: list[Problem]) -> bool:
     """The quota names a known tenant and one of that tenant's clouds."""
     ok = True
-    if quota.tenant not in parsed.declared.get("tenant", set()):
+    if not parsed.known("tenant", quota.tenant):
         problems.append(quota.where.problem("tenant", found=f"'{quota.tenant}'", expected="a tenant id of tenants.yaml",
                                             message="unknown tenant"))
         ok = False
-    if parsed.topology is not None and quota.cloud not in parsed.declared.get("cloud", set()):
+    if not parsed.known("cloud", quota.cloud):
         problems.append(quota.where.problem("cloud", found=f"'{quota.cloud}'", expected="a cloud id of inventory/topology.yaml",
                                             message="unknown cloud"))
         ok = False
@@ -91,12 +93,13 @@ def _check_reference(quota: Quota, parsed: Parsed, tenants: dict[str, Tenant], p
     return ok
 
 
-def _check_systems(quota: Quota, limit: Resources, tenant: Tenant | None, problems: list[Problem]) -> dict[str, Resources]:
+def _check_systems(quota: Quota, limit: Resources, tenant: Tenant | None, parsed: Parsed,
+                   problems: list[Problem]) -> dict[str, Resources]:
     """Each system sub-limit names a system of the tenant and fits inside the tenant's limit."""
     result: dict[str, Resources] = {}
     for system_id, sub in quota.systems.items():
         where = quota.where.child("systems", system_id)
-        if tenant is not None and tenant.system(system_id) is None:
+        if tenant is not None and tenant.system(system_id) is None and f"{tenant.id}/{system_id}" not in parsed.declared.get("system", ()):
             problems.append(where.problem(found=f"'{system_id}'", expected=f"a business system of tenant '{tenant.id}': {systems_of(tenant)}",
                                           message="unknown business system"))
             continue
@@ -122,13 +125,16 @@ def _check_capacity(quota: ResolvedQuota, topology: Topology | None, problems: l
                                             message="quota exceeds the cloud's capacity"))
 
 
-def _check_hierarchy(quotas: dict[tuple[str, str], ResolvedQuota], tenants: dict[str, Tenant], problems: list[Problem]) -> None:
+def _check_hierarchy(quotas: dict[tuple[str, str], ResolvedQuota], tenants: dict[str, Tenant], parsed: Parsed,
+                     problems: list[Problem]) -> None:
     """Strict policy: a child's limit in a cloud fits inside its parent's limit in that cloud."""
     for (tenant_id, cloud_id), quota in sorted(quotas.items()):
         parent_id = tenants[tenant_id].parent if tenant_id in tenants else None
         if parent_id is None or parent_id not in tenants:
             continue
         parent_quota = quotas.get((parent_id, cloud_id))
+        if parent_quota is None and f"{parent_id}/{cloud_id}" in parsed.declared.get("quota", ()):
+            continue  # written but broken: reported where it is written
         if parent_quota is None:
             problems.append(quota.where.problem("cloud", found=f"no quota for parent '{parent_id}' in '{cloud_id}'",
                                                 expected="the parent to have a quota in every cloud its children use (policy hierarchy: strict)",
@@ -147,7 +153,7 @@ def _resolve_totals(files: list[QuotaFile], tiers: dict[str, Resources], parsed:
     totals: dict[str, Resources] = {}
     for quota_file in files:
         for total in quota_file.totals:
-            if total.tenant not in parsed.declared.get("tenant", set()):
+            if not parsed.known("tenant", total.tenant):
                 problems.append(total.where.problem("tenant", found=f"'{total.tenant}'", expected="a tenant id of tenants.yaml",
                                                     message="unknown tenant"))
                 continue
@@ -155,7 +161,7 @@ def _resolve_totals(files: list[QuotaFile], tiers: dict[str, Resources], parsed:
                 problems.append(total.where.problem("tenant", found=f"a second total for '{total.tenant}'",
                                                     expected="one total per tenant", message="duplicate total"))
                 continue
-            limit = _limit(total, tiers, problems)
+            limit = _limit(total, tiers, parsed, problems)
             if limit is not None:
                 totals[total.tenant] = limit
     return totals
@@ -177,16 +183,16 @@ def resolve_quotas(parsed: Parsed, topology: Topology | None, tenants: dict[str,
                                                           f"(first at {first.file}:{first.line})",
                                                     expected="one quota per tenant and cloud", message="duplicate quota"))
                 continue
-            limit = _limit(quota, tiers, problems)
+            limit = _limit(quota, tiers, parsed, problems)
             if limit is None:
                 continue
-            systems = _check_systems(quota, limit, tenants.get(quota.tenant), problems)
+            systems = _check_systems(quota, limit, tenants.get(quota.tenant), parsed, problems)
             resolved = ResolvedQuota(tenant=quota.tenant, cloud=quota.cloud, limit=limit,
                                      warn_at=quota.warn_at if quota.warn_at is not None else policy.warn_at,
                                      systems=systems, where=quota.where)
             _check_capacity(resolved, topology, problems)
             quotas[key] = resolved
     if policy.hierarchy == "strict":
-        _check_hierarchy(quotas, tenants, problems)
+        _check_hierarchy(quotas, tenants, parsed, problems)
     totals = _resolve_totals(parsed.quota_files, tiers, parsed, problems)
     return QuotaSet(policy=policy, tiers=tiers, quotas=quotas, totals=totals)

@@ -23,20 +23,20 @@ def _check_kind(ticket: Ticket, problems: list[Problem]) -> None:
     """Each kind has the keys it needs and not the keys of another kind."""
     present = {"vms": bool(ticket.vms), "target": ticket.target is not None, "quota": ticket.quota is not None}
     for key in _NEEDS[ticket.kind]:
-        if not present[key]:
+        if not present[key] and key not in ticket.where.broken:
             problems.append(ticket.where.problem(key, found="nothing", expected=f"'{key}' for a {ticket.kind} ticket",
                                                  message=f"missing '{key}'"))
     for key, there in present.items():
         if there and key not in _NEEDS[ticket.kind]:
             problems.append(ticket.where.problem(key, found=f"'{key}'", expected=f"no '{key}' in a {ticket.kind} ticket",
                                                  message=f"'{key}' does not belong to kind {ticket.kind}"))
-    if ticket.kind in ("create", "resize") and ticket.expires is None:
+    if ticket.kind in ("create", "resize") and ticket.expires is None and "expires" not in ticket.where.broken:
         problems.append(ticket.where.problem("expires", found="nothing", expected="a lease end date (YYYY-MM-DD)",
                                              message="missing lease"))
 
 
-def _check_vm(ticket: Ticket, index: int, vm: VmRequest, tenant: Tenant | None, topology: Topology, flavors: dict[str, Resources],
-              problems: list[Problem]) -> None:
+def _check_vm(ticket: Ticket, vm: VmRequest, tenant: Tenant | None, topology: Topology, flavors: dict[str, Resources],
+              parsed: Parsed, problems: list[Problem]) -> None:
     """Size given exactly one way; cloud and centre known and allowed; protection realisable."""
     explicit = [k for k in ("vcpus", "ram_mb", "disk_gb") if getattr(vm, k) is not None]
     if vm.flavor is not None and explicit:
@@ -46,7 +46,7 @@ def _check_vm(ticket: Ticket, index: int, vm: VmRequest, tenant: Tenant | None, 
         missing = [k for k in ("vcpus", "ram_mb", "disk_gb") if k not in explicit]
         problems.append(vm.where.problem("flavor", found="no flavor" + (f" and no {', '.join(missing)}" if explicit else ""),
                                          expected="a flavor, or all of vcpus, ram_mb and disk_gb", message="VM size missing"))
-    elif vm.flavor is not None and vm.flavor not in flavors:
+    elif vm.flavor is not None and vm.flavor not in flavors and not parsed.known("flavor", vm.flavor):
         problems.append(vm.where.problem("flavor", found=f"'{vm.flavor}'", expected="a flavor of inventory/topology.yaml: " + ", ".join(flavors),
                                          message="unknown flavor"))
     if vm.cloud == ANY:
@@ -55,9 +55,10 @@ def _check_vm(ticket: Ticket, index: int, vm: VmRequest, tenant: Tenant | None, 
                                              message="centre without a cloud"))
         return
     cloud = topology.cloud(vm.cloud)
-    if cloud is None:
+    if not parsed.known("cloud", vm.cloud):
         problems.append(vm.where.problem("cloud", found=f"'{vm.cloud}'", expected="a cloud id of inventory/topology.yaml, or any",
                                          message="unknown cloud"))
+    if cloud is None:  # unknown (reported above) or written but broken (reported in topology.yaml)
         return
     if tenant is not None and cloud.id not in tenant.clouds:
         problems.append(vm.where.problem("cloud", found=f"'{vm.cloud}'",
@@ -67,6 +68,9 @@ def _check_vm(ticket: Ticket, index: int, vm: VmRequest, tenant: Tenant | None, 
         centres = ", ".join(c.id for c in cloud.centres)
         problems.append(vm.where.problem("centre", found=f"'{vm.centre}'", expected=f"a centre of '{cloud.id}': {centres}, or any",
                                          message="unknown centre"))
+    written = [d for d in parsed.declared.get("centre", ()) if d.startswith(f"{cloud.id}/")]
+    if len(written) > len(cloud.centres):
+        return  # a centre of this cloud is broken (reported in topology.yaml): its roles are unknown
     protection = ticket.protection or _system_protection(ticket, tenant)
     roles = {c.role for c in cloud.centres}
     # ha in a single-centre cloud (most city clouds) degrades to host anti-affinity inside the centre,
@@ -83,12 +87,14 @@ def _system_protection(ticket: Ticket, tenant: Tenant | None) -> str:
     return system.protection if system else "none"
 
 
-def _check_demand(ticket: Ticket, tenant: Tenant, flavors: dict[str, Resources], quotas: QuotaSet, problems: list[Problem]) -> None:
-    """A create ticket asking more than the tenant's quotas could ever give is refused outright."""
+def _check_demand(ticket: Ticket, tenant: Tenant, topology: Topology, flavors: dict[str, Resources], quotas: QuotaSet,
+                  problems: list[Problem]) -> None:
+    """A create ticket asking more than the tenant's quotas could ever give is refused outright.
+    VMs in clouds that are unknown or broken are left out (their own problems are reported)."""
     per_cloud: dict[str, Resources] = {}
     for vm in ticket.vms:
         size = vm_size(vm, flavors)
-        if size is not None:
+        if size is not None and (vm.cloud == ANY or topology.cloud(vm.cloud) is not None):
             per_cloud[vm.cloud] = per_cloud.get(vm.cloud, Resources()) + size.scaled(vm.count)
     everything = sum(per_cloud.values(), Resources())
     for cloud_id, demand in sorted(per_cloud.items()):
@@ -131,18 +137,18 @@ def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topolog
         seen.setdefault(ticket.id, ticket.where.file)
         _check_kind(ticket, problems)
         tenant = tenants.get(ticket.tenant)
-        if ticket.tenant not in parsed.declared.get("tenant", set()):
+        if not parsed.known("tenant", ticket.tenant):
             problems.append(ticket.where.problem("tenant", found=f"'{ticket.tenant}'", expected="a tenant id of tenants.yaml",
                                                  message="unknown tenant"))
-        elif tenant is not None and tenant.system(ticket.system) is None:
+        elif tenant is not None and tenant.system(ticket.system) is None and f"{tenant.id}/{ticket.system}" not in parsed.declared.get("system", ()):
             problems.append(ticket.where.problem("system", found=f"'{ticket.system}'",
                                                  expected=f"a business system of '{tenant.id}': {systems_of(tenant)}",
                                                  message="unknown business system"))
         if topology is not None:
-            for index, vm in enumerate(ticket.vms):
-                _check_vm(ticket, index, vm, tenant, topology, flavors, problems)
+            for vm in ticket.vms:
+                _check_vm(ticket, vm, tenant, topology, flavors, parsed, problems)
             if ticket.quota is not None and topology.cloud(ticket.quota.cloud) is None:
                 problems.append(ticket.where.problem("quota", found=f"cloud '{ticket.quota.cloud}'", expected="a cloud id of inventory/topology.yaml",
                                                      message="unknown cloud"))
-        if tenant is not None and ticket.kind in ("create", "resize"):
-            _check_demand(ticket, tenant, flavors, quotas, problems)
+        if tenant is not None and topology is not None and ticket.kind in ("create", "resize"):
+            _check_demand(ticket, tenant, topology, flavors, quotas, problems)
