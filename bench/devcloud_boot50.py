@@ -70,7 +70,10 @@ def main() -> None:
     refs: dict[str, Any] = {}
     for region in set(CENTRES.values()):
         c = openstack.connect(cloud="devcloud-admin", region_name=region)
-        refs[region] = (c.image.find_image("debian-12").id, c.compute.find_flavor("gc.small").id, c.network.find_network("gov-shared").id)
+        found = (c.image.find_image("debian-12"), c.compute.find_flavor("gc.small"), c.network.find_network("gov-shared"))
+        if None in found:
+            sys.exit(f"{region}: debian-12 / gc.small / gov-shared missing: is the devcloud up (govcloud devcloud up)?")
+        refs[region] = tuple(x.id for x in found if x is not None)
     sampler = PeakPss(layout)
     sampler.start()
     t0 = time.monotonic()

@@ -37,9 +37,9 @@ class Devcloud:
 
 
 def _devcloud_root() -> Path:
-    from govcloud.cli.devcloud_cmd import _layout
+    from govcloud.devcloud.layout import devcloud_dir
 
-    return _layout().root
+    return devcloud_dir(os.environ)
 
 
 @pytest.fixture(scope="session")
