@@ -68,7 +68,7 @@ class OpenStackDriver:
     def __init__(self, endpoint: Endpoint, *, config_file: Path | None = None) -> None:
         self.endpoint = endpoint
         self._config_file = config_file
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: ``_as`` holds it while ``admin`` connects
         self._admin: Any = None
         self._projects: dict[str, Any] = {}
         self._project_ids: dict[str, str] = {}
@@ -104,7 +104,8 @@ class OpenStackDriver:
         project_id = self.project_id(tenant)
         with self._lock:
             if tenant not in self._projects:
-                self._projects[tenant] = self.admin.connect_as_project(project_id)
+                # a dict: a plain string would be taken as the project *name*
+                self._projects[tenant] = self.admin.connect_as_project({"id": project_id, "name": tenant, "domain_id": "default"})
             return self._projects[tenant]
 
     # -- onboarding --------------------------------------------------------------------------
