@@ -9,6 +9,7 @@ committed or released exactly once, in the same transaction as the state change.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,7 @@ class _Run:
         self.row = row
         limit = ctx.settings.engine.concurrency_per_cloud
         self._slots: dict[Endpoint, threading.Semaphore] = {}
+        self._groups: dict[str, threading.Lock] = {}
         self._limit = limit
         self._lock = threading.Lock()
 
@@ -62,6 +64,14 @@ class _Run:
     def slot(self, endpoint: Endpoint) -> threading.Semaphore:
         with self._lock:
             return self._slots.setdefault(endpoint, threading.Semaphore(self._limit))
+
+    def group_lock(self, vm: VmPlacement) -> threading.Lock | contextlib.nullcontext[None]:
+        """Members of one anti-affinity server group boot one after another: nova's scheduler cannot
+        see a member still being scheduled, so concurrent boots would land on the same host."""
+        if vm.server_group is None:
+            return contextlib.nullcontext()
+        with self._lock:
+            return self._groups.setdefault(vm.server_group, threading.Lock())
 
     def record(self, vm: VmPlacement, status: str, server: Server | None = None, fault: str | None = None) -> None:
         row = VmRow(ticket=self.row.id, idx=vm.index, name=vm.name, tenant=self.row.tenant, system=self.row.system,
@@ -85,7 +95,7 @@ class _Run:
         driver = self.ctx.driver(endpoint)
         settings = self.ctx.settings.engine
         fault = ""
-        with self.slot(endpoint):
+        with self.group_lock(vm), self.slot(endpoint):
             for attempt in range(1, settings.boot_attempts + 1):
                 server = self._adopt(driver, vm)
                 if server is None:

@@ -39,30 +39,23 @@ def content_hash(ticket: Ticket) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _validated(ctx: EngineContext, path: Path) -> tuple[Ticket, str]:
-    """Parse and cross-check one ticket file against the desired state; ConfigError on any problem."""
-    state = load_state(ctx.settings.data, [path])
-    (ticket,) = state.tickets
-    if ticket.expires is not None and ticket.expires < ctx.today():
-        raise ConfigError([ticket.where.problem("expires", found=str(ticket.expires), expected=f"a date after today ({ctx.today()})",
-                                                message="lease already expired")])
-    return ticket, path.read_text(encoding="utf-8")
+def _validated(ctx: EngineContext, paths: Sequence[Path]) -> list[tuple[Ticket, str, Path]]:
+    """Parse and cross-check the ticket files against the desired state in one pass; one ConfigError
+    lists every problem of every file (expired leases included)."""
+    state = load_state(ctx.settings.data, paths)
+    expired = [t.where.problem("expires", found=str(t.expires), expected=f"a date after today ({ctx.today()})",
+                               message="lease already expired") for t in state.tickets if t.expires is not None and t.expires < ctx.today()]
+    if expired:
+        raise ConfigError(expired)
+    return [(ticket, path.read_text(encoding="utf-8"), path) for ticket, path in zip(state.tickets, paths, strict=True)]
 
 
 def submit(ctx: EngineContext, paths: Sequence[Path]) -> list[TicketRow]:
     """Validate every file first (all or nothing), then store each as ``submitted`` and try auto-approval."""
     user = acting_user(ctx.state.users, ctx.settings.user)
-    checked, problems = [], []
-    for path in paths:
-        try:
-            ticket, text = _validated(ctx, path)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
+    checked = _validated(ctx, paths)
+    for ticket, _, _ in checked:
         require(user, "submit", tenant=ticket.tenant)
-        checked.append((ticket, text, path))
-    if problems:
-        raise ConfigError(problems)
     stored = [_store_submission(ctx, user, ticket, text, path) for ticket, text, path in checked]
     for row in stored:
         _auto_approve(ctx, row)

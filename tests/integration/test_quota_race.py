@@ -1,0 +1,83 @@
+"""Approval reserves quota transactionally: denials explain themselves, races never over-allocate.
+
+Runs on SQLite and on a real PostgreSQL (``store_url``); no cloud needed, nothing is provisioned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import pytest
+
+from govcloud.engine import tickets
+from govcloud.errors import QuotaDenied
+from govcloud.store import Store
+from govcloud.store import tickets as rows
+from tests.support.tickets import engine, write_ticket
+
+pytestmark = pytest.mark.integration
+
+
+def test_over_quota_is_denied_with_the_level_the_numbers_and_what_fits(store_url: str, tmp_path: Path) -> None:
+    requester = engine(store_url, "ouweiming")
+    first, first_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming",
+                                     vms=[{"name": "app", "count": 30, "flavor": "gc.small", "cloud": "gd-prov"}])
+    second, second_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming",
+                                       vms=[{"name": "app", "count": 15, "flavor": "gc.small", "cloud": "gd-prov"}])
+    tickets.submit(requester, [first_path, second_path])
+    approver = engine(store_url, "shenpi-chen")
+    tickets.approve(approver, first)
+    with requester.store.transaction() as conn:
+        before = rows.ledger_lines(conn)
+    with pytest.raises(QuotaDenied) as denied:
+        tickets.approve(approver, second)
+    assert denied.value.explanation == [
+        "tenant limit of tenant gd-sthjt in gd-prov: instances 30 + 15 = 45 > 40",
+        "tenant limit of tenant gd-sthjt in gd-prov: at most 10 × gc.small (app) would fit; requested 15",
+    ]
+    assert tickets.show(approver, second).state == "submitted"
+    with requester.store.transaction() as conn:
+        assert rows.ledger_lines(conn) == before
+
+
+def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url: str, tmp_path: Path) -> None:
+    """gd-mzt may run 40 instances in gd-prov; 50 tickets of 3 VMs race: exactly 13 fit (39 instances)."""
+    requester = engine(store_url, "caijing")
+    ids, paths = [], []
+    for _ in range(50):
+        ticket_id, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing",
+                                       vms=[{"name": "app", "count": 3, "flavor": "gc.medium", "cloud": "gd-prov"}])
+        ids.append(ticket_id)
+        paths.append(path)
+    tickets.submit(requester, paths)
+    approver = engine(store_url, "shenpi-chen")
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(50)
+
+    def approve(ticket_id: str) -> None:
+        own = dataclasses.replace(approver, store=Store.open(store_url))  # a connection pool per "process"
+        start.wait()
+        try:
+            tickets.approve(own, ticket_id)
+            outcomes[ticket_id] = "approved"
+        except QuotaDenied:
+            outcomes[ticket_id] = "denied"
+        finally:
+            own.store.close()
+
+    threads = [threading.Thread(target=approve, args=(t,)) for t in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()).count("approved") == 13
+    assert len(outcomes) == 50
+    with approver.store.transaction() as conn:
+        lines = rows.ledger_lines(conn)
+        states = {row.id: row.state for row in rows.listing(conn)}
+    assert sum(line.resources.instances for line in lines) == 39
+    assert {t for t, s in states.items() if s == "approved"} == {t for t, o in outcomes.items() if o == "approved"}
+    count, problems = approver.store.audit.verify()
+    assert problems == [] and count >= 1 + 50 + 13

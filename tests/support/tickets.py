@@ -1,0 +1,41 @@
+"""Ticket files and engine contexts for tests that drive the main job."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from govcloud.engine.context import EngineContext, build
+from govcloud.settings import Settings
+from govcloud.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def unique_id(prefix: str = "it") -> str:
+    """Ticket ids are unique forever (also across test runs on one devcloud)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def write_ticket(directory: Path, *, tenant: str, system: str, requester: str, vms: list[dict[str, Any]],
+                 ticket_id: str | None = None, protection: str | None = None, expires: str = "2027-12-31") -> tuple[str, Path]:
+    """A create ticket as a department would write it; returns (id, path)."""
+    ticket_id = ticket_id or unique_id()
+    data: dict[str, Any] = {"version": 1, "id": ticket_id, "tenant": tenant, "system": system, "requester": requester,
+                            "kind": "create", "expires": datetime.date.fromisoformat(expires), "reason": "集成测试", "roles": ["baseline"],
+                            "vms": [{"image": "debian-12", "network": "gov-shared", **vm} for vm in vms]}
+    if protection:
+        data["protection"] = protection
+    path = directory / f"{ticket_id}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return ticket_id, path
+
+
+def engine(db_url: str, user: str, *, store: Store | None = None) -> EngineContext:
+    """An engine context on the repository's sample data, a given store and acting user."""
+    settings = Settings.from_env().with_overrides(root=str(REPO), db=db_url, user=user)
+    return build(settings, store=store)
