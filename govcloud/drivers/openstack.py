@@ -142,7 +142,9 @@ class OpenStackDriver:
     def _ensure_quota(self, project_id: str, limits: Resources) -> list[str]:
         conn = self.admin
         current = _call("get nova quota", lambda: conn.compute.get_quota_set(project_id))
-        wanted = {"instances": limits.instances, "cores": limits.vcpus, "ram": limits.ram_mb}
+        # every HA ticket makes a server group per centre and group: allow as many as instances
+        wanted = {"instances": limits.instances, "cores": limits.vcpus, "ram": limits.ram_mb,
+                  "server_groups": limits.instances, "server_group_members": limits.instances}
         if all(getattr(current, key) == value for key, value in wanted.items()):
             return []
         _call("set nova quota", lambda: conn.compute.update_quota_set(project_id, **wanted))
@@ -229,6 +231,13 @@ class OpenStackDriver:
             if group is None:
                 group = _call("create server group", lambda: conn.compute.create_server_group(name=name, policy="soft-anti-affinity"))
             return str(group.id)
+
+    def delete_server_group(self, tenant: str, name: str) -> None:
+        """Remove a ticket's server group once its members are gone (missing: nothing to do)."""
+        conn = self._as(tenant)
+        for group in _call("list server groups", lambda: list(conn.compute.server_groups())):
+            if group.name == name:
+                _call(f"delete server group {name}", lambda g=group: conn.compute.delete_server_group(g, ignore_missing=True))  # type: ignore[misc]
 
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
         """Until ACTIVE or ERROR (returned, with nova's fault); a timeout is a TemporaryError."""

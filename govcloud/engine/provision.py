@@ -152,8 +152,10 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> list[Outcome]:
                 outcomes.append(_provision(ctx, row, user.id))
             elif row.state == "retiring":
                 outcomes.append(_retire(ctx, row, user.id))
+            elif row.state == "active" and ticket_ids:
+                outcomes.append(_converge(ctx, row, user.id))
             elif ticket_ids:
-                raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved tickets and finishes retirements")
+                raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
         except (InvalidState, NotFound):
             raise
         except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
@@ -186,22 +188,44 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     return Outcome(row.id, "active", f"{len(servers)} server(s) ACTIVE")
 
 
-def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) -> None:
-    """Delete every server of the ticket (found by name) and forget the VM rows."""
+def _converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    """An active ticket named to ``apply``: make sure every server is there and ACTIVE (found, not
+    created, when nothing drifted; a server deleted behind govcloud's back is created again)."""
+    run = _Run(ctx, row)
+    vms = placements(row)
+    with ctx.store.transaction() as conn:
+        known = {vm.name: vm.server_id for vm in rows.vms_of(conn, row.id)}
+    with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
+        servers = list(pool.map(run.ensure_vm, vms))
+    replaced = sorted(s.name for s in servers if known.get(s.name) != s.id)
+    if replaced:
+        ctx.store.audit.append(actor, "ticket.converge", f"ticket:{row.id}", {"replaced": replaced})
+    return Outcome(row.id, "active", f"{len(servers)} server(s) in place" + (f", replaced {', '.join(replaced)}" if replaced else ""))
+
+
+def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) -> int:
+    """Delete every server of the ticket (found by name) and its server groups; forget the VM rows.
+    Returns how many servers existed."""
     run = _Run(ctx, row)
     timeout = ctx.settings.engine.delete_timeout
 
-    def delete(vm: VmPlacement) -> None:
+    def delete(vm: VmPlacement) -> int:
         driver = ctx.driver(run.endpoint(vm))
-        for server in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name):
+        found = retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name)
+        for server in found:
             retrying(ctx, f"delete {vm.name}", driver.delete_server, row.tenant, server.id)
             retrying(ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, row.tenant, server.id, timeout=timeout)
         with ctx.store.transaction() as conn:
             rows.delete_vm(conn, row.id, vm.index)
         ctx.progress("vm", {"ticket": row.id, "name": vm.name, "status": "DELETED", "centre": vm.centre})
+        return len(found)
 
     with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud)) as pool:
-        list(pool.map(delete, vms))
+        deleted = sum(pool.map(delete, vms))
+    for endpoint, group in sorted({(run.endpoint(vm), vm.server_group) for vm in vms if vm.server_group},
+                                  key=lambda pair: (pair[0].region, pair[1] or "")):
+        retrying(ctx, f"delete server group {group}", ctx.driver(endpoint).delete_server_group, row.tenant, group)
+    return deleted
 
 
 def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement]) -> Outcome:
@@ -256,11 +280,11 @@ def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
 def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
-    _delete_all(ctx, row, vms)
+    deleted = _delete_all(ctx, row, vms)
     with ctx.store.transaction() as conn:
         released = rows.release(conn, row.id)
         rows.move(conn, row.id, "retiring", "retired", now=ctx.now())
-        ctx.store.audit.append(actor, "ticket.retired", f"ticket:{row.id}", {"servers_deleted": len(vms), "ledger_lines_released": released},
+        ctx.store.audit.append(actor, "ticket.retired", f"ticket:{row.id}", {"servers_deleted": deleted, "ledger_lines_released": released},
                                connection=conn)
     ctx.progress("ticket", {"ticket": row.id, "state": "retired"})
-    return Outcome(row.id, "retired", f"{len(vms)} server(s) deleted, quota released")
+    return Outcome(row.id, "retired", f"{deleted} server(s) deleted, quota released")
