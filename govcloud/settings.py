@@ -24,6 +24,9 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path(xdg) / "govcloud"
 
 
+DEFAULT_PROFILE = "inventory/devcloud.yaml"
+
+
 @dataclass(frozen=True)
 class DataPaths:
     """Where the desired state lives. All paths are relative to ``root`` unless absolute."""
@@ -79,7 +82,7 @@ class Settings:
     data: DataPaths = field(default_factory=DataPaths)
     store: StoreSettings = field(default_factory=StoreSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
-    profile: str = "inventory/devcloud.yaml"
+    profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""
     clouds_yaml: str = ""
@@ -97,7 +100,7 @@ class Settings:
             state_dir=default_state_dir(env),
             data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", "."))),
             store=StoreSettings(url=env.get("GOVCLOUD_DB", "")),
-            profile=env.get("GOVCLOUD_PROFILE", "inventory/devcloud.yaml"),
+            profile=env.get("GOVCLOUD_PROFILE", DEFAULT_PROFILE),
             clouds_yaml=env.get("OS_CLIENT_CONFIG_FILE", ""),
             devcloud_dir=Path(env["GOVCLOUD_DEVCLOUD_DIR"]) if env.get("GOVCLOUD_DEVCLOUD_DIR") else None,
             user=env.get("GOVCLOUD_USER", ""),

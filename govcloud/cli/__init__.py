@@ -23,7 +23,7 @@ __all__ = ["cli", "main"]
 for _module in (data_cmd, ticket_cmd, audit_cmd, devcloud_cmd):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
-for _group, _command in ticket_cmd.EXTRA.items():
+for _group, _command in ticket_cmd.EXTRA:
     group = cli.commands[_group]
     assert isinstance(group, click.Group)
     group.add_command(_command)

@@ -136,24 +136,7 @@ def tenants_show(app: AppContext, tenant: str, fmt: str) -> None:
 
 @click.group()
 def quota() -> None:
-    """Quota limits per tenant and cloud."""
-
-
-@quota.command("show")
-@click.argument("tenant", required=False, shell_complete=_complete_tenants)
-@output_option
-@pass_app
-def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
-    """Limits per tenant × cloud (tiers applied). Usage and reservations arrive with the ledger."""
-    state = load(app)
-    if tenant is not None and tenant not in state.tenants:
-        raise NotFound(f"no tenant '{tenant}' in tenants.yaml (try `govcloud tenants list`)")
-    rows = []
-    for (tenant_id, cloud_id), q in sorted(state.quotas.quotas.items()):
-        if tenant is None or tenant_id == tenant:
-            rows.append({"tenant": tenant_id, "name": state.tenants[tenant_id].name, "cloud": cloud_id,
-                         **q.limit.as_dict(), "warn_at": q.warn_at, "systems": sorted(q.systems)})
-    emit(rows, fmt, title="quota limits")
+    """Quota limits, reservations and usage per tenant and cloud; why a ticket does not fit."""
 
 
 @click.command()

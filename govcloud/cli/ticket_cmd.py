@@ -220,6 +220,70 @@ def tenants_sync(app: AppContext, tenant_ids: tuple[str, ...], fmt: str) -> None
            "changed": ", ".join(r.changed) or "(nothing)"} for e, r in results], fmt, title="tenants sync")
 
 
-COMMANDS.extend([ticket, plan_cmd, apply_cmd])
-EXTRA = {"quota": quota_explain, "tenants": tenants_sync}
+def _usage_cell(used: int, reserved: int, limit: int) -> str:
+    return f"{used}+{reserved}/{limit}" if reserved else f"{used}/{limit}"
+
+
+@click.command("show")
+@click.argument("tenant", required=False)
+@output_option
+@pass_app
+def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
+    """Per tenant × cloud: used (committed) + reserved (approved, not yet provisioned) / limit.
+    ``!`` marks a quota at or above its warn threshold."""
+    from govcloud.engine import tickets
+    from govcloud.errors import NotFound
+
+    ctx = context(app)
+    state = ctx.state
+    if tenant is not None and tenant not in state.tenants:
+        raise NotFound(f"no tenant '{tenant}' in tenants.yaml (try `govcloud tenants list`)")
+    usage = tickets.usage(ctx)
+    names = ("instances", "vcpus", "ram_mb", "disk_gb")
+    rows = []
+    for (tenant_id, cloud_id), q in sorted(state.quotas.quotas.items()):
+        if tenant is not None and tenant_id != tenant:
+            continue
+        used = usage.committed.get((tenant_id, cloud_id))
+        reserved = usage.reserved.get((tenant_id, cloud_id))
+        u = {n: getattr(used, n) if used else 0 for n in names}
+        r = {n: getattr(reserved, n) if reserved else 0 for n in names}
+        limit = q.limit.as_dict()
+        warn = any(limit[n] and (u[n] + r[n]) / limit[n] >= q.warn_at for n in names)
+        if fmt == "table":
+            rows.append({"tenant": tenant_id, "name": state.tenants[tenant_id].name, "cloud": cloud_id,
+                         **{n: _usage_cell(u[n], r[n], limit[n]) for n in names}, "warn": "!" if warn else ""})
+        else:
+            rows.append({"tenant": tenant_id, "cloud": cloud_id, "limit": limit, "reserved": r, "used": u,
+                         "warn_at": q.warn_at, "warning": warn})
+    emit(rows, fmt, title="quota: used+reserved/limit")
+
+
+@click.command("list")
+@click.option("--ticket", "ticket_id", help="Only the VMs of this ticket.")
+@output_option
+@pass_app
+def vm_list(app: AppContext, ticket_id: str | None, fmt: str) -> None:
+    """Where every VM govcloud manages landed: cloud, centre, region, zone, status, address."""
+    from govcloud.engine import tickets
+    from govcloud.store import tickets as store_rows
+
+    ctx = context(app)
+    visible = {t.id for t in tickets.listing(ctx)}
+    with ctx.store.transaction() as conn:
+        vms = [vm for vm in store_rows.vms_of(conn, ticket_id) if vm.ticket in visible]
+    emit([{"vm": v.name, "ticket": v.ticket, "tenant": v.tenant, "cloud": v.cloud, "centre": v.centre, "region": v.region,
+           "zone": v.zone, "flavor": v.flavor or "", "status": v.status, "address": v.address or ""} for v in vms], fmt,
+         title=f"{len(vms)} VM(s)")
+
+
+@click.group()
+def vm() -> None:
+    """The VMs govcloud created for tickets."""
+
+
+vm.add_command(vm_list)
+
+COMMANDS.extend([ticket, plan_cmd, apply_cmd, vm])
+EXTRA = [("quota", quota_explain), ("quota", quota_show), ("tenants", tenants_sync)]
 """Subcommands that join groups defined in data_cmd."""

@@ -10,7 +10,7 @@ from typing import Any
 from govcloud.drivers.base import ComputeDriver, Endpoint
 from govcloud.model.endpoints import Endpoints, load_overlay, resolve
 from govcloud.model.state import DesiredState, load_state
-from govcloud.settings import Settings
+from govcloud.settings import DEFAULT_PROFILE, Settings
 from govcloud.store import Store
 
 Clock = Callable[[], datetime.datetime]
@@ -67,6 +67,8 @@ def build(settings: Settings, *, store: Store | None = None,
     """Load the desired state and the endpoint profile, open the store."""
     state = load_state(settings.data, [])
     profile = settings.profile_path
+    if profile is not None and not profile.exists() and settings.profile == DEFAULT_PROFILE:
+        profile = None  # data without a devcloud profile (a real deployment, a test dataset)
     overlay = load_overlay(profile) if profile is not None else None
     endpoints = resolve(state.topology, overlay, profile=str(profile or ""))
     return EngineContext(settings=settings, state=state, store=store or Store.open(settings.db_url), endpoints=endpoints,

@@ -217,25 +217,26 @@ def test_topology_show_table_aligned() -> None:
     assert len({width(row) for row in table_rows(out)}) == 1
 
 
-def test_quota_show_json() -> None:
-    code, out, err = run("--root", str(REPO), "quota", "show", "gd-gat", "-o", "json")
+def test_quota_show_json(tmp_path: Path) -> None:
+    code, out, err = run("--root", str(REPO), "--db", str(tmp_path / "s.db"), "quota", "show", "gd-gat", "-o", "json")
     assert_clean(code, out, err, 0)
     rows = json.loads(out)
     assert {r["tenant"] for r in rows} == {"gd-gat"}
     prov = next(r for r in rows if r["cloud"] == "gd-prov")
-    assert (prov["instances"], prov["vcpus"], prov["warn_at"]) == (200, 1000, 0.9)
-    assert prov["systems"] == ["hukou", "jwzh"]
+    assert (prov["limit"]["instances"], prov["limit"]["vcpus"], prov["warn_at"]) == (200, 1000, 0.9)
 
 
-def test_quota_show_minimal_json() -> None:
-    code, out, err = run("--root", str(MINIMAL), "quota", "show", "gd-gat", "-o", "json")
+def test_quota_show_minimal_json(tmp_path: Path) -> None:
+    code, out, err = run("--root", str(MINIMAL), "--db", str(tmp_path / "s.db"), "quota", "show", "gd-gat", "-o", "json")
     assert_clean(code, out, err, 0)
-    assert json.loads(out) == [{"tenant": "gd-gat", "name": "广东省公安厅", "cloud": "gd-prov", "instances": 40, "vcpus": 160,
-                                "ram_mb": 327680, "disk_gb": 8000, "warn_at": 0.8, "systems": ["hukou"]}]
+    zero = {"instances": 0, "vcpus": 0, "ram_mb": 0, "disk_gb": 0}
+    assert json.loads(out) == [{"tenant": "gd-gat", "cloud": "gd-prov",
+                                "limit": {"instances": 40, "vcpus": 160, "ram_mb": 327680, "disk_gb": 8000},
+                                "reserved": zero, "used": zero, "warn_at": 0.8, "warning": False}]
 
 
-def test_quota_show_unknown_tenant() -> None:
-    code, out, err = run("--root", str(MINIMAL), "quota", "show", "nope")
+def test_quota_show_unknown_tenant(tmp_path: Path) -> None:
+    code, out, err = run("--root", str(MINIMAL), "--db", str(tmp_path / "s.db"), "quota", "show", "nope")
     assert_clean(code, out, err, 2)
     assert err == "error: no tenant 'nope' in tenants.yaml (try `govcloud tenants list`)\n"
 
