@@ -61,6 +61,11 @@ class EngineSettings:
     """Creates per VM before the ticket fails (an ERROR server is deleted and created again)."""
     delete_timeout: float = 120.0
     """Seconds to wait for one server to disappear at retirement."""
+    settle_interval: float = 5.0
+    """Seconds between two looks at a ticket's servers when resuming a killed run (creates it had in
+    flight at the API may still land); the servers must look the same twice."""
+    settle_timeout: float = 60.0
+    """Upper bound of that wait."""
     temporary_retries: int = 5
     """Retries of an API call that failed with a temporary error (backoff doubles from its delay)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -163,7 +164,45 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> list[Outcome]:
     return outcomes
 
 
+def _ticket_servers(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
+    """Every server carrying this ticket's metadata, wherever its VMs are planned."""
+    found = []
+    for endpoint in sorted({run.endpoint(vm) for vm in vms}, key=lambda e: (e.cloud, e.region)):
+        servers = retrying(ctx, f"list servers of {run.row.tenant}", lambda e=endpoint: list(ctx.driver(e).servers(run.row.tenant)))
+        found += [(endpoint, s) for s in servers if s.metadata.get(META_TICKET) == run.row.id]
+    return found
+
+
+def _settle(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> None:
+    """Resuming after a killed run: creates it had in flight may still land in nova. Wait until the
+    ticket's servers stop changing, so they are found and adopted instead of created again."""
+    settings = ctx.settings.engine
+    deadline = time.monotonic() + settings.settle_timeout
+    previous: set[str] | None = None
+    while time.monotonic() < deadline:
+        current = {s.id for _, s in _ticket_servers(ctx, run, vms)}
+        if current == previous:
+            return
+        previous = current
+        time.sleep(settings.settle_interval)
+
+
+def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[str], actor: str) -> list[str]:
+    """Delete the ticket's servers that are not ``keep`` (duplicates from a create that landed late)."""
+    extra = [(e, s) for e, s in _ticket_servers(ctx, run, vms) if s.id not in keep]
+    for endpoint, server in extra:
+        driver = ctx.driver(endpoint)
+        retrying(ctx, f"delete extra {server.name}", driver.delete_server, run.row.tenant, server.id)
+        retrying(ctx, f"wait for deletion of {server.name}", driver.wait_for_delete, run.row.tenant, server.id,
+                 timeout=ctx.settings.engine.delete_timeout)
+        ctx.progress("vm", {"ticket": run.row.id, "name": server.name, "status": "DUPLICATE-DELETED", "centre": ""})
+    if extra:
+        ctx.store.audit.append(actor, "ticket.sweep", f"ticket:{run.row.id}", {"deleted": sorted(f"{s.name} {s.id}" for _, s in extra)})
+    return [s.name for _, s in extra]
+
+
 def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    resumed = row.state == "provisioning"
     if row.state == "approved":
         with ctx.store.transaction() as conn:
             rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1)
@@ -174,8 +213,12 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     try:
         for endpoint in {run.endpoint(vm) for vm in vms}:
             ensure_tenant_for(ctx, row.tenant, endpoint)
+        if resumed:
+            _settle(ctx, run, vms)
         with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
             servers = list(pool.map(run.ensure_vm, vms))
+        if resumed:
+            _sweep(ctx, run, vms, {s.id for s in servers}, actor)
     except PermanentError as exc:
         return _fail(ctx, row, actor, str(exc), vms)
     with ctx.store.transaction() as conn:
@@ -281,6 +324,7 @@ def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
     deleted = _delete_all(ctx, row, vms)
+    deleted += len(_sweep(ctx, _Run(ctx, row), vms, set(), actor))  # anything else carrying the ticket's metadata
     with ctx.store.transaction() as conn:
         released = rows.release(conn, row.id)
         rows.move(conn, row.id, "retiring", "retired", now=ctx.now())
