@@ -103,6 +103,7 @@ def main() -> None:
     clouds_yaml()
     workers = Settings.from_env().engine.concurrency_per_cloud
     conn = project_conn()
+    run_by_hand(conn, 5, workers, "bench-warmup-")  # token caches, image and flavor lookups: paid before measuring
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_govcloud(args.n, Path(tmp))
     hand = run_by_hand(conn, args.n, workers, "bench-hand-")

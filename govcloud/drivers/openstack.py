@@ -213,16 +213,19 @@ class OpenStackDriver:
         return _server(raw)
 
     def _flavor_id(self, spec: ServerSpec) -> str:
+        return self.flavor_id(spec.flavor, spec.size)
+
+    def flavor_id(self, flavor: str | None, size: Resources) -> str:
         """The named flavor, or a public ``gc.custom-<v>c-<ram>m-<disk>g`` made once for explicit sizes."""
         conn = self.admin
-        name = spec.flavor or f"gc.custom-{spec.size.vcpus}c-{spec.size.ram_mb}m-{spec.size.disk_gb}g"
-        flavor = _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True))
-        if flavor is not None:
-            return str(flavor.id)
-        if spec.flavor:
-            raise PermanentError(f"flavor {spec.flavor} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
+        name = flavor or f"gc.custom-{size.vcpus}c-{size.ram_mb}m-{size.disk_gb}g"
+        found = _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True))
+        if found is not None:
+            return str(found.id)
+        if flavor:
+            raise PermanentError(f"flavor {flavor} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
         created = _call("create flavor", lambda: conn.compute.create_flavor(
-            name=name, vcpus=spec.size.vcpus, ram=spec.size.ram_mb, disk=spec.size.disk_gb, is_public=True))
+            name=name, vcpus=size.vcpus, ram=size.ram_mb, disk=size.disk_gb, is_public=True))
         return str(created.id)
 
     def _server_group(self, conn: Any, name: str) -> str:
@@ -231,6 +234,31 @@ class OpenStackDriver:
             if group is None:
                 group = _call("create server group", lambda: conn.compute.create_server_group(name=name, policy="soft-anti-affinity"))
             return str(group.id)
+
+    def resize_server(self, tenant: str, server_id: str, *, flavor: str | None, size: Resources, timeout: float) -> Server:
+        """Resize to ``flavor`` (or ``size``) and confirm; idempotent (already resized: nothing to do,
+        waiting for confirmation: confirmed)."""
+        conn = self._as(tenant)
+        flavor_id = self.flavor_id(flavor, size)
+        target = _call("get flavor", lambda: conn.compute.get_flavor(flavor_id))
+        server = _call("get server", lambda: conn.compute.get_server(server_id))
+        current = getattr(server.flavor, "name", None) or getattr(server.flavor, "original_name", None)
+        if server.status == "ACTIVE" and current == target.name:
+            return _server(server)
+        if server.status != "VERIFY_RESIZE":
+            _call(f"resize {server.name}", lambda: conn.compute.resize_server(server, flavor_id))
+            server = self._wait(conn, server, "VERIFY_RESIZE", timeout)
+        _call(f"confirm resize of {server.name}", lambda: conn.compute.confirm_server_resize(server))
+        return _server(self._wait(conn, server, "ACTIVE", timeout))
+
+    def _wait(self, conn: Any, server: Any, status: str, timeout: float) -> Any:
+        try:
+            return conn.compute.wait_for_server(server, status=status, failures=["ERROR"], interval=1, wait=timeout)
+        except os_exc.ResourceFailure as exc:
+            fault = _server(conn.compute.get_server(server.id)).fault
+            raise PermanentError(f"{server.name} went to ERROR waiting for {status}: {fault}") from exc
+        except (os_exc.SDKException, ks_exc.ClientException) as exc:
+            raise translate(exc, f"wait for {server.name} to be {status}") from exc
 
     def delete_server_group(self, tenant: str, name: str) -> None:
         """Remove a ticket's server group once its members are gone (missing: nothing to do)."""

@@ -71,5 +71,10 @@ def build(settings: Settings, *, store: Store | None = None,
         profile = None  # data without a devcloud profile (a real deployment, a test dataset)
     overlay = load_overlay(profile) if profile is not None else None
     endpoints = resolve(state.topology, overlay, profile=str(profile or ""))
-    return EngineContext(settings=settings, state=state, store=store or Store.open(settings.db_url), endpoints=endpoints,
-                         driver_factory=driver_factory or openstack_factory(settings), progress=progress)
+    store = store or Store.open(settings.db_url)
+    ctx = EngineContext(settings=settings, state=state, store=store, endpoints=endpoints,
+                        driver_factory=driver_factory or openstack_factory(settings), progress=progress)
+    from govcloud.engine.quota_change import refresh
+
+    refresh(ctx)  # approved quota changes count from the moment they are approved
+    return ctx

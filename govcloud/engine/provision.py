@@ -20,9 +20,9 @@ from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TIC
 from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.onboard import ensure_tenant_for
+from govcloud.engine.plans import placements
 from govcloud.engine.retry import retrying
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
-from govcloud.model.resources import Resources
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow, VmRow
@@ -37,10 +37,10 @@ class Outcome:
     detail: str = ""
 
 
-def placements(row: TicketRow) -> list[VmPlacement]:
-    """The VMs of the approved plan, as the planner produced them."""
-    vms = (row.plan or {}).get("vms", [])
-    return [VmPlacement(**{**vm, "size": Resources(**vm["size"])}) for vm in vms]
+def endpoint_of(ctx: EngineContext, vm: VmPlacement) -> Endpoint:
+    """The clouds.yaml entry and region that reach a VM's centre (after the profile's overlay)."""
+    target = ctx.endpoints.of(vm.cloud, vm.centre)
+    return Endpoint(cloud=target.entry, region=target.region)
 
 
 class _Run:
@@ -51,13 +51,16 @@ class _Run:
         self.row = row
         limit = ctx.settings.engine.concurrency_per_cloud
         self._slots: dict[Endpoint, threading.Semaphore] = {}
+        self.existing: dict[str, list[Server]] = {}
+        """The ticket's servers found at the start (by metadata, one listing per endpoint). Empty on a
+        first run: the ticket only just became ``provisioning`` under our compare-and-set, so nothing of
+        it can exist yet and no per-server lookup is needed."""
         self._groups: dict[str, threading.Lock] = {}
         self._limit = limit
         self._lock = threading.Lock()
 
     def endpoint(self, vm: VmPlacement) -> Endpoint:
-        target = self.ctx.endpoints.of(vm.cloud, vm.centre)
-        return Endpoint(cloud=target.entry, region=target.region)
+        return endpoint_of(self.ctx, vm)
 
     def zone(self, vm: VmPlacement) -> str:
         return self.ctx.endpoints.of(vm.cloud, vm.centre).zone or vm.zone
@@ -98,7 +101,7 @@ class _Run:
         fault = ""
         with self.group_lock(vm), self.slot(endpoint):
             for attempt in range(1, settings.boot_attempts + 1):
-                server = self._adopt(driver, vm)
+                server = self._adopt(driver, vm) if attempt == 1 else None
                 if server is None:
                     server = retrying(self.ctx, f"create {vm.name}", driver.create_server, self.spec(vm))
                     self.record(vm, "BUILD", server)
@@ -115,10 +118,15 @@ class _Run:
                          timeout=settings.delete_timeout)
         raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
 
+    def look_around(self, vms: Sequence[VmPlacement]) -> None:
+        """Resuming or converging: learn which of the ticket's servers exist, in one listing per endpoint."""
+        self.existing = {}
+        for _, server in _ticket_servers(self.ctx, self, vms):
+            self.existing.setdefault(server.name, []).append(server)
+
     def _adopt(self, driver: ComputeDriver, vm: VmPlacement) -> Server | None:
         """The server this VM already has (after a crash), removing any duplicates of it."""
-        found = retrying(self.ctx, f"find {vm.name}", driver.find_servers, self.row.tenant, vm.name)
-        ours = [s for s in found if s.metadata.get(META_TICKET) == self.row.id]
+        ours = sorted(self.existing.get(vm.name, []), key=lambda s: s.created)
         if not ours:
             return None
         keep = next((s for s in ours if s.status == "ACTIVE"), ours[0])
@@ -135,9 +143,7 @@ def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> l
             return rows.listing(conn, states=states)
         found = []
         for ticket_id in ids:
-            row = rows.get(conn, ticket_id)
-            if row is None:
-                raise NotFound(f"no ticket '{ticket_id}' (see `govcloud ticket list`)")
+            row = rows.require(conn, ticket_id)
             found.append(row)
         return found
 
@@ -149,7 +155,9 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> list[Outcome]:
     outcomes = []
     for row in _tickets(ctx, ticket_ids, ("approved", "provisioning", "retiring")):
         try:
-            if row.state in ("approved", "provisioning"):
+            if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
+                outcomes.append(_change(ctx, row, user.id))
+            elif row.state in ("approved", "provisioning"):
                 outcomes.append(_provision(ctx, row, user.id))
             elif row.state == "retiring":
                 outcomes.append(_retire(ctx, row, user.id))
@@ -215,6 +223,7 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
             ensure_tenant_for(ctx, row.tenant, endpoint)
         if resumed:
             _settle(ctx, run, vms)
+            run.look_around(vms)
         with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
             servers = list(pool.map(run.ensure_vm, vms))
         if resumed:
@@ -231,11 +240,35 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     return Outcome(row.id, "active", f"{len(servers)} server(s) ACTIVE")
 
 
+def _change(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    """A resize or delete ticket (engine/changes.py); a permanent failure leaves the target as it was."""
+    from govcloud.engine import changes
+    from govcloud.engine.tickets import ticket_of
+
+    ticket = ticket_of(row)
+    try:
+        from govcloud.engine.quota_change import apply_quota_change
+
+        apply_kind = {"resize": changes.apply_resize, "delete": changes.apply_delete, "quota-change": apply_quota_change}[row.kind]
+        state, detail = apply_kind(ctx, row, ticket, actor)
+    except PermanentError as exc:
+        advice = f"{exc}. Nothing was released; fix the cause and run `govcloud apply {row.id}` again, or retire it."
+        with ctx.store.transaction() as conn:
+            current = rows.get(conn, row.id)
+            if current is not None and current.state == "provisioning":
+                rows.move(conn, row.id, "provisioning", "failed", now=ctx.now(), reason=advice)
+                ctx.store.audit.append(actor, "ticket.fail", f"ticket:{row.id}", {"reason": advice}, connection=conn)
+        return Outcome(row.id, "failed", advice)
+    ctx.progress("ticket", {"ticket": row.id, "state": state})
+    return Outcome(row.id, state, detail)
+
+
 def _converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     """An active ticket named to ``apply``: make sure every server is there and ACTIVE (found, not
     created, when nothing drifted; a server deleted behind govcloud's back is created again)."""
     run = _Run(ctx, row)
     vms = placements(row)
+    run.look_around(vms)
     with ctx.store.transaction() as conn:
         known = {vm.name: vm.server_id for vm in rows.vms_of(conn, row.id)}
     with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
@@ -307,17 +340,24 @@ def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "retire")
     with ctx.store.transaction() as conn:
-        row = rows.get(conn, ticket_id)
-        if row is None:
-            raise NotFound(f"no ticket '{ticket_id}'")
-        if "retiring" not in rows.TRANSITIONS.get(row.state, ()):
+        row = rows.require(conn, ticket_id)
+        if row.kind != "create":
+            raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
+        if row.state != "retiring" and "retiring" not in rows.TRANSITIONS.get(row.state, ()):
             raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
-        if row.state != "retiring":
-            rows.move(conn, ticket_id, row.state, "retiring", now=ctx.now())
-            ctx.store.audit.append(user.id, "ticket.retire", f"ticket:{ticket_id}", {"from": row.state}, connection=conn)
-        row = rows.get(conn, ticket_id)
-    assert row is not None
-    return _retire(ctx, row, user.id)
+    return retire_row(ctx, row, user.id, reason="operator")
+
+
+def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -> Outcome:
+    """Move a ticket to retiring (if it is not already) and carry the retirement out."""
+    if row.state != "retiring":
+        with ctx.store.transaction() as conn:
+            rows.move(conn, row.id, row.state, "retiring", now=ctx.now())
+            ctx.store.audit.append(actor, "ticket.retire", f"ticket:{row.id}", {"from": row.state, "why": reason}, connection=conn)
+            fresh = rows.get(conn, row.id)
+        assert fresh is not None
+        row = fresh
+    return _retire(ctx, row, actor)
 
 
 def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:

@@ -16,15 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from govcloud.engine import quota_change
 from govcloud.engine.access import SYSTEM, acting_user, require, visible_tenants
 from govcloud.engine.context import EngineContext
+from govcloud.engine.ledger import ledger_lines
+from govcloud.engine.plans import placements, reservations
 from govcloud.errors import ConfigError, InvalidState, NotFound, QuotaDenied
-from govcloud.model.ledger import LedgerLine
-from govcloud.model.resources import Resources
 from govcloud.model.state import DesiredState, load_state, parse_ticket
 from govcloud.model.tickets import Ticket, vm_size
 from govcloud.model.users import AutoApprovalRule, User
-from govcloud.planner.placement import Plan, place, protection_of
+from govcloud.planner.placement import PlacementError, Plan, place, protection_of
+from govcloud.planner.resize import plan_resize
 from govcloud.planner.usage import Usage
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow
@@ -42,7 +44,9 @@ def content_hash(ticket: Ticket) -> str:
 def _validated(ctx: EngineContext, paths: Sequence[Path]) -> list[tuple[Ticket, str, Path]]:
     """Parse and cross-check the ticket files against the desired state in one pass; one ConfigError
     lists every problem of every file (expired leases included)."""
-    state = load_state(ctx.settings.data, paths)
+    with ctx.store.transaction() as conn:
+        overrides = {key: limit for key, (limit, _) in rows.overrides(conn).items()}
+    state = load_state(ctx.settings.data, paths, quota_overrides=overrides)
     expired = [t.where.problem("expires", found=str(t.expires), expected=f"a date after today ({ctx.today()})",
                                message="lease already expired") for t in state.tickets if t.expires is not None and t.expires < ctx.today()]
     if expired:
@@ -118,10 +122,7 @@ def ticket_of(row: TicketRow) -> Ticket:
 
 def _get(ctx: EngineContext, ticket_id: str) -> TicketRow:
     with ctx.store.transaction() as conn:
-        row = rows.get(conn, ticket_id)
-    if row is None:
-        raise NotFound(f"no ticket '{ticket_id}' (see `govcloud ticket list`)")
-    return row
+        return rows.require(conn, ticket_id)
 
 
 def show(ctx: EngineContext, ticket_id: str) -> TicketRow:
@@ -145,11 +146,38 @@ def usage(ctx: EngineContext) -> Usage:
         return Usage.from_lines(rows.ledger_lines(conn))
 
 
-def plan_for(ctx: EngineContext, row: TicketRow, current: Usage | None = None) -> Plan:
-    """The placement and quota picture a ticket would get now (nothing is reserved)."""
-    if row.kind != "create":
-        raise InvalidState(f"ticket {row.id} is a {row.kind} ticket: only create tickets are planned and provisioned so far")
-    return place(ticket_of(row), ctx.state, current if current is not None else usage(ctx))
+def plan_for(ctx: EngineContext, row: TicketRow, current: Usage | None = None, *, conn: Any = None) -> Plan:
+    """The placement and quota picture a ticket would get now (nothing is reserved). ``conn``: the
+    caller's open transaction (approval), so the target is read under the same lock."""
+    ticket = ticket_of(row)
+    current = current if current is not None else usage(ctx)
+    try:
+        if row.kind == "create":
+            return place(ticket, ctx.state, current)
+        if row.kind in ("resize", "delete"):
+            target = _target(ctx, ticket, conn)
+            if row.kind == "delete":
+                return Plan(ticket.id, ticket.tenant, ticket.system, "none", (),
+                            notes=(f"retires ticket {target.id}: deletes its {len(placements(target))} VM(s) and releases its quota",))
+            return plan_resize(ticket, placements(target), reservations(target), ctx.state, current)
+    except PlacementError as exc:
+        raise InvalidState(f"ticket {row.id}: {exc}") from exc
+    return quota_change.plan_quota_change(ctx, ticket, current)
+
+
+def _target(ctx: EngineContext, ticket: Ticket, conn: Any = None) -> TicketRow:
+    """The create ticket a resize or delete ticket changes: same tenant, and active."""
+    if conn is None:
+        with ctx.store.transaction() as own:
+            return _target(ctx, ticket, own)
+    target = rows.get(conn, ticket.target or "")
+    if target is None or target.kind != "create":
+        raise InvalidState(f"ticket {ticket.id}: target {ticket.target} is not a stored create ticket")
+    if target.tenant != ticket.tenant:
+        raise InvalidState(f"ticket {ticket.id}: target {target.id} belongs to tenant {target.tenant}, not {ticket.tenant}")
+    if target.state != "active":
+        raise InvalidState(f"ticket {ticket.id}: target {target.id} is {target.state}; only active tickets can be changed")
+    return target
 
 
 def approve(ctx: EngineContext, ticket_id: str) -> TicketRow:
@@ -162,20 +190,22 @@ def _approve(ctx: EngineContext, ticket_id: str, user: User, *, rule: str | None
     now = ctx.now()
     with ctx.store.transaction() as conn:
         rows.lock_quota(conn)
-        row = rows.get(conn, ticket_id)
-        if row is None:
-            raise NotFound(f"no ticket '{ticket_id}'")
+        row = rows.require(conn, ticket_id)
         if row.state != "submitted":
             raise InvalidState(f"ticket {ticket_id} is {row.state}; only submitted tickets can be approved")
-        plan = plan_for(ctx, row, Usage.from_lines(rows.ledger_lines(conn)))
+        plan = plan_for(ctx, row, Usage.from_lines(rows.ledger_lines(conn)), conn=conn)
         if not plan.ok:
             raise QuotaDenied(f"ticket {ticket_id} would exceed {len(plan.denials)} quota limit(s); nothing was reserved",
                               [d.explain() for d in plan.denials] + list(plan.suggestions))
         rows.reserve(conn, ledger_lines(plan, row))
+        if row.kind == "quota-change":
+            quota_change.record(ctx, ticket_of(row), conn, now=now)
         rows.move(conn, ticket_id, "submitted", "approved", now=now, approved_by=user.id, approved_at=now,
                   approval_rule=rule, plan=plan_json(plan))
         ctx.store.audit.append(user.id, "ticket.approve", f"ticket:{ticket_id}",
                                {"rule": rule, "vms": len(plan.vms), "reserved": _reserved_summary(plan)}, connection=conn)
+    if row.kind == "quota-change":
+        quota_change.refresh(ctx)
     return _get(ctx, ticket_id)
 
 
@@ -183,28 +213,12 @@ def reject(ctx: EngineContext, ticket_id: str, reason: str) -> TicketRow:
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "reject")
     with ctx.store.transaction() as conn:
-        row = rows.get(conn, ticket_id)
-        if row is None:
-            raise NotFound(f"no ticket '{ticket_id}'")
+        row = rows.require(conn, ticket_id)
         if row.state != "submitted":
             raise InvalidState(f"ticket {ticket_id} is {row.state}; only submitted tickets can be rejected")
         rows.move(conn, ticket_id, "submitted", "rejected", now=ctx.now(), reason=reason)
         ctx.store.audit.append(user.id, "ticket.reject", f"ticket:{ticket_id}", {"reason": reason}, connection=conn)
     return _get(ctx, ticket_id)
-
-
-def ledger_lines(plan: Plan, row: TicketRow) -> list[LedgerLine]:
-    """One line per centre the plan uses, plus the DR reservations."""
-    _, per_centre = plan.demand()
-    dr = {(r.cloud, r.centre): r.resources for r in plan.reservations}
-    lines = []
-    for (cloud, centre), resources in sorted(per_centre.items()):
-        vm_part = resources - dr.get((cloud, centre), Resources())
-        if any(vm_part.as_dict().values()):
-            lines.append(LedgerLine(row.id, row.tenant, row.system, cloud, centre, vm_part, "reserved", "vm"))
-        if (cloud, centre) in dr:
-            lines.append(LedgerLine(row.id, row.tenant, row.system, cloud, centre, dr[(cloud, centre)], "reserved", "dr"))
-    return lines
 
 
 def _reserved_summary(plan: Plan) -> dict[str, Any]:

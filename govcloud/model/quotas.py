@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -81,3 +82,13 @@ class QuotaSet:
 
     def for_tenant(self, tenant: str) -> list[ResolvedQuota]:
         return [q for (t, _), q in sorted(self.quotas.items()) if t == tenant]
+
+
+def overridden(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources]) -> QuotaSet:
+    """The quota set with approved quota changes applied on top of the files (new pairs included)."""
+    merged = dict(quotas.quotas)
+    for (tenant, cloud), limit in overrides.items():
+        base = merged.get((tenant, cloud))
+        merged[(tenant, cloud)] = (dataclasses.replace(base, limit=limit) if base is not None else
+                                   ResolvedQuota(tenant=tenant, cloud=cloud, limit=limit, warn_at=quotas.policy.warn_at, systems={}))
+    return dataclasses.replace(quotas, quotas=merged)

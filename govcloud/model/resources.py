@@ -31,6 +31,10 @@ class Resources:
         """``factor`` copies of this vector (``count`` VMs of one size)."""
         return Resources(*(getattr(self, n) * factor for n in RESOURCE_NAMES))
 
+    def clamped(self) -> Resources:
+        """Negative components set to zero."""
+        return Resources(*(max(0, getattr(self, n)) for n in RESOURCE_NAMES))
+
     def exceeding(self, limit: Resources) -> list[str]:
         """Names of the resources where ``self`` is above ``limit``."""
         return [n for n in RESOURCE_NAMES if getattr(self, n) > getattr(limit, n)]

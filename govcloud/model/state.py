@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +15,7 @@ from govcloud.errors import ConfigError, Problem
 from govcloud.model import loading
 from govcloud.model.loading import Document
 from govcloud.model.quotas import Policy, QuotaFile, QuotaSet
+from govcloud.model.resources import Resources
 from govcloud.model.schema import INVALID, Converter
 from govcloud.model.tenants import Tenant, Tenants
 from govcloud.model.tickets import Ticket
@@ -141,13 +142,15 @@ def default_ticket_files(paths: DataPaths) -> list[Path]:
     return list(loading.iter_yaml_files(paths.resolve(paths.tickets)))
 
 
-def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None) -> DesiredState:
-    """Parse and validate everything; raise one ConfigError with all problems, or return the state."""
+def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None, *,
+               quota_overrides: Mapping[tuple[str, str], Resources] | None = None) -> DesiredState:
+    """Parse and validate everything; raise one ConfigError with all problems, or return the state.
+    ``quota_overrides``: approved quota changes from the store, applied before tickets are checked."""
     from govcloud.model.validate import validate  # validate imports this module's types
 
     files = default_ticket_files(paths) if ticket_files is None else list(ticket_files)
     parsed = parse_all(paths, files)
-    state, problems = validate(parsed)
+    state, problems = validate(parsed, quota_overrides or {})
     if problems or state is None:
         raise ConfigError(problems or [Problem(file="", line=0, key="", found="nothing usable",
                                                expected="valid data", message="cannot load")])

@@ -7,11 +7,12 @@ finds what only shows when files are read together. It reports, it never stops a
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from govcloud.errors import Problem
-from govcloud.model.quotas import Policy, QuotaSet
+from govcloud.model.quotas import Policy, QuotaSet, overridden
+from govcloud.model.resources import Resources
 from govcloud.model.schema import Where
 from govcloud.model.state import DesiredState, Parsed
 from govcloud.model.tenants import Tenant
@@ -116,7 +117,7 @@ def _some(values: list[str], limit: int = 6) -> str:
     return head + (f" … ({len(values) - limit} more)" if len(values) > limit else "")
 
 
-def validate(parsed: Parsed) -> tuple[DesiredState | None, list[Problem]]:
+def validate(parsed: Parsed, quota_overrides: Mapping[tuple[str, str], Resources] | None = None) -> tuple[DesiredState | None, list[Problem]]:
     """All cross-checks; the state is returned only when nothing at all is wrong."""
     problems = list(parsed.problems)
     topology = parsed.topology
@@ -126,6 +127,8 @@ def validate(parsed: Parsed) -> tuple[DesiredState | None, list[Problem]]:
     check_tenants(tenants, parsed, problems)
     tenant_map = {t.id: t for t in tenants}
     quota_set = resolve_quotas(parsed, topology, tenant_map, problems)
+    if quota_overrides:
+        quota_set = overridden(quota_set, dict(quota_overrides))
     tickets = tuple(parsed.tickets)
     check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems)
     users = parsed.users or Users(version=1, users=())

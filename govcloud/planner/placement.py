@@ -65,6 +65,8 @@ class Plan:
     checks: tuple[LevelCheck, ...] = ()
     notes: tuple[str, ...] = ()
     suggestions: tuple[str, ...] = field(default=())
+    replaces: tuple[VmPlacement, ...] = ()
+    """For a resize: the VMs as they are now. Demand is then the growth only (never negative)."""
 
     @property
     def denials(self) -> list[LevelCheck]:
@@ -81,9 +83,15 @@ class Plan:
         for vm in self.vms:
             per_cloud[vm.cloud] = per_cloud.get(vm.cloud, Resources()) + vm.size
             per_centre[(vm.cloud, vm.centre)] = per_centre.get((vm.cloud, vm.centre), Resources()) + vm.size
+        for old in self.replaces:
+            per_cloud[old.cloud] = per_cloud.get(old.cloud, Resources()) - old.size
+            per_centre[(old.cloud, old.centre)] = per_centre.get((old.cloud, old.centre), Resources()) - old.size
         for res in self.reservations:
             key = (res.cloud, res.centre)
             per_centre[key] = per_centre.get(key, Resources()) + res.resources
+        if self.replaces:  # a shrinking resource frees quota only once the resize is done: count growth alone
+            per_cloud = {k: v.clamped() for k, v in per_cloud.items()}
+            per_centre = {k: v.clamped() for k, v in per_centre.items()}
         return per_cloud, per_centre
 
 

@@ -93,3 +93,16 @@ vms = sa.Table(
 )
 
 locks = sa.Table("locks", metadata, sa.Column("name", sa.String(32), primary_key=True))
+
+quota_overrides = sa.Table(
+    "quota_overrides",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("cloud", sa.String(63), primary_key=True),
+    sa.Column("instances", BIG, nullable=False),
+    sa.Column("vcpus", BIG, nullable=False),
+    sa.Column("ram_mb", BIG, nullable=False),
+    sa.Column("disk_gb", BIG, nullable=False),
+    sa.Column("ticket", sa.String(63), nullable=False, doc="the quota-change ticket that set it"),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)

@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from govcloud.errors import GovcloudError
+from govcloud.errors import GovcloudError, NotFound
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
-from govcloud.store.tables import ledger, locks, tickets, vms
+from govcloud.store.tables import ledger, locks, quota_overrides, tickets, vms
 
 OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "active", "retiring", "failed", "quarantined")
 """States in which a ticket still holds its id and its content (an identical one is refused)."""
@@ -82,6 +82,14 @@ def get(conn: sa.Connection, ticket_id: str) -> TicketRow | None:
     return _row(row) if row else None
 
 
+def require(conn: sa.Connection, ticket_id: str) -> TicketRow:
+    """The ticket, or NotFound naming it (the message the CLI shows)."""
+    row = get(conn, ticket_id)
+    if row is None:
+        raise NotFound(f"no ticket '{ticket_id}' (see `govcloud ticket list`)")
+    return row
+
+
 def listing(conn: sa.Connection, *, tenants: Sequence[str] | None = None, states: Sequence[str] | None = None) -> list[TicketRow]:
     query = sa.select(tickets).order_by(tickets.c.submitted_at, tickets.c.id)
     if tenants is not None:
@@ -112,6 +120,11 @@ def move(conn: sa.Connection, ticket_id: str, expected: str, new: str, *, now: s
                           .values(state=new, updated_at=now, **fields))
     if result.rowcount != 1:
         raise StaleState(f"ticket {ticket_id} is no longer {expected}")
+
+
+def set_plan(conn: sa.Connection, ticket_id: str, plan: dict[str, Any], *, now: str) -> None:
+    """Replace a ticket's plan (a resize changed its VMs' sizes)."""
+    conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(plan=json.dumps(plan, ensure_ascii=False), updated_at=now))
 
 
 def lock_quota(conn: sa.Connection) -> None:
@@ -184,3 +197,14 @@ def vms_of(conn: sa.Connection, ticket_id: str | None = None) -> list[VmRow]:
 
 def delete_vm(conn: sa.Connection, ticket_id: str, idx: int) -> None:
     conn.execute(vms.delete().where(vms.c.ticket == ticket_id, vms.c.idx == idx))
+
+
+def overrides(conn: sa.Connection) -> dict[tuple[str, str], tuple[Resources, str]]:
+    """Approved quota changes: (tenant, cloud) → (limit, ticket)."""
+    return {(r.tenant, r.cloud): (Resources(r.instances, r.vcpus, r.ram_mb, r.disk_gb), r.ticket)
+            for r in conn.execute(sa.select(quota_overrides))}
+
+
+def set_override(conn: sa.Connection, tenant: str, cloud: str, limit: Resources, *, ticket: str, now: str) -> None:
+    conn.execute(quota_overrides.delete().where(quota_overrides.c.tenant == tenant, quota_overrides.c.cloud == cloud))
+    conn.execute(quota_overrides.insert().values(tenant=tenant, cloud=cloud, ticket=ticket, updated_at=now, **limit.as_dict()))

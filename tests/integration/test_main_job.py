@@ -166,3 +166,40 @@ def test_kill_9_in_the_middle_of_a_20_vm_apply_then_apply_again(devcloud: Devclo
     assert sum(line.resources.instances for line in lines) == 20 and {line.state for line in lines} == {"committed"}
     provision.retire(operator, ticket_id)
     assert servers_named(prefix) == []
+
+
+def test_resize_then_delete_tickets(devcloud: Devcloud, tmp_path: Path) -> None:
+    """A resize changes the flavors in place and moves only the growth through the ledger; a delete
+    ticket retires its target."""
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    requester, approver, operator = engine(db, "caijing"), engine(db, "shenpi-chen"), engine(db, "yunwei-he")
+    vms = [{"name": "app", "count": 2, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}]
+    created, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", vms=vms)
+    tickets.submit(requester, [path])  # 2 small VMs: auto-approved
+    provision.apply(operator, [created])
+    resized, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", kind="resize", target=created,
+                                 vms=[{**vms[0], "flavor": "gc.medium"}])
+    tickets.submit(requester, [path])
+    tickets.approve(approver, resized)
+    with operator.store.transaction() as conn:
+        growth = rows.ledger_lines(conn, ticket=resized)
+    assert sum((line.resources.vcpus for line in growth), 0) == 2  # (2 - 1) vCPU × 2 VMs reserved, not 4
+    (outcome,) = provision.apply(operator, [resized])
+    assert outcome.state == "active", outcome.detail
+    for vm in _vms(operator, created):
+        assert (vm.flavor, vm.vcpus) == ("gc.medium", 2)
+        server = nova().compute.get_server(vm.server_id)
+        assert (server.status, server.flavor.name, server.availability_zone) == ("ACTIVE", "gc.medium", "gz-main")
+    with operator.store.transaction() as conn:
+        assert rows.ledger_lines(conn, ticket=resized) == []
+        target_lines = rows.ledger_lines(conn, ticket=created)
+    assert sum((line.resources.vcpus for line in target_lines), 0) == 4 and {line.state for line in target_lines} == {"committed"}
+    deleted, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", kind="delete", target=created, vms=[])
+    tickets.submit(requester, [path])
+    tickets.approve(approver, deleted)
+    (outcome,) = provision.apply(operator, [deleted])
+    assert outcome.state == "active"
+    assert tickets.show(operator, created).state == "retired"
+    assert servers_named(f"gd-mzt-mzoa-{created}-") == []
+    with operator.store.transaction() as conn:
+        assert rows.ledger_lines(conn, ticket=created) == []

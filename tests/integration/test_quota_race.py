@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from govcloud.engine import tickets
-from govcloud.errors import QuotaDenied
+from govcloud.errors import ConfigError, QuotaDenied
 from govcloud.store import Store
 from govcloud.store import tickets as rows
 from tests.support.tickets import engine, write_ticket
@@ -81,3 +81,40 @@ def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url
     assert {t for t, s in states.items() if s == "approved"} == {t for t, o in outcomes.items() if o == "approved"}
     count, problems = approver.store.audit.verify()
     assert problems == [] and count >= 1 + 50 + 13
+
+
+def test_quota_change_raises_the_limit_once_approved(store_url: str, tmp_path: Path) -> None:
+    requester, approver = engine(store_url, "ouweiming"), engine(store_url, "shenpi-chen")
+    big, big_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming",
+                                 vms=[{"name": "app", "count": 45, "flavor": "gc.small", "cloud": "gd-prov"}])
+    change, change_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming", kind="quota-change",
+                                       vms=[], quota={"cloud": "gd-prov", "limits": {"instances": 60}})
+    with pytest.raises(ConfigError, match="ticket exceeds what the tenant could ever get"):
+        tickets.submit(requester, [big_path])  # 45 > 40: refused at submission while the limit is 40
+    tickets.submit(requester, [change_path])
+    plan = tickets.plan_for(approver, tickets.show(approver, change))
+    assert plan.ok and plan.notes == ("limit of gd-sthjt in gd-prov: instances 40 → 60",)
+    tickets.approve(approver, change)
+    fresh = engine(store_url, "ouweiming")  # a new process sees the override
+    assert fresh.state.quotas.of("gd-sthjt", "gd-prov").limit.instances == 60  # type: ignore[union-attr]
+    tickets.approve(engine(store_url, "shenpi-chen"), tickets.submit(fresh, [big_path])[0].id)
+    audit = [r.action for r in approver.store.audit.records(subject=f"ticket:{change}")]
+    assert audit == ["ticket.submit", "ticket.approve"]
+
+
+def test_quota_change_below_what_is_in_use_is_denied(store_url: str, tmp_path: Path) -> None:
+    requester, approver = engine(store_url, "ouweiming"), engine(store_url, "shenpi-chen")
+    used, used_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming",
+                                   vms=[{"name": "app", "count": 30, "flavor": "gc.small", "cloud": "gd-prov"}])
+    shrink, shrink_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming", kind="quota-change",
+                                       vms=[], quota={"cloud": "gd-prov", "limits": {"instances": 20, "vcpus": 100000}})
+    tickets.submit(requester, [used_path, shrink_path])
+    tickets.approve(approver, used)
+    with pytest.raises(QuotaDenied) as denied:
+        tickets.approve(approver, shrink)
+    assert denied.value.explanation == [
+        "capacity limit of cloud gd-prov (capacity × overcommit): vcpus 160 + 99840 = 100000 > 73728",
+        "parent limit of parent gd-zf in gd-prov: vcpus 160 + 99840 = 100000 > 8000",
+        "in use limit of tenant gd-sthjt in gd-prov (used + reserved must fit the new limit): instances 30 + 0 = 30 > 20",
+    ]
+    assert engine(store_url, "ouweiming").state.quotas.of("gd-sthjt", "gd-prov").limit.instances == 40  # type: ignore[union-attr]

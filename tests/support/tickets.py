@@ -22,12 +22,18 @@ def unique_id(prefix: str = "it") -> str:
 
 
 def write_ticket(directory: Path, *, tenant: str, system: str, requester: str, vms: list[dict[str, Any]],
-                 ticket_id: str | None = None, protection: str | None = None, expires: str = "2027-12-31") -> tuple[str, Path]:
-    """A create ticket as a department would write it; returns (id, path)."""
+                 ticket_id: str | None = None, protection: str | None = None, expires: str = "2027-12-31",
+                 kind: str = "create", target: str | None = None, quota: dict[str, Any] | None = None) -> tuple[str, Path]:
+    """A ticket as a department would write it (create, resize or delete); returns (id, path)."""
     ticket_id = ticket_id or unique_id()
     data: dict[str, Any] = {"version": 1, "id": ticket_id, "tenant": tenant, "system": system, "requester": requester,
-                            "kind": "create", "expires": datetime.date.fromisoformat(expires), "reason": "集成测试", "roles": ["baseline"],
-                            "vms": [{"image": "debian-12", "network": "gov-shared", **vm} for vm in vms]}
+                            "kind": kind, "expires": datetime.date.fromisoformat(expires), "reason": "集成测试", "roles": ["baseline"]}
+    if vms:
+        data["vms"] = [{"image": "debian-12", "network": "gov-shared", **vm} for vm in vms]
+    if target:
+        data["target"] = target
+    if quota:
+        data["quota"] = quota
     if protection:
         data["protection"] = protection
     path = directory / f"{ticket_id}.yaml"
