@@ -230,7 +230,8 @@ def _usage_cell(used: int, reserved: int, limit: int) -> str:
 @pass_app
 def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
     """Per tenant × cloud: used (committed) + reserved (approved, not yet provisioned) / limit.
-    ``!`` marks a quota at or above its warn threshold."""
+    ``!`` marks a quota at or above its warn threshold; ``override`` names the quota-change ticket
+    whose approved limit replaces the one in quotas/."""
     from govcloud.engine import tickets
     from govcloud.errors import NotFound
 
@@ -239,6 +240,10 @@ def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
     if tenant is not None and tenant not in state.tenants:
         raise NotFound(f"no tenant '{tenant}' in tenants.yaml (try `govcloud tenants list`)")
     usage = tickets.usage(ctx)
+    from govcloud.store import tickets as store_rows
+
+    with ctx.store.transaction() as conn:
+        changed_by = {key: ticket_id for key, (_, ticket_id) in store_rows.overrides(conn).items()}
     names = ("instances", "vcpus", "ram_mb", "disk_gb")
     rows = []
     for (tenant_id, cloud_id), q in sorted(state.quotas.quotas.items()):
@@ -252,10 +257,11 @@ def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
         warn = any(limit[n] and (u[n] + r[n]) / limit[n] >= q.warn_at for n in names)
         if fmt == "table":
             rows.append({"tenant": tenant_id, "name": state.tenants[tenant_id].name, "cloud": cloud_id,
-                         **{n: _usage_cell(u[n], r[n], limit[n]) for n in names}, "warn": "!" if warn else ""})
+                         **{n: _usage_cell(u[n], r[n], limit[n]) for n in names}, "warn": "!" if warn else "",
+                         "override": changed_by.get((tenant_id, cloud_id), "")})
         else:
             rows.append({"tenant": tenant_id, "cloud": cloud_id, "limit": limit, "reserved": r, "used": u,
-                         "warn_at": q.warn_at, "warning": warn})
+                         "warn_at": q.warn_at, "warning": warn, "override": changed_by.get((tenant_id, cloud_id))})
     emit(rows, fmt, title="quota: used+reserved/limit")
 
 

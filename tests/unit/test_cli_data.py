@@ -232,7 +232,7 @@ def test_quota_show_minimal_json(tmp_path: Path) -> None:
     zero = {"instances": 0, "vcpus": 0, "ram_mb": 0, "disk_gb": 0}
     assert json.loads(out) == [{"tenant": "gd-gat", "cloud": "gd-prov",
                                 "limit": {"instances": 40, "vcpus": 160, "ram_mb": 327680, "disk_gb": 8000},
-                                "reserved": zero, "used": zero, "warn_at": 0.8, "warning": False}]
+                                "reserved": zero, "used": zero, "warn_at": 0.8, "warning": False, "override": None}]
 
 
 def test_quota_show_unknown_tenant(tmp_path: Path) -> None:
