@@ -85,7 +85,7 @@ def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url
 
 def test_quota_change_raises_the_limit_once_approved(store_url: str, tmp_path: Path) -> None:
     requester, approver = engine(store_url, "ouweiming"), engine(store_url, "shenpi-chen")
-    big, big_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming",
+    _, big_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming",
                                  vms=[{"name": "app", "count": 45, "flavor": "gc.small", "cloud": "gd-prov"}])
     change, change_path = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming", kind="quota-change",
                                        vms=[], quota={"cloud": "gd-prov", "limits": {"instances": 60}})
