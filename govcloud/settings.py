@@ -71,6 +71,22 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class ConfigureSettings:
+    """How VMs are configured with Ansible."""
+
+    playbook: str = "site.yml"
+    """Playbook of the data root's ``playbooks/`` directory that applies the ticket's roles."""
+    ssh_key: Path | None = None
+    """Private key govcloud logs in with (``$GOVCLOUD_SSH_KEY``); None: ssh's own defaults."""
+    user: str = "root"
+    """Remote user (``$GOVCLOUD_SSH_USER``)."""
+    timeout: int = 900
+    """Seconds one ansible run may take before it is cancelled."""
+    prometheus_url: str = "http://127.0.0.1:9090"
+    """The province's Prometheus, written into the monitoring role's configuration (``$GOVCLOUD_PROMETHEUS_URL``)."""
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """How to reach the state store."""
 
@@ -87,6 +103,7 @@ class Settings:
     data: DataPaths = field(default_factory=DataPaths)
     store: StoreSettings = field(default_factory=StoreSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    configure: ConfigureSettings = field(default_factory=ConfigureSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""
@@ -108,6 +125,9 @@ class Settings:
             profile=env.get("GOVCLOUD_PROFILE", DEFAULT_PROFILE),
             clouds_yaml=env.get("OS_CLIENT_CONFIG_FILE", ""),
             devcloud_dir=Path(env["GOVCLOUD_DEVCLOUD_DIR"]) if env.get("GOVCLOUD_DEVCLOUD_DIR") else None,
+            configure=ConfigureSettings(ssh_key=Path(env["GOVCLOUD_SSH_KEY"]) if env.get("GOVCLOUD_SSH_KEY") else None,
+                                        user=env.get("GOVCLOUD_SSH_USER", "root"),
+                                        prometheus_url=env.get("GOVCLOUD_PROMETHEUS_URL", ConfigureSettings.prometheus_url)),
             user=env.get("GOVCLOUD_USER", ""),
         )
 

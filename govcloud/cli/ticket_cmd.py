@@ -177,16 +177,18 @@ def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
 
 @click.command("apply")
 @click.argument("ticket_ids", nargs=-1)
+@click.option("--skip-configure", is_flag=True, help="Provision only; the ticket becomes active without its Ansible roles.")
 @output_option
 @pass_app
-def apply_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
-    """Provision approved tickets (all, or the named ones) and finish interrupted runs and retirements."""
+def apply_cmd(app: AppContext, ticket_ids: tuple[str, ...], skip_configure: bool, fmt: str) -> None:
+    """Provision approved tickets (all, or the named ones), configure them with their Ansible roles, and
+    finish interrupted runs and retirements."""
     from govcloud.engine import provision
 
     with progress_sink() as sink:
-        outcomes = provision.apply(context(app, sink), ticket_ids)
+        outcomes = provision.apply(context(app, sink), ticket_ids, configure=not skip_configure)
     emit([{"ticket": o.ticket, "state": o.state, "detail": o.detail} for o in outcomes], fmt, title="apply")
-    if any(o.state in ("failed", "quarantined") for o in outcomes):
+    if any(o.state in ("failed", "quarantined", "config-failed") for o in outcomes):
         raise click.exceptions.Exit(1)
 
 
@@ -283,6 +285,43 @@ def vm_list(app: AppContext, ticket_id: str | None, fmt: str) -> None:
          title=f"{len(vms)} VM(s)")
 
 
+@click.command("configure")
+@click.argument("ticket_id")
+@pass_app
+def configure_cmd(app: AppContext, ticket_id: str) -> None:
+    """Run the ticket's Ansible roles again: only the hosts that failed (config-failed), or all of them."""
+    from govcloud.engine import configure
+
+    with progress_sink() as sink:
+        state, detail = configure.configure(context(app, sink), ticket_id)
+    click.echo(f"ticket {ticket_id}: {state} ({detail})")
+    if state != "active":
+        raise click.exceptions.Exit(1)
+
+
+@click.command("inventory")
+@click.option("--list", "list_", is_flag=True, help="Ansible dynamic inventory: every group and host (JSON).")
+@click.option("--host", metavar="HOST", help="Ansible dynamic inventory: one host's variables (JSON).")
+@click.option("--static", is_flag=True, help="The same as a static YAML inventory file, for admins who prefer files.")
+@click.option("--ticket", "ticket_ids", multiple=True, help="Only these tickets' VMs.")
+@pass_app
+def inventory_cmd(app: AppContext, list_: bool, host: str | None, static: bool, ticket_ids: tuple[str, ...]) -> None:
+    """The VMs govcloud configures, as Ansible inventory (``ansible-inventory -i inventory/govcloud.sh --list``)."""
+    import json
+
+    from govcloud.engine import configure
+    from govcloud.model.loading import dump
+
+    data = configure.inventory(context(app), ticket_ids)
+    if host is not None:
+        click.echo(json.dumps(data["_meta"]["hostvars"].get(host, {}), ensure_ascii=False, indent=2))
+    elif static:
+        groups = {g: {"hosts": {h: data["_meta"]["hostvars"][h] for h in v["hosts"]}} for g, v in data.items() if g not in ("all", "_meta")}
+        click.echo(dump({"all": {"children": groups}}), nl=False)
+    else:  # --list, and the default
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
 @click.group()
 def vm() -> None:
     """The VMs govcloud created for tickets."""
@@ -290,6 +329,6 @@ def vm() -> None:
 
 vm.add_command(vm_list)
 
-COMMANDS.extend([ticket, plan_cmd, apply_cmd, vm])
+COMMANDS.extend([ticket, plan_cmd, apply_cmd, configure_cmd, inventory_cmd, vm])
 EXTRA = [("quota", quota_explain), ("quota", quota_show), ("tenants", tenants_sync)]
 """Subcommands that join groups defined in data_cmd."""

@@ -148,17 +148,22 @@ def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> l
         return found
 
 
-def apply(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> list[Outcome]:
-    """Provision approved tickets (and finish interrupted ones); retire those marked for retirement."""
+def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool = True) -> list[Outcome]:
+    """Provision approved tickets (and finish interrupted ones), configure them with their Ansible roles
+    (unless ``configure`` is off), and retire those marked for retirement."""
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")
     outcomes = []
-    for row in _tickets(ctx, ticket_ids, ("approved", "provisioning", "retiring")):
+    for row in _tickets(ctx, ticket_ids, ("approved", "provisioning", "configuring", "retiring")):
         try:
+            if row.state == "configuring":  # a run died while configuring: configure again
+                outcomes.append(_configure(ctx, row, user.id))
+                continue
             if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
                 outcomes.append(_change(ctx, row, user.id))
             elif row.state in ("approved", "provisioning"):
-                outcomes.append(_provision(ctx, row, user.id))
+                outcome = _provision(ctx, row, user.id, configure=configure)
+                outcomes.append(_configure(ctx, _reload(ctx, row.id), user.id) if outcome.state == "configuring" else outcome)
             elif row.state == "retiring":
                 outcomes.append(_retire(ctx, row, user.id))
             elif row.state == "active" and ticket_ids:
@@ -209,7 +214,19 @@ def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[
     return [s.name for _, s in extra]
 
 
-def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+def _reload(ctx: EngineContext, ticket_id: str) -> TicketRow:
+    with ctx.store.transaction() as conn:
+        return rows.require(conn, ticket_id)
+
+
+def _configure(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    from govcloud.engine.configure import run_configuration
+
+    state, detail = run_configuration(ctx, row, actor)
+    return Outcome(row.id, state, detail)
+
+
+def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool = True) -> Outcome:
     resumed = row.state == "provisioning"
     if row.state == "approved":
         with ctx.store.transaction() as conn:
@@ -230,14 +247,19 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
             _sweep(ctx, run, vms, {s.id for s in servers}, actor)
     except PermanentError as exc:
         return _fail(ctx, row, actor, str(exc), vms)
+    from govcloud.engine.tickets import ticket_of
+
+    roles = ticket_of(row).roles
+    state = "configuring" if roles and configure else "active"
     with ctx.store.transaction() as conn:
         rows.commit(conn, row.id)
-        rows.move(conn, row.id, "provisioning", "active", now=ctx.now(), active_at=ctx.now(), reason=None)
-        ctx.store.audit.append(actor, "ticket.active", f"ticket:{row.id}",
-                               {"servers": {s.name: {"id": s.id, "zone": s.zone, "host": s.host, "address": s.address} for s in servers}},
+        rows.move(conn, row.id, "provisioning", state, now=ctx.now(), reason=None, **({"active_at": ctx.now()} if state == "active" else {}))
+        ctx.store.audit.append(actor, "ticket.provisioned", f"ticket:{row.id}",
+                               {"servers": {s.name: {"id": s.id, "zone": s.zone, "host": s.host, "address": s.address} for s in servers},
+                                "configuration": "next" if state == "configuring" else ("skipped" if roles else "no roles")},
                                connection=conn)
-    ctx.progress("ticket", {"ticket": row.id, "state": "active"})
-    return Outcome(row.id, "active", f"{len(servers)} server(s) ACTIVE")
+    ctx.progress("ticket", {"ticket": row.id, "state": state})
+    return Outcome(row.id, state, f"{len(servers)} server(s) ACTIVE" + ("" if state == "configuring" or not roles else ", configuration skipped"))
 
 
 def _change(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:

@@ -106,3 +106,15 @@ quota_overrides = sa.Table(
     sa.Column("ticket", sa.String(63), nullable=False, doc="the quota-change ticket that set it"),
     sa.Column("updated_at", sa.String(32), nullable=False),
 )
+
+config_results = sa.Table(
+    "config_results",
+    metadata,
+    sa.Column("ticket", sa.String(63), primary_key=True),
+    sa.Column("vm", sa.String(255), primary_key=True),
+    sa.Column("run", sa.String(64), nullable=False, doc="ident of the ansible run (its directory under runs/ansible)"),
+    sa.Column("status", sa.String(16), nullable=False, doc="ok | changed | failed | unreachable"),
+    sa.Column("changed", sa.Integer(), nullable=False),
+    sa.Column("failures", sa.Text(), nullable=False, doc="JSON list of one-line reasons"),
+    sa.Column("at", sa.String(32), nullable=False),
+)

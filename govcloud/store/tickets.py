@@ -18,16 +18,16 @@ import sqlalchemy as sa
 from govcloud.errors import GovcloudError, NotFound
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
-from govcloud.store.tables import ledger, locks, quota_overrides, tickets, vms
+from govcloud.store.tables import config_results, ledger, locks, quota_overrides, tickets, vms
 
-OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "active", "retiring", "failed", "quarantined")
+OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "config-failed", "active", "retiring", "failed", "quarantined")
 """States in which a ticket still holds its id and its content (an identical one is refused)."""
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "submitted": ("approved", "rejected", "quarantined"),
     "approved": ("provisioning", "failed", "quarantined", "retiring"),
     "provisioning": ("active", "configuring", "failed", "quarantined", "provisioning"),
-    "configuring": ("active", "config-failed", "failed"),
+    "configuring": ("active", "config-failed", "failed", "configuring"),
     "config-failed": ("configuring", "retiring"),
     "active": ("retiring",),
     "failed": ("approved", "retiring", "retired"),
@@ -208,3 +208,28 @@ def overrides(conn: sa.Connection) -> dict[tuple[str, str], tuple[Resources, str
 def set_override(conn: sa.Connection, tenant: str, cloud: str, limit: Resources, *, ticket: str, now: str) -> None:
     conn.execute(quota_overrides.delete().where(quota_overrides.c.tenant == tenant, quota_overrides.c.cloud == cloud))
     conn.execute(quota_overrides.insert().values(tenant=tenant, cloud=cloud, ticket=ticket, updated_at=now, **limit.as_dict()))
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """The newest configuration outcome of one VM."""
+
+    ticket: str
+    vm: str
+    run: str
+    status: str
+    changed: int
+    failures: tuple[str, ...]
+    at: str
+
+
+def record_config(conn: sa.Connection, result: ConfigResult) -> None:
+    conn.execute(config_results.delete().where(config_results.c.ticket == result.ticket, config_results.c.vm == result.vm))
+    conn.execute(config_results.insert().values(ticket=result.ticket, vm=result.vm, run=result.run, status=result.status,
+                                                changed=result.changed, failures=json.dumps(list(result.failures), ensure_ascii=False),
+                                                at=result.at))
+
+
+def config_of(conn: sa.Connection, ticket_id: str) -> list[ConfigResult]:
+    query = sa.select(config_results).where(config_results.c.ticket == ticket_id).order_by(config_results.c.vm)
+    return [ConfigResult(r.ticket, r.vm, r.run, r.status, r.changed, tuple(json.loads(r.failures)), r.at) for r in conn.execute(query)]

@@ -74,7 +74,7 @@ def sample(operator: EngineContext, db: str, tmp_path_factory: pytest.TempPathFa
     assert tickets.show(approver, made["small"][0]).state == "approved"  # auto-approved by rule small-short
     tickets.approve(approver, made["ha"][0])
     tickets.approve(approver, made["dr"][0])
-    outcomes = provision.apply(operator)
+    outcomes = provision.apply(operator, configure=False)
     assert {(o.ticket, o.state) for o in outcomes} == {(t, "active") for t, _ in made.values()}
     yield {key: ticket_id for key, (ticket_id, _) in made.items()}
     for ticket_id, _ in made.values():
@@ -116,7 +116,7 @@ def test_dr_ticket_reserves_the_same_capacity_in_the_dr_centre(operator: EngineC
 
 def test_apply_twice_finds_the_same_servers(operator: EngineContext, sample: dict[str, str]) -> None:
     before = {vm.name: vm.server_id for t in sample.values() for vm in _vms(operator, t)}
-    provision.apply(operator, list(sample.values()))  # active tickets: nothing to do, nothing created
+    provision.apply(operator, list(sample.values()), configure=False)  # active tickets: nothing to do, nothing created
     after = {vm.name: vm.server_id for t in sample.values() for vm in _vms(operator, t)}
     assert before == after
     assert len(servers_named(f"gd-zsj-zwfw-{sample['ha']}")) == 5
@@ -142,7 +142,7 @@ def test_kill_9_in_the_middle_of_a_20_vm_apply_then_apply_again(devcloud: Devclo
     tickets.approve(engine(db, "shenpi-chen"), ticket_id)
     prefix = f"gd-czt-yszx-{ticket_id}-"
     env = {**os.environ, "GOVCLOUD_DB": db, "GOVCLOUD_USER": "yunwei-he", "GOVCLOUD_ROOT": str(REPO)}
-    child = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "apply", ticket_id], env=env, cwd=REPO,
+    child = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "apply", "--skip-configure", ticket_id], env=env, cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while len(servers_named(prefix)) < 5 and time.monotonic() < deadline and child.poll() is None:
@@ -153,7 +153,7 @@ def test_kill_9_in_the_middle_of_a_20_vm_apply_then_apply_again(devcloud: Devclo
     assert 0 < created_before_kill < 20, "the kill must land in the middle of the apply"
     operator = engine(db, "yunwei-he")
     assert tickets.show(operator, ticket_id).state == "provisioning"
-    (outcome,) = provision.apply(operator)
+    (outcome,) = provision.apply(operator, configure=False)
     assert outcome.state == "active"
     servers = servers_named(prefix)
     assert sorted(s.name for s in servers) == sorted(f"{prefix}{i}" for i in range(1, 21))
@@ -176,7 +176,7 @@ def test_resize_then_delete_tickets(devcloud: Devcloud, tmp_path: Path) -> None:
     vms = [{"name": "app", "count": 2, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}]
     created, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", vms=vms)
     tickets.submit(requester, [path])  # 2 small VMs: auto-approved
-    provision.apply(operator, [created])
+    provision.apply(operator, [created], configure=False)
     resized, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", kind="resize", target=created,
                                  vms=[{**vms[0], "flavor": "gc.medium"}])
     tickets.submit(requester, [path])

@@ -15,10 +15,10 @@ pytestmark = pytest.mark.integration
 
 def test_open_migrates_once_and_records_it(store_url: str) -> None:
     store = Store.open(store_url)
-    assert store.current_revision() == store.head_revision() == "0003"
+    assert store.current_revision() == store.head_revision() == "0004"
     Store.open(store_url)  # a second open finds nothing to do
     records = store.audit.records()
-    assert [(r.actor, r.action, r.details["to"]) for r in records] == [("system", "store.migrate", "0003")]
+    assert [(r.actor, r.action, r.details["to"]) for r in records] == [("system", "store.migrate", "0004")]
     assert store.audit.verify() == (1, [])
 
 

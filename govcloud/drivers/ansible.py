@@ -1,0 +1,138 @@
+"""The Ansible driver: the only importer of ansible_runner.
+
+Every run gets a fresh private data directory named by an ident that is never reused
+(``<runs_dir>/<ident>``): ansible-runner writes inventory and variables into its data directory and
+would otherwise reuse stale ones. The SSH key reaches ansible through ansible-runner's ssh-agent FIFO,
+never a file in the run directory; ``env/`` is removed after the run. Artifacts are rotated
+(``rotate_artifacts``). SSH keepalives make a host that vanishes mid-run *unreachable* instead of a
+ten-minute hang, and ``timeout`` bounds the whole run. Events stream to an injected callback.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from govcloud.errors import PermanentError, TemporaryError
+
+SSH_ARGS = "-o ServerAliveInterval=2 -o ServerAliveCountMax=3 -o ConnectTimeout=10 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """One host's outcome: ``ok`` (nothing changed), ``changed``, ``failed`` or ``unreachable``."""
+
+    host: str
+    status: str
+    changed: int = 0
+    failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished playbook run."""
+
+    ident: str
+    rc: int
+    status: str
+    directory: Path
+    hosts: dict[str, HostResult] = field(default_factory=dict)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.hosts.items() if r.status in ("failed", "unreachable"))
+
+
+def new_ident() -> str:
+    """Time-ordered and unique: ``20261126T170312-3f9a1c``."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _failure_text(event: Mapping[str, Any]) -> str | None:
+    """A one-line reason from a ``runner_on_failed`` / ``runner_on_unreachable`` event."""
+    data = event.get("event_data", {})
+    result = data.get("res", {}) or {}
+    message = result.get("msg") or result.get("stderr") or result.get("reason") or ""
+    task = data.get("task", "")
+    return f"{task}: {str(message).strip().splitlines()[0] if message else event.get('event')}" if task or message else None
+
+
+class AnsibleDriver:
+    """Runs ``playbooks/site.yml`` (or another playbook of ``project_dir``) on an inventory."""
+
+    def __init__(self, *, project_dir: Path, runs_dir: Path, private_key: Path | None, user: str = "root",
+                 timeout: int = 900, keep_runs: int = 20, forks: int = 10) -> None:
+        self.project_dir = project_dir
+        self.runs_dir = runs_dir
+        self.private_key = private_key
+        self.user = user
+        self.timeout = timeout
+        self.keep_runs = keep_runs
+        self.forks = forks
+
+    def run(self, inventory: Mapping[str, Any], *, playbook: str = "site.yml", extravars: Mapping[str, Any] | None = None,
+            limit: Sequence[str] = (), progress: Progress | None = None) -> RunResult:
+        """Run the playbook; per-host results from the runner's stats and failure events."""
+        if shutil.which("ansible-playbook") is None:
+            raise PermanentError("ansible-playbook is not installed (pip install 'ansible-core<2.20')")
+        ident = new_ident()
+        directory = self.runs_dir / ident
+        directory.mkdir(parents=True, exist_ok=False)
+        (directory / "command").write_text(json.dumps({"playbook": playbook, "limit": list(limit)}), encoding="utf-8")
+        failures: dict[str, list[str]] = {}
+
+        def on_event(event: dict[str, Any]) -> bool:
+            kind = event.get("event", "")
+            host = event.get("event_data", {}).get("host")
+            ignored = event.get("event_data", {}).get("ignore_errors")
+            if kind in ("runner_on_failed", "runner_on_unreachable") and host and not ignored:
+                failures.setdefault(host, []).append(_failure_text(event) or kind)
+            if progress is not None and kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "playbook_on_task_start",
+                                                 "playbook_on_stats"):
+                progress("ansible", {"ident": ident, "event": kind, "host": host, "task": event.get("event_data", {}).get("task")})
+            return True
+
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(directory), project_dir=str(self.project_dir), playbook=playbook, inventory=dict(inventory),
+                extravars=dict(extravars or {}), limit=",".join(limit) or None, ident=ident, quiet=True, timeout=self.timeout,
+                event_handler=on_event, rotate_artifacts=self.keep_runs, forks=self.forks,
+                ssh_key=self.private_key.read_text(encoding="utf-8") if self.private_key else None,
+                envvars={"ANSIBLE_SSH_ARGS": SSH_ARGS, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_REMOTE_USER": self.user,
+                         "ANSIBLE_TIMEOUT": "15", "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1"},
+            )
+        except Exception as exc:  # ansible-runner raises plain exceptions for configuration problems
+            raise PermanentError(f"ansible-runner could not start run {ident}: {exc}") from exc
+        finally:
+            shutil.rmtree(directory / "env", ignore_errors=True)  # extravars, envvars, ssh key fifo: nothing left in clear
+        result = self._result(ident, directory, runner, failures)
+        (directory / "status").write_text(json.dumps({"rc": result.rc, "status": result.status,
+                                                       "hosts": {h: r.status for h, r in result.hosts.items()}}), encoding="utf-8")
+        if result.status == "timeout":
+            raise TemporaryError(f"ansible run {ident} timed out after {self.timeout} s", delay=30)
+        return result
+
+    def _result(self, ident: str, directory: Path, runner: Any, failures: dict[str, list[str]]) -> RunResult:
+        stats = runner.stats or {}
+        hosts: dict[str, HostResult] = {}
+        seen = set().union(*(stats.get(k, {}).keys() for k in ("ok", "changed", "failures", "dark", "skipped", "processed")))
+        for host in sorted(seen | set(failures)):
+            changed = int(stats.get("changed", {}).get(host, 0))
+            if host in stats.get("dark", {}):
+                status = "unreachable"
+            elif host in stats.get("failures", {}) or host in failures:
+                status = "failed"
+            else:
+                status = "changed" if changed else "ok"
+            hosts[host] = HostResult(host, status, changed, tuple(failures.get(host, ())))
+        return RunResult(ident=ident, rc=int(runner.rc if runner.rc is not None else -1), status=str(runner.status),
+                         directory=directory, hosts=hosts)
