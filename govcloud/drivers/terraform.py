@@ -505,6 +505,8 @@ class TerraformDriver:
                 raise
             finally:
                 watchdog.cancel()
+                if proc.stdout is not None:
+                    proc.stdout.close()
         diagnostics = tuple(Diagnostic(str(d.get("severity", "")), str(d.get("summary", "")), str(d.get("detail", "") or ""),
                                        str(d.get("address", "") or ""))
                             for e in events if e.get("type") == "diagnostic" for d in [e.get("diagnostic", {})])
