@@ -41,30 +41,16 @@ resource "aws_key_pair" "tenant" {
   tags       = local.common_tags
 }
 
-# A port (network interface) per VM, like the OpenStack module: the address and security group belong
-# to the port, so they are known before the instance exists and survive an instance replacement.
-resource "aws_network_interface" "vm" {
-  for_each = var.instances
-
-  subnet_id       = each.value.subnet_id
-  private_ips     = each.value.private_ip == null ? null : [each.value.private_ip]
-  security_groups = [aws_security_group.tenant.id]
-  description     = "govcloud ${each.value.ticket} #${each.value.index}"
-  tags            = merge(local.common_tags, { Name = each.key, "govcloud:ticket" = each.value.ticket })
-}
-
 resource "aws_instance" "vm" {
   for_each = var.instances
 
-  ami               = each.value.ami
-  instance_type     = each.value.instance_type
-  availability_zone = each.value.zone
-  key_name          = local.key_name
-
-  network_interface {
-    network_interface_id = aws_network_interface.vm[each.key].id
-    device_index         = 0
-  }
+  ami                    = each.value.ami
+  instance_type          = each.value.instance_type
+  subnet_id              = each.value.subnet_id
+  private_ip             = each.value.private_ip
+  availability_zone      = each.value.zone
+  key_name               = local.key_name
+  vpc_security_group_ids = [aws_security_group.tenant.id]
 
   tags = merge(local.common_tags, {
     Name              = each.key
@@ -76,4 +62,11 @@ resource "aws_instance" "vm" {
     Name              = each.key
     "govcloud:ticket" = each.value.ticket
   })
+
+  lifecycle {
+    # Some EC2-compatible APIs (moto among them) do not report the instance's SecurityGroups when
+    # they were given at launch with a subnet, which would show a spurious update on every plan.
+    # The group is the module's own and set at creation; see docs/terraform.md.
+    ignore_changes = [vpc_security_group_ids]
+  }
 }
