@@ -82,6 +82,9 @@ class ConfigureSettings:
     """Remote user (``$GOVCLOUD_SSH_USER``)."""
     timeout: int = 900
     """Seconds one ansible run may take before it is cancelled."""
+    python: str = "/usr/bin/python3"
+    """Python on the VMs (``$GOVCLOUD_VM_PYTHON``): the images' system Python, not whatever ansible's
+    interpreter discovery finds first on the PATH; ``auto_silent`` restores discovery."""
     prometheus_url: str = "http://127.0.0.1:9090"
     """The province's Prometheus, written into the monitoring role's configuration (``$GOVCLOUD_PROMETHEUS_URL``)."""
 
@@ -127,6 +130,7 @@ class Settings:
             devcloud_dir=Path(env["GOVCLOUD_DEVCLOUD_DIR"]) if env.get("GOVCLOUD_DEVCLOUD_DIR") else None,
             configure=ConfigureSettings(ssh_key=Path(env["GOVCLOUD_SSH_KEY"]) if env.get("GOVCLOUD_SSH_KEY") else None,
                                         user=env.get("GOVCLOUD_SSH_USER", "root"),
+                                        python=env.get("GOVCLOUD_VM_PYTHON", ConfigureSettings.python),
                                         prometheus_url=env.get("GOVCLOUD_PROMETHEUS_URL", ConfigureSettings.prometheus_url)),
             user=env.get("GOVCLOUD_USER", ""),
         )

@@ -316,8 +316,7 @@ def inventory_cmd(app: AppContext, list_: bool, host: str | None, static: bool, 
     if host is not None:
         click.echo(json.dumps(data["_meta"]["hostvars"].get(host, {}), ensure_ascii=False, indent=2))
     elif static:
-        groups = {g: {"hosts": {h: data["_meta"]["hostvars"][h] for h in v["hosts"]}} for g, v in data.items() if g not in ("all", "_meta")}
-        click.echo(dump({"all": {"children": groups}}), nl=False)
+        click.echo(dump(configure.static_inventory(data)), nl=False)
     else:  # --list, and the default
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 

@@ -32,12 +32,14 @@ def _admins(ctx: EngineContext, tenant: str) -> list[dict[str, str]]:
     for contact in ctx.state.tenants[tenant].contacts:
         if contact.ssh_key:
             login = re.sub(r"[^a-z0-9_-]", "", (contact.email or "").split("@")[0].lower()) or f"admin{len(result) + 1}"
-            result.append({"name": login, "comment": contact.name, "ssh_key": contact.ssh_key})
+            result.append({"name": login, "ssh_key": contact.ssh_key})  # the baseline role's argument spec: name, ssh_key, state
     return result
 
 
 def host_vars(ctx: EngineContext, row: TicketRow, vm: VmRow, protection: str, roles: Sequence[str]) -> dict[str, Any]:
-    return {"ansible_host": vm.address, "govcloud_vm_id": vm.server_id, "govcloud_vm_name": vm.name, "govcloud_ticket": row.id,
+    """Variables of one host: where to reach it, and the labels the roles put into configuration."""
+    return {"ansible_host": vm.address, "ansible_python_interpreter": ctx.settings.configure.python,
+            "govcloud_vm_id": vm.server_id, "govcloud_vm_name": vm.name, "govcloud_ticket": row.id,
             "govcloud_tenant": row.tenant, "govcloud_system": row.system, "govcloud_cloud": vm.cloud, "govcloud_centre": vm.centre,
             "govcloud_region": vm.region, "govcloud_zone": vm.zone, "govcloud_flavor": vm.flavor, "govcloud_protection": protection,
             "govcloud_roles": list(roles)}
@@ -69,6 +71,14 @@ def inventory(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> dict[str, A
     return result
 
 
+def static_inventory(dynamic: dict[str, Any]) -> dict[str, Any]:
+    """The dynamic-inventory JSON as a static inventory (what ansible's YAML plugin and
+    ansible-runner's ``inventory=`` expect): ``all.children.<group>.hosts.<host>: vars``."""
+    hostvars = dynamic["_meta"]["hostvars"]
+    groups = {g: {"hosts": {h: hostvars[h] for h in v["hosts"]}} for g, v in dynamic.items() if g not in ("all", "_meta")}
+    return {"all": {"children": groups}}
+
+
 def _driver(ctx: EngineContext) -> Any:
     from govcloud.drivers.ansible import AnsibleDriver
 
@@ -90,7 +100,7 @@ def run_configuration(ctx: EngineContext, row: TicketRow, actor: str, *, only_fa
     inv = inventory(ctx, [row.id])
     extravars = {"govcloud_admins": _admins(ctx, row.tenant), "govcloud_prometheus_url": ctx.settings.configure.prometheus_url}
     ctx.progress("ticket", {"ticket": row.id, "state": "configuring", "total": len(limit or inv["_meta"]["hostvars"])})
-    result = driver_factory(ctx).run(inv, playbook=ctx.settings.configure.playbook, extravars=extravars, limit=limit,
+    result = driver_factory(ctx).run(static_inventory(inv), playbook=ctx.settings.configure.playbook, extravars=extravars, limit=limit,
                                      progress=ctx.progress)
     return _record(ctx, row, actor, result, expected=limit or sorted(inv["_meta"]["hostvars"]), roles=ticket.roles)
 

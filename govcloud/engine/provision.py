@@ -167,7 +167,9 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
             elif row.state == "retiring":
                 outcomes.append(_retire(ctx, row, user.id))
             elif row.state == "active" and ticket_ids:
-                outcomes.append(_converge(ctx, row, user.id))
+                outcome = _converge(ctx, row, user.id)
+                roles = row.kind == "create" and bool(_ticket_roles(row))
+                outcomes.append(_configure(ctx, row, user.id) if configure and roles else outcome)
             elif ticket_ids:
                 raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
         except (InvalidState, NotFound):
@@ -212,6 +214,12 @@ def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[
     if extra:
         ctx.store.audit.append(actor, "ticket.sweep", f"ticket:{run.row.id}", {"deleted": sorted(f"{s.name} {s.id}" for _, s in extra)})
     return [s.name for _, s in extra]
+
+
+def _ticket_roles(row: TicketRow) -> tuple[str, ...]:
+    from govcloud.engine.tickets import ticket_of
+
+    return ticket_of(row).roles
 
 
 def _reload(ctx: EngineContext, ticket_id: str) -> TicketRow:

@@ -29,7 +29,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "provisioning": ("active", "configuring", "failed", "quarantined", "provisioning"),
     "configuring": ("active", "config-failed", "failed", "configuring"),
     "config-failed": ("configuring", "retiring"),
-    "active": ("retiring",),
+    "active": ("retiring", "configuring"),
     "failed": ("approved", "retiring", "retired"),
     "quarantined": ("submitted", "retired"),
     "retiring": ("retired", "retiring"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,14 @@ def unique_id(prefix: str = "it") -> str:
 
 def write_ticket(directory: Path, *, tenant: str, system: str, requester: str, vms: list[dict[str, Any]],
                  ticket_id: str | None = None, protection: str | None = None, expires: str = "2027-12-31",
-                 kind: str = "create", target: str | None = None, quota: dict[str, Any] | None = None) -> tuple[str, Path]:
+                 kind: str = "create", target: str | None = None, quota: dict[str, Any] | None = None,
+                 roles: Sequence[str] = ("baseline",), variables: dict[str, Any] | None = None) -> tuple[str, Path]:
     """A ticket as a department would write it (create, resize or delete); returns (id, path)."""
     ticket_id = ticket_id or unique_id()
     data: dict[str, Any] = {"version": 1, "id": ticket_id, "tenant": tenant, "system": system, "requester": requester,
-                            "kind": kind, "expires": datetime.date.fromisoformat(expires), "reason": "集成测试", "roles": ["baseline"]}
+                            "kind": kind, "expires": datetime.date.fromisoformat(expires), "reason": "集成测试", "roles": list(roles)}
+    if variables:
+        data["vars"] = variables
     if vms:
         data["vms"] = [{"image": "debian-12", "network": "gov-shared", **vm} for vm in vms]
     if target:
@@ -41,7 +46,13 @@ def write_ticket(directory: Path, *, tenant: str, system: str, requester: str, v
     return ticket_id, path
 
 
-def engine(db_url: str, user: str, *, store: Store | None = None) -> EngineContext:
-    """An engine context on the repository's sample data, a given store and acting user."""
+def engine(db_url: str, user: str, *, store: Store | None = None, state_dir: Path | None = None,
+           ssh_key: Path | None = None) -> EngineContext:
+    """An engine context on the repository's sample data, a given store and acting user (and, for
+    configuration tests, a state directory for run directories and the SSH key of the test hosts)."""
     settings = Settings.from_env().with_overrides(root=str(REPO), db=db_url, user=user)
+    if state_dir is not None:
+        settings = dataclasses.replace(settings, state_dir=state_dir)
+    if ssh_key is not None:
+        settings = dataclasses.replace(settings, configure=dataclasses.replace(settings.configure, ssh_key=ssh_key))
     return build(settings, store=store)

@@ -24,7 +24,7 @@ class FakeAnsible:
 
     def run(self, inventory: dict[str, Any], *, playbook: str, extravars: dict[str, Any], limit: list[str], progress: Any) -> RunResult:
         self.calls.append({"inventory": inventory, "extravars": extravars, "limit": list(limit), "playbook": playbook})
-        hosts = limit or sorted(inventory["_meta"]["hostvars"])
+        hosts = limit or sorted({h for group in inventory["all"]["children"].values() for h in group["hosts"]})
         results = {h: HostResult(h, self.statuses.get(h, "changed"), 3, ("baseline: boom",) if self.statuses.get(h) == "failed" else ())
                    for h in hosts}
         return RunResult(ident=f"run-{len(self.calls)}", rc=0, status="successful", directory=Path("/nonexistent"), hosts=results)
