@@ -61,6 +61,7 @@ mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
 mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net
 echo "$name" > /etc/hostname
 hostname "$name"
+grep -q "[[:space:]]$name\$" /etc/hosts || echo "127.0.1.1 $name" >> /etc/hosts
 exec "$3" -D -f /etc/govcloud-testhost/sshd_config -E /var/log/govcloud-testhost-sshd.log
 """
 
