@@ -193,6 +193,8 @@ class TestHosts:
     # -- life cycle --------------------------------------------------------------------------------
     def up(self) -> None:
         """Take the lock, clear leftovers of a crashed session, build the bridge and start every host."""
+        if self._lock_fd is not None:
+            raise HostsError("up() called twice")
         self._lock()
         try:
             for host in self._hosts.values():
@@ -233,7 +235,11 @@ class TestHosts:
         self._kill(host)
 
     def close(self) -> None:
-        """Kill every host, remove veths, namespaces, the bridge and the hosts' disks; release the lock."""
+        """Kill every host, remove veths, namespaces, the bridge and the hosts' disks; release the lock.
+
+        Does nothing unless :meth:`up` took the lock: the bridge may belong to another session."""
+        if self._lock_fd is None:
+            return
         try:
             for host in self._hosts.values():
                 self._remove_host(host)
