@@ -238,7 +238,7 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
     resumed = row.state == "provisioning"
     if row.state == "approved":
         with ctx.store.transaction() as conn:
-            rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1)
+            rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1, provision_started_at=ctx.now())
             ctx.store.audit.append(actor, "ticket.provision", f"ticket:{row.id}", {"attempt": row.attempts + 1}, connection=conn)
     run = _Run(ctx, row)
     vms = placements(row)
@@ -261,7 +261,8 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
     state = "configuring" if roles and configure else "active"
     with ctx.store.transaction() as conn:
         rows.commit(conn, row.id)
-        rows.move(conn, row.id, "provisioning", state, now=ctx.now(), reason=None, **({"active_at": ctx.now()} if state == "active" else {}))
+        rows.move(conn, row.id, "provisioning", state, now=ctx.now(), reason=None, provisioned_at=ctx.now(),
+                  **({"active_at": ctx.now()} if state == "active" else {}))
         ctx.store.audit.append(actor, "ticket.provisioned", f"ticket:{row.id}",
                                {"servers": {s.name: {"id": s.id, "zone": s.zone, "host": s.host, "address": s.address} for s in servers},
                                 "configuration": "next" if state == "configuring" else ("skipped" if roles else "no roles")},

@@ -79,7 +79,7 @@ def _store_submission(ctx: EngineContext, user: User, ticket: Ticket, text: str,
                                                     expected="a new ticket id", message="ticket id in use")])
         row = TicketRow(id=ticket.id, tenant=ticket.tenant, system=ticket.system, kind=ticket.kind, state="submitted",
                         content_hash=digest, source=text, source_name=str(path), submitted_by=user.id, submitted_at=now,
-                        updated_at=now)
+                        updated_at=now, expires=ticket.expires.isoformat() if ticket.expires else None)
         rows.insert(conn, row)
         ctx.store.audit.append(user.id, "ticket.submit", f"ticket:{ticket.id}",
                                {"tenant": ticket.tenant, "system": ticket.system, "kind": ticket.kind, "file": str(path),

@@ -50,6 +50,10 @@ tickets = sa.Table(
     sa.Column("reason", sa.Text(), doc="why it was rejected, failed or quarantined, and what to do"),
     sa.Column("plan", sa.Text(), doc="JSON of the placement approved"),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("expires", sa.String(10), doc="lease end (YYYY-MM-DD) of a create ticket, copied from its source at submission"),
+    sa.Column("provision_started_at", sa.String(32), doc="first move to provisioning"),
+    sa.Column("provisioned_at", sa.String(32), doc="every server ACTIVE (configuration starts here)"),
+    sa.Column("lease_warned_at", sa.String(32), doc="when the daemon warned that the lease ends soon"),
 )
 
 ledger = sa.Table(
@@ -117,4 +121,61 @@ config_results = sa.Table(
     sa.Column("changed", sa.Integer(), nullable=False),
     sa.Column("failures", sa.Text(), nullable=False, doc="JSON list of one-line reasons"),
     sa.Column("at", sa.String(32), nullable=False),
+)
+
+centre_health = sa.Table(
+    "centre_health",
+    metadata,
+    sa.Column("cloud", sa.String(63), primary_key=True),
+    sa.Column("centre", sa.String(63), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False, doc="healthy | degraded | down"),
+    sa.Column("since", sa.String(32), nullable=False, doc="when the centre entered this state"),
+    sa.Column("checked_at", sa.String(32), nullable=False),
+    sa.Column("services_up", sa.Integer(), nullable=False, doc="nova-compute services reported up"),
+    sa.Column("services_total", sa.Integer(), nullable=False),
+    sa.Column("api_ok", sa.Boolean(), nullable=False, doc="the centre's compute API answered the probe"),
+    sa.Column("detail", sa.Text(), nullable=False, doc="JSON: per-service state, pending transition"),
+)
+
+reconcile_status = sa.Table(
+    "reconcile_status",
+    metadata,
+    sa.Column("cloud", sa.String(63), primary_key=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32)),
+    sa.Column("success_at", sa.String(32), doc="end of the newest cycle that finished without error"),
+    sa.Column("duration_s", sa.Float()),
+    sa.Column("servers", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("drift", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("orphans", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("unmanaged", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("corrected", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error", sa.Text()),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("cloud", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True, doc="drift | orphan | unmanaged"),
+    sa.Column("key", sa.String(255), primary_key=True, doc="server id, or ticket/index of a missing VM"),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("server_id", sa.String(64)),
+    sa.Column("ticket", sa.String(63)),
+    sa.Column("tenant", sa.String(63)),
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Column("first_seen", sa.String(32), nullable=False),
+    sa.Column("last_seen", sa.String(32), nullable=False),
+)
+
+daemons = sa.Table(
+    "daemons",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True, doc="hostname:pid:random"),
+    sa.Column("hostname", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("heartbeat_at", sa.String(32), nullable=False),
+    sa.Column("leader", sa.Boolean(), nullable=False),
+    sa.Column("stopped_at", sa.String(32)),
 )

@@ -64,6 +64,10 @@ class TicketRow:
     reason: str | None = None
     plan: dict[str, Any] | None = None
     attempts: int = 0
+    expires: str | None = None
+    provision_started_at: str | None = None
+    provisioned_at: str | None = None
+    lease_warned_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
