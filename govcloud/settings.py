@@ -90,6 +90,26 @@ class ConfigureSettings:
 
 
 @dataclass(frozen=True)
+class TerraformSettings:
+    """How Terraform clouds (``driver: terraform`` in topology.yaml) are driven."""
+
+    binary: str = "terraform"
+    """The terraform CLI (``$GOVCLOUD_TERRAFORM``); 1.11 is what the machine image ships."""
+    mirror: Path = Path("/opt/tf-plugins")
+    """Filesystem provider mirror (``$GOVCLOUD_TF_MIRROR``): no registry is reachable from the control plane."""
+    timeout: float = 3600.0
+    """Seconds one terraform run may take before it is interrupted (SIGINT, so it releases its lock)."""
+    lock_timeout: int = 60
+    """Seconds terraform waits for a state lock held by another run before giving up (then retried)."""
+    pg_conn_str: str = field(default="", repr=False)
+    """``$GOVCLOUD_TF_PG_CONN_STR``: the pg backend's connection string when it is not the store's own URL.
+    Empty: the ``pg`` backend is used exactly when the store is PostgreSQL, with the store's URL."""
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The process environment as read once at start: the credentials a cloud's ``terraform.credentials``
+    names are taken from here, reach terraform only through its environment, and are never written."""
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """How to reach the state store."""
 
@@ -107,6 +127,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     configure: ConfigureSettings = field(default_factory=ConfigureSettings)
+    terraform: TerraformSettings = field(default_factory=TerraformSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""
@@ -133,6 +154,9 @@ class Settings:
                                         python=env.get("GOVCLOUD_VM_PYTHON", ConfigureSettings.python),
                                         prometheus_url=env.get("GOVCLOUD_PROMETHEUS_URL", ConfigureSettings.prometheus_url)),
             user=env.get("GOVCLOUD_USER", ""),
+            terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
+                                        mirror=Path(env.get("GOVCLOUD_TF_MIRROR", str(TerraformSettings.mirror))),
+                                        pg_conn_str=env.get("GOVCLOUD_TF_PG_CONN_STR", ""), environ=dict(env)),
         )
 
     def with_overrides(self, *, root: str | None = None, db: str | None = None, user: str | None = None) -> Settings:

@@ -25,6 +25,8 @@ def _line(event: str, data: dict[str, Any]) -> str | None:
         return f"ticket {data['ticket']}: {data['state']}{reason}"
     if event == "retry":
         return f"  retry {data['attempt']}: {data['doing']}: {data['error']}"
+    if event in ("planned_change", "apply_complete", "apply_errored", "change_summary", "diagnostic"):
+        return f"  terraform {data.get('workspace', '')}: {data.get('@message', '')}"
     if event == "onboard" and data.get("changed"):
         return f"  onboarded {data['tenant']} in {data['region']}: {', '.join(data['changed'])}"
     return None

@@ -94,6 +94,18 @@ def ticket_approve(app: AppContext, ticket_ids: tuple[str, ...]) -> None:
     for ticket_id in ticket_ids:
         row = tickets.approve(ctx, ticket_id)
         click.echo(f"ticket {row.id}: approved by {row.approved_by}; {len((row.plan or {}).get('vms', []))} VM(s) reserved")
+        _plan_signatures(ctx, row.id)
+
+
+def _plan_signatures(ctx: Any, ticket_id: str) -> None:
+    from govcloud.store import terraform_plans
+
+    with ctx.store.transaction() as conn:
+        records = terraform_plans.of_ticket(conn, ticket_id)
+    for r in records:
+        second = (f"; second approval by {r.second_approved_by}" if r.second_approved_by else
+                  "; NEEDS A SECOND APPROVER (it replaces or destroys resources)" if r.flagged else "")
+        click.echo(f"  terraform plan {r.sha256[:12]}… of {r.workspace}: approved by {r.approved_by}{second}")
 
 
 @ticket.command("reject")
@@ -173,6 +185,32 @@ def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
         for note in plan.notes:
             click.echo(f"note: {note}")
         click.echo("verdict: fits" if plan.ok else "verdict: DENIED — " + "; ".join(d.explain() for d in plan.denials))
+        if plan.ok or row.state == "approved":  # an approved ticket's re-plan (its own reservation is counted above)
+            _terraform_plans(ctx, row.id, fmt)
+
+
+def _terraform_plans(ctx: Any, ticket_id: str, fmt: str) -> None:
+    """For a Terraform cloud: render, plan and save; the summary, with replace/destroy flagged loudly."""
+    from govcloud.engine import terraform_path
+
+    with progress_sink() as sink:
+        ctx.progress = sink
+        saved = terraform_path.plan_ticket(ctx, ticket_id)
+    for record, summary in saved:
+        if fmt != "table":
+            emit({"terraform": {"ticket": ticket_id, "cloud": record.cloud, "workspace": record.workspace, "sha256": record.sha256,
+                                "planfile": record.planfile, "add": summary.add, "change": summary.change, "destroy": summary.destroy,
+                                "changes": [{"address": c.address, "action": c.action} for c in summary.changes],
+                                "flagged": list(summary.flagged)}}, fmt)
+            continue
+        emit([{"resource": c.address, "action": c.action.upper() if c.action in ("delete", "replace") else c.action,
+               "flag": "!!" if c.action in ("delete", "replace") else ""} for c in summary.changes], fmt,
+             title=f"terraform plan {record.workspace} (saved, sha256 {record.sha256[:12]}…)")
+        click.echo(f"terraform: {summary.add} to add, {summary.change} to change, {summary.destroy} to destroy; "
+                   f"approval binds to sha256 {record.sha256}")
+        if summary.flagged:
+            click.secho(f"WARNING: this plan REPLACES or DESTROYS {len(summary.flagged)} resource(s): {', '.join(summary.flagged)} — "
+                        "it needs a second approver (a different user with role approver) before apply", fg="red", bold=True)
 
 
 @click.command("apply")
@@ -190,6 +228,8 @@ def apply_cmd(app: AppContext, ticket_ids: tuple[str, ...], skip_configure: bool
     emit([{"ticket": o.ticket, "state": o.state, "detail": o.detail} for o in outcomes], fmt, title="apply")
     if any(o.state in ("failed", "quarantined", "config-failed") for o in outcomes):
         raise click.exceptions.Exit(1)
+    if any(o.state == "refused" for o in outcomes):  # a stale or unsigned Terraform plan: nothing was changed
+        raise click.exceptions.Exit(2)
 
 
 @click.command("explain")

@@ -31,6 +31,7 @@ import signal
 import subprocess
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -414,6 +415,27 @@ class TerraformDriver:
             raise PermanentError(f"terraform output of {ws.name} (run {run.ident}) is not JSON: {run.stdout[:200]!r}") from exc
         instances = values.get("instances", {}).get("value") or {}
         return {name: InstanceAddress(name, str(vm["id"]), vm.get("private_ip") or None) for name, vm in sorted(instances.items())}
+
+    def state_version(self, ws: Workspace) -> tuple[str, int]:
+        """(lineage, serial) of the workspace's current state (``terraform state pull``; ``("", 0)`` before
+        the first apply): a saved plan made against another version is stale."""
+        self._ensure_init(ws, None)
+        run = self._run(ws, "state-pull", ["state", "pull"], None)
+        try:
+            state = json.loads(run.stdout) if run.stdout.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise PermanentError(f"terraform state pull of {ws.name} (run {run.ident}) is not JSON: {run.stdout[:200]!r}") from exc
+        return str(state.get("lineage", "")), int(state.get("serial", 0))
+
+    @staticmethod
+    def plan_state_version(planfile: Path) -> tuple[str, int]:
+        """(lineage, serial) of the state a saved plan was made against (the plan file's ``tfstate``)."""
+        try:
+            with zipfile.ZipFile(planfile) as archive:
+                state = json.loads(archive.read("tfstate"))
+        except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise StalePlan(f"plan {planfile} is missing or unreadable ({exc}): plan again") from exc
+        return str(state.get("lineage", "")), int(state.get("serial", 0))
 
     def destroy(self, ws: Workspace, *, progress: Progress | None = None) -> ApplyResult:
         """Retire everything of the workspace: ``plan -destroy`` then apply that plan."""

@@ -36,6 +36,27 @@ def openstack_factory(settings: Settings) -> Callable[[Endpoint], ComputeDriver]
     return make
 
 
+def terraform_factory(ctx: EngineContext) -> Any:
+    """The Terraform driver for this process's settings (imported only when a Terraform cloud is used).
+    State goes to the ``pg`` backend when the store is PostgreSQL (or ``$GOVCLOUD_TF_PG_CONN_STR`` is set)."""
+    from govcloud.drivers.terraform import TerraformDriver
+
+    tf = ctx.settings.terraform
+    return TerraformDriver(workspace_root=ctx.settings.state_dir / "terraform", binary=tf.binary, mirror=tf.mirror,
+                           pg_conn_str=tf.pg_conn_str or pg_conn_str(ctx.store.engine.url.render_as_string(hide_password=False))
+                           if tf.pg_conn_str or ctx.store.dialect == "postgresql" else None,
+                           lock_timeout=tf.lock_timeout, timeout=tf.timeout)
+
+
+def pg_conn_str(store_url: str) -> str:
+    """libpq form of the store's SQLAlchemy URL, for terraform's pg backend: ``postgresql+psycopg2://u:p@h/db``
+    → ``postgres://u:p@h/db`` (query parameters such as ``host=/socket/dir`` are kept)."""
+    scheme, sep, rest = store_url.partition("://")
+    if not sep or not scheme.startswith("postgresql"):
+        raise ValueError(f"not a PostgreSQL URL: {scheme}://…")
+    return f"postgres://{rest}"
+
+
 @dataclass
 class EngineContext:
     """Collaborators of the engine (STYLE habit 7: pass them in)."""
@@ -47,13 +68,22 @@ class EngineContext:
     driver_factory: Callable[[Endpoint], ComputeDriver]
     clock: Clock = utcnow
     progress: Progress = no_progress
+    terraform_factory: Callable[[EngineContext], Any] = terraform_factory
+    """Builds the Terraform driver (once per context); tests pass a fake."""
     _drivers: dict[Endpoint, ComputeDriver] = field(default_factory=dict)
+    _terraform: Any = None
 
     def driver(self, endpoint: Endpoint) -> ComputeDriver:
         """One driver per endpoint for the whole run (connections and project scopes are cached there)."""
         if endpoint not in self._drivers:
             self._drivers[endpoint] = self.driver_factory(endpoint)
         return self._drivers[endpoint]
+
+    def terraform(self) -> Any:
+        """The Terraform driver of this run (``drivers.terraform.TerraformDriver`` or a fake with its methods)."""
+        if self._terraform is None:
+            self._terraform = self.terraform_factory(self)
+        return self._terraform
 
     def now(self) -> str:
         return self.clock().astimezone(datetime.UTC).isoformat(timespec="microseconds")

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
+from govcloud.engine import terraform_path as tf
 from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.onboard import ensure_tenant_for
@@ -155,6 +156,7 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
     require(user, "apply")
     outcomes = []
     for row in _tickets(ctx, ticket_ids, ("approved", "provisioning", "configuring", "retiring")):
+        terraform = tf.handles(ctx, row)  # a Terraform cloud's ticket: plan-bound apply (engine/terraform_path.py)
         try:
             if row.state == "configuring":  # a run died while configuring: configure again
                 outcomes.append(_configure(ctx, row, user.id))
@@ -162,16 +164,20 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
             if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
                 outcomes.append(_change(ctx, row, user.id))
             elif row.state in ("approved", "provisioning"):
-                outcome = _provision(ctx, row, user.id, configure=configure)
+                outcome = (tf.provision if terraform else _provision)(ctx, row, user.id, configure=configure)
                 outcomes.append(_configure(ctx, _reload(ctx, row.id), user.id) if outcome.state == "configuring" else outcome)
             elif row.state == "retiring":
                 outcomes.append(_retire(ctx, row, user.id))
             elif row.state == "active" and ticket_ids:
-                outcome = _converge(ctx, row, user.id)
+                outcome = (tf.converge if terraform else _converge)(ctx, row, user.id)
                 roles = row.kind == "create" and bool(_ticket_roles(row))
                 outcomes.append(_configure(ctx, row, user.id) if configure and roles else outcome)
             elif ticket_ids:
                 raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
+        except tf.PlanRefused as exc:
+            if ticket_ids:
+                raise
+            outcomes.append(Outcome(row.id, "refused", str(exc)))  # a stale plan never blocks the other tickets
         except (InvalidState, NotFound):
             raise
         except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
@@ -394,8 +400,11 @@ def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -
 def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
-    deleted = _delete_all(ctx, row, vms)
-    deleted += len(_sweep(ctx, _Run(ctx, row), vms, set(), actor))  # anything else carrying the ticket's metadata
+    if row.kind == "create" and tf.handles(ctx, row):
+        deleted = tf.remove(ctx, row)  # its instances out of the workspace (the last one destroys it)
+    else:
+        deleted = _delete_all(ctx, row, vms)
+        deleted += len(_sweep(ctx, _Run(ctx, row), vms, set(), actor))  # anything else carrying the ticket's metadata
     with ctx.store.transaction() as conn:
         released = rows.release(conn, row.id)
         rows.move(conn, row.id, "retiring", "retired", now=ctx.now())

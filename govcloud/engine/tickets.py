@@ -112,7 +112,10 @@ def _auto_approve(ctx: EngineContext, row: TicketRow) -> None:
     rule = matching_rule(ctx.state.users.auto_approval, ticket, ctx.state, ctx.today())
     if rule is None:
         return
-    with contextlib.suppress(QuotaDenied):  # stays submitted: a human approver sees why with `quota explain`
+    from govcloud.engine.terraform_path import PlanRequired
+
+    # stays submitted: a human approver sees why with `quota explain`; a Terraform plan needs a human to sign it
+    with contextlib.suppress(QuotaDenied, PlanRequired):
         _approve(ctx, row.id, SYSTEM, rule=rule.name)
 
 
@@ -183,6 +186,13 @@ def _target(ctx: EngineContext, ticket: Ticket, conn: Any = None) -> TicketRow:
 def approve(ctx: EngineContext, ticket_id: str) -> TicketRow:
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "approve")
+    current = _get(ctx, ticket_id)
+    if current.state == "approved" and current.kind == "create":
+        from govcloud.engine import terraform_path
+
+        if terraform_path.handles(ctx, current):  # a re-made plan, or the second approval of a destructive one
+            terraform_path.approve_again(ctx, current, user)
+            return _get(ctx, ticket_id)
     return _approve(ctx, ticket_id, user)
 
 
@@ -197,13 +207,17 @@ def _approve(ctx: EngineContext, ticket_id: str, user: User, *, rule: str | None
         if not plan.ok:
             raise QuotaDenied(f"ticket {ticket_id} would exceed {len(plan.denials)} quota limit(s); nothing was reserved",
                               [d.explain() for d in plan.denials] + list(plan.suggestions))
+        from govcloud.engine.terraform_path import bind_approval
+
+        terraform = bind_approval(ctx, conn, row, plan.vms, user) if row.kind == "create" else {}
         rows.reserve(conn, ledger_lines(plan, row))
         if row.kind == "quota-change":
             quota_change.record(ctx, ticket_of(row), conn, now=now)
         rows.move(conn, ticket_id, "submitted", "approved", now=now, approved_by=user.id, approved_at=now,
                   approval_rule=rule, plan=plan_json(plan))
         ctx.store.audit.append(user.id, "ticket.approve", f"ticket:{ticket_id}",
-                               {"rule": rule, "vms": len(plan.vms), "reserved": _reserved_summary(plan)}, connection=conn)
+                               {"rule": rule, "vms": len(plan.vms), "reserved": _reserved_summary(plan)}
+                               | ({"terraform": terraform} if terraform else {}), connection=conn)
     if row.kind == "quota-change":
         quota_change.refresh(ctx)
     return _get(ctx, ticket_id)

@@ -14,7 +14,7 @@ from pathlib import Path
 from govcloud.errors import ConfigError, Problem
 from govcloud.model import loading
 from govcloud.model.schema import Converter
-from govcloud.model.topology import Topology
+from govcloud.model.topology import TerraformTarget, Topology
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class CloudOverlay:
     region: str | None = None
     availability_zone: str | None = None
     centres: dict[str, CentreOverlay] = field(default_factory=dict)
+    terraform: TerraformTarget | None = None
+    """Replaces the cloud's ``terraform:`` settings (endpoints, VPC, subnets, images of a test cloud)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Endpoints:
 
     targets: dict[tuple[str, str], Target]
     profile: str = ""
+    terraform: dict[str, TerraformTarget] = field(default_factory=dict)
+    """Cloud id → rendering settings, for the clouds with ``driver: terraform`` that have them."""
 
     def of(self, cloud: str, centre: str) -> Target:
         return self.targets[(cloud, centre)]
@@ -72,8 +76,13 @@ def resolve(topology: Topology, overlay: dict[str, CloudOverlay] | None = None, 
     overlay = overlay or {}
     default = overlay.get("default")
     targets: dict[tuple[str, str], Target] = {}
+    terraform: dict[str, TerraformTarget] = {}
     for cloud in topology.clouds:
-        over = overlay.get(cloud.id, default)
+        own = overlay.get(cloud.id)
+        over = own if own is not None or cloud.driver == "terraform" else default  # ``default`` maps OpenStack clouds only
+        settings = own.terraform if own is not None and own.terraform is not None else cloud.terraform
+        if cloud.driver == "terraform" and settings is not None:
+            terraform[cloud.id] = settings
         for centre in cloud.centres:
             entry, region, zone = cloud.cloud, cloud.region_of(centre), None
             if over is not None:
@@ -85,4 +94,4 @@ def resolve(topology: Topology, overlay: dict[str, CloudOverlay] | None = None, 
                     region = centre_over.region or region
                     zone = centre_over.availability_zone or zone
             targets[(cloud.id, centre.id)] = Target(entry=entry, region=region, zone=zone)
-    return Endpoints(targets=targets, profile=profile)
+    return Endpoints(targets=targets, profile=profile, terraform=terraform)

@@ -74,6 +74,46 @@ class Centre:
 
 
 @dataclass(frozen=True)
+class TerraformNetwork:
+    """A ticket's ``network`` name in a Terraform cloud: the subnet it means, and optionally the range
+    govcloud assigns fixed addresses from (``cidr``, from host number ``first``), so that addresses are
+    known before the cloud answers and stay the same across re-plans."""
+
+    subnet: Annotated[str, NonEmpty()]
+    cidr: str | None = None
+    first: Annotated[int, Range(minimum=1)] = 10
+
+
+@dataclass(frozen=True)
+class TerraformTarget:
+    """How govcloud renders a Terraform cloud's root modules (``terraform:`` of a cloud with ``driver:
+    terraform``, in topology.yaml or replaced by a profile). Names only, never secrets: ``credentials``
+    maps the variables terraform's provider reads (``AWS_ACCESS_KEY_ID``…) to the environment
+    variables of govcloud's process that hold them."""
+
+    module: Literal["ec2", "openstack"] = "ec2"
+    region: str | None = None
+    """The provider's region; default: the centre's region (after the profile's overlay)."""
+    vpc_id: str = ""
+    """ec2: the tenant VPC the security group lives in; openstack: the network id of the ports."""
+    endpoints: dict[str, str] = field(default_factory=dict)
+    """ec2: service → URL (ec2, sts, iam) for EC2-compatible clouds that are not AWS."""
+    skip_checks: bool = False
+    """ec2: the provider's ``skip_*`` flags (account id, credentials, region validation) such clouds need."""
+    instance_types: dict[str, str] = field(default_factory=dict)
+    """govcloud flavor → the cloud's instance type (ec2) or flavor name (openstack)."""
+    images: dict[str, str] = field(default_factory=dict)
+    """Ticket image name → AMI id (ec2) or image name (openstack)."""
+    networks: dict[str, TerraformNetwork] = field(default_factory=dict)
+    ssh_cidrs: tuple[str, ...] = ("10.0.0.0/8",)
+    ssh_public_key: str | None = None
+    key_name: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    credentials: dict[str, str] = field(default_factory=dict)
+    where: Where = field(default=NOWHERE, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Cloud:
     """One OpenStack (or Terraform-driven) cloud: the provincial cloud, a sector cloud or a city cloud."""
 
@@ -84,6 +124,8 @@ class Cloud:
     cloud: Annotated[str, NonEmpty()]
     region: Annotated[str, NonEmpty()]
     centres: Annotated[tuple[Centre, ...], NonEmpty()]
+    terraform: TerraformTarget | None = None
+    """Rendering settings of a ``driver: terraform`` cloud (a profile may replace them)."""
     where: Where = field(default=NOWHERE, compare=False, repr=False)
 
     def centre(self, centre_id: str) -> Centre | None:

@@ -26,7 +26,8 @@ OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "config-f
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "submitted": ("approved", "rejected", "quarantined"),
     "approved": ("provisioning", "failed", "quarantined", "retiring"),
-    "provisioning": ("active", "configuring", "failed", "quarantined", "provisioning"),
+    # → approved: terraform refused a saved plan as stale before changing anything (re-plan, approve again)
+    "provisioning": ("active", "configuring", "failed", "quarantined", "provisioning", "approved"),
     "configuring": ("active", "config-failed", "failed", "configuring"),
     "config-failed": ("configuring", "retiring"),
     "active": ("retiring", "configuring"),

@@ -177,7 +177,7 @@ CASES: list[Case] = [
          {TOPO: R("    driver: openstack\n    cloud: city-foshan\n", "    drivr: openstack\n    cloud: city-foshan\n")},
          ["inventory/topology.yaml:34: clouds[1].driver: missing required key (found: nothing; expected: one of openstack, terraform)",
           "inventory/topology.yaml:37: clouds[1].drivr: unknown key; did you mean 'driver'? (found: 'drivr'; "
-          "expected: one of id, name, kind, driver, cloud, region, centres)"]),
+          "expected: one of id, name, kind, driver, cloud, region, centres, terraform)"]),
     Case("int-given-as-text", {TOPO: R("{name: gc.medium, vcpus: 2,", "{name: gc.medium, vcpus: '2',")},
          ["inventory/topology.yaml:5: flavors[1].vcpus: wrong type (found: text '2'; expected: an integer)"]),
     Case("list-instead-of-mapping", {TIC: R("roles: [baseline]\n", "roles: [baseline]\nvars: [nginx]\n")},
