@@ -118,6 +118,29 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class ExporterSettings:
+    """Where and how the daemon serves ``/metrics``, ``/healthz`` and ``/readyz`` (govcloud/exporter/)."""
+
+    host: str = "127.0.0.1"
+    """Address to bind (``$GOVCLOUD_EXPORTER_ADDRESS``, ``host:port``). Loopback by default: the metrics name
+    tenants and their systems, so exposing them is a decision (a Prometheus on another host needs ``0.0.0.0``
+    or the host's own address, behind the province's firewall)."""
+    port: int = 9478
+    """TCP port; 0 asks the kernel for a free one (tests), the server reports the port it bound."""
+    heartbeat_timeout: float = 30.0
+    """Seconds after which a daemon row whose heartbeat stopped no longer counts as running or as a
+    leader (a daemon killed with ``kill -9`` never writes ``stopped_at``)."""
+
+    @classmethod
+    def from_address(cls, address: str) -> ExporterSettings:
+        """``host:port``, ``:port`` (loopback) or ``[v6]:port``; a ValueError names what is wrong."""
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"exporter address {address!r}: expected host:port (port 0-65535)")
+        return cls(host=host.strip("[]") or cls.host, port=int(port))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a govcloud process needs to know about its surroundings."""
 
@@ -127,6 +150,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     configure: ConfigureSettings = field(default_factory=ConfigureSettings)
+    exporter: ExporterSettings = field(default_factory=ExporterSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
@@ -154,6 +178,8 @@ class Settings:
                                         python=env.get("GOVCLOUD_VM_PYTHON", ConfigureSettings.python),
                                         prometheus_url=env.get("GOVCLOUD_PROMETHEUS_URL", ConfigureSettings.prometheus_url)),
             user=env.get("GOVCLOUD_USER", ""),
+            exporter=(ExporterSettings.from_address(env["GOVCLOUD_EXPORTER_ADDRESS"]) if env.get("GOVCLOUD_EXPORTER_ADDRESS")
+                      else ExporterSettings()),
             terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
                                         mirror=Path(env.get("GOVCLOUD_TF_MIRROR", str(TerraformSettings.mirror))),
                                         pg_conn_str=env.get("GOVCLOUD_TF_PG_CONN_STR", ""), environ=dict(env)),

@@ -1,0 +1,94 @@
+"""Every metric govcloud exports: name, type, labels and help, in one place.
+
+The families in ``metrics.py`` are built from these entries, ``describe()`` announces them to the
+registry (so a clashing name fails at registration, not at scrape), and docs/monitoring.md lists them.
+Names follow the Prometheus conventions: base units in the name (``_seconds``, ``_bytes``), timestamps
+as ``_timestamp_seconds`` since the epoch, 0/1 flags for states, ``_info`` for build information.
+"""
+
+from __future__ import annotations
+
+from govcloud.exporter.families import Spec
+
+RESOURCES = (("instances", "instances", 1), ("vcpus", "vcpus", 1), ("memory_bytes", "ram_mb", 2**20), ("disk_bytes", "disk_gb", 2**30))
+"""(label value, field of Resources, factor to the base unit): ram is counted in MiB and disk in GiB,
+as nova counts them; the metrics carry bytes."""
+
+HUMAN_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 432000.0, 1209600.0)
+"""Steps that wait for people (approval): a minute to two weeks."""
+MACHINE_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0)
+"""Steps govcloud does itself (boot, configure): seconds to two hours."""
+
+_SPECS = (
+    # quotas
+    Spec("govcloud_quota_limit", "gauge", "Quota limit per tenant x cloud (quotas/*.yaml with approved quota changes applied).",
+         ("tenant", "cloud", "resource")),
+    Spec("govcloud_quota_reserved", "gauge", "Quota reserved by approved tickets not yet provisioned (ledger state reserved, kind vm).",
+         ("tenant", "cloud", "resource")),
+    Spec("govcloud_quota_used", "gauge", "Quota used by provisioned tickets (ledger state committed, kind vm).",
+         ("tenant", "cloud", "resource")),
+    Spec("govcloud_quota_warn_ratio", "gauge", "Share of the limit at which the quota counts as nearly exhausted (warn_at).",
+         ("tenant", "cloud")),
+    Spec("govcloud_quota_total_limit", "gauge", "A tenant's limit summed over all its clouds (totals: in quotas/*.yaml).",
+         ("tenant", "resource")),
+    # centres
+    Spec("govcloud_centre_capacity", "gauge", "What a centre may hand out: physical capacity x overcommit (topology.yaml).",
+         ("cloud", "centre", "resource")),
+    Spec("govcloud_centre_overcommit_ratio", "gauge", "Allocation ratio of a centre (nova's cpu/ram/disk_allocation_ratio).",
+         ("cloud", "centre", "resource")),
+    Spec("govcloud_centre_allocated", "gauge", "Resources held in a centre by ledger lines; kind=dr is room reserved for failover.",
+         ("cloud", "centre", "resource", "kind", "state")),
+    Spec("govcloud_centre_health", "gauge", "1 for the centre's recorded health state, 0 for the others.", ("cloud", "centre", "state")),
+    Spec("govcloud_centre_up", "gauge", "1 unless the centre's recorded health is down.", ("cloud", "centre")),
+    Spec("govcloud_centre_compute_services_up", "gauge", "nova-compute services of the centre reported up at the last check.",
+         ("cloud", "centre")),
+    Spec("govcloud_centre_compute_services", "gauge", "nova-compute services of the centre.", ("cloud", "centre")),
+    Spec("govcloud_centre_api_up", "gauge", "1 when the centre's compute API answered the last probe.", ("cloud", "centre")),
+    Spec("govcloud_centre_state_since_timestamp_seconds", "gauge", "When the centre entered its current health state.",
+         ("cloud", "centre")),
+    Spec("govcloud_centre_checked_timestamp_seconds", "gauge", "When the centre's health was last checked.", ("cloud", "centre")),
+    # VMs and tickets
+    Spec("govcloud_vms", "gauge", "VMs govcloud records, by where they run, whose they are and their last known status.",
+         ("cloud", "centre", "tenant", "status")),
+    Spec("govcloud_tickets", "gauge", "Stored tickets by state and kind.", ("state", "kind")),
+    Spec("govcloud_tickets_oldest_change_timestamp_seconds", "gauge",
+         "Last state change of the least recently changed ticket in each open state (about when it entered it).", ("state",)),
+    Spec("govcloud_tickets_lease_expiring", "gauge", "Live create tickets whose lease ends within the warning window, by tenant.",
+         ("tenant",)),
+    Spec("govcloud_tickets_lease_expired", "gauge", "Live create tickets whose lease has ended but which are not retired, by tenant.",
+         ("tenant",)),
+    Spec("govcloud_lease_warning_window_seconds", "gauge", "How long before a lease ends it counts as expiring (the daemon's lease_warning_days)."),
+    Spec("govcloud_ticket_submit_to_approve_seconds", "histogram", "Time from submission to approval, over stored tickets.",
+         ("kind",)),
+    Spec("govcloud_ticket_approve_to_active_seconds", "histogram", "Time from approval to active, over stored tickets.", ("kind",)),
+    Spec("govcloud_ticket_submit_to_active_seconds", "histogram", "Time from submission to active, over stored tickets.", ("kind",)),
+    Spec("govcloud_ticket_provisioning_seconds", "histogram", "Time from the first move to provisioning until every server was ACTIVE.",
+         ("kind",)),
+    Spec("govcloud_ticket_configuration_seconds", "histogram",
+         "Time from provisioned to active for tickets whose Ansible configuration ran.", ("kind",)),
+    # reconcile
+    Spec("govcloud_reconcile_last_duration_seconds", "gauge", "Duration of the newest finished reconcile cycle of a cloud.", ("cloud",)),
+    Spec("govcloud_reconcile_last_start_timestamp_seconds", "gauge", "Start of the newest reconcile cycle of a cloud.", ("cloud",)),
+    Spec("govcloud_reconcile_last_success_timestamp_seconds", "gauge", "End of the newest reconcile cycle that finished without error.",
+         ("cloud",)),
+    Spec("govcloud_reconcile_error", "gauge", "1 when the newest reconcile cycle of a cloud failed.", ("cloud",)),
+    Spec("govcloud_reconcile_servers", "gauge", "Servers the newest reconcile cycle saw in a cloud.", ("cloud",)),
+    Spec("govcloud_reconcile_drift", "gauge", "VMs of tickets missing or broken in the newest cycle.", ("cloud",)),
+    Spec("govcloud_reconcile_orphans", "gauge", "Servers with govcloud metadata that no ticket owns, in the newest cycle.", ("cloud",)),
+    Spec("govcloud_reconcile_unmanaged", "gauge", "Servers without govcloud metadata in tenant projects, in the newest cycle.",
+         ("cloud",)),
+    Spec("govcloud_reconcile_corrected", "gauge", "Drifted VMs the newest cycle corrected.", ("cloud",)),
+    Spec("govcloud_reconcile_findings", "gauge", "Current reconcile findings by kind (drift, orphan, unmanaged).", ("cloud", "kind")),
+    # daemons
+    Spec("govcloud_daemon_leader", "gauge", "Leader flag of each running daemon as recorded in the store.", ("daemon", "hostname")),
+    Spec("govcloud_daemon_heartbeat_timestamp_seconds", "gauge", "Last heartbeat of each running daemon.", ("daemon", "hostname")),
+    Spec("govcloud_daemons_live", "gauge", "Running daemons whose heartbeat is fresher than the heartbeat timeout."),
+    Spec("govcloud_leaders", "gauge", "Live daemons that claim leadership (1 is healthy; 0 or more is an incident)."),
+    Spec("govcloud_daemon_is_leader", "gauge", "1 when the process serving this endpoint holds the leader lease."),
+    # the exporter itself
+    Spec("govcloud_build_info", "gauge", "govcloud's version (value always 1).", ("version",)),
+    Spec("govcloud_exporter_store_up", "gauge", "1 when this scrape could read the state store."),
+    Spec("govcloud_exporter_scrape_duration_seconds", "gauge", "Time this scrape took to read the store and build its families."),
+)
+
+SPECS: dict[str, Spec] = {s.name: s for s in _SPECS}

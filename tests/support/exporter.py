@@ -1,0 +1,107 @@
+"""A state store filled through the store's own functions with one of everything the exporter reports.
+
+Shared by the exporter's unit tests, the promtool checks and the integration test against a real
+Prometheus (and the SQLite/PostgreSQL comparison), so that all of them look at the same picture.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from govcloud.exporter import GovcloudCollector
+from govcloud.model.ledger import LedgerLine
+from govcloud.model.resources import Resources
+from govcloud.model.state import DesiredState, load_state
+from govcloud.settings import DataPaths, ExporterSettings
+from govcloud.store import Store, facts
+from govcloud.store import tickets as rows
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime.datetime(2026, 12, 2, 8, 0, 0, tzinfo=datetime.UTC)
+
+
+def sample_state() -> DesiredState:
+    """The repository's own topology, tenants and quotas (no tickets)."""
+    return load_state(DataPaths(root=REPO), [])
+
+
+def iso(seconds_before_now: float) -> str:
+    return (NOW - datetime.timedelta(seconds=seconds_before_now)).isoformat(timespec="microseconds")
+
+
+def ticket(ticket_id: str, *, tenant: str = "gd-gat", state: str = "active", kind: str = "create", expires: str | None = "2027-06-30",
+           submitted: float | None = 7200, approved: float | None = None, started: float | None = None,
+           provisioned: float | None = None, active: float | None = None, updated: float = 60) -> rows.TicketRow:
+    """A ticket row whose timestamps are given in seconds before NOW."""
+    def at(value: float | None) -> str | None:
+        return iso(value) if value is not None else None
+
+    return rows.TicketRow(id=ticket_id, tenant=tenant, system="hukou", kind=kind, state=state, content_hash=ticket_id * 2,
+                          source="version: 1\n", source_name=f"{ticket_id}.yaml", submitted_by="someone",
+                          submitted_at=iso(submitted or 0), updated_at=iso(updated), approved_at=at(approved),
+                          approved_by="approver" if approved is not None else None, active_at=at(active),
+                          expires=expires, provision_started_at=at(started), provisioned_at=at(provisioned))
+
+
+def vm(ticket_id: str, idx: int, *, tenant: str = "gd-gat", centre: str = "gz-main", status: str = "ACTIVE") -> rows.VmRow:
+    return rows.VmRow(ticket=ticket_id, idx=idx, name=f"{tenant}-hukou-{ticket_id}-{idx}", tenant=tenant, system="hukou",
+                      cloud="gd-prov", region="gd-gz", centre=centre, zone=centre, flavor="gc.medium", vcpus=2, ram_mb=4096,
+                      disk_gb=40, status=status, updated_at=iso(60))
+
+
+def populate(store: Store) -> None:
+    """Tickets in several states with latencies, ledger lines (vm and dr, reserved and committed), VMs,
+    a quota override, centre health, reconcile cycles and findings, two daemons (one stale leader)."""
+    with store.transaction() as conn:
+        # t-a: active, configured; submit→approve 600 s, approve→active 1800 s, provisioning 1200 s, configuration 300 s
+        rows.insert(conn, ticket("t-a", submitted=7200, approved=6600, started=6500, provisioned=5300, active=4800))
+        rows.record_config(conn, rows.ConfigResult("t-a", "gd-gat-hukou-t-a-1", "run-1", "ok", 3, (), iso(4800)))
+        # t-b: active without configuration, lease ends in 5 days (inside the 14-day window)
+        rows.insert(conn, ticket("t-b", tenant="gd-zf", expires="2026-12-07", submitted=5000, approved=4970, started=4960,
+                                 provisioned=4900, active=4900))
+        # t-c: approved and waiting (reserved quota), lease already ended
+        rows.insert(conn, ticket("t-c", state="approved", expires="2026-11-30", submitted=100000, approved=90000, updated=90000))
+        # t-d: submitted three hours ago, not yet approved
+        rows.insert(conn, ticket("t-d", state="submitted", submitted=10800, updated=10800))
+        # t-e: retired: its lease no longer matters
+        rows.insert(conn, ticket("t-e", state="retired", expires="2026-11-01", submitted=900000, approved=899000, active=898000))
+        # a DR ticket of gd-gat: VM lines in gz-main, failover room in sg-dr
+        rows.reserve(conn, [
+            LedgerLine("t-a", "gd-gat", "hukou", "gd-prov", "gz-main", Resources(2, 4, 8192, 80), "reserved"),
+            LedgerLine("t-a", "gd-gat", "hukou", "gd-prov", "sg-dr", Resources(2, 4, 8192, 80), "reserved", "dr"),
+            LedgerLine("t-b", "gd-zf", "x", "gd-prov", "gz-backup", Resources(1, 2, 4096, 40), "reserved"),
+            LedgerLine("t-c", "gd-gat", "hukou", "gd-prov", "gz-backup", Resources(3, 6, 12288, 120), "reserved"),
+        ])
+        rows.commit(conn, "t-a")
+        rows.commit(conn, "t-b")
+        rows.upsert_vm(conn, vm("t-a", 1))
+        rows.upsert_vm(conn, vm("t-a", 2))
+        rows.upsert_vm(conn, vm("t-b", 1, tenant="gd-zf", centre="gz-backup", status="SHUTOFF"))
+        rows.set_override(conn, "gd-mzt", "gd-prov", Resources(50, 200, 409600, 9000), ticket="q-1", now=iso(3600))
+        facts.record_health(conn, facts.CentreHealth("gd-prov", "gz-main", "healthy", iso(86400), iso(5), 2, 2, True))
+        facts.record_health(conn, facts.CentreHealth("gd-prov", "sg-dr", "down", iso(120), iso(5), 0, 2, False))
+        facts.record_cycle(conn, facts.CycleStatus("gd-prov", started_at=iso(70), finished_at=iso(60), success_at=iso(60),
+                                                   duration_s=10.5, servers=3, drift=1, orphans=1, corrected=1))
+        facts.record_cycle(conn, facts.CycleStatus("city-foshan", started_at=iso(4000), finished_at=iso(3990), success_at=iso(3990),
+                                                   duration_s=2.0))
+        facts.record_cycle(conn, facts.CycleStatus("city-foshan", started_at=iso(30), finished_at=iso(20), duration_s=10.0,
+                                                   error="keystone: 503"))
+        facts.replace_findings(conn, "gd-prov", [
+            facts.Finding("gd-prov", "drift", "t-a/3", "gd-gat-hukou-t-a-3", "missing", ticket="t-a", tenant="gd-gat"),
+            facts.Finding("gd-prov", "orphan", "srv-9", "gd-gat-hukou-t-x-1", "no ticket t-x", server_id="srv-9"),
+        ], now=iso(60))
+        facts.heartbeat(conn, facts.DaemonRow("gz1:100:a", "gz1", 100, iso(3600), iso(3), True))
+        facts.heartbeat(conn, facts.DaemonRow("gz2:200:b", "gz2", 200, iso(3600), iso(5), False))
+        facts.heartbeat(conn, facts.DaemonRow("gz3:300:c", "gz3", 300, iso(7200), iso(600), True))  # killed -9 ten minutes ago
+        facts.heartbeat(conn, facts.DaemonRow("gz4:400:d", "gz4", 400, iso(7200), iso(900), True, stopped_at=iso(900)))
+
+
+def registry_for(store: Store, state: DesiredState, *, leader: bool | None = True) -> CollectorRegistry:
+    """A fresh registry with the govcloud collector, its clock at NOW."""
+    registry = CollectorRegistry()
+    GovcloudCollector(store, lambda: state, settings=ExporterSettings(), is_leader=(lambda: leader) if leader is not None else None,
+                      lease_warning_days=14, clock=lambda: NOW, registry=registry)
+    return registry
