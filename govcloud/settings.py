@@ -110,6 +110,39 @@ class TerraformSettings:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    """How ``govcloud daemon`` paces its work (flags of ``govcloud daemon`` override each)."""
+
+    inbox: Path | None = None
+    """Watched directory of ticket files (``$GOVCLOUD_INBOX``); None: ``<state_dir>/inbox``."""
+    inbox_settle: float = 1.0
+    """Seconds a file must stay unchanged before it is taken (a writer may still be copying it)."""
+    apply_interval: float = 5.0
+    """Seconds between two passes over the inbox, approved tickets and leases."""
+    reconcile_interval: float = 60.0
+    """Seconds between two reconcile passes over every cloud."""
+    reconcile_policy: str = "correct"
+    """``correct``: recreate VMs deleted or broken outside govcloud; ``report``: only record the drift."""
+    reconcile_timeout: float = 120.0
+    """Seconds one cloud's server listing may take before that cloud's cycle counts as failed."""
+    health_interval: float = 5.0
+    """Seconds between two probes of every centre (nova's compute services and its API)."""
+    health_confirmations: int = 2
+    """Consecutive probes that must agree before a centre is recorded worse (degraded, down)."""
+    health_recovery: float = 30.0
+    """Seconds a centre must stay better before it is recorded healthy again (hysteresis)."""
+    health_timeout: float = 20.0
+    """Seconds an endpoint's compute API may take to answer the probe before its centres count as down."""
+    lease_warning_days: int = 14
+    """Days before a lease ends from which the daemon warns (audit) and the exporter counts it as expiring."""
+    leader_poll: float = 2.0
+    """Seconds between a standby's attempts to become leader (bounds the takeover time)."""
+    stop_timeout: float = 120.0
+    """Seconds a SIGTERM waits for the step in flight before the process exits anyway (a second
+    SIGTERM exits at once); what was abandoned is finished idempotently by the next leader."""
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """How to reach the state store."""
 
@@ -151,6 +184,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     configure: ConfigureSettings = field(default_factory=ConfigureSettings)
     exporter: ExporterSettings = field(default_factory=ExporterSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
@@ -180,10 +214,16 @@ class Settings:
             user=env.get("GOVCLOUD_USER", ""),
             exporter=(ExporterSettings.from_address(env["GOVCLOUD_EXPORTER_ADDRESS"]) if env.get("GOVCLOUD_EXPORTER_ADDRESS")
                       else ExporterSettings()),
+            daemon=DaemonSettings(inbox=Path(env["GOVCLOUD_INBOX"]) if env.get("GOVCLOUD_INBOX") else None),
             terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
                                         mirror=Path(env.get("GOVCLOUD_TF_MIRROR", str(TerraformSettings.mirror))),
                                         pg_conn_str=env.get("GOVCLOUD_TF_PG_CONN_STR", ""), environ=dict(env)),
         )
+
+    @property
+    def inbox(self) -> Path:
+        """The daemon's watched directory of ticket files."""
+        return self.daemon.inbox or self.state_dir / "inbox"
 
     def with_overrides(self, *, root: str | None = None, db: str | None = None, user: str | None = None) -> Settings:
         """Apply command-line flags, which win over the environment."""

@@ -60,6 +60,20 @@ class Server:
     fault: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
+    project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ComputeService:
+    """One nova-compute service as nova reports it: ``state`` is nova's heartbeat verdict (up/down,
+    after its ``service_down_time``); ``status`` is the operator's enabled/disabled switch."""
+
+    host: str
+    zone: str | None
+    state: str
+    status: str
+    forced_down: bool = False
+    updated_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,3 +109,7 @@ class ComputeDriver(Protocol):
     def wait_for_delete(self, tenant: str, server_id: str, *, timeout: float) -> None: ...
 
     def get_compute_quota(self, tenant: str) -> Resources: ...
+
+    def compute_services(self) -> list[ComputeService]: ...
+
+    def projects(self) -> dict[str, str]: ...

@@ -19,7 +19,7 @@ import openstack
 import openstack.config
 from openstack import exceptions as os_exc
 
-from govcloud.drivers.base import Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.drivers.base import ComputeService, Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -59,7 +59,8 @@ def _server(raw: Any) -> Server:
     address = next((a.get("addr") for net in addresses.values() for a in net if a.get("version", 4) == 4), None)
     fault = raw.fault.get("message") if isinstance(raw.fault, dict) else None
     return Server(id=raw.id, name=raw.name, status=raw.status, zone=raw.availability_zone, host=raw.compute_host,
-                  address=address, fault=fault, metadata=dict(raw.metadata or {}), created=raw.created_at or "")
+                  address=address, fault=fault, metadata=dict(raw.metadata or {}), created=raw.created_at or "",
+                  project_id=raw.project_id)
 
 
 class OpenStackDriver:
@@ -180,6 +181,20 @@ class OpenStackDriver:
     def get_compute_quota(self, tenant: str) -> Resources:
         quota = _call("get nova quota", lambda: self.admin.compute.get_quota_set(self.project_id(tenant)))
         return Resources(instances=quota.instances, vcpus=quota.cores, ram_mb=quota.ram, disk_gb=0)
+
+    # -- health ------------------------------------------------------------------------------
+    def compute_services(self) -> list[ComputeService]:
+        """Every nova-compute service of the region with its zone and nova's up/down verdict. The call
+        itself is the API probe: a failure is a TemporaryError naming the endpoint."""
+        raw = _call(f"list compute services of {self.endpoint.region}",
+                    lambda: list(self.admin.compute.services(binary="nova-compute")))
+        return [ComputeService(host=s.host, zone=s.availability_zone, state=s.state, status=s.status,
+                               forced_down=bool(s.is_forced_down), updated_at=s.updated_at or "") for s in raw]
+
+    def projects(self) -> dict[str, str]:
+        """Project id → name: tenants' projects are named after the tenant slug."""
+        raw = _call("list projects", lambda: list(self.admin.identity.projects()))
+        return {p.id: p.name for p in raw}
 
     # -- servers -----------------------------------------------------------------------------
     def find_servers(self, tenant: str, name: str) -> list[Server]:

@@ -300,6 +300,11 @@ def _change(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     return Outcome(row.id, state, detail)
 
 
+def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+    """Recreate what an active ticket lost (reconcile's correction); the same step as ``apply TICKET``."""
+    return _converge(ctx, row, actor)
+
+
 def _converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     """An active ticket named to ``apply``: make sure every server is there and ACTIVE (found, not
     created, when nothing drifted; a server deleted behind govcloud's back is created again)."""

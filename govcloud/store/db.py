@@ -97,6 +97,11 @@ class Store:
         except sa.exc.OperationalError as exc:
             raise StoreError(f"state store {self.describe()} failed: {exc.orig}") from exc
 
+    def ping(self) -> None:
+        """One round trip to the database (readiness probes); StoreError when it does not answer."""
+        with self.transaction() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
     def _alembic(self, connection: sa.Connection) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))

@@ -54,6 +54,8 @@ tickets = sa.Table(
     sa.Column("provision_started_at", sa.String(32), doc="first move to provisioning"),
     sa.Column("provisioned_at", sa.String(32), doc="every server ACTIVE (configuration starts here)"),
     sa.Column("lease_warned_at", sa.String(32), doc="when the daemon warned that the lease ends soon"),
+    sa.Column("mode", sa.String(16), nullable=False, server_default="managed",
+              doc="managed | observe (adopted servers: reported, never changed)"),
 )
 
 ledger = sa.Table(

@@ -69,6 +69,7 @@ class TicketRow:
     provision_started_at: str | None = None
     provisioned_at: str | None = None
     lease_warned_at: str | None = None
+    mode: str = "managed"
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -102,6 +103,21 @@ def listing(conn: sa.Connection, *, tenants: Sequence[str] | None = None, states
     if states:
         query = query.where(tickets.c.state.in_(list(states)))
     return [_row(r) for r in conn.execute(query)]
+
+
+def states(conn: sa.Connection) -> dict[str, str]:
+    """Every stored ticket's state, by id (what reconcile needs to tell an orphan from a live VM)."""
+    return {r.id: r.state for r in conn.execute(sa.select(tickets.c.id, tickets.c.state))}
+
+
+def modes(conn: sa.Connection) -> dict[str, str]:
+    """Tickets that are not ``managed`` (adopted, observe-only), by id."""
+    return {r.id: r.mode for r in conn.execute(sa.select(tickets.c.id, tickets.c.mode).where(tickets.c.mode != "managed"))}
+
+
+def set_fields(conn: sa.Connection, ticket_id: str, **fields: Any) -> None:
+    """Set bookkeeping columns that are not part of the state machine (lease end, warnings)."""
+    conn.execute(tickets.update().where(tickets.c.id == ticket_id).values(**fields))
 
 
 def open_with_hash(conn: sa.Connection, content_hash: str) -> TicketRow | None:

@@ -22,6 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("provision_started_at", sa.String(32)))
         batch.add_column(sa.Column("provisioned_at", sa.String(32)))
         batch.add_column(sa.Column("lease_warned_at", sa.String(32)))
+        batch.add_column(sa.Column("mode", sa.String(16), nullable=False, server_default="managed"))
     op.create_table(
         "centre_health",
         sa.Column("cloud", sa.String(63), primary_key=True),
@@ -79,5 +80,5 @@ def downgrade() -> None:
     op.drop_table("reconcile_status")
     op.drop_table("centre_health")
     with op.batch_alter_table("tickets") as batch:
-        for column in ("lease_warned_at", "provisioned_at", "provision_started_at", "expires"):
+        for column in ("mode", "lease_warned_at", "provisioned_at", "provision_started_at", "expires"):
             batch.drop_column(column)

@@ -1,0 +1,159 @@
+"""``govcloud daemon``, ``govcloud reconcile``, ``govcloud status`` and ``govcloud drift list``.
+
+The daemon runs the engine's own functions on timers (see ``govcloud/daemon.py``); ``reconcile``
+runs one reconcile pass from a terminal with the same code; ``status`` and ``drift list`` read what
+the daemon recorded (centre health, cycles, findings, daemon instances) without calling any cloud.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import click
+
+from govcloud.cli.app import AppContext, pass_app
+from govcloud.cli.output import emit, output_option
+
+COMMANDS: list[click.Command] = []
+
+
+def _listen(value: str | None) -> tuple[str, int] | None:
+    if value is None or value == "none":
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        raise click.BadParameter(f"{value!r}: expected HOST:PORT (e.g. 127.0.0.1:9478) or 'none'", param_hint="--listen")
+    return host or "127.0.0.1", int(port)
+
+
+@click.command("daemon")
+@click.option("--once", is_flag=True, help="One full round (become leader, inbox, apply, leases, reconcile, health), then exit.")
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
+              help="Watched directory of ticket files (default: $GOVCLOUD_INBOX or <state dir>/inbox).")
+@click.option("--listen", metavar="HOST:PORT|none", help="Address of /metrics, /healthz, /readyz (default 127.0.0.1:9478; 'none' serves nothing).")
+@click.option("--policy", type=click.Choice(["correct", "report"]), help="What to do about drift (default: correct).")
+@click.option("--apply-interval", type=click.FloatRange(min=0.2), help="Seconds between work passes (inbox, apply, leases).")
+@click.option("--reconcile-interval", type=click.FloatRange(min=1), help="Seconds between reconcile passes.")
+@click.option("--health-interval", type=click.FloatRange(min=0.5), help="Seconds between centre health probes.")
+@pass_app
+def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | None, policy: str | None,
+               apply_interval: float | None, reconcile_interval: float | None, health_interval: float | None) -> None:
+    """Run the control plane: inbox, approvals, provisioning, leases, reconcile, centre health, metrics.
+
+    Several daemons may share one PostgreSQL store: one leads (advisory lock), the others stand by
+    and take over when it dies. With SQLite, one daemon per database file. SIGTERM finishes the
+    ticket in flight; a second SIGTERM exits at once.
+    """
+    from govcloud.daemon import Daemon, configure_logging, event
+    from govcloud.engine.context import build
+
+    settings = app.settings
+    changes: dict[str, Any] = {k: v for k, v in {"inbox": inbox, "reconcile_policy": policy, "apply_interval": apply_interval,
+                                                  "reconcile_interval": reconcile_interval, "health_interval": health_interval}.items()
+                               if v is not None}
+    settings = dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes), user=settings.user or "system")
+    address = _listen(listen) if listen is not None else (settings.exporter.host, settings.exporter.port)
+    configure_logging()
+    ctx = build(settings, progress=lambda kind, data: event(f"engine {kind}", **data))
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    serve = None
+    if address is not None:
+        from govcloud.exporter.serve import daemon_server
+
+        serve = daemon_server(ctx, host=address[0], port=address[1])
+    daemon = Daemon(ctx, settings=settings.daemon, serve=serve)
+    daemon.install_signals()
+    raise SystemExit(daemon.run(once=once))
+
+
+COMMANDS.append(daemon_cmd)
+
+
+@click.command("reconcile")
+@click.option("--policy", type=click.Choice(["correct", "report"]), default="report", show_default=True,
+              help="correct: recreate VMs deleted or broken outside govcloud; report: only record.")
+@output_option
+@pass_app
+def reconcile_cmd(app: AppContext, policy: str, fmt: str) -> None:
+    """One reconcile pass over every cloud (what the daemon does on its interval)."""
+    from govcloud.engine.access import acting_user, require
+    from govcloud.engine.context import build
+    from govcloud.engine.reconcile import Reconciler
+
+    ctx = build(app.settings)
+    require(acting_user(ctx.state.users, app.settings.user), "apply")
+    reconciler = Reconciler(ctx, policy=policy, actor=app.settings.user)
+    try:
+        results = reconciler.run()
+    finally:
+        reconciler.close()
+    emit([{"cloud": r.cloud, "servers": r.servers, "drift": sum(d.kind == "drift" for d in r.findings),
+           "orphans": sum(d.kind == "orphan" for d in r.findings), "unmanaged": sum(d.kind == "unmanaged" for d in r.findings),
+           "corrected": ", ".join(r.corrected), "error": r.error or ""} for r in results if r.servers or r.findings or r.error],
+         fmt, title=f"reconcile ({policy})")
+
+
+COMMANDS.append(reconcile_cmd)
+
+
+def _store(app: AppContext) -> Any:
+    from govcloud.store import Store
+
+    return Store.open(app.settings.db_url)
+
+
+@click.command("status")
+@output_option
+@pass_app
+def status_cmd(app: AppContext, fmt: str) -> None:
+    """What the daemon last recorded: daemons (leader), centre health, reconcile cycles per cloud."""
+    from govcloud.store import facts
+
+    with _store(app).transaction() as conn:
+        daemons, health, cycles = facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn)
+    data = {
+        "daemons": [{"id": d.id, "leader": d.leader, "started_at": d.started_at[:19], "heartbeat_at": d.heartbeat_at[:19]} for d in daemons],
+        "centres": [{"cloud": h.cloud, "centre": h.centre, "state": h.state, "since": h.since[:19], "up": f"{h.services_up}/{h.services_total}",
+                     "api": "ok" if h.api_ok else "down", "checked_at": h.checked_at[:19],
+                     "note": h.detail.get("error", "") or (f"→ {h.detail['pending']['state']}?" if h.detail.get("pending") else "")}
+                    for h in health],
+        "cycles": [{"cloud": c.cloud, "finished_at": (c.finished_at or "")[:19], "last_success": (c.success_at or "")[:19],
+                    "seconds": round(c.duration_s or 0, 2), "servers": c.servers, "drift": c.drift, "orphans": c.orphans,
+                    "unmanaged": c.unmanaged, "corrected": c.corrected, "error": c.error or ""} for c in cycles],
+    }
+    if fmt != "table":
+        emit(data, fmt)
+        return
+    emit(data["daemons"], fmt, title="daemons")
+    emit([c for c in data["centres"] if c["state"] != "healthy" or c["cloud"] == "gd-prov"] or data["centres"], fmt,
+         title="centres (the provincial cloud's, and any not healthy)")
+    emit([c for c in data["cycles"] if c["servers"] or c["drift"] or c["orphans"] or c["unmanaged"] or c["error"]], fmt,
+         title="reconcile (clouds with servers or findings)")
+
+
+COMMANDS.append(status_cmd)
+
+
+@click.group("drift")
+def drift() -> None:
+    """What reconcile found: drift, orphans, unmanaged servers."""
+
+
+@drift.command("list")
+@click.option("--cloud", help="Only this cloud.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["drift", "orphan", "unmanaged"]), help="Only these kinds (repeatable).")
+@output_option
+@pass_app
+def drift_list(app: AppContext, cloud: str | None, kinds: tuple[str, ...], fmt: str) -> None:
+    """The findings of the newest reconcile pass of each cloud."""
+    from govcloud.store import facts
+
+    with _store(app).transaction() as conn:
+        found = facts.findings_of(conn, cloud=cloud, kinds=kinds)
+    emit([{"cloud": f.cloud, "kind": f.kind, "name": f.name, "ticket": f.ticket or "", "tenant": f.tenant or "",
+           "server": f.server_id or "", "first_seen": f.first_seen[:19], "detail": f.detail} for f in found], fmt, title="findings")
+
+
+COMMANDS.append(drift)

@@ -1,0 +1,289 @@
+"""``govcloud daemon``: the long-running control plane.
+
+It does what an operator would otherwise run by hand, with the very same engine functions:
+
+* **work pass** (every ``apply_interval``): take ticket files from the inbox (submitted as their
+  requester, auto-approval included), apply approved tickets one by one (and finish interrupted
+  ones), warn about and retire expired leases;
+* **reconcile pass** (every ``reconcile_interval``): drift, orphans and unmanaged servers per cloud,
+  recreated by policy (``engine/reconcile.py``);
+* **health** (every ``health_interval``, on its own thread so a long apply never delays it): centre
+  states from nova's compute services (``failover/watch.py``).
+
+Only the **leader** acts. Leadership comes from the store (``store/leader.py``: a PostgreSQL advisory
+lock, or a lock file next to a SQLite database); standbys poll for it. Before every step the leader
+checks the lock is still its own and steps down if not. A leader killed mid-apply leaves its ticket
+``provisioning``; the next leader's apply resumes it (waits for creates in flight, adopts what
+exists, deletes late duplicates), so nothing is created twice.
+
+SIGTERM (or SIGINT) finishes the ticket in flight and stops; a second one exits at once (the next
+leader finishes what was abandoned). Logs are JSON lines on stderr. Every daemon, leader or standby,
+serves ``/metrics``, ``/healthz`` and ``/readyz`` when a server is configured.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from govcloud.engine import inbox, leases, provision
+from govcloud.engine.context import EngineContext
+from govcloud.engine.reconcile import Reconciler
+from govcloud.errors import GovcloudError, InputError
+from govcloud.failover.health import HealthPolicy
+from govcloud.failover.watch import CentreWatch
+from govcloud.settings import DaemonSettings
+from govcloud.store import facts
+from govcloud.store import tickets as rows
+from govcloud.store.leader import LeaderLock
+
+log = logging.getLogger("govcloud.daemon")
+WORK_STATES = ("approved", "provisioning", "configuring", "retiring")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg`` and the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds"),
+                                 "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("govcloud")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def event(message: str, level: int = logging.INFO, *, exc_info: bool = False, **fields: Any) -> None:
+    log.log(level, message, exc_info=exc_info, extra={"fields": fields})
+
+
+class Server(Protocol):
+    """What the daemon needs of its HTTP server (govcloud/exporter)."""
+
+    port: int
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Timer:
+    """A step due every ``interval`` seconds (monotonic clock); the first run is due at once."""
+
+    interval: float
+    next_at: float = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def done(self, now: float) -> None:
+        self.next_at = now + self.interval
+
+
+class Daemon:
+    """One daemon process. ``run()`` blocks until stopped; ``request_stop()`` is the signal handler."""
+
+    def __init__(self, ctx: EngineContext, *, settings: DaemonSettings, lock: LeaderLock | None = None,
+                 serve: Callable[[Daemon], Server] | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.lock = lock or LeaderLock(ctx.store)
+        self.serve = serve
+        self.monotonic = monotonic
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.started_at = ctx.now()
+        self.leader = False
+        self.stopping = threading.Event()
+        self.last_tick = monotonic()
+        self.server: Server | None = None
+        self._terms = 0
+        self.reconciler = Reconciler(ctx, policy=settings.reconcile_policy, timeout=settings.reconcile_timeout)
+        self.watch = CentreWatch(store=ctx.store, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
+                                 clock=time.time, timeout=settings.health_timeout,
+                                 policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
+        self.work_timer = Timer(settings.apply_interval)
+        self.reconcile_timer = Timer(settings.reconcile_interval)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def request_stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
+        """First signal: finish the step in flight, then stop. Second: exit now."""
+        self._terms += 1
+        if self._terms > 1:
+            event("second stop signal: exiting now; the next leader finishes what was in flight", logging.WARNING, signal=signum)
+            os._exit(1)
+        event("stop requested: finishing the step in flight", signal=signum)
+        self.stopping.set()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self, *, once: bool = False) -> int:
+        """Serve, elect, work until stopped (``once``: one full round as leader, for cron-style use and tests)."""
+        if self.serve is not None:
+            self.server = self.serve(self)
+            event("serving metrics and health", port=self.server.port)
+        health = threading.Thread(target=self._health_loop, name="health", daemon=True)
+        health.start()
+        event("daemon started", daemon=self.id, store=self.ctx.store.describe(), election=self.lock.backend,
+              inbox=str(self.ctx.settings.inbox), policy=self.settings.reconcile_policy)
+        try:
+            while not self.stopping.is_set():
+                self.tick(force=once)
+                if once and self.leader:
+                    self.watch.check()
+                    break
+                self.stopping.wait(self._sleep())
+        finally:
+            self._shutdown()
+        return 0
+
+    def _sleep(self) -> float:
+        if not self.leader:
+            return self.settings.leader_poll
+        now = self.monotonic()
+        return max(0.2, min(self.work_timer.next_at, self.reconcile_timer.next_at) - now)
+
+    def _shutdown(self) -> None:
+        self.stopping.set()
+        was_leader = self.leader
+        self.leader = False
+        self.lock.release()
+        self._heartbeat(stopped=True)
+        self.reconciler.close()
+        self.watch.close()
+        if self.server is not None:
+            self.server.stop()
+        event("daemon stopped", daemon=self.id, was_leader=was_leader)
+
+    # -- leadership --------------------------------------------------------------------------
+    def tick(self, *, force: bool = False) -> None:
+        """Heartbeat, election, and whatever work is due."""
+        self.last_tick = self.monotonic()
+        self._elect()
+        self._heartbeat()
+        if not self.leader:
+            return
+        now = self.monotonic()
+        if force or self.work_timer.due(now):
+            self._guarded("work", self.work_pass)
+            self.work_timer.done(self.monotonic())
+        if (force or self.reconcile_timer.due(now)) and self.may_act():
+            self._guarded("reconcile", self.reconcile_pass)
+            self.reconcile_timer.done(self.monotonic())
+
+    def _elect(self) -> None:
+        try:
+            if self.leader and not self.lock.held():
+                self.leader = False
+                event("lost leadership: stepping down", logging.ERROR, daemon=self.id)
+            elif not self.leader and self.lock.acquire():
+                self.leader = True
+                self.work_timer.next_at = self.reconcile_timer.next_at = 0.0
+                event("became leader", daemon=self.id)
+                self.ctx.store.audit.append("system", "daemon.leader", f"daemon:{self.id}", {"election": self.lock.backend})
+        except GovcloudError as exc:
+            self.leader = False
+            event("leader election failed", logging.ERROR, error=str(exc))
+
+    def may_act(self) -> bool:
+        """Checked before every step: still leading, and not asked to stop."""
+        if self.stopping.is_set() or not self.leader:
+            return False
+        if not self.lock.held():
+            self.leader = False
+            event("lost leadership before a step: not acting", logging.ERROR, daemon=self.id)
+            return False
+        return True
+
+    def _heartbeat(self, *, stopped: bool = False) -> None:
+        row = facts.DaemonRow(id=self.id, hostname=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
+                              heartbeat_at=self.ctx.now(), leader=self.leader, stopped_at=self.ctx.now() if stopped else None)
+        try:
+            with self.ctx.store.transaction() as conn:
+                facts.heartbeat(conn, row)
+        except GovcloudError as exc:
+            event("heartbeat not recorded", logging.WARNING, error=str(exc))
+
+    def _guarded(self, name: str, step: Callable[[], None]) -> None:
+        """A failing step is logged and retried on its next turn; it never ends the daemon."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - the control plane keeps running; the next pass retries
+            event(f"{name} pass failed", logging.ERROR, exc_info=not isinstance(exc, GovcloudError), error=f"{type(exc).__name__}: {exc}")
+
+    # -- the steps ---------------------------------------------------------------------------
+    def work_pass(self) -> None:
+        """Inbox, then approved and interrupted tickets one by one, then leases."""
+        for result in inbox.scan(self.ctx, self.ctx.settings.inbox, settle=self.settings.inbox_settle, stop=lambda: not self.may_act()):
+            event("inbox file taken", file=result.file, outcome=result.outcome, ticket=result.ticket, detail=result.detail)
+        with self.ctx.store.transaction() as conn:
+            work = [r.id for r in rows.listing(conn, states=WORK_STATES)]
+        for ticket_id in work:
+            if not self.may_act():
+                return
+            try:
+                for outcome in provision.apply(self.ctx, [ticket_id]):
+                    event("ticket applied", ticket=outcome.ticket, state=outcome.state, detail=outcome.detail)
+            except InputError as exc:  # moved on under us (a CLI user acted first): nothing to do
+                event("ticket skipped", ticket=ticket_id, reason=str(exc))
+        if self.may_act():
+            report = leases.check(self.ctx, warn_days=self.settings.lease_warning_days, stop=lambda: not self.may_act())
+            for ticket_id in report.warned:
+                event("lease ends soon", ticket=ticket_id)
+            for outcome in report.retired:
+                event("lease expired: retired", ticket=outcome.ticket, state=outcome.state, detail=outcome.detail)
+            for error in report.errors:
+                event("lease retirement failed", logging.ERROR, error=error)
+
+    def reconcile_pass(self) -> None:
+        for result in self.reconciler.run():
+            if result.error or result.findings or result.corrected:
+                event("reconciled", cloud=result.cloud, servers=result.servers, findings=len(result.findings),
+                      corrected=list(result.corrected), error=result.error)
+
+    def _health_loop(self) -> None:
+        while not self.stopping.is_set():
+            if self.leader:
+                try:
+                    for row in self.watch.check():
+                        if row.state != "healthy":
+                            event("centre not healthy", logging.WARNING, cloud=row.cloud, centre=row.centre, state=row.state,
+                                  since=row.since, up=row.services_up, total=row.services_total)
+                except Exception as exc:  # noqa: BLE001 - a failed probe round is retried on the next interval
+                    event("health check failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+            self.stopping.wait(self.settings.health_interval)
+
+    # -- what /healthz and /readyz report ---------------------------------------------------
+    def healthz(self) -> tuple[bool, dict[str, Any]]:
+        """Alive: the main loop ticked recently (a wedged loop fails this; a long apply does not —
+        it ticks between tickets)."""
+        age = self.monotonic() - self.last_tick
+        limit = max(self.settings.apply_interval, self.settings.leader_poll) * 3 + self.settings.stop_timeout
+        return age < limit, {"daemon": self.id, "last_tick_s": round(age, 1), "leader": self.leader}
+
+    def readyz(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: the store answers. A standby is ready too (it serves metrics and waits to lead)."""
+        try:
+            self.ctx.store.ping()
+        except GovcloudError as exc:
+            return False, {"daemon": self.id, "store": str(exc)}
+        return not self.stopping.is_set(), {"daemon": self.id, "role": "leader" if self.leader else "standby"}

@@ -1,0 +1,140 @@
+"""Watching the centres: one compute-service listing per endpoint, a verdict per centre, recorded.
+
+The daemon calls :meth:`CentreWatch.check` on its health interval. Each endpoint (clouds.yaml entry
++ region) is asked once, in its own thread, with a deadline: a region whose API hangs makes its
+centres ``down`` (after the policy's confirmations) without delaying the verdict on the others. Each
+centre's services are those in its availability zones. The recorded state, its ``since`` and any
+pending transition live in the store (``centre_health``), so a standby daemon that takes over goes
+on from the same facts; every change of state is appended to the audit chain.
+
+Failover (acting on these facts) is the next step; this module only establishes them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint
+from govcloud.errors import DriverError
+from govcloud.failover.health import Health, HealthPolicy, Probe, ServiceState, probe_of, step
+from govcloud.model.endpoints import Endpoints
+from govcloud.model.topology import Topology
+from govcloud.store import Store, facts
+
+
+@dataclass(frozen=True)
+class CentreRef:
+    """A centre and where nova reports it: endpoint and availability zones."""
+
+    cloud: str
+    centre: str
+    endpoint: Endpoint
+    zones: tuple[str, ...]
+
+
+def centre_refs(topology: Topology, endpoints: Endpoints) -> list[CentreRef]:
+    """Every (cloud, centre) of the topology with the zones that realise it (a profile's zone wins)."""
+    refs = []
+    for cloud in topology.clouds:
+        if cloud.driver != "openstack":
+            continue  # Terraform-driven clouds report no nova services
+        for centre in cloud.centres:
+            target = endpoints.of(cloud.id, centre.id)
+            zones = (target.zone,) if target.zone else tuple(centre.availability_zones)
+            refs.append(CentreRef(cloud.id, centre.id, Endpoint(cloud=target.entry, region=target.region), zones))
+    return refs
+
+
+def _iso(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="microseconds")
+
+
+def _seconds(iso: str) -> float:
+    return datetime.datetime.fromisoformat(iso).timestamp()
+
+
+def _to_health(row: facts.CentreHealth) -> Health:
+    pending = row.detail.get("pending") or {}
+    return Health(state=row.state, since=_seconds(row.since), pending=pending.get("state"),
+                  pending_since=_seconds(pending["since"]) if pending.get("since") else 0.0,
+                  pending_checks=int(pending.get("checks", 0)))
+
+
+class CentreWatch:
+    """Probes every endpoint once per check and records each centre's health."""
+
+    def __init__(self, *, store: Store, topology: Topology, endpoints: Endpoints, driver: Callable[[Endpoint], ComputeDriver],
+                 clock: Callable[[], float], policy: HealthPolicy | None = None, timeout: float = 20.0, actor: str = "system") -> None:
+        self.store = store
+        self.refs = centre_refs(topology, endpoints)
+        self.driver = driver
+        self.clock = clock
+        self.policy = policy or HealthPolicy()
+        self.timeout = timeout
+        self.actor = actor
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len({r.endpoint for r in self.refs})), thread_name_prefix="health")
+        self._inflight: dict[Endpoint, Future[list[ComputeService]]] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _listing(self, endpoint: Endpoint) -> Future[list[ComputeService]]:
+        """The endpoint's listing in flight, or a new one (a hung call is not asked again until it returns)."""
+        running = self._inflight.get(endpoint)
+        if running is None or running.done():
+            running = self._pool.submit(lambda: self.driver(endpoint).compute_services())
+            self._inflight[endpoint] = running
+        return running
+
+    def probe_endpoints(self) -> dict[Endpoint, tuple[list[ComputeService] | None, str]]:
+        """Services per endpoint, or None and why when the API failed or missed the deadline."""
+        futures = {endpoint: self._listing(endpoint) for endpoint in sorted({r.endpoint for r in self.refs}, key=str)}
+        results: dict[Endpoint, tuple[list[ComputeService] | None, str]] = {}
+        deadline = self.clock() + self.timeout
+        for endpoint, future in futures.items():
+            try:
+                results[endpoint] = (future.result(timeout=max(0.0, deadline - self.clock())), "")
+            except FutureTimeout:
+                results[endpoint] = (None, f"compute API of {endpoint.cloud}/{endpoint.region} did not answer within {self.timeout:.0f} s")
+            except DriverError as exc:
+                results[endpoint] = (None, str(exc))
+        return results
+
+    def check(self) -> list[facts.CentreHealth]:
+        """One round: probe, step each centre's state machine, record, audit the changes."""
+        listings = self.probe_endpoints()
+        now = self.clock()
+        with self.store.transaction() as conn:
+            previous = {(h.cloud, h.centre): h for h in facts.health(conn)}
+        recorded = []
+        for ref in self.refs:
+            services, error = listings[ref.endpoint]
+            probe = probe_of(services is not None, (ServiceState(s.host, s.state == "up" and not s.forced_down, s.status == "enabled")
+                                                    for s in services or [] if s.zone in ref.zones), error)
+            before = previous.get((ref.cloud, ref.centre))
+            health = step(_to_health(before) if before else None, probe, now, self.policy)
+            recorded.append(self._record(ref, probe, health, before, now))
+        return recorded
+
+    def _record(self, ref: CentreRef, probe: Probe, health: Health, before: facts.CentreHealth | None, now: float) -> facts.CentreHealth:
+        detail: dict[str, object] = {"services": {s.host: ("up" if s.up else "down") + ("" if s.enabled else " (disabled)")
+                                                  for s in probe.services},
+                                     "raw": probe.verdict(), "zones": list(ref.zones), "region": ref.endpoint.region}
+        if probe.error:
+            detail["error"] = probe.error
+        if health.pending:
+            detail["pending"] = {"state": health.pending, "since": _iso(health.pending_since), "checks": health.pending_checks}
+        row = facts.CentreHealth(ref.cloud, ref.centre, health.state, _iso(health.since), _iso(now), probe.up, len(probe.counted),
+                                 probe.api_ok, detail)
+        with self.store.transaction() as conn:
+            facts.record_health(conn, row)
+            if before is None or before.state != health.state:
+                self.store.audit.append(self.actor, "centre.health", f"centre:{ref.cloud}/{ref.centre}",
+                                        {"from": before.state if before else None, "to": health.state, "raw": probe.verdict(),
+                                         "services_up": probe.up, "services_total": len(probe.counted), "error": probe.error},
+                                        connection=conn)
+        return row
