@@ -11,10 +11,12 @@ engine's context and answers health from the daemon's own ``healthz()`` / ``read
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -36,6 +38,60 @@ def _always_ok() -> tuple[bool, dict[str, Any]]:
     return True, {}
 
 
+class Snapshot:
+    """The ``/metrics`` body: rendered at every scrape (``max_age`` 0), or served from the newest rendering
+    while an older-than-``max_age`` one is refreshed in a background thread (stale-while-revalidate).
+
+    The cached mode exists for very large stores, where reading and rendering take longer than a scrape
+    should: the scrape answers in milliseconds, one refresh runs at a time, and only scrapes cause
+    refreshes (no timer burning CPU when nobody looks). The first scrape waits for the first rendering.
+    """
+
+    def __init__(self, render: Callable[[], bytes], *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._render = render
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._body: bytes | None = None
+        self._at = 0.0
+        self._refreshing = False
+
+    def get(self) -> tuple[bytes, float]:
+        """(body, seconds since it was rendered)."""
+        if self.max_age <= 0:
+            return self._render(), 0.0
+        with self._lock:
+            body, at = self._body, self._at
+            start = body is not None and not self._refreshing and self._clock() - at > self.max_age
+            self._refreshing = self._refreshing or start
+        if body is None:
+            return self._refresh(), 0.0
+        if start:
+            threading.Thread(target=self._refresh_quietly, name="exporter-refresh", daemon=True).start()
+        return body, self._clock() - at
+
+    def _refresh(self) -> bytes:
+        try:
+            body = self._render()
+            with self._lock:
+                self._body, self._at = body, self._clock()
+            return body
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self._refresh()
+        except Exception:  # a failed background refresh keeps the previous body; the next scrape retries
+            log.exception("exporter: background refresh failed")
+
+
+AGE = ("# HELP govcloud_exporter_snapshot_age_seconds Age of the metrics in this response (0 unless cache_seconds is set).\n"
+       "# TYPE govcloud_exporter_snapshot_age_seconds gauge\n"
+       "govcloud_exporter_snapshot_age_seconds {:.3f}\n")
+
+
 class MetricsServer:
     """Serves one registry and two health checks until ``stop()``; ``port`` is the port actually bound."""
 
@@ -45,6 +101,7 @@ class MetricsServer:
         self.registry = registry
         self.healthz = healthz
         self.readyz = readyz
+        self.snapshot = Snapshot(lambda: exposition(registry), max_age=settings.cache_seconds)
         self._httpd: ThreadingHTTPServer | None = None
         self.port = settings.port
         """The bound port once started (the kernel's choice when the settings say 0)."""
@@ -101,7 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         owner = self.server_owner
         if path == "/metrics":
-            self._send(200, exposition(owner.registry), CONTENT_TYPE)
+            body, age = owner.snapshot.get()
+            self._send(200, body + AGE.format(age).encode(), CONTENT_TYPE)
         elif path in ("/healthz", "/readyz"):
             check = owner.healthz if path == "/healthz" else owner.readyz
             try:
@@ -147,7 +205,7 @@ def daemon_server(ctx: EngineLike, *, host: str, port: int) -> Callable[[DaemonL
     """A factory the daemon calls with itself once it runs: a fresh registry, the govcloud collector
     reading ``ctx.store`` and ``ctx.state`` (re-read at each scrape, so reloads show), the daemon's lease as
     ``govcloud_daemon_is_leader``, its health checks; started before it is returned."""
-    settings = ExporterSettings(host=host, port=port, heartbeat_timeout=ctx.settings.exporter.heartbeat_timeout)
+    settings = dataclasses.replace(ctx.settings.exporter, host=host, port=port)
 
     def serve(daemon: DaemonLike) -> MetricsServer:
         registry = CollectorRegistry()

@@ -179,8 +179,12 @@ def duration_histograms(conn: sa.Connection, specs: Sequence[tuple[Duration, Seq
         present = sa.and_(start.is_not(None), end.is_not(None))
         if spec.configured_only:
             present = sa.and_(present, configured.c.ticket.is_not(None))
-        columns.append(sa.case((sa.and_(present, seconds < 0), 0.0), (present, seconds), else_=None).label(f"d{i}"))
-    inner = (sa.select(*columns).select_from(tickets.outerjoin(configured, configured.c.ticket == tickets.c.id))).subquery("d")
+        floor = sa.func.greatest(seconds, 0.0) if dialect == "postgresql" else sa.func.max(seconds, 0.0)  # SQLite: scalar max
+        columns.append(sa.case((present, floor), else_=None).label(f"d{i}"))
+    # MATERIALIZED: computed once per ticket. As a plain subquery SQLite flattens it into the outer query
+    # and evaluates every duration again inside each bucket's CASE (10x slower at 20k tickets).
+    inner = (sa.select(*columns).select_from(tickets.outerjoin(configured, configured.c.ticket == tickets.c.id))
+             .cte("d").prefix_with("MATERIALIZED"))
     aggregates: list[Any] = [inner.c.kind]
     for i, (_, bounds) in enumerate(specs):
         d = inner.c[f"d{i}"]
