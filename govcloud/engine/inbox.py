@@ -23,6 +23,7 @@ from govcloud.engine import tickets
 from govcloud.engine.context import EngineContext
 from govcloud.errors import ConfigError, GovcloudError
 from govcloud.model.state import parse_ticket
+from govcloud.model.tickets import Ticket
 from govcloud.store import tickets as rows
 
 SUFFIXES = (".yaml", ".yml")
@@ -61,8 +62,7 @@ def scan(ctx: EngineContext, inbox: Path, *, settle: float = 1.0, stop: Callable
 def take(ctx: EngineContext, inbox: Path, path: Path) -> InboxResult:
     """Submit one file as its requester and move it out of the inbox."""
     try:
-        text = path.read_text(encoding="utf-8")
-        ticket = parse_ticket(text, str(path))
+        ticket = _requester_of(ctx, path)
         as_requester = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, user=ticket.requester))
         (row,) = tickets.submit(as_requester, [path])
     except (GovcloudError, UnicodeDecodeError, OSError) as exc:
@@ -77,6 +77,16 @@ def take(ctx: EngineContext, inbox: Path, path: Path) -> InboxResult:
     _move(inbox, path, "done")
     outcome = "approved" if row.state == "approved" else "submitted"
     return InboxResult(path.name, outcome, row.id, f"ticket {row.id} {row.state}" + (f" (rule {row.approval_rule})" if row.approval_rule else ""))
+
+
+def _requester_of(ctx: EngineContext, path: Path) -> Ticket:
+    """The ticket (for its requester); when it does not even parse, every problem of the file —
+    schema and cross-references — so the department fixes them all in one go."""
+    try:
+        return parse_ticket(path.read_text(encoding="utf-8"), str(path))
+    except ConfigError:
+        tickets.validated(ctx, [path])  # raises the complete list
+        raise
 
 
 def _already_stored(ctx: EngineContext, path: Path) -> str | None:

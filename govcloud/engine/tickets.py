@@ -54,6 +54,11 @@ def _validated(ctx: EngineContext, paths: Sequence[Path]) -> list[tuple[Ticket, 
     return [(ticket, path.read_text(encoding="utf-8"), path) for ticket, path in zip(state.tickets, paths, strict=True)]
 
 
+def validated(ctx: EngineContext, paths: Sequence[Path]) -> None:
+    """Check ticket files as ``submit`` would, storing nothing; ConfigError lists every problem."""
+    _validated(ctx, paths)
+
+
 def submit(ctx: EngineContext, paths: Sequence[Path]) -> list[TicketRow]:
     """Validate every file first (all or nothing), then store each as ``submitted`` and try auto-approval."""
     user = acting_user(ctx.state.users, ctx.settings.user)

@@ -1,0 +1,126 @@
+"""An in-memory compute driver for unit tests of the engine, reconcile and the daemon.
+
+It follows the ``ComputeDriver`` protocol (govcloud/drivers/base.py) closely enough for the engine's
+find-or-create logic: servers become ACTIVE at once, names are not unique (nova's aren't), and tests
+can break things behind govcloud's back (``vanish``, ``break_server``, ``add_foreign``) or take a
+region's API or compute services down (``api_down``, ``services``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from govcloud.drivers.base import ComputeService, Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.errors import NotFound, TemporaryError
+from govcloud.model.resources import Resources
+
+
+@dataclass
+class FakeCloud:
+    """Shared by every endpoint's driver, like one keystone in front of several regions."""
+
+    servers: dict[str, tuple[Endpoint, Server]] = field(default_factory=dict)
+    projects: dict[str, str] = field(default_factory=dict)
+    services: dict[Endpoint, list[ComputeService]] = field(default_factory=dict)
+    api_down: set[Endpoint] = field(default_factory=set)
+    creates: int = 0
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def driver(self, endpoint: Endpoint) -> FakeDriver:
+        return FakeDriver(self, endpoint)
+
+    def project(self, tenant: str) -> str:
+        with self._lock:
+            for pid, name in self.projects.items():
+                if name == tenant:
+                    return pid
+            pid = f"p-{tenant}"
+            self.projects[pid] = tenant
+            return pid
+
+    def in_region(self, endpoint: Endpoint) -> list[Server]:
+        return [s for e, s in self.servers.values() if e == endpoint]
+
+    def vanish(self, server_id: str) -> None:
+        del self.servers[server_id]
+
+    def break_server(self, server_id: str, status: str = "ERROR") -> None:
+        endpoint, server = self.servers[server_id]
+        self.servers[server_id] = (endpoint, replace(server, status=status, fault="broken by a test"))
+
+    def add_foreign(self, endpoint: Endpoint, *, name: str, tenant: str, zone: str, metadata: dict[str, str] | None = None) -> str:
+        server_id = f"s-{next(self._ids)}"
+        self.servers[server_id] = (endpoint, Server(id=server_id, name=name, status="ACTIVE", zone=zone, metadata=metadata or {},
+                                                    project_id=self.project(tenant), created=f"{next(self._ids):08d}"))
+        return server_id
+
+
+class FakeDriver:
+    """One endpoint's view of the fake cloud."""
+
+    def __init__(self, cloud: FakeCloud, endpoint: Endpoint) -> None:
+        self.cloud = cloud
+        self.endpoint = endpoint
+
+    def _api(self) -> None:
+        if self.endpoint in self.cloud.api_down:
+            raise TemporaryError(f"cannot reach {self.endpoint.cloud}/{self.endpoint.region} (fake outage)", delay=0)
+
+    def ensure_tenant(self, spec: TenantSpec) -> OnboardResult:
+        self._api()
+        return OnboardResult(tenant=spec.tenant, project_id=self.cloud.project(spec.tenant))
+
+    def find_servers(self, tenant: str, name: str) -> list[Server]:
+        self._api()
+        pid = self.cloud.project(tenant)
+        return sorted((s for s in self.cloud.in_region(self.endpoint) if s.name == name and s.project_id == pid), key=lambda s: s.created)
+
+    def servers(self, tenant: str | None = None) -> Iterator[Server]:
+        self._api()
+        pid = self.cloud.project(tenant) if tenant else None
+        yield from [s for s in self.cloud.in_region(self.endpoint) if pid is None or s.project_id == pid]
+
+    def create_server(self, spec: ServerSpec) -> Server:
+        self._api()
+        with self.cloud._lock:
+            self.cloud.creates += 1
+            number = next(self.cloud._ids)
+        server = Server(id=f"s-{number}", name=spec.name, status="ACTIVE", zone=spec.zone, host=f"{spec.zone}-1",
+                        address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
+                        project_id=self.cloud.project(spec.tenant), created=f"{number:08d}")
+        self.cloud.servers[server.id] = (self.endpoint, server)
+        return server
+
+    def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
+        self._api()
+        if server_id not in self.cloud.servers:
+            raise NotFound(f"server {server_id}")
+        return self.cloud.servers[server_id][1]
+
+    def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
+        self._api()
+        self.cloud.servers.pop(server_id, None)
+
+    def delete_server_group(self, tenant: str, name: str) -> None:
+        self._api()
+
+    def resize_server(self, tenant: str, server_id: str, *, flavor: str | None, size: Resources, timeout: float) -> Server:
+        return self.cloud.servers[server_id][1]
+
+    def wait_for_delete(self, tenant: str, server_id: str, *, timeout: float) -> None:
+        self._api()
+
+    def get_compute_quota(self, tenant: str) -> Resources:
+        return Resources(1000, 1000, 10**7, 10**6)
+
+    def compute_services(self) -> list[ComputeService]:
+        self._api()
+        return list(self.cloud.services.get(self.endpoint, []))
+
+    def projects(self) -> dict[str, str]:
+        self._api()
+        return dict(self.cloud.projects)

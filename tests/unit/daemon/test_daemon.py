@@ -1,0 +1,217 @@
+"""The daemon end to end on an in-memory cloud: inbox → auto-approval → VMs; drift corrected; centre
+health recorded; a second daemon on the same store stays standby; leases warned and retired."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from govcloud.daemon import Daemon
+from govcloud.drivers.base import ComputeService, Endpoint
+from govcloud.engine import leases, provision, tickets
+from govcloud.engine.context import EngineContext, build
+from govcloud.settings import DaemonSettings, Settings
+from govcloud.store import facts
+from govcloud.store import tickets as rows
+from govcloud.store.leader import LeaderLock
+from tests.support.fakecloud import FakeCloud
+from tests.support.tickets import REPO, write_ticket
+
+GZ = Endpoint("devcloud-admin", "gd-gz")
+SG = Endpoint("devcloud-admin", "gd-sg")
+
+
+def services(zone: str, *states: str) -> list[ComputeService]:
+    return [ComputeService(host=f"{zone}-{i}", zone=zone, state=s, status="enabled") for i, s in enumerate(states, 1)]
+
+
+@pytest.fixture
+def cloud() -> FakeCloud:
+    fake = FakeCloud()
+    fake.services[GZ] = services("gz-main", "up", "up") + services("gz-backup", "up", "up")
+    fake.services[SG] = services("sg-dr", "up", "up")
+    return fake
+
+
+def context(tmp_path: Path, cloud: FakeCloud, user: str = "system", today: datetime.date | None = None) -> EngineContext:
+    settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user=user)
+    settings = dataclasses.replace(settings, state_dir=tmp_path / "state", daemon=DaemonSettings(inbox=tmp_path / "inbox", inbox_settle=0))
+    ctx = build(settings, driver_factory=cloud.driver)
+    if today is not None:
+        ctx.clock = lambda: datetime.datetime.combine(today, datetime.time(12), datetime.UTC)
+    return ctx
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, cloud: FakeCloud) -> Iterator[EngineContext]:
+    context_ = context(tmp_path, cloud)
+    context_.settings.inbox.mkdir(parents=True)
+    yield context_
+    context_.store.close()
+
+
+def daemon(ctx: EngineContext, **changes: object) -> Daemon:
+    return Daemon(ctx, settings=dataclasses.replace(ctx.settings.daemon, **changes))  # type: ignore[arg-type]
+
+
+def drop(ctx: EngineContext, count: int = 2) -> str:
+    """A small ticket the auto-approval rule takes, written into the inbox as a department would."""
+    ticket_id, _ = write_ticket(ctx.settings.inbox, tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
+                                vms=[{"name": "web", "count": count, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
+    return ticket_id
+
+
+def state_of(ctx: EngineContext, ticket_id: str) -> str:
+    with ctx.store.transaction() as conn:
+        return rows.require(conn, ticket_id).state
+
+
+def test_a_dropped_ticket_becomes_vms_and_the_file_moves_to_done(ctx: EngineContext, cloud: FakeCloud) -> None:
+    ticket_id = drop(ctx)
+    assert daemon(ctx).run(once=True) == 0
+    assert state_of(ctx, ticket_id) == "active"
+    assert sorted(s.name for s in cloud.in_region(GZ)) == [f"gd-mzt-mzoa-{ticket_id}-1", f"gd-mzt-mzoa-{ticket_id}-2"]
+    inbox = ctx.settings.inbox
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == []
+    assert [p.name.split("-", 1)[1] for p in (inbox / "done").iterdir()] == [f"{ticket_id}.yaml"]
+    with ctx.store.transaction() as conn:
+        row = rows.require(conn, ticket_id)
+        health = {(h.cloud, h.centre): h.state for h in facts.health(conn)}
+        (me,) = facts.daemon_rows(conn, running=False)
+    assert row.approved_by == "system" and row.approval_rule and row.provisioned_at and row.expires == "2027-01-31"
+    assert health[("gd-prov", "gz-main")] == health[("gd-prov", "sg-dr")] == "healthy"
+    assert me.stopped_at is not None and not me.leader
+
+
+def test_a_broken_file_is_refused_with_its_reasons_and_nothing_changes(ctx: EngineContext) -> None:
+    bad = ctx.settings.inbox / "bad.yaml"
+    bad.write_text("version: 1\nid: t-bad\ntenant: gd-nobody\nsystem: x\nrequester: caijing\nkind: create\nreason: 测试\nvms: []\n", encoding="utf-8")
+    daemon(ctx).run(once=True)
+    (moved, error) = sorted((ctx.settings.inbox / "failed").iterdir())
+    assert moved.name.endswith("-bad.yaml") and error.name.endswith("-bad.yaml.error")
+    assert "gd-nobody" in error.read_text(encoding="utf-8")
+    with ctx.store.transaction() as conn:
+        assert rows.get(conn, "t-bad") is None
+
+
+def test_drift_is_recorded_and_corrected_and_orphans_reported(ctx: EngineContext, cloud: FakeCloud) -> None:
+    ticket_id = drop(ctx)
+    daemon(ctx).run(once=True)
+    runner = daemon(ctx)
+    lost = next(s for s in cloud.in_region(GZ) if s.name.endswith("-1"))
+    cloud.vanish(lost.id)
+    legacy = cloud.add_foreign(GZ, name="legacy-oa", tenant="gd-mzt", zone="gz-main")
+    orphan = cloud.add_foreign(GZ, name="leftover", tenant="gd-mzt", zone="gz-main", metadata={"govcloud:ticket": "t-gone", "govcloud:index": "1"})
+    runner.reconcile_pass()
+    names = sorted(s.name for s in cloud.in_region(GZ))
+    assert names.count(lost.name) == 1 and lost.id not in {s.id for s in cloud.in_region(GZ)}
+    with ctx.store.transaction() as conn:
+        found = {(f.kind, f.server_id or f.key) for f in facts.findings_of(conn)}
+        cycle = {c.cloud: c for c in facts.cycles(conn)}["gd-prov"]
+    assert ("drift", f"{ticket_id}/1") in found and ("unmanaged", legacy) in found and ("orphan", orphan) in found
+    assert (cycle.drift, cycle.orphans, cycle.unmanaged, cycle.corrected, cycle.error) == (1, 1, 1, 1, None)
+    runner.reconcile_pass()
+    with ctx.store.transaction() as conn:
+        assert {f.kind for f in facts.findings_of(conn)} == {"orphan", "unmanaged"}
+
+
+def test_report_policy_only_records(ctx: EngineContext, cloud: FakeCloud) -> None:
+    drop(ctx)
+    daemon(ctx, reconcile_policy="report").run(once=True)
+    cloud.vanish(cloud.in_region(GZ)[0].id)
+    runner = daemon(ctx, reconcile_policy="report")
+    runner.reconciler.run()
+    assert len(cloud.in_region(GZ)) == 1
+
+
+def test_a_broken_region_does_not_stop_the_others(ctx: EngineContext, cloud: FakeCloud) -> None:
+    cloud.api_down.add(SG)
+    runner = daemon(ctx)
+    runner.reconcile_pass()
+    with ctx.store.transaction() as conn:
+        cycle = {c.cloud: c for c in facts.cycles(conn)}
+    assert "gd-sg" in (cycle["gd-prov"].error or "") and cycle["gd-prov"].success_at is None
+    assert cycle["city-shenzhen"].error is None and cycle["city-shenzhen"].success_at
+
+
+def test_centre_down_after_confirmations_and_back_after_the_hold(ctx: EngineContext, cloud: FakeCloud) -> None:
+    clock = [1000.0]
+    watch = daemon(ctx, health_confirmations=2, health_recovery=30).watch
+    watch.clock = lambda: clock[0]
+
+    def state(centre: str = "gz-main") -> str:
+        return {(h.cloud, h.centre): h.state for h in watch.check()}[("gd-prov", centre)]
+
+    assert state() == "healthy"
+    cloud.services[GZ] = services("gz-main", "down", "down") + services("gz-backup", "up", "up")
+    clock[0] += 5
+    assert state() == "healthy"
+    clock[0] += 5
+    assert state() == "down"
+    assert state("gz-backup") == "healthy"
+    cloud.services[GZ] = services("gz-main", "up", "up") + services("gz-backup", "up", "up")
+    clock[0] += 5
+    assert state() == "down"
+    clock[0] += 31
+    assert state() == "healthy"
+    changes = [r for r in ctx.store.audit.records(subject="centre:gd-prov/gz-main") if r.action == "centre.health"]
+    assert [(r.details["from"], r.details["to"]) for r in changes] == [(None, "healthy"), ("healthy", "down"), ("down", "healthy")]
+
+
+def test_one_leader_per_store(ctx: EngineContext) -> None:
+    first, second = LeaderLock(ctx.store), LeaderLock(ctx.store)
+    assert first.acquire() and first.held()
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_a_standby_does_nothing(ctx: EngineContext, cloud: FakeCloud) -> None:
+    holder = LeaderLock(ctx.store)
+    assert holder.acquire()
+    ticket_id = drop(ctx)
+    standby = daemon(ctx)
+    standby.tick(force=True)
+    assert not standby.leader and cloud.creates == 0 and (ctx.settings.inbox / f"{ticket_id}.yaml").exists()
+    holder.release()
+    standby.tick(force=True)
+    assert standby.leader and state_of(ctx, ticket_id) == "active"
+    standby.lock.release()
+
+
+def test_leases_warn_then_retire(tmp_path: Path, ctx: EngineContext, cloud: FakeCloud) -> None:
+    ticket_id = drop(ctx)
+    daemon(ctx).run(once=True)
+    near = context(tmp_path, cloud, today=datetime.date(2027, 1, 25))
+    report = leases.check(near, warn_days=14)
+    assert report.warned == (ticket_id,) and leases.check(near, warn_days=14).warned == ()
+    after = context(tmp_path, cloud, today=datetime.date(2027, 2, 1))
+    (outcome,) = leases.check(after, warn_days=14).retired
+    assert outcome.state == "retired" and cloud.in_region(GZ) == []
+
+
+def test_stop_request_ends_the_loop(ctx: EngineContext) -> None:
+    runner = daemon(ctx)
+    runner.request_stop()
+    assert runner.run() == 0
+    ok, body = runner.readyz()
+    assert not ok and body["role"] == "standby"
+    assert runner.healthz()[0]
+
+
+def test_submitted_through_the_cli_too(ctx: EngineContext, tmp_path: Path, cloud: FakeCloud) -> None:
+    """A ticket submitted and approved by people (not the inbox) is applied by the daemon."""
+    ticket_id, path = write_ticket(tmp_path, tenant="gd-gat", system="oa", requester="sunkai", roles=(),
+                                   vms=[{"name": "db", "count": 3, "flavor": "gc.large", "cloud": "gd-prov", "centre": "gz-main"}])
+    tickets.submit(context(tmp_path, cloud, user="sunkai"), [path])
+    tickets.approve(context(tmp_path, cloud, user="shenpi-chen"), ticket_id)
+    daemon(ctx).run(once=True)
+    assert state_of(ctx, ticket_id) == "active" and cloud.creates == 3
+    provision.retire(context(tmp_path, cloud, user="yunwei-he"), ticket_id)
+    assert os.listdir(ctx.settings.inbox) == []
