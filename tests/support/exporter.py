@@ -7,6 +7,7 @@ Prometheus (and the SQLite/PostgreSQL comparison), so that all of them look at t
 from __future__ import annotations
 
 import datetime
+import functools
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -23,8 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.datetime(2026, 12, 2, 8, 0, 0, tzinfo=datetime.UTC)
 
 
+@functools.cache
 def sample_state() -> DesiredState:
-    """The repository's own topology, tenants and quotas (no tickets)."""
+    """The repository's own topology, tenants and quotas (no tickets); loaded once, it is frozen."""
     return load_state(DataPaths(root=REPO), [])
 
 
