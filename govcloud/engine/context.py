@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,15 @@ class EngineContext:
         return self.clock().date()
 
 
+def _withhold_secrets(endpoints: Endpoints) -> None:
+    """Credentials of Terraform clouds live on in ``settings.terraform.environ`` (read once at start) and
+    reach terraform through its own environment only; they leave the process environment so that no other
+    child inherits them — ansible-runner writes its whole environment into ``artifacts/<ident>/command``."""
+    names = {var for target in endpoints.terraform.values() for var in target.credentials.values()} | {"GOVCLOUD_TF_PG_CONN_STR"}
+    for name in names:
+        os.environ.pop(name, None)
+
+
 def build(settings: Settings, *, store: Store | None = None,
           driver_factory: Callable[[Endpoint], ComputeDriver] | None = None, progress: Progress = no_progress) -> EngineContext:
     """Load the desired state and the endpoint profile, open the store."""
@@ -101,6 +111,7 @@ def build(settings: Settings, *, store: Store | None = None,
         profile = None  # data without a devcloud profile (a real deployment, a test dataset)
     overlay = load_overlay(profile) if profile is not None else None
     endpoints = resolve(state.topology, overlay, profile=str(profile or ""))
+    _withhold_secrets(endpoints)
     store = store or Store.open(settings.db_url)
     ctx = EngineContext(settings=settings, state=state, store=store, endpoints=endpoints,
                         driver_factory=driver_factory or openstack_factory(settings), progress=progress)

@@ -171,7 +171,8 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
             elif row.state == "active" and ticket_ids:
                 outcome = (tf.converge if terraform else _converge)(ctx, row, user.id)
                 roles = row.kind == "create" and bool(_ticket_roles(row))
-                outcomes.append(_configure(ctx, row, user.id) if configure and roles else outcome)
+                configured = _configure(ctx, row, user.id) if configure and roles else None
+                outcomes.append(Outcome(row.id, configured.state, f"{outcome.detail}; {configured.detail}") if configured else outcome)
             elif ticket_ids:
                 raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
         except tf.PlanRefused as exc:

@@ -232,6 +232,9 @@ def bind_approval(ctx: EngineContext, conn: Any, row: TicketRow, vms: Sequence[V
     """Inside the approval's transaction: the ticket's saved plans must exist and be current; record the
     approver on each. Returns what the audit record shows (empty for OpenStack tickets)."""
     clouds = terraform_clouds(ctx, vms)
+    if clouds and row.kind != "create":
+        raise InvalidState(f"ticket {row.id}: {row.kind} of VMs in Terraform cloud(s) {', '.join(clouds)} is not supported yet; "
+                           "retire the ticket (or a delete ticket) and submit a new create ticket; nothing was reserved")
     records = {p.cloud: p for p in plans.of_ticket(conn, row.id)}
     bound: dict[str, Any] = {}
     for cloud_id in clouds:

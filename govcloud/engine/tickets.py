@@ -214,7 +214,7 @@ def _approve(ctx: EngineContext, ticket_id: str, user: User, *, rule: str | None
                               [d.explain() for d in plan.denials] + list(plan.suggestions))
         from govcloud.engine.terraform_path import bind_approval
 
-        terraform = bind_approval(ctx, conn, row, plan.vms, user) if row.kind == "create" else {}
+        terraform = bind_approval(ctx, conn, row, plan.vms, user)
         rows.reserve(conn, ledger_lines(plan, row))
         if row.kind == "quota-change":
             quota_change.record(ctx, ticket_of(row), conn, now=now)

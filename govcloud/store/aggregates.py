@@ -160,10 +160,12 @@ class Histogram:
 
 
 def _seconds(dialect: str, start: sa.ColumnElement[Any], end: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """Seconds between two ISO timestamps, rounded to the millisecond: julianday's doubles are off by tens
+    of microseconds, which would put a duration of exactly 1800 s above the 1800 s bucket on SQLite only."""
     if dialect == "postgresql":
         stamp = postgresql.TIMESTAMP(timezone=True)
-        return sa.extract("epoch", sa.cast(end, stamp) - sa.cast(start, stamp))
-    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+        return sa.func.round(sa.cast(sa.extract("epoch", sa.cast(end, stamp) - sa.cast(start, stamp)), sa.Numeric), 3)
+    return sa.func.round((sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0, 3)
 
 
 def duration_histograms(conn: sa.Connection, specs: Sequence[tuple[Duration, Sequence[float]]]) -> list[Histogram]:

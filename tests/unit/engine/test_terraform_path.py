@@ -306,3 +306,22 @@ def test_pg_backend_connection_string_from_the_store_url() -> None:
     assert pg_conn_str("postgresql://gc@/govcloud?host=/run/pg") == "postgres://gc@/govcloud?host=/run/pg"
     with pytest.raises(ValueError):
         pg_conn_str("sqlite:///x.db")
+
+
+def test_a_delete_ticket_retires_a_terraform_ticket_and_a_resize_is_refused(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    target = _approved(engine, tmp_path, count=1)
+    provision.apply(engine("yunwei-he"), [target], configure=False)
+    resize_id, resize = write_ticket(tmp_path, tenant="gd-zsj", system="yunwei", requester="yuantao", kind="resize", target=target,
+                                     roles=(), vms=[{"name": "app", "count": 1, "flavor": "gc.large", "cloud": "tp-ecloud"}])
+    tickets.submit(engine("yuantao"), [resize])
+    with pytest.raises(tickets.InvalidState, match="not supported yet"):
+        tickets.approve(engine("shenpi-chen"), resize_id)
+    assert _state(engine, resize_id) == "submitted"
+    delete_id, delete = write_ticket(tmp_path, tenant="gd-zsj", system="yunwei", requester="yuantao", kind="delete", target=target,
+                                     roles=(), vms=[])
+    tickets.submit(engine("yuantao"), [delete])
+    tickets.approve(engine("shenpi-chen"), delete_id)
+    (outcome,) = provision.apply(engine("yunwei-he"), [delete_id], configure=False)
+    assert outcome.state == "active", outcome.detail
+    assert _state(engine, target) == "retired" and fake.state["gd-zsj--tp-ecloud"]["instances"] == {}

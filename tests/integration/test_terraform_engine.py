@@ -1,0 +1,245 @@
+"""A ticket in a Terraform cloud through the whole main job, with real components: the govcloud CLI, terraform
+1.11 with the AWS provider from the local mirror (/opt/tf-plugins), a moto server on 127.0.0.1 as the
+EC2-compatible third-party cloud ``tp-ecloud``, and test hosts (network namespaces with their own sshd on the
+bridge ``gcbr6``) at the addresses govcloud gives the instances, so the Ansible step configures them over SSH.
+
+Where the cloud is comes from configuration only: a profile (``GOVCLOUD_PROFILE``) whose ``clouds.tp-ecloud``
+replaces the topology's ``terraform:`` settings with moto's endpoints, VPC, subnet and AMI; the credentials
+reach govcloud as environment variables named by that profile. The tests run in order and share one journey:
+submit → plan (summary shown) → approve → apply (instances with govcloud's tags at the planned addresses,
+configured over SSH) → apply again (no changes) → a ticket edited after approval is refused → retire →
+destroyed, VMs and quota gone → no secret on disk. Missing terraform, mirror, moto or test-host tools fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from govcloud.store import Store
+from govcloud.store import terraform_plans
+from govcloud.store import tickets as rows
+from tests.support.hosts import TestHosts
+from tests.support.moto import ACCESS_KEY, SECRET_KEY, MotoServer, moto_server
+from tests.support.tickets import REPO, write_ticket
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::boto3.exceptions.PythonDeprecationWarning"),
+]
+MIRROR = Path("/opt/tf-plugins")
+BRIDGE, GATEWAY, PREFIX = "gcbr6", "10.253.0.1", 24
+SUBNET = "10.253.0.0/24"
+TENANT, SYSTEM, REQUESTER = "gd-zsj", "yunwei", "yuantao"
+
+
+def _require_tools() -> None:
+    if shutil.which("terraform") is None:
+        pytest.fail("terraform not on PATH: the machine image ships terraform 1.11 at /usr/local/bin (CI must too)", pytrace=False)
+    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+        pytest.fail(f"provider mirror {MIRROR} lacks hashicorp/aws: it comes with the machine image, no registry is reachable", pytrace=False)
+
+
+@dataclass
+class Journey:
+    """What the ordered tests share."""
+
+    moto: MotoServer
+    ec2: Any
+    base: Path
+    env: dict[str, str]
+    ticket: str = ""
+    edited: str = ""
+    hosts: TestHosts | None = None
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def db(self) -> str:
+        return f"sqlite:///{self.base / 'govcloud.db'}"
+
+    def cli(self, user: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, str(REPO / "cli.py"), "--as", user, *args], capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO, env=self.env, check=False)
+        self.outputs.append(f"$ govcloud --as {user} {' '.join(args)}  (exit {done.returncode})\n{done.stdout}{done.stderr}")
+        return done
+
+    def store(self) -> Store:
+        return Store.open(self.db)
+
+    def live(self) -> dict[str, dict[str, Any]]:
+        """Instances that are not terminated, by Name tag."""
+        found: dict[str, dict[str, Any]] = {}
+        for reservation in self.ec2.describe_instances()["Reservations"]:
+            for instance in reservation["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                if instance["State"]["Name"] != "terminated":
+                    found[tags.get("Name", instance["InstanceId"])] = {**instance, "tags": tags}
+        return found
+
+
+def _profile(base: Path, moto: MotoServer, ec2: Any) -> Path:
+    """The test's profile: tp-ecloud is moto (region, zone and Terraform settings replaced; no secret in it)."""
+    vpc = ec2.create_vpc(CidrBlock="10.253.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET, AvailabilityZone=f"{moto.region}a")["Subnet"]["SubnetId"]
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    terraform = {"module": "ec2", "vpc_id": vpc, "endpoints": {"ec2": moto.url, "sts": moto.url, "iam": moto.url}, "skip_checks": True,
+                 "instance_types": {"gc.small": "t3.micro", "gc.medium": "t3.small"}, "images": {"debian-12": ami},
+                 "networks": {"gov-shared": {"subnet": subnet, "cidr": SUBNET, "first": 10}}, "ssh_cidrs": [SUBNET],
+                 "credentials": {"AWS_ACCESS_KEY_ID": "GOVCLOUD_IT_TP_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY": "GOVCLOUD_IT_TP_SECRET_KEY"}}
+    path = base / "profile.yaml"
+    path.write_text(yaml.safe_dump({"clouds": {"tp-ecloud": {"region": moto.region, "availability_zone": f"{moto.region}a",
+                                                             "terraform": terraform}}}, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
+    _require_tools()
+    import boto3
+
+    base = tmp_path_factory.mktemp("tf-engine")
+    with moto_server() as moto:
+        moto.reset()
+        ec2 = boto3.client("ec2", endpoint_url=moto.url, region_name=moto.region, aws_access_key_id=ACCESS_KEY,
+                           aws_secret_access_key=SECRET_KEY)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVCLOUD_", "AWS_", "OS_"))}
+        env.update(GOVCLOUD_ROOT=str(REPO), GOVCLOUD_STATE_DIR=str(base / "state"), GOVCLOUD_DB=f"sqlite:///{base / 'govcloud.db'}",
+                   GOVCLOUD_PROFILE=str(_profile(base, moto, ec2)), GOVCLOUD_IT_TP_ACCESS_KEY=ACCESS_KEY,
+                   GOVCLOUD_IT_TP_SECRET_KEY=SECRET_KEY, GOVCLOUD_SSH_KEY=str(base / "hosts" / "id_ed25519"))
+        trip = Journey(moto=moto, ec2=ec2, base=base, env=env)
+        try:
+            yield trip
+        finally:
+            if trip.hosts is not None:
+                trip.hosts.close()
+            (base / "transcript.txt").write_text("\n".join(trip.outputs), encoding="utf-8")
+
+
+def test_submit_and_plan_shows_the_summary(journey: Journey) -> None:
+    ticket_id, path = write_ticket(journey.base, tenant=TENANT, system=SYSTEM, requester=REQUESTER, roles=("baseline",),
+                                   vms=[{"name": "app", "count": 2, "flavor": "gc.small", "cloud": "tp-ecloud"}])
+    journey.ticket = ticket_id
+    submitted = journey.cli(REQUESTER, "ticket", "submit", str(path))
+    assert submitted.returncode == 0, submitted.stderr
+    assert "submitted" in submitted.stdout  # small enough for auto-approval, but a Terraform plan needs a human
+    early = journey.cli("shenpi-chen", "ticket", "approve", ticket_id)
+    assert early.returncode == 2 and f"run `govcloud plan {ticket_id}` first" in early.stderr, early.stderr
+    started = time.monotonic()
+    planned = journey.cli("yunwei-he", "plan", ticket_id)
+    assert planned.returncode == 0, planned.stderr
+    assert "terraform: 3 to add, 0 to change, 0 to destroy; approval binds to sha256" in planned.stdout, planned.stdout
+    for index in (1, 2):
+        assert f'module.ec2.aws_instance.vm["{TENANT}-{SYSTEM}-{ticket_id}-{index}"]' in planned.stdout
+    assert "WARNING" not in planned.stdout
+    print(f"plan: {time.monotonic() - started:.1f} s")
+    with journey.store().transaction() as conn:
+        (record,) = terraform_plans.of_ticket(conn, ticket_id)
+    assert [i["private_ip"] for i in record.instances] == ["10.253.0.10", "10.253.0.11"]
+    assert Path(record.planfile).is_file() and record.approved_by is None
+
+
+def test_approve_binds_the_plan(journey: Journey) -> None:
+    approved = journey.cli("shenpi-chen", "ticket", "approve", journey.ticket)
+    assert approved.returncode == 0, approved.stderr
+    assert "approved by shenpi-chen" in approved.stdout and "terraform plan" in approved.stdout
+    assert "SECOND APPROVER" not in approved.stdout
+
+
+def test_apply_creates_tagged_instances_at_the_planned_addresses_and_configures_them(journey: Journey) -> None:
+    with journey.store().transaction() as conn:
+        (record,) = terraform_plans.of_ticket(conn, journey.ticket)
+    addresses = [str(i["private_ip"]) for i in record.instances]
+    journey.hosts = TestHosts(addresses, subnet_prefix=PREFIX, gateway=GATEWAY, base=journey.base / "hosts", bridge=BRIDGE)
+    journey.hosts.up()  # the "VMs boot": a real sshd at each address the instances will get
+    started = time.monotonic()
+    applied = journey.cli("yunwei-he", "apply", journey.ticket)
+    print(f"apply + configure: {time.monotonic() - started:.1f} s")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    live = journey.live()
+    names = [f"{TENANT}-{SYSTEM}-{journey.ticket}-{i}" for i in (1, 2)]
+    assert sorted(live) == names
+    for index, name in enumerate(names, start=1):
+        vm = live[name]
+        assert vm["PrivateIpAddress"] == f"10.253.0.{9 + index}" and vm["InstanceType"] == "t3.micro"
+        assert vm["tags"] == {"Name": name, "govcloud:ticket": journey.ticket, "govcloud:index": str(index), "govcloud:tenant": TENANT,
+                              "govcloud:system": SYSTEM}
+    with journey.store().transaction() as conn:
+        row = rows.require(conn, journey.ticket)
+        vms = rows.vms_of(conn, journey.ticket)
+        ledger = {line.state for line in rows.ledger_lines(conn, ticket=journey.ticket)}
+        config = {r.vm: r.status for r in rows.config_of(conn, journey.ticket)}
+    assert row.state == "active", row.reason
+    assert {(v.server_id, v.address) for v in vms} == {(live[n]["InstanceId"], live[n]["PrivateIpAddress"]) for n in names}
+    assert ledger == {"committed"} and config == {n: "changed" for n in names}
+    for address in addresses:  # configured over SSH by the baseline role: the tenant's contacts with a key are admins
+        assert "yuantao:" in journey.hosts.read_file(address, "/etc/passwd")
+        assert "ssh-ed25519" in journey.hosts.read_file(address, "/home/yuantao/.ssh/authorized_keys")
+    listed = journey.cli("yunwei-he", "vm", "list", "--ticket", journey.ticket, "-o", "json")
+    assert sorted(v["address"] for v in json.loads(listed.stdout)) == addresses
+
+
+def test_apply_again_changes_nothing(journey: Journey) -> None:
+    before = {n: vm["InstanceId"] for n, vm in journey.live().items()}
+    again = journey.cli("yunwei-he", "apply", journey.ticket)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no changes" in again.stdout and "0 change(s)" in again.stdout  # terraform: nothing; Ansible: nothing
+    assert {n: vm["InstanceId"] for n, vm in journey.live().items()} == before
+
+
+def test_a_ticket_edited_after_approval_is_refused(journey: Journey) -> None:
+    ticket_id, path = write_ticket(journey.base, tenant=TENANT, system=SYSTEM, requester=REQUESTER, roles=(),
+                                   vms=[{"name": "db", "count": 1, "flavor": "gc.small", "cloud": "tp-ecloud"}])
+    journey.edited = ticket_id
+    assert journey.cli(REQUESTER, "ticket", "submit", str(path)).returncode == 0
+    planned = journey.cli("yunwei-he", "plan", ticket_id)
+    assert "terraform: 1 to add, 0 to change, 0 to destroy" in planned.stdout, planned.stdout + planned.stderr
+    assert journey.cli("shenpi-chen", "ticket", "approve", ticket_id).returncode == 0
+    store = journey.store()
+    with store.transaction() as conn:  # the stored request changes after approval (an edit behind govcloud's back)
+        source = rows.require(conn, ticket_id).source.replace("gc.small", "gc.medium")
+        import sqlalchemy as sa
+
+        from govcloud.store.tables import tickets
+
+        conn.execute(sa.update(tickets).where(tickets.c.id == ticket_id).values(source=source))
+    before = sorted(journey.live())
+    refused = journey.cli("yunwei-he", "apply", ticket_id)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"ticket {ticket_id} changed since its plan" in refused.stderr and "nothing was changed" in refused.stderr
+    assert sorted(journey.live()) == before
+    with store.transaction() as conn:
+        assert rows.require(conn, ticket_id).state == "approved"
+    retired = journey.cli("yunwei-he", "ticket", "retire", ticket_id, "--yes")
+    assert retired.returncode == 0 and "0 server(s) deleted" in retired.stdout, retired.stdout + retired.stderr
+    assert sorted(journey.live()) == before  # the other ticket's instances were not touched
+
+
+def test_retire_destroys_and_releases_the_quota(journey: Journey) -> None:
+    started = time.monotonic()
+    retired = journey.cli("yunwei-he", "ticket", "retire", journey.ticket, "--yes")
+    print(f"retire (destroy): {time.monotonic() - started:.1f} s")
+    assert retired.returncode == 0, retired.stdout + retired.stderr
+    assert "2 server(s) deleted, quota released" in retired.stdout
+    assert journey.live() == {}
+    with journey.store().transaction() as conn:
+        assert rows.require(conn, journey.ticket).state == "retired"
+        assert rows.vms_of(conn, journey.ticket) == [] and rows.ledger_lines(conn, ticket=journey.ticket) == []
+
+
+def test_no_secret_on_disk(journey: Journey) -> None:
+    """Workspaces, plan files, run directories, the store, the profile: the secret key appears nowhere."""
+    files = [p for p in journey.base.rglob("*") if p.is_file() and not p.is_symlink() and "hosts" not in p.relative_to(journey.base).parts]
+    assert any(p.name == "plan.tfplan" for p in files) and any(p.name == "govcloud.db" for p in files)
+    for path in files:
+        assert SECRET_KEY.encode() not in path.read_bytes(), path
