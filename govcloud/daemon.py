@@ -198,8 +198,12 @@ class Daemon:
             elif not self.leader and self.lock.acquire():
                 self.leader = True
                 self.work_timer.next_at = self.reconcile_timer.next_at = 0.0
-                event("became leader", daemon=self.id)
-                self.ctx.store.audit.append("system", "daemon.leader", f"daemon:{self.id}", {"election": self.lock.backend})
+                self._heartbeat()
+                with self.ctx.store.transaction() as conn:
+                    stale = facts.claim_leadership(conn, self.id)
+                    self.ctx.store.audit.append("system", "daemon.leader", f"daemon:{self.id}",
+                                                {"election": self.lock.backend, "previous_leader_rows_cleared": stale}, connection=conn)
+                event("became leader", daemon=self.id, cleared=stale)
         except GovcloudError as exc:
             self.leader = False
             event("leader election failed", logging.ERROR, error=str(exc))

@@ -103,7 +103,8 @@ def diff(desired: Iterable[DesiredVm], servers: Iterable[Observed], *, ticket_st
     project id → tenant slug, for the projects that are tenants; ``cloud_of``: availability zone → cloud,
     to attribute servers without a ticket; ``default_cloud``: the cloud for servers in other zones."""
     wanted = {(vm.ticket, vm.index): vm for vm in desired}
-    seen: dict[tuple[str, int], list[Observed]] = {}
+    seen: dict[tuple[str, int], Observed] = {}
+    more: dict[tuple[str, int], list[Observed]] = {}  # second and later servers of one VM (rare)
     found: list[Drift] = []
     for server in servers:
         slot = _slot(server)
@@ -112,15 +113,20 @@ def diff(desired: Iterable[DesiredVm], servers: Iterable[Observed], *, ticket_st
             if tenant is not None:
                 found.append(Drift("unmanaged", "unmanaged", server.name, cloud_of.get(server.zone or "", default_cloud),
                                    tenant=tenant, server_id=server.id, status=server.status))
-            continue
-        if slot in wanted:
-            seen.setdefault(slot, []).append(server)
+        elif slot in wanted:
+            if slot in seen:
+                more.setdefault(slot, []).append(server)
+            else:
+                seen[slot] = server
         elif ticket_states.get(slot[0]) not in IN_FLIGHT:
             found.append(Drift("orphan", "no-ticket", server.name, cloud_of.get(server.zone or "", default_cloud),
                                ticket=slot[0], index=slot[1], tenant=tenants_by_project.get(server.project_id or ""),
                                server_id=server.id, status=server.status))
     for slot, vm in wanted.items():
-        found += _compare(vm, seen.get(slot, []))
+        first = seen.get(slot)
+        if first is not None and first.status in FINE and slot not in more:
+            continue  # the common case: one healthy server
+        found += _compare(vm, [first, *more.get(slot, ())] if first is not None else [])
     return sorted(found, key=lambda d: (d.cloud, d.kind, d.name, d.key))
 
 

@@ -147,6 +147,12 @@ def heartbeat(conn: sa.Connection, daemon: DaemonRow) -> None:
         conn.execute(daemons.insert().values(**daemon.__dict__))
 
 
+def claim_leadership(conn: sa.Connection, daemon_id: str) -> int:
+    """The new leader holds the lock, so no other row can be leader: clear the flag a killed leader
+    left behind. Returns how many rows were cleared."""
+    return int(conn.execute(daemons.update().where(daemons.c.id != daemon_id, daemons.c.leader.is_(True)).values(leader=False)).rowcount)
+
+
 def daemon_rows(conn: sa.Connection, *, running: bool = True) -> list[DaemonRow]:
     query = sa.select(daemons).order_by(daemons.c.started_at, daemons.c.id)
     if running:

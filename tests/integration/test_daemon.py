@@ -1,0 +1,235 @@
+"""``govcloud daemon`` against the devcloud, as a real process: a dropped ticket becomes VMs with no
+CLI command; a VM deleted with the OpenStack API is reported and recreated; a failed centre shows
+``down`` in the metrics and comes back ``healthy``; two daemons on a real PostgreSQL elect one
+leader, and when the leader is killed (-9) mid-apply the other finishes with no duplicate VM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openstack
+import pytest
+
+from govcloud.engine import provision, tickets
+from govcloud.store import Store, facts
+from govcloud.store import tickets as rows
+from tests.integration.conftest import Devcloud
+from tests.support.postgres import create_database
+from tests.support.tickets import REPO, engine, write_ticket
+
+pytestmark = pytest.mark.integration
+
+
+def nova(region: str = "gd-gz") -> Any:
+    return openstack.connect(cloud="devcloud-admin", region_name=region)
+
+
+def servers_of(ticket_id: str) -> list[Any]:
+    return [s for s in nova().compute.servers(all_projects=True) if (s.metadata or {}).get("govcloud:ticket") == ticket_id]
+
+
+def wait_for(what: str, check: Callable[[], Any], *, timeout: float, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@dataclass
+class DaemonProcess:
+    """One ``govcloud daemon`` subprocess; its JSON log lines are collected as they arrive."""
+
+    process: subprocess.Popen[str]
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            try:
+                self.lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                self.lines.append({"msg": line.rstrip()})
+
+    @property
+    def port(self) -> int:
+        def announced() -> Any:
+            return next((e["port"] for e in self.lines if e.get("msg") == "serving metrics and health"), None)
+
+        found = wait_for("the daemon's metrics port", announced, timeout=60, interval=0.2)
+        return int(found)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The value of one sample in /metrics (None when absent)."""
+        _, text = self.get("/metrics")
+        for line in text.splitlines():
+            match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+            if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
+                return float(match.group(2))
+        return None
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+def start_daemon(db: str, inbox: Path, state_dir: Path, *extra: str) -> DaemonProcess:
+    env = {**os.environ, "GOVCLOUD_DB": db, "GOVCLOUD_INBOX": str(inbox), "GOVCLOUD_STATE_DIR": str(state_dir), "GOVCLOUD_USER": ""}
+    process = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "daemon", "--apply-interval", "1", "--reconcile-interval", "5",
+                                "--health-interval", "2", *extra], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    daemon = DaemonProcess(process)
+    threading.Thread(target=daemon._read, daemon=True).start()
+    return daemon
+
+
+def drop(inbox: Path, scratch: Path, **ticket: Any) -> str:
+    """Write a ticket where a department's tooling would: complete, then renamed into the inbox."""
+    ticket_id, path = write_ticket(scratch, roles=(), expires="2027-06-30", **ticket)
+    path.rename(inbox / path.name)
+    return ticket_id
+
+
+def state(db: str, ticket_id: str) -> str | None:
+    store = Store.open(db)
+    try:
+        with store.transaction() as conn:
+            row = rows.get(conn, ticket_id)
+        return row.state if row else None
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def running(devcloud: Devcloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, str, Path, Path]]:
+    base = tmp_path_factory.mktemp("daemon")
+    db, inbox = f"sqlite:///{base / 'state.db'}", base / "inbox"
+    inbox.mkdir()
+    daemon = start_daemon(db, inbox, base / "state", "--listen", "127.0.0.1:0", "--policy", "correct")
+    try:
+        yield daemon, db, inbox, base
+    finally:
+        assert daemon.stop() == 0, daemon.lines[-20:]
+
+
+def test_a_dropped_ticket_becomes_vms_and_a_deleted_vm_is_recreated(running: tuple[DaemonProcess, str, Path, Path]) -> None:
+    daemon, db, inbox, base = running
+    ticket_id = drop(inbox, base, tenant="gd-mzt", system="mzoa", requester="caijing",
+                     vms=[{"name": "web", "count": 2, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
+    wait_for(f"ticket {ticket_id} active", lambda: state(db, ticket_id) == "active", timeout=240)
+    servers = servers_of(ticket_id)
+    assert sorted(s.name for s in servers) == [f"gd-mzt-mzoa-{ticket_id}-1", f"gd-mzt-mzoa-{ticket_id}-2"]
+    assert {s.availability_zone for s in servers} == {"gz-main"}
+    assert list((inbox / "done").iterdir())
+
+    victim = next(s for s in servers if s.name.endswith("-1"))
+    nova().compute.delete_server(victim)
+    nova().compute.wait_for_delete(victim, interval=1, wait=120)
+    store = Store.open(db)
+
+    def recreated() -> bool:
+        again = [s for s in servers_of(ticket_id) if s.name == victim.name and s.id != victim.id and s.status == "ACTIVE"]
+        return bool(again) and any(r.action == "reconcile.correct" for r in store.audit.records(subject="cloud:gd-prov"))
+
+    wait_for("the deleted VM to be reported and recreated", recreated, timeout=240, interval=2)
+    assert any(r.action == "reconcile.drift" and victim.name in r.details["name"] for r in store.audit.records(subject="cloud:gd-prov"))
+    assert len(servers_of(ticket_id)) == 2
+    assert daemon.metric("govcloud_vms", cloud="gd-prov", centre="gz-main", tenant="gd-mzt") is not None
+    assert daemon.get("/healthz")[0] == 200 and daemon.get("/readyz")[0] == 200
+    provision.retire(engine(db, "yunwei-he", store=store), ticket_id)
+    assert servers_of(ticket_id) == []
+    store.close()
+
+
+def test_a_failed_centre_is_down_in_the_metrics_then_healthy_again(running: tuple[DaemonProcess, str, Path, Path], devcloud: Devcloud) -> None:
+    daemon = running[0]
+    up = {"cloud": "gd-prov", "centre": "gz-main"}
+    wait_for("gz-main healthy", lambda: daemon.metric("govcloud_centre_up", **up) == 1, timeout=60)
+    failed = devcloud.cli("fail-centre", "gz-main")
+    assert failed.returncode == 0, failed.stderr
+    try:
+        started = time.monotonic()
+        wait_for("gz-main down in the metrics", lambda: daemon.metric("govcloud_centre_up", **up) == 0, timeout=120)
+        took_down = time.monotonic() - started
+        assert daemon.metric("govcloud_centre_up", cloud="gd-prov", centre="gz-backup") == 1
+        assert daemon.metric("govcloud_centre_health", cloud="gd-prov", centre="gz-main", state="down") == 1
+    finally:
+        restored = devcloud.cli("restore-centre", "gz-main", timeout=300)
+    assert restored.returncode == 0, restored.stderr
+    wait_for("gz-main healthy again", lambda: daemon.metric("govcloud_centre_health", state="healthy", **up) == 1, timeout=180)
+    print(f"gz-main recorded down {took_down:.0f} s after its computes were killed")  # nova's service_down_time is 25 s
+
+
+def _leaders(db: str) -> list[facts.DaemonRow]:
+    store = Store.open(db)
+    try:
+        with store.transaction() as conn:
+            return [d for d in facts.daemon_rows(conn) if d.leader]
+    finally:
+        store.close()
+
+
+def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud: Devcloud, postgres_url: str, tmp_path: Path) -> None:
+    db = create_database(postgres_url, "daemons")
+    Store.open(db).close()  # migrate once, before two processes race to
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first = start_daemon(db, inbox, tmp_path / "a", "--listen", "none")
+    second = start_daemon(db, inbox, tmp_path / "b", "--listen", "none")
+    try:
+        wait_for("both daemons registered", lambda: len(_running(db)) == 2, timeout=60)
+        time.sleep(3)  # a few election rounds
+        (leader,) = _leaders(db)
+        ticket_id, path = write_ticket(tmp_path, tenant="gd-czt", system="yszx", requester="suxiaodong", roles=(),
+                                       vms=[{"name": "batch", "count": 12, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
+        tickets.submit(engine(db, "suxiaodong"), [path])
+        tickets.approve(engine(db, "shenpi-chen"), ticket_id)
+        wait_for("the leader to start creating", lambda: len(servers_of(ticket_id)) >= 3, timeout=180, interval=0.5)
+        victim = first if first.process.pid == leader.pid else second
+        other = second if victim is first else first
+        os.killpg(victim.process.pid, signal.SIGKILL)
+        victim.process.wait(timeout=30)
+        killed = time.monotonic()
+        wait_for("the standby to lead", lambda: [d.pid for d in _leaders(db) if d.pid == other.process.pid], timeout=60, interval=0.5)
+        takeover = time.monotonic() - killed
+        wait_for(f"ticket {ticket_id} active", lambda: state(db, ticket_id) == "active", timeout=300, interval=2)
+        servers = servers_of(ticket_id)
+        assert sorted(s.name for s in servers) == sorted(f"gd-czt-yszx-{ticket_id}-{i}" for i in range(1, 13))
+        assert len({s.name for s in servers}) == 12
+        print(f"standby took over {takeover:.1f} s after the leader was killed")
+        provision.retire(engine(db, "yunwei-he"), ticket_id)
+    finally:
+        for daemon in (first, second):
+            if daemon.process.poll() is None:
+                daemon.stop()
+
+
+def _running(db: str) -> list[facts.DaemonRow]:
+    store = Store.open(db)
+    try:
+        with store.transaction() as conn:
+            return facts.daemon_rows(conn)
+    finally:
+        store.close()
