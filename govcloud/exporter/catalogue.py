@@ -23,9 +23,9 @@ _SPECS = (
     # quotas
     Spec("govcloud_quota_limit", "gauge", "Quota limit per tenant x cloud (quotas/*.yaml with approved quota changes applied).",
          ("tenant", "cloud", "resource")),
-    Spec("govcloud_quota_reserved", "gauge", "Quota reserved by approved tickets not yet provisioned (ledger state reserved, kind vm).",
+    Spec("govcloud_quota_reserved", "gauge", "Quota reserved by approved tickets not yet provisioned (ledger reserved, kind vm); absent when 0.",
          ("tenant", "cloud", "resource")),
-    Spec("govcloud_quota_used", "gauge", "Quota used by provisioned tickets (ledger state committed, kind vm).",
+    Spec("govcloud_quota_used", "gauge", "Quota used by provisioned tickets (ledger committed, kind vm), for each tenant x cloud holding anything.",
          ("tenant", "cloud", "resource")),
     Spec("govcloud_quota_warn_ratio", "gauge", "Share of the limit at which the quota counts as nearly exhausted (warn_at).",
          ("tenant", "cloud")),

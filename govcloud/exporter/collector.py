@@ -61,34 +61,31 @@ class RowsFamily(Metric):
         self._samples = value or None  # Metric.__init__ assigns []: keep the rows as the source
 
     def text(self, escaped: dict[str, str], numbers: dict[float, str]) -> str:
-        """This family in the text format, exactly as ``generate_latest`` writes it (labels sorted by name)."""
-        spec = self.family.spec
+        """This family in the text format, exactly as ``generate_latest`` writes it (labels sorted by name).
+
+        Label values and numbers repeat a lot (tenants, clouds, tier limits): each is escaped or
+        formatted once per scrape, then every line is one ``str.format`` call."""
+        spec, rows = self.family.spec, self.family.rows
         head = f"# HELP {spec.name} {_help(spec.help)}\n# TYPE {spec.name} gauge\n"
+        for _, value in rows:
+            if value not in numbers:
+                numbers[value] = floatToGoString(value)
+        number = numbers.__getitem__
         if not spec.labels:
-            return head + "".join(f"{spec.name} {_number(numbers, v)}\n" for _, v in self.family.rows)
+            return head + "".join([f"{spec.name} {number(v)}\n" for _, v in rows])
+        for values, _ in rows:
+            for v in values:
+                if v not in escaped:
+                    escaped[v] = v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+        label = escaped.__getitem__
         order = sorted(range(len(spec.labels)), key=lambda i: spec.labels[i])
         template = spec.name + "{{" + ",".join(f'{spec.labels[i]}="{{{i}}}"' for i in order) + "}} {" + str(len(order)) + "}\n"
         fmt = template.format
-        lines = [fmt(*[_escape(escaped, v) for v in values], _number(numbers, value)) for values, value in self.family.rows]
-        return head + "".join(lines)
+        return head + "".join([fmt(*map(label, values), number(value)) for values, value in rows])
 
 
 def _help(text: str) -> str:
     return text.replace("\\", r"\\").replace("\n", r"\n")
-
-
-def _escape(memo: dict[str, str], value: str) -> str:
-    found = memo.get(value)
-    if found is None:
-        found = memo[value] = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return found
-
-
-def _number(memo: dict[float, str], value: float) -> str:
-    found = memo.get(value)
-    if found is None:
-        found = memo[value] = floatToGoString(value)
-    return found
 
 
 def to_metric(family: Family) -> Metric:

@@ -94,8 +94,9 @@ def _resource_rows(target: Gauge, labels: tuple[str, ...], amounts: Resources) -
 
 
 def quota_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources], usage: Iterable[aggregates.TenantUsage]) -> list[Family]:
-    """Limits as ``quota show`` sees them (approved overrides win over the files), with reserved and used
-    for every tenant × cloud that holds anything (absent means nothing reserved or used)."""
+    """Limits as ``quota show`` sees them (approved overrides win over the files); used for every
+    tenant × cloud that holds anything, reserved only where something is reserved (absent means 0:
+    the recording rule ``govcloud:quota_allocated`` adds the two with that in mind)."""
     limit, warn, total = gauge("govcloud_quota_limit"), gauge("govcloud_quota_warn_ratio"), gauge("govcloud_quota_total_limit")
     reserved, used = gauge("govcloud_quota_reserved"), gauge("govcloud_quota_used")
     keys = sorted(set(quotas.quotas) | set(overrides))
@@ -107,7 +108,8 @@ def quota_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources]
     for tenant, amounts in sorted(quotas.totals.items()):
         _resource_rows(total, (tenant,), amounts)
     for line in usage:
-        _resource_rows(reserved, (line.tenant, line.cloud), line.reserved)
+        if line.reserved != Resources():  # few pairs wait for provisioning: a zero for every other pair is 25 % of a scrape
+            _resource_rows(reserved, (line.tenant, line.cloud), line.reserved)
         _resource_rows(used, (line.tenant, line.cloud), line.committed)
     return [limit, reserved, used, warn, total]
 

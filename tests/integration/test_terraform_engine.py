@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
-from govcloud.store import Store
-from govcloud.store import terraform_plans
+from govcloud.store import Store, terraform_plans
 from govcloud.store import tickets as rows
+from govcloud.store.tables import tickets
 from tests.support.hosts import TestHosts
 from tests.support.moto import ACCESS_KEY, SECRET_KEY, MotoServer, moto_server
 from tests.support.tickets import REPO, write_ticket
@@ -142,7 +143,7 @@ def test_submit_and_plan_shows_the_summary(journey: Journey) -> None:
     for index in (1, 2):
         assert f'module.ec2.aws_instance.vm["{TENANT}-{SYSTEM}-{ticket_id}-{index}"]' in planned.stdout
     assert "WARNING" not in planned.stdout
-    print(f"plan: {time.monotonic() - started:.1f} s")
+    print(f"plan: {time.monotonic() - started:.1f} s\n{planned.stdout}")
     with journey.store().transaction() as conn:
         (record,) = terraform_plans.of_ticket(conn, ticket_id)
     assert [i["private_ip"] for i in record.instances] == ["10.253.0.10", "10.253.0.11"]
@@ -208,15 +209,12 @@ def test_a_ticket_edited_after_approval_is_refused(journey: Journey) -> None:
     store = journey.store()
     with store.transaction() as conn:  # the stored request changes after approval (an edit behind govcloud's back)
         source = rows.require(conn, ticket_id).source.replace("gc.small", "gc.medium")
-        import sqlalchemy as sa
-
-        from govcloud.store.tables import tickets
-
         conn.execute(sa.update(tickets).where(tickets.c.id == ticket_id).values(source=source))
     before = sorted(journey.live())
     refused = journey.cli("yunwei-he", "apply", ticket_id)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert f"ticket {ticket_id} changed since its plan" in refused.stderr and "nothing was changed" in refused.stderr
+    print(refused.stderr)
     assert sorted(journey.live()) == before
     with store.transaction() as conn:
         assert rows.require(conn, ticket_id).state == "approved"
