@@ -157,3 +157,26 @@ def drift_list(app: AppContext, cloud: str | None, kinds: tuple[str, ...], fmt: 
 
 
 COMMANDS.append(drift)
+
+
+@click.command("adopt")
+@click.argument("server_ids", nargs=-1, required=True)
+@click.option("--tenant", required=True, help="The tenant whose project holds the servers.")
+@click.option("--system", required=True, help="The business system they belong to (tenants.yaml).")
+@click.option("--cloud", required=True, help="Cloud id (topology.yaml).")
+@click.option("--centre", required=True, help="Centre id of that cloud.")
+@click.option("--ticket", "ticket_id", help="Ticket id to record them under (default: adopt-<random>).")
+@output_option
+@pass_app
+def adopt_cmd(app: AppContext, server_ids: tuple[str, ...], tenant: str, system: str, cloud: str, centre: str,
+              ticket_id: str | None, fmt: str) -> None:
+    """Record existing servers (``drift list --kind unmanaged``) as an observe-only ticket: counted in the
+    quota ledger, watched by reconcile, never changed or deleted by govcloud."""
+    from govcloud.engine.adopt import adopt
+    from govcloud.engine.context import build
+
+    row = adopt(build(app.settings), cloud=cloud, centre=centre, tenant=tenant, system=system, server_ids=server_ids, ticket_id=ticket_id)
+    emit({"ticket": row.id, "state": row.state, "mode": row.mode, "servers": list(server_ids)}, fmt, title="adopted")
+
+
+COMMANDS.append(adopt_cmd)

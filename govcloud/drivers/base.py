@@ -61,6 +61,9 @@ class Server:
     metadata: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
     project_id: str | None = None
+    flavor: str | None = None
+    size: Resources | None = None
+    """The flavor's vCPU, RAM and disk as nova embeds them in the server (what adoption counts)."""
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,14 @@ def _server(raw: Any) -> Server:
     addresses = raw.addresses or {}
     address = next((a.get("addr") for net in addresses.values() for a in net if a.get("version", 4) == 4), None)
     fault = raw.fault.get("message") if isinstance(raw.fault, dict) else None
+    flavor = raw.flavor
+    size = None
+    if flavor is not None and getattr(flavor, "vcpus", None) is not None:
+        size = Resources(instances=1, vcpus=int(flavor.vcpus), ram_mb=int(flavor.ram or 0), disk_gb=int(flavor.disk or 0))
     return Server(id=raw.id, name=raw.name, status=raw.status, zone=raw.availability_zone, host=raw.compute_host,
                   address=address, fault=fault, metadata=dict(raw.metadata or {}), created=raw.created_at or "",
-                  project_id=raw.project_id)
+                  project_id=raw.project_id, flavor=getattr(flavor, "original_name", None) or getattr(flavor, "name", None),
+                  size=size)
 
 
 class OpenStackDriver:

@@ -403,10 +403,20 @@ def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -
     return _retire(ctx, row, actor)
 
 
+def _forget(ctx: EngineContext, row: TicketRow) -> int:
+    """Drop an observe-only ticket's VM records; its servers stay as they are. Returns 0 (deleted)."""
+    with ctx.store.transaction() as conn:
+        for vm in rows.vms_of(conn, row.id):
+            rows.delete_vm(conn, row.id, vm.idx)
+    return 0
+
+
 def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
-    if row.kind == "create" and tf.handles(ctx, row):
+    if row.mode == "observe":
+        deleted = _forget(ctx, row)  # adopted: govcloud never owned these servers, it only stops watching them
+    elif row.kind == "create" and tf.handles(ctx, row):
         deleted = tf.remove(ctx, row)  # its instances out of the workspace (the last one destroys it)
     else:
         deleted = _delete_all(ctx, row, vms)

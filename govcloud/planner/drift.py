@@ -13,7 +13,8 @@ Kinds of finding:
 * ``orphan`` — a server carrying ``govcloud:ticket`` metadata that no live ticket owns (retired,
   failed, unknown) or a second server for the same VM.
 * ``unmanaged`` — a server without govcloud metadata in a tenant's project: an existing system that
-  can be adopted (observe-only) with ``govcloud adopt``.
+  can be adopted (observe-only) with ``govcloud adopt``. Adopted servers keep no metadata of ours
+  (observe-only means we write nothing to them); they are matched by server id.
 """
 
 from __future__ import annotations
@@ -103,11 +104,12 @@ def diff(desired: Iterable[DesiredVm], servers: Iterable[Observed], *, ticket_st
     project id → tenant slug, for the projects that are tenants; ``cloud_of``: availability zone → cloud,
     to attribute servers without a ticket; ``default_cloud``: the cloud for servers in other zones."""
     wanted = {(vm.ticket, vm.index): vm for vm in desired}
+    adopted = {vm.server_id: (vm.ticket, vm.index) for vm in wanted.values() if vm.observe_only and vm.server_id}
     seen: dict[tuple[str, int], Observed] = {}
     more: dict[tuple[str, int], list[Observed]] = {}  # second and later servers of one VM (rare)
     found: list[Drift] = []
     for server in servers:
-        slot = _slot(server)
+        slot = _slot(server) or adopted.get(server.id)
         if slot is None:
             tenant = tenants_by_project.get(server.project_id or "")
             if tenant is not None:

@@ -215,3 +215,32 @@ def test_submitted_through_the_cli_too(ctx: EngineContext, tmp_path: Path, cloud
     assert state_of(ctx, ticket_id) == "active" and cloud.creates == 3
     provision.retire(context(tmp_path, cloud, user="yunwei-he"), ticket_id)
     assert os.listdir(ctx.settings.inbox) == []
+
+
+def test_adopted_servers_are_observed_never_changed(tmp_path: Path, ctx: EngineContext, cloud: FakeCloud) -> None:
+    from govcloud.engine.adopt import adopt
+    from govcloud.errors import InvalidState
+
+    legacy = cloud.add_foreign(GZ, name="mz-legacy-db", tenant="gd-mzt", zone="gz-main")
+    runner = daemon(ctx)
+    runner.reconcile_pass()
+    with ctx.store.transaction() as conn:
+        assert [(f.kind, f.server_id) for f in facts.findings_of(conn)] == [("unmanaged", legacy)]
+    operator = context(tmp_path, cloud, user="yunwei-he")
+    row = adopt(operator, cloud="gd-prov", centre="gz-main", tenant="gd-mzt", system="mzoa", server_ids=[legacy], ticket_id="adopt-mz")
+    assert (row.state, row.mode) == ("active", "observe")
+    with pytest.raises(InvalidState):
+        adopt(operator, cloud="gd-prov", centre="gz-main", tenant="gd-mzt", system="mzoa", server_ids=[legacy], ticket_id="adopt-2")
+    runner.reconcile_pass()
+    with ctx.store.transaction() as conn:
+        assert facts.findings_of(conn) == []
+        assert [line.state for line in rows.ledger_lines(conn, ticket="adopt-mz")] == ["committed"]
+    cloud.vanish(legacy)
+    runner.reconcile_pass()
+    with ctx.store.transaction() as conn:
+        (found,) = facts.findings_of(conn)
+    assert (found.kind, found.ticket) == ("drift", "adopt-mz") and "observe-only" in found.detail
+    assert cloud.creates == 0  # reported, never recreated
+    assert provision.retire(operator, "adopt-mz").state == "retired"
+    with ctx.store.transaction() as conn:
+        assert rows.ledger_lines(conn, ticket="adopt-mz") == [] and rows.vms_of(conn, "adopt-mz") == []
