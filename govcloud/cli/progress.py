@@ -27,6 +27,13 @@ def _line(event: str, data: dict[str, Any]) -> str | None:
         return f"  retry {data['attempt']}: {data['doing']}: {data['error']}"
     if event in ("planned_change", "apply_complete", "apply_errored", "change_summary", "diagnostic"):
         return f"  terraform {data.get('workspace', '')}: {data.get('@message', '')}"
+    if event == "ansible":  # configuration: each task once, and every host that fails or vanishes
+        if data.get("event") == "playbook_on_task_start" and data.get("task"):
+            return f"  task {data['task']}"
+        if data.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignored"):
+            state = "unreachable" if data["event"] == "runner_on_unreachable" else "failed"
+            return f"  {data.get('host', '?'):<44} {state}" + (f": {data['reason']}" if data.get("reason") else "")
+        return None
     if event == "onboard" and data.get("changed"):
         return f"  onboarded {data['tenant']} in {data['region']}: {', '.join(data['changed'])}"
     return None
