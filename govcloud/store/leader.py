@@ -41,6 +41,7 @@ class LeaderLock:
         self.name = name
         self.keepalive_s = keepalive_s
         self._conn: Any = None
+        self._keep: tuple[Any, ...] = ()  # the engine and pool proxy: if collected, the pool closes the connection
         self._fd: int | None = None
 
     @property
@@ -91,6 +92,7 @@ class LeaderLock:
         if connection is None:
             raise StoreError(f"leader election: no database connection to {self.store.describe()}")
         connection.autocommit = True
+        self._keep = (engine, raw)
         return connection
 
     def _acquire_pg(self) -> bool:
@@ -108,6 +110,7 @@ class LeaderLock:
         with contextlib.suppress(Exception):
             self._conn.close()
         self._conn = None
+        self._keep = ()
 
     # -- SQLite ------------------------------------------------------------------------------
     def _lock_path(self) -> Path:
