@@ -159,34 +159,34 @@ class Histogram:
     total: float
 
 
-def _seconds(dialect: str, start: sa.ColumnElement[Any], end: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """Seconds between two ISO timestamps, rounded to the millisecond: julianday's doubles are off by tens
-    of microseconds, which would put a duration of exactly 1800 s above the 1800 s bucket on SQLite only."""
+def _epoch(dialect: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """Seconds since the epoch of an ISO timestamp column (NULL stays NULL)."""
     if dialect == "postgresql":
-        stamp = postgresql.TIMESTAMP(timezone=True)
-        return sa.func.round(sa.cast(sa.extract("epoch", sa.cast(end, stamp) - sa.cast(start, stamp)), sa.Numeric), 3)
-    return sa.func.round((sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0, 3)
+        return sa.cast(sa.extract("epoch", sa.cast(column, postgresql.TIMESTAMP(timezone=True))), sa.Numeric)
+    return sa.func.julianday(column) * 86400.0
 
 
 def duration_histograms(conn: sa.Connection, specs: Sequence[tuple[Duration, Sequence[float]]]) -> list[Histogram]:
     """Every histogram of ``specs`` per ticket kind, in one scan of ``tickets`` (GROUP BY kind).
 
-    Negative durations (a clock stepped back between two writes) count as 0 rather than vanish."""
+    Each timestamp column is converted once per ticket (a MATERIALIZED CTE: as a plain subquery SQLite
+    flattens it and converts again inside every bucket's CASE, 10x slower at 20k tickets). Durations
+    are rounded to the millisecond: julianday's doubles are off by tens of microseconds, which would put
+    a duration of exactly 1800 s above the 1800 s bucket on SQLite only. Negative durations (a clock
+    stepped back between two writes) count as 0 rather than vanish."""
     dialect = conn.dialect.name
     configured = sa.select(config_results.c.ticket).distinct().subquery("configured")
-    columns: list[Any] = [tickets.c.kind.label("kind")]
+    names = sorted({c for spec, _ in specs for c in (spec.start, spec.end)})
+    epochs = (sa.select(tickets.c.kind, configured.c.ticket.is_not(None).label("configured"),
+                        *[_epoch(dialect, tickets.c[name]).label(name) for name in names])
+              .select_from(tickets.outerjoin(configured, configured.c.ticket == tickets.c.id))
+              .cte("e").prefix_with("MATERIALIZED"))
+    columns: list[Any] = [epochs.c.kind.label("kind")]
     for i, (spec, _) in enumerate(specs):
-        start, end = tickets.c[spec.start], tickets.c[spec.end]
-        seconds = _seconds(dialect, start, end)
-        present = sa.and_(start.is_not(None), end.is_not(None))
-        if spec.configured_only:
-            present = sa.and_(present, configured.c.ticket.is_not(None))
+        seconds = sa.func.round(epochs.c[spec.end] - epochs.c[spec.start], 3)
         floor = sa.func.greatest(seconds, 0.0) if dialect == "postgresql" else sa.func.max(seconds, 0.0)  # SQLite: scalar max
-        columns.append(sa.case((present, floor), else_=None).label(f"d{i}"))
-    # MATERIALIZED: computed once per ticket. As a plain subquery SQLite flattens it into the outer query
-    # and evaluates every duration again inside each bucket's CASE (10x slower at 20k tickets).
-    inner = (sa.select(*columns).select_from(tickets.outerjoin(configured, configured.c.ticket == tickets.c.id))
-             .cte("d").prefix_with("MATERIALIZED"))
+        columns.append((sa.case((epochs.c.configured, floor), else_=None) if spec.configured_only else floor).label(f"d{i}"))
+    inner = sa.select(*columns).cte("d").prefix_with("MATERIALIZED")
     aggregates: list[Any] = [inner.c.kind]
     for i, (_, bounds) in enumerate(specs):
         d = inner.c[f"d{i}"]
