@@ -259,10 +259,15 @@ class Daemon:
                 event("lease retirement failed", logging.ERROR, error=error)
 
     def reconcile_pass(self) -> None:
+        failed: dict[str, list[str]] = {}
         for result in self.reconciler.run():
-            if result.error or result.findings or result.corrected:
+            if result.error:
+                failed.setdefault(result.error, []).append(result.cloud)  # one endpoint's failure hits all its clouds
+            elif result.findings or result.corrected:
                 event("reconciled", cloud=result.cloud, servers=result.servers, findings=len(result.findings),
-                      corrected=list(result.corrected), error=result.error)
+                      corrected=list(result.corrected))
+        for error, clouds in failed.items():
+            event("reconcile failed for some clouds", logging.WARNING, error=error, clouds=clouds)
 
     def _health_loop(self) -> None:
         while not self.stopping.is_set():
