@@ -184,7 +184,7 @@ def duration_histograms(conn: sa.Connection, specs: Sequence[tuple[Duration, Seq
     columns: list[Any] = [epochs.c.kind.label("kind")]
     for i, (spec, _) in enumerate(specs):
         seconds = sa.func.round(epochs.c[spec.end] - epochs.c[spec.start], 3)
-        floor = sa.func.greatest(seconds, 0.0) if dialect == "postgresql" else sa.func.max(seconds, 0.0)  # SQLite: scalar max
+        floor = sa.case((seconds < 0, 0.0), else_=seconds)  # not GREATEST: PostgreSQL's ignores NULL (a missing timestamp)
         columns.append((sa.case((epochs.c.configured, floor), else_=None) if spec.configured_only else floor).label(f"d{i}"))
     inner = sa.select(*columns).cte("d").prefix_with("MATERIALIZED")
     aggregates: list[Any] = [inner.c.kind]
