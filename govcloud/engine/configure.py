@@ -73,10 +73,12 @@ def inventory(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> dict[str, A
 
 def static_inventory(dynamic: dict[str, Any]) -> dict[str, Any]:
     """The dynamic-inventory JSON as a static inventory (what ansible's YAML plugin and
-    ansible-runner's ``inventory=`` expect): ``all.children.<group>.hosts.<host>: vars``."""
-    hostvars = dynamic["_meta"]["hostvars"]
-    groups = {g: {"hosts": {h: hostvars[h] for h in v["hosts"]}} for g, v in dynamic.items() if g not in ("all", "_meta")}
-    return {"all": {"children": groups}}
+    ansible-runner's ``inventory=`` expect; inventory/static.example.yml documents it): each host's
+    variables once under ``all.hosts.<host>``, the groups under ``all.children.<group>.hosts`` by name
+    only (repeating the variables per group made YAML anchors and aliases of every host)."""
+    groups: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+        g: {"hosts": {h: {} for h in v["hosts"]}} for g, v in dynamic.items() if g not in ("all", "_meta")}
+    return {"all": {"hosts": dict(sorted(dynamic["_meta"]["hostvars"].items())), "children": groups}}
 
 
 def _driver(ctx: EngineContext) -> Any:

@@ -62,6 +62,16 @@ def test_inventory_groups_and_host_vars(configuring: tuple[EngineContext, str]) 
     assert hv["govcloud_roles"] == ["baseline"]
 
 
+def test_static_inventory_has_each_hosts_variables_once_and_the_same_groups(configuring: tuple[EngineContext, str]) -> None:
+    ctx, ticket_id = configuring
+    dynamic = configure.inventory(ctx, [ticket_id])
+    static = configure.static_inventory(dynamic)["all"]
+    assert static["hosts"] == dynamic["_meta"]["hostvars"]
+    assert {g: sorted(v["hosts"]) for g, v in static["children"].items()} == {
+        g: v["hosts"] for g, v in dynamic.items() if g not in ("all", "_meta")}
+    assert all(v == {} for group in static["children"].values() for v in group["hosts"].values())  # variables only under all.hosts
+
+
 def test_failed_host_makes_config_failed_and_configure_retries_only_it(configuring: tuple[EngineContext, str]) -> None:
     ctx, ticket_id = configuring
     second = f"gd-gat-hukou-{ticket_id}-2"
