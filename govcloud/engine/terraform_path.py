@@ -41,7 +41,10 @@ from govcloud.store.terraform_plans import TfPlanRow
 from govcloud.store.tickets import OPEN_STATES, TicketRow, VmRow
 
 LIVE = ("approved", "provisioning", "configuring", "config-failed", "active")
-"""Tickets whose instances belong in their workspace."""
+"""Tickets whose instances belong in their workspace (what a plan renders)."""
+APPLIED = ("provisioning", "configuring", "config-failed", "active")
+"""Tickets whose instances exist (what converge and removal render: an approved ticket's instances are
+created by its own approved plan, never by somebody else's retirement)."""
 
 Cloud = Ec2Cloud | OpenStackCloud
 
@@ -152,13 +155,13 @@ def inputs_digest(cloud: Cloud, specs: Sequence[InstanceSpec], backend: str) -> 
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _members(ctx: EngineContext, row: TicketRow, cloud_id: str, conn: Any = None) -> list[InstanceSpec]:
-    """Instances of the tenant's other live tickets in this cloud, as their plans froze them (``conn``: the
-    caller's open transaction, e.g. approval's)."""
+def _members(ctx: EngineContext, row: TicketRow, cloud_id: str, conn: Any = None, *, states: Sequence[str] = LIVE) -> list[InstanceSpec]:
+    """Instances of the tenant's other tickets in ``states`` in this cloud, as their plans froze them (``conn``:
+    the caller's open transaction, e.g. approval's)."""
     if conn is None:
         with ctx.store.transaction() as own:
-            return _members(ctx, row, cloud_id, own)
-    others = [p for p in plans.members(conn, row.tenant, cloud_id, LIVE) if p.ticket != row.id]
+            return _members(ctx, row, cloud_id, own, states=states)
+    others = [p for p in plans.members(conn, row.tenant, cloud_id, states) if p.ticket != row.id]
     return [spec_of(i) for p in others for i in p.instances]
 
 
@@ -426,7 +429,8 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Any:
     details = []
     for cloud_id in terraform_clouds(ctx, placements(row)):
         cloud, secret_env = cloud_of(ctx, cloud_id)
-        ws = driver.render(row.tenant, cloud, _members(ctx, row, cloud_id) + _own(ctx, row, cloud_id), secret_env=secret_env)
+        ws = driver.render(row.tenant, cloud, _members(ctx, row, cloud_id, states=APPLIED) + _own(ctx, row, cloud_id),
+                           secret_env=secret_env)
         summary: PlanSummary = driver.plan(ws, progress=ctx.progress)
         if summary.has_changes:
             details.append(f"{ws.name}: drift, {summary.add} to add, {summary.change} to change, {summary.destroy} to destroy "
@@ -458,7 +462,7 @@ def remove(ctx: EngineContext, row: TicketRow) -> int:
         if ws is None:
             continue
         existing = set(driver.outputs(ws))
-        others = [s for s in _members(ctx, row, cloud_id) if s.name not in names]
+        others = [s for s in _members(ctx, row, cloud_id, states=APPLIED) if s.name not in names]
         ws = driver.render(row.tenant, cloud, others, secret_env=secret_env)
         if not others:
             driver.destroy(ws, progress=ctx.progress)

@@ -325,3 +325,18 @@ def test_a_delete_ticket_retires_a_terraform_ticket_and_a_resize_is_refused(worl
     (outcome,) = provision.apply(engine("yunwei-he"), [delete_id], configure=False)
     assert outcome.state == "active", outcome.detail
     assert _state(engine, target) == "retired" and fake.state["gd-zsj--tp-ecloud"]["instances"] == {}
+
+
+def test_retire_leaves_an_approved_tickets_instances_to_its_own_plan(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    active = _approved(engine, tmp_path, count=1)
+    provision.apply(engine("yunwei-he"), [active], configure=False)
+    waiting = _approved(engine, tmp_path, count=1)  # approved, not applied: its instance does not exist yet
+    assert provision.retire(engine("yunwei-he"), active).state == "retired"
+    assert fake.state["gd-zsj--tp-ecloud"]["instances"] == {}  # destroyed, the waiting ticket's VM not created by it
+    with pytest.raises(terraform_path.PlanRefused, match="changed since plan"):  # its plan included the retired one
+        provision.apply(engine("yunwei-he"), [waiting], configure=False)
+    terraform_path.plan_ticket(engine("yunwei-he"), waiting)
+    tickets.approve(engine("shenpi-chen"), waiting)
+    (outcome,) = provision.apply(engine("yunwei-he"), [waiting], configure=False)
+    assert outcome.state == "active" and len(fake.state["gd-zsj--tp-ecloud"]["instances"]) == 1
