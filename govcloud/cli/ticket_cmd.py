@@ -192,10 +192,15 @@ def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
 def _terraform_plans(ctx: Any, ticket_id: str, fmt: str) -> None:
     """For a Terraform cloud: render, plan and save; the summary, with replace/destroy flagged loudly."""
     from govcloud.engine import terraform_path
+    from govcloud.errors import PermissionDenied
 
     with progress_sink() as sink:
         ctx.progress = sink
-        saved = terraform_path.plan_ticket(ctx, ticket_id)
+        try:
+            saved = terraform_path.plan_ticket(ctx, ticket_id)
+        except PermissionDenied as exc:
+            click.echo(f"note: no Terraform plan saved ({exc})")
+            return
     for record, summary in saved:
         if fmt != "table":
             emit({"terraform": {"ticket": ticket_id, "cloud": record.cloud, "workspace": record.workspace, "sha256": record.sha256,

@@ -177,7 +177,6 @@ def _taken(ctx: EngineContext, row: TicketRow, cloud_id: str) -> set[str]:
 def plan_ticket(ctx: EngineContext, ticket_id: str) -> list[tuple[TfPlanRow, PlanSummary]]:
     """``govcloud plan TICKET`` for a Terraform cloud: render, plan, save; returns what to show."""
     user = acting_user(ctx.state.users, ctx.settings.user)
-    require(user, "plan")
     row = show(ctx, ticket_id)
     if row.kind != "create" or row.state not in ("submitted", "approved"):
         return []
@@ -188,7 +187,10 @@ def plan_ticket(ctx: EngineContext, ticket_id: str) -> list[tuple[TfPlanRow, Pla
         vms = list(placement.vms)
     else:
         vms = placements(row)
-    return [_plan_cloud(ctx, row, [vm for vm in vms if vm.cloud == cloud], cloud, user.id) for cloud in terraform_clouds(ctx, vms)]
+    clouds = terraform_clouds(ctx, vms)
+    if clouds:
+        require(user, "plan")  # saving a plan is the operator's (or approver's) act; a requester sees the placement only
+    return [_plan_cloud(ctx, row, [vm for vm in vms if vm.cloud == cloud], cloud, user.id) for cloud in clouds]
 
 
 def _plan_cloud(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], cloud_id: str, actor: str) -> tuple[TfPlanRow, PlanSummary]:

@@ -283,6 +283,17 @@ def test_a_failed_apply_rolls_back_and_releases_the_quota(world: Any, tmp_path: 
         assert rows.ledger_lines(conn, ticket=ticket_id) == []
 
 
+def test_only_operators_and_approvers_save_plans_and_openstack_tickets_plan_nothing(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    ticket_id = _submit(engine, tmp_path)
+    with pytest.raises(PermissionDenied, match="'plan' needs role"):
+        terraform_path.plan_ticket(engine("yuantao"), ticket_id)
+    other, path = write_ticket(tmp_path, tenant="gd-zsj", system="yunwei", requester="yuantao", roles=(),
+                               vms=[{"name": "x", "count": 1, "flavor": "gc.small", "cloud": "gd-prov"}])
+    tickets.submit(engine("yuantao"), [path])
+    assert terraform_path.plan_ticket(engine("yuantao"), other) == [] and fake.calls == []
+
+
 def test_missing_credentials_are_named_before_terraform_runs(world: Any, tmp_path: Path) -> None:
     fake, engine = world
     ticket_id = _submit(engine, tmp_path)
