@@ -16,7 +16,7 @@ from typing import Any
 
 from govcloud.engine.context import EngineContext
 from govcloud.engine.tickets import ticket_of
-from govcloud.errors import InvalidState
+from govcloud.errors import DriverError, InvalidState
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import ConfigResult, TicketRow, VmRow
 
@@ -102,12 +102,28 @@ def run_configuration(ctx: EngineContext, row: TicketRow, actor: str, *, only_fa
     inv = inventory(ctx, [row.id])
     extravars = {"govcloud_admins": _admins(ctx, row.tenant), "govcloud_prometheus_url": ctx.settings.configure.prometheus_url}
     ctx.progress("ticket", {"ticket": row.id, "state": "configuring", "total": len(limit or inv["_meta"]["hostvars"])})
-    result = driver_factory(ctx).run(static_inventory(inv), playbook=ctx.settings.configure.playbook, extravars=extravars, limit=limit,
-                                     progress=ctx.progress)
-    return _record(ctx, row, actor, result, expected=limit or sorted(inv["_meta"]["hostvars"]), roles=ticket.roles)
+    expected = limit or sorted(inv["_meta"]["hostvars"])
+    try:
+        result = driver_factory(ctx).run(static_inventory(inv), playbook=ctx.settings.configure.playbook, extravars=extravars, limit=limit,
+                                         progress=ctx.progress)
+    except DriverError as exc:  # a timed-out run, no ansible-playbook: no host has a result, all may be retried
+        return _record(ctx, row, actor, _NoRun(), expected=expected, roles=ticket.roles, error=str(exc))
+    return _record(ctx, row, actor, result, expected=expected, roles=ticket.roles)
 
 
-def _record(ctx: EngineContext, row: TicketRow, actor: str, result: Any, *, expected: Sequence[str], roles: Sequence[str]) -> tuple[str, str]:
+class _NoRun:
+    """Stands for the result of a run that ended without one (the driver raised)."""
+
+    ident = ""
+    rc = -1
+
+    @property
+    def hosts(self) -> dict[str, Any]:
+        return {}
+
+
+def _record(ctx: EngineContext, row: TicketRow, actor: str, result: Any, *, expected: Sequence[str], roles: Sequence[str],
+            error: str | None = None) -> tuple[str, str]:
     """Per-host results into the store and the audit; the ticket active only when every host is fine."""
     now = ctx.now()
     missing = [h for h in expected if h not in result.hosts]
@@ -116,16 +132,16 @@ def _record(ctx: EngineContext, row: TicketRow, actor: str, result: Any, *, expe
         for host, outcome in result.hosts.items():
             rows.record_config(conn, ConfigResult(row.id, host, result.ident, outcome.status, outcome.changed, outcome.failures, now))
         for host in missing:
-            rows.record_config(conn, ConfigResult(row.id, host, result.ident, "failed", 0, (f"no result (ansible rc {result.rc})",), now))
+            rows.record_config(conn, ConfigResult(row.id, host, result.ident, "failed", 0, (error or f"no result (ansible rc {result.rc})",), now))
         failed = sorted(set(bad) | set(missing))
         reason = "; ".join(f"{h}: {bad[h].status}" + (f" ({bad[h].failures[0]})" if h in bad and bad[h].failures else "")
-                           for h in failed if h in bad) or ("; ".join(f"{h}: no result" for h in missing))
+                           for h in failed if h in bad) or error or ("; ".join(f"{h}: no result" for h in missing))
         state = "config-failed" if failed else "active"
         rows.move(conn, row.id, "configuring", state, now=now, reason=(reason + f". Fix them, then `govcloud configure {row.id}`")
                   if failed else None, **({"active_at": now} if not failed else {}))
         ctx.store.audit.append(actor, f"ticket.{'config-failed' if failed else 'configured'}", f"ticket:{row.id}",
                                {"run": result.ident, "roles": list(roles), "hosts": {h: r.status for h, r in result.hosts.items()},
-                                "failed": failed}, connection=conn)
+                                "failed": failed, **({"error": error} if error else {})}, connection=conn)
     ctx.progress("ticket", {"ticket": row.id, "state": state, "reason": reason if failed else ""})
     changed = sum(r.changed for r in result.hosts.values())
     return state, (f"{len(failed)} host(s) failed: {reason}" if failed else f"{len(result.hosts)} host(s) configured, {changed} change(s)")

@@ -10,6 +10,7 @@ import pytest
 from govcloud.drivers.ansible import HostResult, RunResult
 from govcloud.engine import configure, tickets
 from govcloud.engine.context import EngineContext
+from govcloud.errors import TemporaryError
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import VmRow
 from tests.support.tickets import engine, write_ticket
@@ -91,3 +92,25 @@ def test_failed_host_makes_config_failed_and_configure_retries_only_it(configuri
     assert results == {f"gd-gat-hukou-{ticket_id}-1": ("changed", "run-1"), second: ("changed", "run-2")}
     actions = [r.action for r in ctx.store.audit.records(subject=f"ticket:{ticket_id}")]
     assert actions[-2:] == ["ticket.config-failed", "ticket.configured"]
+
+
+class TimingOut(FakeAnsible):
+    """A run that ends without results (the driver raises, as on its timeout)."""
+
+    def run(self, inventory: dict[str, Any], *, playbook: str, extravars: dict[str, Any], limit: list[str], progress: Any) -> RunResult:
+        self.calls.append({"inventory": inventory, "limit": list(limit)})
+        raise TemporaryError("ansible run 20261202T080000-abcdef timed out after 900 s", delay=30)
+
+
+def test_a_run_without_results_makes_every_host_failed_and_retryable(configuring: tuple[EngineContext, str]) -> None:
+    ctx, ticket_id = configuring
+    hosts = [f"gd-gat-hukou-{ticket_id}-{i}" for i in (1, 2)]
+    state, detail = configure.run_configuration(ctx, tickets.show(ctx, ticket_id), "yunwei-he", driver_factory=lambda _: TimingOut({}))
+    assert state == "config-failed" and "timed out after 900 s" in detail
+    row = tickets.show(ctx, ticket_id)
+    assert row.state == "config-failed" and row.reason is not None and row.reason.endswith(f"`govcloud configure {ticket_id}`")
+    with ctx.store.transaction() as conn:
+        assert {r.vm: r.status for r in rows.config_of(conn, ticket_id)} == dict.fromkeys(hosts, "failed")
+    fake = FakeAnsible({})
+    state, _ = configure.run_configuration(ctx, row, "yunwei-he", only_failed=True, driver_factory=lambda _: fake)
+    assert (state, fake.calls[0]["limit"]) == ("active", hosts)
