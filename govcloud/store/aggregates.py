@@ -54,7 +54,7 @@ def _sums() -> list[Any]:
 
 
 def _resources(row: Sequence[Any]) -> Resources:
-    return Resources(*(int(v or 0) for v in row))
+    return Resources(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def tenant_usage(conn: sa.Connection) -> list[TenantUsage]:
     query = (sa.select(ledger.c.tenant, ledger.c.cloud, ledger.c.state, *_sums()).where(ledger.c.kind == "vm")
              .group_by(ledger.c.tenant, ledger.c.cloud, ledger.c.state))
     found: dict[tuple[str, str], dict[str, Resources]] = {}
-    for row in conn.execute(query):
+    for row in conn.execute(query).all():
         found.setdefault((row[0], row[1]), {})[row[2]] = _resources(row[3:])
     return [TenantUsage(tenant, cloud, states.get("reserved", Resources()), states.get("committed", Resources()))
             for (tenant, cloud), states in sorted(found.items())]
@@ -93,20 +93,20 @@ def centre_allocation(conn: sa.Connection) -> list[CentreAllocation]:
     """Ledger sums per centre, DR reservations apart from the VMs' own lines."""
     keys = (ledger.c.cloud, ledger.c.centre, ledger.c.kind, ledger.c.state)
     query = sa.select(*keys, *_sums()).group_by(*keys).order_by(*keys)
-    return [CentreAllocation(r[0], r[1], r[2], r[3], _resources(r[4:])) for r in conn.execute(query)]
+    return [CentreAllocation(r[0], r[1], r[2], r[3], _resources(r[4:])) for r in conn.execute(query).all()]
 
 
 def vm_counts(conn: sa.Connection) -> list[tuple[str, str, str, str, int]]:
     """(cloud, centre, tenant, status, count) over the ``vms`` table."""
     keys = (vms.c.cloud, vms.c.centre, vms.c.tenant, vms.c.status)
     query = sa.select(*keys, sa.func.count()).group_by(*keys)
-    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in conn.execute(query)]
+    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in conn.execute(query).all()]
 
 
 def ticket_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:
     """(state, kind, count) over all stored tickets."""
     query = sa.select(tickets.c.state, tickets.c.kind, sa.func.count()).group_by(tickets.c.state, tickets.c.kind)
-    return [(r[0], r[1], int(r[2])) for r in conn.execute(query)]
+    return [(r[0], r[1], int(r[2])) for r in conn.execute(query).all()]
 
 
 def oldest_change(conn: sa.Connection, states: Sequence[str]) -> list[tuple[str, str]]:
@@ -114,7 +114,7 @@ def oldest_change(conn: sa.Connection, states: Sequence[str]) -> list[tuple[str,
     when the longest-waiting ticket of each state entered it (a plan change of a resize also sets it)."""
     query = (sa.select(tickets.c.state, sa.func.min(tickets.c.updated_at)).where(tickets.c.state.in_(list(states)))
              .group_by(tickets.c.state))
-    return [(r[0], r[1]) for r in conn.execute(query)]
+    return [(r[0], r[1]) for r in conn.execute(query).all()]
 
 
 def leases(conn: sa.Connection, *, today: str, horizon: str) -> list[tuple[str, int, int]]:
@@ -127,13 +127,13 @@ def leases(conn: sa.Connection, *, today: str, horizon: str) -> list[tuple[str, 
     query = (sa.select(tickets.c.tenant, expiring, expired)
              .where(tickets.c.kind == "create", tickets.c.state.in_(LIVE_LEASE_STATES), expires.is_not(None), expires <= horizon)
              .group_by(tickets.c.tenant).order_by(tickets.c.tenant))
-    return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(query)]
+    return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(query).all()]
 
 
 def finding_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:
     """(cloud, kind, count) of the current reconcile findings."""
     query = sa.select(findings.c.cloud, findings.c.kind, sa.func.count()).group_by(findings.c.cloud, findings.c.kind)
-    return [(r[0], r[1], int(r[2])) for r in conn.execute(query)]
+    return [(r[0], r[1], int(r[2])) for r in conn.execute(query).all()]
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def duration_histograms(conn: sa.Connection, specs: Sequence[tuple[Duration, Seq
         aggregates += [sa.func.count(d), sa.func.sum(d)]
         aggregates += [sa.func.sum(sa.case((d <= bound, 1), else_=0)) for bound in bounds]
     result: list[Histogram] = []
-    for row in conn.execute(sa.select(*aggregates).group_by(inner.c.kind).order_by(inner.c.kind)):
+    for row in conn.execute(sa.select(*aggregates).group_by(inner.c.kind).order_by(inner.c.kind)).all():
         at = 1
         for spec, bounds in specs:
             count, total = int(row[at]), float(row[at + 1] or 0.0)

@@ -75,3 +75,11 @@ def test_every_metric_the_dashboard_uses_is_exported() -> None:
     used = {n for e in exprs for n in NAME.findall(e)}
     assert len(exprs) > 20 and not {n for n in used if not exported(n)}
     assert {p["datasource"]["uid"] for p in dashboard["panels"] if "datasource" in p} == {"${datasource}"}
+
+
+def test_every_metric_and_alert_is_documented() -> None:
+    doc = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text(encoding="utf-8"))
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    missing = {n for n in {*SPECS, *SERVER_METRICS, *alerts, *recorded()} if f"`{n}`" not in doc and f"| {n} |" not in doc}
+    assert not missing
