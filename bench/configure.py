@@ -25,7 +25,8 @@ sides, the side that goes first alternating from round to round; each side gets 
   inventory govcloud gives ansible-runner (same host names, ``ansible_host``, host and group variables),
   ``vars.json`` the same extra variables (admins, Prometheus URL), ``FORKS`` the driver's, and the
   environment the Ansible settings docs/ansible.md recommends (SSH keep-alives *and* multiplexing,
-  pipelining) on top of the same process environment. Same ``ansible-playbook`` from ``PATH``.
+  pipelining) on top of the same process environment, with a fresh SSH control-socket directory per run
+  (masters stopped afterwards, untimed), as the driver does. Same ``ansible-playbook`` from ``PATH``.
 
 Both sides must end the same way (every host changed on the first run, ``changed=0`` on the second), or
 the benchmark fails. Printed: wall times per round, medians, govcloud's overhead (target: ≤ 10 %), the
@@ -77,6 +78,7 @@ RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+un
 class Run:
     seconds: float
     cpu: float  # controller CPU seconds: this process and the children it waited for
+    own_cpu: float  # of which this process (govcloud: engine, store, ansible-runner's event stream)
 
 
 def timed(action: Callable[[], None]) -> Run:
@@ -85,8 +87,8 @@ def timed(action: Callable[[], None]) -> Run:
     action()
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before, strict=True))
-    return Run(elapsed, cpu)
+    cpu = [a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before, strict=True)]
+    return Run(elapsed, sum(cpu), cpu[0])
 
 
 def ticket_with_vms(work: Path, addresses: list[str]) -> tuple[EngineContext, str]:
@@ -130,14 +132,20 @@ def bare_run(work: Path, inventory: Path, extravars: Path, key: Path, forks: int
     log = work / f"bare-{time.time_ns()}.log"
     argv = [playbook, "-i", str(inventory), "-e", f"@{extravars}", "--private-key", str(key), "-f", str(forks),
             str(REPO / "playbooks" / "site.yml")]
-    env = {**os.environ, **BARE_ENV}
+    control = Path(tempfile.mkdtemp(prefix="gc-cp-"))  # fresh SSH masters per run, as the driver's
+    env = {**os.environ, **BARE_ENV, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control)}
     done: list[int] = []
 
     def play() -> None:
         with log.open("w", encoding="utf-8") as out:
             done.append(subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, timeout=900, check=False).returncode)
 
-    run = timed(play)
+    try:
+        run = timed(play)
+    finally:  # not timed; the driver does the same after its run
+        for master in control.glob("*"):
+            subprocess.run(["ssh", "-o", f"ControlPath={master}", "-O", "exit", "bench"], capture_output=True, timeout=10, check=False)
+        shutil.rmtree(control, ignore_errors=True)
     output = log.read_text(encoding="utf-8")
     recap = {m["host"]: m for m in RECAP.finditer(output[output.rfind("PLAY RECAP"):])}
     good = len(recap) == n and all(m["failed"] == "0" and m["unreachable"] == "0" and (m["changed"] != "0") == expect_changes
@@ -184,7 +192,8 @@ def main() -> None:
                             run = bare_run(work, inventory, extravars, hosts.key_path, forks, expect_changes=kind == "first", n=args.n)
                         results.setdefault((side, kind), []).append(run)
                         load.append(os.getloadavg()[0])
-                        print(f"round {round_ + 1}  {side:<8} {kind:<6} {run.seconds:6.1f} s wall  {run.cpu:5.1f} s CPU  "
+                        print(f"round {round_ + 1}  {side:<8} {kind:<6} {run.seconds:6.1f} s wall  {run.cpu:5.1f} s CPU"
+                              f" (this process {run.own_cpu:4.1f} s)  "
                               f"load {load[-1]:.1f}", flush=True)
                 finally:
                     hosts.close()
@@ -197,13 +206,16 @@ def main() -> None:
 def report(n: int, forks: int, rounds: int, results: dict[tuple[str, str], list[Run]], load: list[float]) -> None:
     print(f"\nhosts: {n}, forks {forks}, roles {'+'.join(ROLES)}, rounds {rounds}, load average {min(load):.1f}–{max(load):.1f}"
           f" on {os.cpu_count()} cores; medians:")
-    print(f"{'':<24}{'govcloud':>10}{'ansible-playbook':>18}{'overhead':>10}{'CPU govcloud / bare':>22}")
+    print(f"{'':<24}{'govcloud':>10}{'ansible-playbook':>18}{'overhead':>10}{'CPU govcloud / bare':>22}{'CPU overhead':>14}")
     for kind, label in (("first", "first run (all changed)"), ("second", "second run (changed=0)")):
         ours = statistics.median(r.seconds for r in results["govcloud", kind])
         bare = statistics.median(r.seconds for r in results["bare", kind])
         cpu_ours = statistics.median(r.cpu for r in results["govcloud", kind])
         cpu_bare = statistics.median(r.cpu for r in results["bare", kind])
-        print(f"{label:<24}{ours:>9.1f}s{bare:>17.1f}s{(ours / bare - 1) * 100:>+9.1f}%{cpu_ours:>12.1f}s / {cpu_bare:.1f}s")
+        print(f"{label:<24}{ours:>9.1f}s{bare:>17.1f}s{(ours / bare - 1) * 100:>+9.1f}%{cpu_ours:>13.1f}s / {cpu_bare:5.1f}s"
+              f"{(cpu_ours / cpu_bare - 1) * 100:>+13.1f}%")
+    own = statistics.median(r.own_cpu for k in ("first", "second") for r in results["govcloud", k])
+    print(f"CPU of govcloud's own process per run (engine, store, ansible-runner's event stream): {own:.1f} s (median)")
     total_ours = sum(statistics.median(r.seconds for r in results["govcloud", k]) for k in ("first", "second"))
     total_bare = sum(statistics.median(r.seconds for r in results["bare", k]) for k in ("first", "second"))
     overhead = (total_ours / total_bare - 1) * 100
