@@ -421,10 +421,19 @@ def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     else:
         deleted = _delete_all(ctx, row, vms)
         deleted += len(_sweep(ctx, _Run(ctx, row), vms, set(), actor))  # anything else carrying the ticket's metadata
-    with ctx.store.transaction() as conn:
-        released = rows.release(conn, row.id)
-        rows.move(conn, row.id, "retiring", "retired", now=ctx.now())
-        ctx.store.audit.append(actor, "ticket.retired", f"ticket:{row.id}", {"servers_deleted": deleted, "ledger_lines_released": released},
-                               connection=conn)
+    finished_elsewhere = Outcome(row.id, "retired", f"{deleted} server(s) deleted; the retirement was finished by another run")
+    try:
+        with ctx.store.transaction() as conn:
+            current = rows.get(conn, row.id)
+            if current is not None and current.state == "retired":  # the daemon or a CLI user finished it first
+                return finished_elsewhere
+            released = rows.release(conn, row.id)
+            rows.move(conn, row.id, "retiring", "retired", now=ctx.now())
+            ctx.store.audit.append(actor, "ticket.retired", f"ticket:{row.id}", {"servers_deleted": deleted, "ledger_lines_released": released},
+                                   connection=conn)
+    except rows.StaleState:
+        if _reload(ctx, row.id).state == "retired":
+            return finished_elsewhere
+        raise
     ctx.progress("ticket", {"ticket": row.id, "state": "retired"})
     return Outcome(row.id, "retired", f"{deleted} server(s) deleted, quota released")

@@ -56,6 +56,7 @@ class DaemonProcess:
 
     process: subprocess.Popen[str]
     lines: list[dict[str, Any]] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def _read(self) -> None:
         assert self.process.stderr is not None
@@ -92,7 +93,16 @@ class DaemonProcess:
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        code = self.process.wait(timeout=timeout)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        """After the process ended: let the reader reach EOF, then close the pipe."""
+        if self.reader is not None:
+            self.reader.join(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
 
 def start_daemon(db: str, inbox: Path, state_dir: Path, *extra: str) -> DaemonProcess:
@@ -101,7 +111,8 @@ def start_daemon(db: str, inbox: Path, state_dir: Path, *extra: str) -> DaemonPr
                                 "--health-interval", "2", *extra], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     daemon = DaemonProcess(process)
-    threading.Thread(target=daemon._read, daemon=True).start()
+    daemon.reader = threading.Thread(target=daemon._read, daemon=True)
+    daemon.reader.start()
     return daemon
 
 
@@ -224,6 +235,7 @@ def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud:
         for daemon in (first, second):
             if daemon.process.poll() is None:
                 daemon.stop()
+            daemon.close()
 
 
 def _running(db: str) -> list[facts.DaemonRow]:
