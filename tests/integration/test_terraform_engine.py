@@ -89,14 +89,14 @@ class Journey:
         return found
 
 
-def _profile(base: Path, moto: MotoServer, ec2: Any) -> Path:
+def _profile(base: Path, moto: MotoServer, ec2: Any, *, first: int = 10) -> Path:
     """The test's profile: tp-ecloud is moto (region, zone and Terraform settings replaced; no secret in it)."""
     vpc = ec2.create_vpc(CidrBlock="10.253.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET, AvailabilityZone=f"{moto.region}a")["Subnet"]["SubnetId"]
     ami = ec2.describe_images()["Images"][0]["ImageId"]
     terraform = {"module": "ec2", "vpc_id": vpc, "endpoints": {"ec2": moto.url, "sts": moto.url, "iam": moto.url}, "skip_checks": True,
                  "instance_types": {"gc.small": "t3.micro", "gc.medium": "t3.small"}, "images": {"debian-12": ami},
-                 "networks": {"gov-shared": {"subnet": subnet, "cidr": SUBNET, "first": 10}}, "ssh_cidrs": [SUBNET],
+                 "networks": {"gov-shared": {"subnet": subnet, "cidr": SUBNET, "first": first}}, "ssh_cidrs": [SUBNET],
                  "credentials": {"AWS_ACCESS_KEY_ID": "GOVCLOUD_IT_TP_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY": "GOVCLOUD_IT_TP_SECRET_KEY"}}
     path = base / "profile.yaml"
     path.write_text(yaml.safe_dump({"clouds": {"tp-ecloud": {"region": moto.region, "availability_zone": f"{moto.region}a",
@@ -241,3 +241,47 @@ def test_no_secret_on_disk(journey: Journey) -> None:
     assert any(p.name == "plan.tfplan" for p in files) and any(p.name == "govcloud.db" for p in files)
     for path in files:
         assert SECRET_KEY.encode() not in path.read_bytes(), path
+
+
+def test_state_goes_to_postgresql_when_the_store_is_postgresql(journey: Journey) -> None:
+    """The same engine, in-process, with a PostgreSQL store: terraform's pg backend keeps the workspace's
+    state in its own schema of the store's database; no state file in the workspace, no URL in main.tf.json."""
+    from govcloud.engine import provision, terraform_path
+    from govcloud.engine import tickets as engine_tickets
+    from govcloud.engine.context import EngineContext, build
+    from govcloud.settings import Settings
+    from tests.support.postgres import create_database, postgres_server
+
+    base = journey.base / "pg"
+    base.mkdir()
+    with postgres_server() as server:
+        url = create_database(server, "govcloud_tf")
+        env = {**journey.env, "GOVCLOUD_DB": url, "GOVCLOUD_STATE_DIR": str(base / "state"),
+               "GOVCLOUD_PROFILE": str(_profile(base, journey.moto, journey.ec2, first=50))}
+
+        def ctx(user: str) -> EngineContext:
+            return build(Settings.from_env(env).with_overrides(user=user))
+
+        ticket_id, path = write_ticket(base, tenant=TENANT, system=SYSTEM, requester=REQUESTER, roles=(),
+                                       vms=[{"name": "pg", "count": 1, "flavor": "gc.small", "cloud": "tp-ecloud"}])
+        engine_tickets.submit(ctx(REQUESTER), [path])
+        ((record, summary),) = terraform_path.plan_ticket(ctx("yunwei-he"), ticket_id)
+        assert summary.add == 2 and [i["private_ip"] for i in record.instances] == ["10.253.0.50"]
+        engine_tickets.approve(ctx("shenpi-chen"), ticket_id)
+        (outcome,) = provision.apply(ctx("yunwei-he"), [ticket_id], configure=False)
+        assert outcome.state == "active", outcome.detail
+        name = f"{TENANT}-{SYSTEM}-{ticket_id}-1"
+        assert journey.live()[name]["PrivateIpAddress"] == "10.253.0.50"
+        workspace = base / "state" / "terraform" / f"{TENANT}--tp-ecloud"
+        assert not (workspace / "terraform.tfstate").exists()
+        assert "host=" not in (workspace / "main.tf.json").read_text() and '"pg"' in (workspace / "main.tf.json").read_text()
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            states = conn.execute(sa.text('SELECT name, data FROM "govcloud_gd_zsj__tp_ecloud".states')).all()
+        assert [s.name for s in states] == ["default"] and name in states[0].data
+        assert provision.retire(ctx("yunwei-he"), ticket_id).state == "retired"
+        assert name not in journey.live()
+        with engine.connect() as conn:
+            data = conn.execute(sa.text('SELECT data FROM "govcloud_gd_zsj__tp_ecloud".states')).scalar_one()
+        assert name not in data
+        engine.dispose()
