@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 from govcloud.errors import StoreError
 from govcloud.model.resources import Resources
+from govcloud.store.db import READ_ONLY
 from govcloud.store.tables import config_results, findings, ledger, tickets, vms
 
 if TYPE_CHECKING:
@@ -35,11 +36,11 @@ LIVE_LEASE_STATES = ("approved", "provisioning", "configuring", "config-failed",
 def snapshot(store: Store) -> Iterator[sa.Connection]:
     """One read transaction for a whole scrape, so every number comes from the same moment.
 
-    PostgreSQL: REPEATABLE READ, READ ONLY (one snapshot, no locks taken). SQLite: the store's engine
-    begins every transaction with ``BEGIN IMMEDIATE`` (db.py), so a scrape briefly holds the write lock
-    and writers queue behind it for the scrape's duration.
+    PostgreSQL: REPEATABLE READ, READ ONLY (one snapshot, no locks taken). SQLite: a deferred
+    transaction (``READ_ONLY`` option, db.py) reads one WAL snapshot without taking the write lock, so
+    writers never queue behind a scrape.
     """
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {READ_ONLY: True}
     if store.dialect == "postgresql":
         options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
     try:

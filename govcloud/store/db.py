@@ -22,6 +22,8 @@ from alembic.script import ScriptDirectory
 from govcloud.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "govcloud_read_only"
+"""Execution option for read-only transactions: on SQLite they begin DEFERRED instead of IMMEDIATE."""
 
 
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
@@ -44,7 +46,9 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader that asked for it (the exporter's scrape) takes a WAL snapshot and blocks no writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
