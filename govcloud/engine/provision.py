@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -349,12 +349,18 @@ def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) 
 
 def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement]) -> Outcome:
     """Roll back what was created, give the quota back, and say what to do."""
+    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms), cleaned="its servers were deleted")
+
+
+def fail_ticket(ctx: EngineContext, row: TicketRow, actor: str, reason: str, *, cleanup: Callable[[], object], cleaned: str) -> Outcome:
+    """A provisioning ticket fails: ``cleanup`` removes what was created (either driver's way), the
+    quota is released, and the reason says what to do next."""
     try:
-        _delete_all(ctx, row, vms)
-        cleanup = "its servers were deleted"
+        cleanup()
+        done = cleaned
     except GovcloudError as exc:
-        cleanup = f"cleanup incomplete ({exc}); `govcloud ticket retire {row.id}` retries it"
-    advice = f"{reason}. The quota was released and {cleanup}. Fix the cause, then submit the ticket again."
+        done = f"cleanup incomplete ({exc}); `govcloud ticket retire {row.id}` retries it"
+    advice = f"{reason}. The quota was released and {done}. Fix the cause, then submit the ticket again."
     with ctx.store.transaction() as conn:
         rows.release(conn, row.id)
         rows.move(conn, row.id, "provisioning", "failed", now=ctx.now(), reason=advice)

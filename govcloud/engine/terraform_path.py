@@ -31,7 +31,7 @@ from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.plans import placements
 from govcloud.engine.tickets import content_hash, plan_for, show, ticket_of
-from govcloud.errors import DriverError, GovcloudError, InputError, InvalidState
+from govcloud.errors import DriverError, InputError, InvalidState
 from govcloud.model.topology import TerraformNetwork, TerraformTarget
 from govcloud.model.users import User
 from govcloud.planner.placement import VmPlacement
@@ -405,20 +405,9 @@ def _resume(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) 
 
 def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str) -> Any:
     """Destroy what the failed apply created, give the quota back, say what to do (as the OpenStack path)."""
-    from govcloud.engine.provision import Outcome
+    from govcloud.engine.provision import fail_ticket
 
-    try:
-        remove(ctx, row)
-        cleanup = "its instances were destroyed"
-    except GovcloudError as exc:
-        cleanup = f"cleanup incomplete ({exc}); `govcloud ticket retire {row.id}` retries it"
-    advice = f"{reason}. The quota was released and {cleanup}. Fix the cause, then submit the ticket again."
-    with ctx.store.transaction() as conn:
-        rows.release(conn, row.id)
-        rows.move(conn, row.id, "provisioning", "failed", now=ctx.now(), reason=advice)
-        ctx.store.audit.append(actor, "ticket.fail", f"ticket:{row.id}", {"reason": advice}, connection=conn)
-    ctx.progress("ticket", {"ticket": row.id, "state": "failed", "reason": advice})
-    return Outcome(row.id, "failed", advice)
+    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: remove(ctx, row), cleaned="its instances were destroyed")
 
 
 # -- converge and retire ------------------------------------------------------------------------
