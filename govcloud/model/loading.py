@@ -84,11 +84,22 @@ def decode(raw: bytes, file: str) -> str:
                                    message="not valid UTF-8")]) from None
 
 
+_HIDDEN_BREAKS = ("\u2028", "\u2029", "\x85")
+"""Characters YAML treats as line breaks but editors and ``grep -n`` do not."""
+
+
 def parse(text: str, file: str) -> Document:
     """Parse YAML text into a Document; raises ConfigError for syntax errors, empty files, duplicates."""
     if "\x00" in text:
         raise ConfigError([Problem(file=file, line=text[: text.index("\x00")].count("\n") + 1, key="",
                                    found="a NUL byte", expected="text", message="binary content")])
+    separator = next((c for c in _HIDDEN_BREAKS if c in text), None)
+    if separator is not None:  # YAML counts these as line breaks, editors do not: every later line number would be off
+        at = text.index(separator)
+        raise ConfigError([Problem(file=file, line=text[:at].count("\n") + 1, column=at - (text.rfind("\n", 0, at) + 1) + 1, key="",
+                                   found=f"an invisible line separator U+{ord(separator):04X}",
+                                   expected="plain newlines only (delete the character; it often comes with pasted text)",
+                                   message="hidden line break")])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.reader.ReaderError as exc:  # not a MarkedYAMLError: it knows a position, not a line

@@ -511,6 +511,13 @@ def test_control_character_line(tmp_path: Path) -> None:
         "expected: printable text (no control characters))"]
 
 
+def test_hidden_line_separator_keeps_line_numbers_true(tmp_path: Path) -> None:
+    """Found by the fuzzer (seed 20883): YAML counts U+2028 as a line break, so later lines were off by one."""
+    problems = _only_problem({TIC: R("reason: 户籍系统扩容", "reason: 户籍\u2028系统扩容")}, tmp_path)
+    assert [(p.file, p.line, p.column, p.message) for p in problems] == [("tickets/t-1.yaml", 9, 11, "hidden line break")]
+    assert "U+2028" in problems[0].found
+
+
 def test_unknown_tag_message_is_one_line(tmp_path: Path) -> None:
     problems = _only_problem({TIC: R("reason: 户籍系统扩容", "reason: !foo 户籍系统扩容")}, tmp_path)
     assert [(p.file, p.line, p.key) for p in problems] == [("tickets/t-1.yaml", 9, "reason")]
