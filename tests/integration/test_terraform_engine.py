@@ -240,7 +240,11 @@ def test_no_secret_on_disk(journey: Journey) -> None:
     files = [p for p in journey.base.rglob("*") if p.is_file() and not p.is_symlink() and "hosts" not in p.relative_to(journey.base).parts]
     assert any(p.name == "plan.tfplan" for p in files) and any(p.name == "govcloud.db" for p in files)
     for path in files:
-        assert SECRET_KEY.encode() not in path.read_bytes(), path
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:  # SQLite's -wal/-shm go away when the last connection closes
+            continue
+        assert SECRET_KEY.encode() not in content, path
 
 
 def test_state_goes_to_postgresql_when_the_store_is_postgresql(journey: Journey) -> None:
