@@ -69,7 +69,11 @@ class Reconciler:
         self.timeout = timeout
         self.actor = actor
         self.clouds = [c for c in ctx.state.topology.clouds if c.driver == "openstack"]
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._endpoints())), thread_name_prefix="reconcile")
+        # the topology and the profile do not change during a Reconciler's life: map them once
+        self.endpoints = self._endpoints()
+        self.clouds_on = {e: {c.id for c in self.clouds if e in self._endpoints(c.id)} for e in self.endpoints}
+        self.zones = {e: self._zone_map(e) for e in self.endpoints}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.endpoints)), thread_name_prefix="reconcile")
         self._inflight: dict[Endpoint, Future[Listing]] = {}
 
     def close(self) -> None:
@@ -103,7 +107,7 @@ class Reconciler:
 
     def _listings(self) -> dict[Endpoint, Listing]:
         futures = {}
-        for endpoint in self._endpoints():
+        for endpoint in self.endpoints:
             running = self._inflight.get(endpoint)
             if running is None or running.done():
                 running = self._pool.submit(self._list, endpoint)
@@ -146,12 +150,12 @@ class Reconciler:
         servers: dict[str, int] = dict.fromkeys(per_cloud, 0)
         errors: dict[str, str] = {}
         for endpoint, listing in listings.items():
-            clouds_here = {c for c in per_cloud if endpoint in self._endpoints(c)}
+            clouds_here = self.clouds_on[endpoint]
             if listing.error is not None:
                 for cloud in clouds_here:
                     errors[cloud] = listing.error
                 continue
-            zones, first = self._zone_map(endpoint)
+            zones, first = self.zones[endpoint]
             projects = {pid: name for pid, name in listing.projects.items() if name in tenants}
             for drift in diff(desired.get(endpoint, []), (observed(s) for s in listing.servers), ticket_states=states,
                               tenants_by_project=projects, cloud_of=zones, default_cloud=first):
