@@ -45,6 +45,9 @@ STREAMED = frozenset({"planned_change", "resource_drift", "apply_start", "apply_
 AWS_PROVIDER = ("hashicorp/aws", "5.100.0")
 OPENSTACK_PROVIDER = ("terraform-provider-openstack/openstack", "~> 3.0")
 REPO_MODULES = Path(__file__).resolve().parents[2] / "terraform" / "modules"
+INSTANCE_TYPES = frozenset({"aws_instance", "openstack_compute_instance_v2"})
+_STATUS = {"running": "ACTIVE", "pending": "BUILD", "stopping": "SHUTOFF", "stopped": "SHUTOFF", "shutting-down": "DELETED",
+           "terminated": "DELETED", "active": "ACTIVE", "build": "BUILD", "shutoff": "SHUTOFF", "error": "ERROR"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TEMPORARY = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"error acquiring the state lock", r"throttl", r"requestlimitexceeded", r"rate exceeded", r"too many requests",
@@ -55,6 +58,11 @@ _TEMPORARY = tuple(re.compile(p, re.IGNORECASE) for p in (
 
 class StalePlan(PermanentError):
     """The saved plan no longer matches (file changed since approval, or the state moved on): plan again."""
+
+
+class StateLocked(TemporaryError):
+    """Another run holds the workspace's state lock (terraform's own: fcntl on the local state file, an
+    advisory lock in the ``pg`` backend): whoever holds it is changing the workspace; come back later."""
 
 
 # -- plain data in ---------------------------------------------------------------------------
@@ -172,6 +180,9 @@ class PlanSummary:
     destroy: int
     changes: tuple[PlannedChange, ...]
 
+    rc: int = 0
+    """``terraform plan -detailed-exitcode``: 0 no changes, 2 changes present (1, an error, raises)."""
+
     @property
     def has_changes(self) -> bool:
         return bool(self.add or self.change or self.destroy)
@@ -188,6 +199,54 @@ class PlanSummary:
     def flagged(self) -> list[str]:
         """Replaced or destroyed addresses: such a plan needs a second approver (issue 6)."""
         return self.replaced + self.destroyed
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One resource of a saved plan's JSON (``terraform show -json PLAN``, ``resource_changes``). ``key`` is
+    the ``for_each`` key — a VM name in govcloud's modules, so the instance and whatever else a VM has (its
+    port) are known by it; ``actions`` as terraform gives them:
+    ``("create",)``, ``("update",)``, ``("delete", "create")`` / ``("create", "delete")`` (replace),
+    ``("delete",)``, ``("no-op",)``, ``("read",)``."""
+
+    address: str
+    type: str
+    key: str | None
+    actions: tuple[str, ...]
+    reason: str = ""
+
+    @property
+    def instance(self) -> bool:
+        """Whether this is a VM's instance (not its port, the tenant's security group, key pair…)."""
+        return self.type in INSTANCE_TYPES
+
+    @property
+    def action(self) -> str:
+        """One word: create, update, replace, delete, no-op, read (or terraform's own, e.g. forget)."""
+        if set(self.actions) == {"delete", "create"}:
+            return "replace"
+        return "-".join(self.actions) or "no-op"
+
+
+@dataclass(frozen=True)
+class StateInstance:
+    """A VM's instance in the state the plan was made from (refreshed: what the cloud reported)."""
+
+    name: str
+    id: str
+    status: str
+    """The cloud's word mapped to nova's: ACTIVE, BUILD, SHUTOFF, ERROR, DELETED (else upper-cased as given)."""
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanDetail:
+    """What a saved plan would do, and the instances it was made against (``terraform show -json PLAN``)."""
+
+    changes: tuple[ResourceChange, ...]
+    """Resources the plan changes (no-op and read left out)."""
+    instances: tuple[StateInstance, ...]
+    """The VMs' instances in the refreshed state (a deleted instance is no longer there)."""
 
 
 @dataclass(frozen=True)
@@ -303,8 +362,9 @@ def classify(diagnostics: Sequence[Diagnostic], doing: str) -> TemporaryError | 
         return StalePlan(f"{doing}: {text} (plan again and have it approved)")
     temporary = [any(p.search(f"{d.summary} {d.detail}") for p in _TEMPORARY) for d in errors]
     if errors and all(temporary):
-        lock = any("state lock" in d.summary.lower() for d in errors)
-        return TemporaryError(f"{doing}: {text}", delay=15 if lock else 30)
+        if any("state lock" in d.summary.lower() for d in errors):
+            return StateLocked(f"{doing}: {text}", delay=15)
+        return TemporaryError(f"{doing}: {text}", delay=30)
     return PermanentError(f"{doing}: {text}")
 
 
@@ -314,6 +374,39 @@ def _summary_counts(events: Sequence[Mapping[str, Any]]) -> tuple[int, int, int]
             changes = event.get("changes", {})
             return int(changes.get("add", 0)), int(changes.get("change", 0)), int(changes.get("remove", 0))
     return 0, 0, 0
+
+
+def plan_detail(document: Mapping[str, Any], *, what: str = "plan") -> PlanDetail:
+    """Parse ``terraform show -json PLAN`` (JSON output format 1.x; another major version is refused)."""
+    version = str(document.get("format_version", ""))
+    if version.split(".")[0] != "1":
+        raise PermanentError(f"{what}: JSON plan format {version or '(none)'} is not one govcloud reads (1.x)")
+
+    def change(item: Mapping[str, Any]) -> ResourceChange:
+        index = item.get("index")
+        return ResourceChange(str(item.get("address", "")), str(item.get("type", "")), index if isinstance(index, str) else None,
+                              tuple(str(a) for a in item.get("change", {}).get("actions", ())), str(item.get("action_reason", "")))
+
+    changes = tuple(c for c in (change(i) for i in document.get("resource_changes") or () if i.get("mode", "managed") == "managed")
+                    if c.action not in ("no-op", "read"))
+    instances = []
+    for resource in _state_resources(document.get("prior_state", {}).get("values", {}).get("root_module", {})):
+        if resource.get("type") not in INSTANCE_TYPES or not isinstance(resource.get("index"), str):
+            continue
+        values = resource.get("values") or {}
+        raw = str(values.get("instance_state") or values.get("power_state") or "")
+        instances.append(StateInstance(str(resource["index"]), str(values.get("id", "")), _STATUS.get(raw.lower(), raw.upper()),
+                                       values.get("private_ip") or values.get("access_ip_v4") or None))
+    return PlanDetail(changes, tuple(sorted(instances, key=lambda i: i.name)))
+
+
+def _state_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Managed resources of a state module and of its child modules, depth first."""
+    for resource in module.get("resources") or ():
+        if resource.get("mode", "managed") == "managed":
+            yield resource
+    for child in module.get("child_modules") or ():
+        yield from _state_resources(child)
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -383,17 +476,31 @@ class TerraformDriver:
         write_atomic(ws.directory / ".terraform" / "govcloud-init", self._init_stamp(ws))
         return run
 
-    def plan(self, ws: Workspace, *, destroy: bool = False, progress: Progress | None = None) -> PlanSummary:
-        """Save a plan in the run directory; its summary and sha256 are what an approver signs off."""
+    def plan(self, ws: Workspace, *, destroy: bool = False, progress: Progress | None = None,
+             lock_timeout: int | None = None) -> PlanSummary:
+        """Save a plan (refreshed against the cloud) in the run directory; its summary and sha256 are what an
+        approver signs off. ``lock_timeout``: seconds to wait for another run's state lock (default the
+        driver's; 0 for an observer that would rather come back later: ``StateLocked``)."""
         self._ensure_init(ws, progress)
         ident, directory = self._new_run(ws)
         planfile = directory / "plan.tfplan"
-        args = ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}s", f"-out={planfile}"]
+        wait = self.lock_timeout if lock_timeout is None else lock_timeout
+        args = ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={wait}s", f"-out={planfile}"]
         run = self._run(ws, "plan", [*args, "-destroy"] if destroy else args, progress, ident=ident, ok=(0, 2))
         changes = tuple(PlannedChange(str(e["change"]["resource"]["addr"]), str(e["change"]["action"]), str(e["change"].get("reason", "")))
                         for e in run.events if e.get("type") == "planned_change")
         add, change, remove = _summary_counts(run.events)
-        return PlanSummary(ident, ws.name, planfile, sha256_file(planfile), add, change, remove, changes)
+        return PlanSummary(ident, ws.name, planfile, sha256_file(planfile), add, change, remove, changes, rc=run.rc)
+
+    def show_plan(self, ws: Workspace, planfile: Path) -> PlanDetail:
+        """The saved plan as data (``terraform show -json PLAN``): its resource changes and the VMs' instances
+        in the refreshed state it was made against."""
+        run = self._run(ws, "show", ["show", "-json", str(planfile)], None)
+        try:
+            document = json.loads(run.stdout)
+        except json.JSONDecodeError as exc:
+            raise PermanentError(f"terraform show -json of {planfile} (run {run.ident}) is not JSON: {run.stdout[:200]!r}") from exc
+        return plan_detail(document, what=f"plan {planfile} of {ws.name}")
 
     def apply(self, ws: Workspace, planfile: Path, *, sha256: str, progress: Progress | None = None) -> ApplyResult:
         """Apply exactly the approved plan: refuse (``StalePlan``) if the file is not the one approved;

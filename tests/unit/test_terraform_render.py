@@ -24,6 +24,7 @@ from govcloud.drivers.terraform import (
     InstanceSpec,
     OpenStackCloud,
     StalePlan,
+    StateLocked,
     TerraformDriver,
     classify,
     cli_config,
@@ -160,14 +161,14 @@ def test_modules_are_fmt_clean() -> None:
 
 
 @pytest.mark.parametrize(("summary", "detail", "kind", "delay"), [
-    ("Error acquiring the state lock", "ConditionalCheckFailed: lock held by 4f2c", TemporaryError, 15),
+    ("Error acquiring the state lock", "ConditionalCheckFailed: lock held by 4f2c", StateLocked, 15),  # a TemporaryError
     ("creating EC2 Instance", "operation error EC2: RunInstances, https response error StatusCode: 503, RequestLimitExceeded", TemporaryError, 30),
     ("Unsupported argument", 'An argument named "flavour" is not expected here.', PermanentError, None),
     ("creating EC2 Instance", "InvalidAMIID.NotFound: The image id '[ami-x]' does not exist", PermanentError, None),
 ])
 def test_diagnostics_map_to_errors(summary: str, detail: str, kind: type[Exception], delay: int | None) -> None:
     error = classify([Diagnostic("error", summary, detail, "module.ec2.aws_instance.vm[\"a\"]")], "terraform apply of gov-a--tp")
-    assert type(error) is kind
+    assert type(error) is kind and (delay is None) == isinstance(error, PermanentError)
     assert summary in str(error) and detail.split(":")[0] in str(error)
     if delay is not None:
         assert isinstance(error, TemporaryError) and error.delay == delay
