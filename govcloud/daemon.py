@@ -6,7 +6,8 @@ It does what an operator would otherwise run by hand, with the very same engine 
   requester, auto-approval included), apply approved tickets one by one (and finish interrupted
   ones), warn about and retire expired leases;
 * **reconcile pass** (every ``reconcile_interval``): drift, orphans and unmanaged servers per cloud,
-  recreated by policy (``engine/reconcile.py``);
+  recreated by policy (``engine/reconcile.py``; Terraform clouds by a refreshed plan per workspace,
+  ``engine/tf_reconcile.py``);
 * **health** (every ``health_interval``, on its own thread so a long apply never delays it): centre
   states from nova's compute services (``failover/watch.py``).
 
@@ -115,7 +116,8 @@ class Daemon:
         self.last_tick = monotonic()
         self.server: Server | None = None
         self._terms = 0
-        self.reconciler = Reconciler(ctx, policy=settings.reconcile_policy, timeout=settings.reconcile_timeout)
+        self.reconciler = Reconciler(ctx, policy=settings.reconcile_policy, timeout=settings.reconcile_timeout,
+                                     terraform_runs=settings.reconcile_terraform_runs)
         self.watch = CentreWatch(store=ctx.store, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
                                  clock=time.time, timeout=settings.health_timeout,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))

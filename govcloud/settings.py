@@ -124,7 +124,12 @@ class DaemonSettings:
     reconcile_policy: str = "correct"
     """``correct``: recreate VMs deleted or broken outside govcloud; ``report``: only record the drift."""
     reconcile_timeout: float = 120.0
-    """Seconds one cloud's server listing may take before that cloud's cycle counts as failed."""
+    """Seconds one cloud's server listing (OpenStack) or one workspace's refreshed plan, and its correcting
+    apply (Terraform), may take before that cloud's cycle counts as failed; the call goes on, and is not
+    started again until it ends."""
+    reconcile_terraform_runs: int = 2
+    """Terraform workspaces planned at once per Terraform cloud by a reconcile pass (each run is a terraform
+    and a provider process, ≈8 s of a core: more only queue on a small control plane)."""
     health_interval: float = 5.0
     """Seconds between two probes of every centre (nova's compute services and its API)."""
     health_confirmations: int = 2

@@ -84,7 +84,9 @@ def reconcile_cmd(app: AppContext, policy: str, fmt: str) -> None:
 
     ctx = build(app.settings)
     require(acting_user(ctx.state.users, app.settings.user), "apply")
-    reconciler = Reconciler(ctx, policy=policy, actor=app.settings.user)
+    daemon = app.settings.daemon
+    reconciler = Reconciler(ctx, policy=policy, actor=app.settings.user, timeout=daemon.reconcile_timeout,
+                            terraform_runs=daemon.reconcile_terraform_runs)
     try:
         results = reconciler.run()
     finally:

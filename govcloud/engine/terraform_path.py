@@ -165,6 +165,13 @@ def _members(ctx: EngineContext, row: TicketRow, cloud_id: str, conn: Any = None
     return [spec_of(i) for p in others for i in p.instances]
 
 
+def workspace_specs(ctx: EngineContext, tenant: str, cloud_id: str, states: Sequence[str] = LIVE) -> list[InstanceSpec]:
+    """Every instance of the workspace's tickets in ``states``, as their plans froze them (reconcile renders
+    the workspace as the next ticket apply would)."""
+    with ctx.store.transaction() as conn:
+        return [spec_of(i) for p in plans.members(conn, tenant, cloud_id, states) for i in p.instances]
+
+
 def _taken(ctx: EngineContext, row: TicketRow, cloud_id: str) -> set[str]:
     """Addresses of every other open ticket's instances in this cloud (all tenants share its networks)."""
     with ctx.store.transaction() as conn:
@@ -350,8 +357,9 @@ def provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool
     return Outcome(row.id, state, f"{count} instance(s) applied by Terraform")
 
 
-def _record_vms(ctx: EngineContext, row: TicketRow) -> int:
-    """The ticket's instances from the workspaces' outputs into the vms table; how many were found."""
+def record_vms(ctx: EngineContext, row: TicketRow) -> int:
+    """The ticket's instances from the workspaces' outputs into the vms table; how many were found (after
+    an apply: the ticket's own, or reconcile's correction)."""
     driver = ctx.terraform()
     vms = placements(row)
     found = 0
@@ -374,7 +382,7 @@ def _record_vms(ctx: EngineContext, row: TicketRow) -> int:
 
 
 def _finish(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> tuple[str, int]:
-    count = _record_vms(ctx, row)
+    count = record_vms(ctx, row)
     expected = len(placements(row))
     if count != expected:
         raise DriverError(f"ticket {row.id}: the outputs show {count} of its {expected} instance(s) after apply")
@@ -428,7 +436,7 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Any:
                            f"({', '.join(c.address for c in summary.changes)}); not applied without an approved plan")
         else:
             details.append(f"{ws.name}: no changes")
-    _record_vms(ctx, row)
+    record_vms(ctx, row)
     if any("drift" in d for d in details):
         ctx.store.audit.append(actor, "terraform.drift", f"ticket:{row.id}", {"workspaces": details})
     return Outcome(row.id, "active", "; ".join(details))

@@ -13,12 +13,12 @@ Failover (acting on these facts) is the next step; this module only establishes 
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint
+from govcloud.drivers.deadline import InFlight
 from govcloud.errors import DriverError
 from govcloud.failover.health import Health, HealthPolicy, Probe, ServiceState, probe_of, step
 from govcloud.model.endpoints import Endpoints
@@ -76,33 +76,30 @@ class CentreWatch:
         self.policy = policy or HealthPolicy()
         self.timeout = timeout
         self.actor = actor
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len({r.endpoint for r in self.refs})), thread_name_prefix="health")
-        self._inflight: dict[Endpoint, Future[list[ComputeService]]] = {}
+        self._calls: InFlight[Endpoint, list[ComputeService]] = InFlight("health")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _listing(self, endpoint: Endpoint) -> Future[list[ComputeService]]:
-        """The endpoint's listing in flight, or a new one (a hung call is not asked again until it returns)."""
-        running = self._inflight.get(endpoint)
-        if running is None or running.done():
-            running = self._pool.submit(lambda: self.driver(endpoint).compute_services())
-            self._inflight[endpoint] = running
-        return running
+        self._calls.close()
 
     def probe_endpoints(self) -> dict[Endpoint, tuple[list[ComputeService] | None, str]]:
-        """Services per endpoint, or None and why when the API failed or missed the deadline."""
-        futures = {endpoint: self._listing(endpoint) for endpoint in sorted({r.endpoint for r in self.refs}, key=str)}
+        """Services per endpoint, or None and why when the API failed or missed the deadline (a listing
+        still hanging from an earlier round is not asked again until it returns)."""
+        endpoints = sorted({r.endpoint for r in self.refs}, key=str)
+        answers = self._calls.round({e: functools.partial(self._services, e) for e in endpoints}, self.timeout)
         results: dict[Endpoint, tuple[list[ComputeService] | None, str]] = {}
-        deadline = self.clock() + self.timeout
-        for endpoint, future in futures.items():
-            try:
-                results[endpoint] = (future.result(timeout=max(0.0, deadline - self.clock())), "")
-            except FutureTimeout:
+        for endpoint, answer in answers.items():
+            if answer.late:
                 results[endpoint] = (None, f"compute API of {endpoint.cloud}/{endpoint.region} did not answer within {self.timeout:.0f} s")
-            except DriverError as exc:
-                results[endpoint] = (None, str(exc))
+            elif isinstance(answer.error, DriverError):
+                results[endpoint] = (None, str(answer.error))
+            elif answer.error is not None:
+                raise answer.error  # a bug, not an outage: the daemon's health loop logs it
+            else:
+                results[endpoint] = (answer.value or [], "")
         return results
+
+    def _services(self, endpoint: Endpoint) -> list[ComputeService]:
+        return self.driver(endpoint).compute_services()
 
     def check(self) -> list[facts.CentreHealth]:
         """One round: probe, step each centre's state machine, record, audit the changes."""

@@ -9,7 +9,9 @@ Kinds of finding:
 
 * ``drift`` — a VM a ticket owns is ``missing`` (no server with its name and the ticket's metadata),
   ``broken`` (ERROR) or ``stopped`` (SHUTOFF, SUSPENDED, …). Missing and broken are what
-  ``correct`` recreates; a stopped server may be an operator's doing and is only reported.
+  ``correct`` recreates; a stopped server may be an operator's doing and is only reported. In a
+  Terraform workspace (``planner/tf_drift.py``) also ``changed`` / ``replaced`` (terraform would update
+  or replace the VM's resources) and ``resource`` (a resource of the workspace that is no VM's).
 * ``orphan`` — a server carrying ``govcloud:ticket`` metadata that no live ticket owns (retired,
   failed, unknown) or a second server for the same VM.
 * ``unmanaged`` — a server without govcloud metadata in a tenant's project: an existing system that
@@ -74,11 +76,15 @@ class Drift:
     server_id: str | None = None
     status: str | None = None
     observe_only: bool = False
+    note: str = ""
+    """Said after the description (a Terraform workspace's plan: why it was not applied unattended)."""
+    resource: str | None = None
+    """``<workspace>:<address>`` of a Terraform resource that is no VM's (the tenant's security group)."""
 
     @property
     def key(self) -> str:
-        """Stable identity across passes: the server, or the ticket's VM slot when there is none."""
-        return self.server_id or f"{self.ticket}/{self.index}"
+        """Stable identity across passes: the server, a workspace's resource, or the ticket's VM slot."""
+        return self.server_id or self.resource or f"{self.ticket}/{self.index}"
 
     @property
     def correctable(self) -> bool:
@@ -86,10 +92,17 @@ class Drift:
         return self.kind == "drift" and self.reason in ("missing", "broken") and not self.observe_only
 
     def describe(self) -> str:
+        return self._what() + (f"; {self.note}" if self.note else "")
+
+    def _what(self) -> str:
         if self.kind == "drift":
             what = {"missing": "no server exists", "broken": f"server {self.server_id} is {self.status}",
-                    "stopped": f"server {self.server_id} is {self.status}"}[self.reason]
-            return f"{self.name} of ticket {self.ticket}: {what}" + (" (observe-only)" if self.observe_only else "")
+                    "stopped": f"server {self.server_id} is {self.status}",
+                    "changed": f"{self.server_id or 'it'} changed outside govcloud: terraform would update it in place",
+                    "replaced": f"{self.server_id or 'it'} changed outside govcloud: terraform would replace it (destroy, then create)",
+                    "resource": f"changed or deleted outside govcloud: terraform would {self.status} it"}[self.reason]
+            owner = f" of ticket {self.ticket}" if self.ticket else ""
+            return f"{self.name}{owner}: {what}" + (" (observe-only)" if self.observe_only else "")
         if self.kind == "orphan":
             why = "a second server for the same VM" if self.reason == "duplicate" else f"ticket {self.ticket} does not own it"
             return f"server {self.name} ({self.server_id}) carries govcloud metadata but {why}"

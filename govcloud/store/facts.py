@@ -9,7 +9,7 @@ lets a standby daemon that takes over know what its predecessor saw.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,12 +99,18 @@ def record_cycle(conn: sa.Connection, status: CycleStatus) -> None:
     conn.execute(reconcile_status.insert().values(**values))
 
 
-def replace_findings(conn: sa.Connection, cloud: str, current: Iterable[Finding], *, now: str) -> list[Finding]:
-    """Make ``current`` the cloud's findings, keeping ``first_seen`` of those seen before.
-    Returns the findings that are new in this cycle (what the audit records)."""
+def replace_findings(conn: sa.Connection, cloud: str, current: Iterable[Finding], *, now: str,
+                     keep_tenants: Collection[str] = ()) -> list[Finding]:
+    """Make ``current`` the cloud's findings, keeping ``first_seen`` of those seen before. The findings of
+    ``keep_tenants`` stay as they are (a Terraform workspace — one tenant's — that could not be looked at
+    this cycle keeps the findings of its last good look). Returns the findings that are new in this cycle
+    (what the audit records)."""
     before = {(r.kind, r.key): r.first_seen
               for r in conn.execute(sa.select(findings.c.kind, findings.c.key, findings.c.first_seen).where(findings.c.cloud == cloud))}
-    conn.execute(findings.delete().where(findings.c.cloud == cloud))
+    stale = findings.c.cloud == cloud
+    if keep_tenants:
+        stale = sa.and_(stale, sa.or_(findings.c.tenant.is_(None), findings.c.tenant.not_in(list(keep_tenants))))
+    conn.execute(findings.delete().where(stale))
     new, rows = [], []
     for item in current:
         first = before.get((item.kind, item.key))

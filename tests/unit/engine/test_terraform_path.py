@@ -1,125 +1,24 @@
 """Tickets in a Terraform cloud with a fake Terraform driver: plan-bound approval, second approver,
 refusals when the ticket, the workspace or the state changed, outputs into the store, quota, retirement.
-(The real driver against terraform + moto: tests/integration/test_terraform_engine.py.)"""
+(The real driver against terraform + moto: tests/integration/test_terraform_engine.py; the fake and the
+``world`` fixture: tests/support/faketerraform.py, tests/unit/engine/conftest.py.)"""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from govcloud.drivers.terraform import ApplyResult, InstanceAddress, InstanceSpec, PlannedChange, PlanSummary, StalePlan, Workspace, sha256_file
+from govcloud.drivers.terraform import PlannedChange, StalePlan
 from govcloud.engine import provision, terraform_path, tickets
-from govcloud.engine.context import EngineContext, build, pg_conn_str
+from govcloud.engine.context import pg_conn_str
 from govcloud.errors import InputError, PermanentError, PermissionDenied
-from govcloud.settings import Settings
 from govcloud.store import terraform_plans
 from govcloud.store import tickets as rows
 from govcloud.store.tables import tickets as tickets_table
-from tests.support.tickets import REPO, write_ticket
-
-SECRETS = {"GOVCLOUD_TP_ECLOUD_ACCESS_KEY": "AK-test", "GOVCLOUD_TP_ECLOUD_SECRET_KEY": "SK-test-not-real"}
-INSTANCE = 'module.ec2.aws_instance.vm["{}"]'
-
-
-class FakeTerraform:
-    """The driver's methods over an in-memory "cloud": state per workspace with a serial, plan files as JSON."""
-
-    backend = "local"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.state: dict[str, dict[str, Any]] = {}
-        self.calls: list[str] = []
-        self.fail_apply: Exception | None = None
-        self.extra_changes: list[PlannedChange] = []
-        self.secret_envs: list[Mapping[str, str]] = []
-
-    def workspace(self, tenant: str, cloud: str, *, secret_env: Mapping[str, str] | None = None) -> Workspace:
-        return Workspace(tenant, cloud, self.root / f"{tenant}--{cloud}", dict(secret_env or {}))
-
-    def find_workspace(self, tenant: str, cloud: str, *, secret_env: Mapping[str, str] | None = None) -> Workspace | None:
-        ws = self.workspace(tenant, cloud, secret_env=secret_env)
-        return ws if (ws.directory / "main.json").exists() else None
-
-    def render(self, tenant: str, cloud: Any, instances: Sequence[InstanceSpec], *, secret_env: Mapping[str, str] | None = None) -> Workspace:
-        ws = self.workspace(tenant, cloud.name, secret_env=secret_env)
-        ws.directory.mkdir(parents=True, exist_ok=True)
-        (ws.directory / "main.json").write_text(json.dumps({i.name: dataclasses.asdict(i) for i in instances}, sort_keys=True))
-        self.secret_envs.append(dict(secret_env or {}))
-        self.calls.append("render")
-        return ws
-
-    def _live(self, ws: Workspace) -> dict[str, Any]:
-        return self.state.setdefault(ws.name, {"serial": 0, "lineage": "", "instances": {}})
-
-    def plan(self, ws: Workspace, *, destroy: bool = False, progress: Any = None) -> PlanSummary:
-        self.calls.append("plan")
-        desired = {} if destroy else json.loads((ws.directory / "main.json").read_text())
-        live = self._live(ws)
-        changes = [PlannedChange(INSTANCE.format(n), "create") for n in sorted(set(desired) - set(live["instances"]))]
-        changes += [PlannedChange(INSTANCE.format(n), "delete") for n in sorted(set(live["instances"]) - set(desired))]
-        changes += [PlannedChange(INSTANCE.format(n), "update") for n in sorted(set(desired) & set(live["instances"]))
-                    if desired[n]["size"] != live["instances"][n]["size"]]
-        changes += self.extra_changes
-        run = ws.directory / "runs" / f"run-{len(self.calls)}"
-        run.mkdir(parents=True)
-        planfile = run / "plan.tfplan"
-        planfile.write_text(json.dumps({"serial": live["serial"], "lineage": live["lineage"], "desired": desired}))
-        count = {a: sum(c.action == a for c in changes) for a in ("create", "update", "delete", "replace")}
-        return PlanSummary(run.name, ws.name, planfile, sha256_file(planfile), count["create"] + count["replace"], count["update"],
-                           count["delete"] + count["replace"], tuple(changes))
-
-    def plan_state_version(self, planfile: Path) -> tuple[str, int]:
-        data = json.loads(planfile.read_text())
-        return data["lineage"], data["serial"]
-
-    def state_version(self, ws: Workspace) -> tuple[str, int]:
-        live = self._live(ws)
-        return live["lineage"], live["serial"]
-
-    def apply(self, ws: Workspace, planfile: Path, *, sha256: str, progress: Any = None) -> ApplyResult:
-        self.calls.append("apply")
-        if sha256_file(planfile) != sha256:
-            raise StalePlan("not the approved plan")
-        if self.fail_apply is not None:
-            raise self.fail_apply
-        data, live = json.loads(planfile.read_text()), self._live(ws)
-        if (data["lineage"], data["serial"]) != (live["lineage"], live["serial"]):
-            raise StalePlan("Saved plan is stale")
-        live["instances"] = {n: {**spec, "id": "i-" + hashlib.sha1(n.encode()).hexdigest()[:8]} for n, spec in data["desired"].items()}
-        live["serial"] += 1
-        live["lineage"] = "lineage-1"
-        return ApplyResult(f"apply-{len(self.calls)}", ws.name, len(data["desired"]), 0, 0, ())
-
-    def destroy(self, ws: Workspace, *, progress: Any = None) -> ApplyResult:
-        plan = self.plan(ws, destroy=True)
-        return self.apply(ws, plan.planfile, sha256=plan.sha256)
-
-    def outputs(self, ws: Workspace) -> dict[str, InstanceAddress]:
-        return {n: InstanceAddress(n, i["id"], i.get("private_ip")) for n, i in self._live(ws)["instances"].items()}
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> tuple[FakeTerraform, Any]:
-    fake = FakeTerraform(tmp_path / "tf")
-    db = f"sqlite:///{tmp_path / 'state.db'}"
-
-    def engine(user: str, *, environ: Mapping[str, str] = SECRETS) -> EngineContext:
-        settings = Settings.from_env({}).with_overrides(root=str(REPO), db=db, user=user)
-        settings = dataclasses.replace(settings, state_dir=tmp_path / "state",
-                                       terraform=dataclasses.replace(settings.terraform, environ=dict(environ)))
-        ctx = build(settings)
-        ctx.terraform_factory = lambda _ctx: fake
-        return ctx
-
-    return fake, engine
+from tests.support.tickets import write_ticket
 
 
 def _submit(engine: Any, tmp_path: Path, count: int = 2, flavor: str = "gc.medium") -> str:
