@@ -1,6 +1,6 @@
 """Benchmark: one scrape of the exporter over a synthetic store of 100k VMs and 10k tenants.
 
-usage: python bench/exporter.py [--vms N] [--tenants T] [--db PATH] [--repeat R] [--with-index]
+usage: python bench/exporter.py [--vms N] [--tenants T] [--db PATH] [--repeat R]
 
 What is real and what is synthetic:
 
@@ -27,9 +27,9 @@ the desired state and serving scrapes would have, not the builder's. Printed: me
 RSS is read after 1–3, as a daemon serving scrapes would have it, and again after 4 (whose ``Sample``
 objects the daemon never makes).
 
-``--with-index`` adds two covering indexes that govcloud's schema does not have (``vms (cloud, centre,
-tenant, status)``, ``ledger (kind, tenant, cloud, state, …)``), to measure what such a migration would
-buy: the GROUP BY over 100k VMs then reads the index in order instead of sorting the table.
+The latency histograms are counters the store keeps at each state change (``store/latency.py``); the
+bulk INSERTs bypass those moves, so the builder recounts them once with ``latency.rebuild``, as
+migration 0007 does for an existing store.
 
 Targets (issue 7): scrape < 0.2 s, RSS < 200 MB.
 """
@@ -61,7 +61,7 @@ from govcloud.model.state import DesiredState
 from govcloud.model.tenants import Contact, Tenant
 from govcloud.model.topology import Topology
 from govcloud.settings import DataPaths
-from govcloud.store import Store
+from govcloud.store import Store, latency
 from govcloud.store import tables as t
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,11 +98,7 @@ def iso(seconds_before: float) -> str:
     return (NOW - datetime.timedelta(seconds=seconds_before)).isoformat(timespec="microseconds")
 
 
-INDEXES = ("CREATE INDEX bench_vms_grouping ON vms (cloud, centre, tenant, status)",
-           "CREATE INDEX bench_ledger_grouping ON ledger (kind, tenant, cloud, state, instances, vcpus, ram_mb, disk_gb)")
-
-
-def build_store(url: str, state: DesiredState, vm_total: int, *, with_index: bool = False) -> dict[str, int]:
+def build_store(url: str, state: DesiredState, vm_total: int) -> dict[str, int]:
     """Fill a fresh store with bulk INSERTs; returns row counts."""
     rng = random.Random(11)
     store = Store.open(url)
@@ -166,8 +162,7 @@ def build_store(url: str, state: DesiredState, vm_total: int, *, with_index: boo
                             (t.findings, findings), (t.daemons, daemons)):
             for start in range(0, len(data), 5000):
                 conn.execute(table.insert(), data[start:start + 5000])
-        for statement in INDEXES if with_index else ():
-            conn.execute(sa.text(statement))
+        latency.rebuild(conn)
     store.close()
     return {"tickets": len(tickets), "ledger lines": len(ledger), "vms": len(vms), "quota pairs": len(pairs), "overrides": len(overrides)}
 
@@ -186,14 +181,22 @@ CPU: dict[str, float] = {}
 includes waiting for a core, the CPU time much less so."""
 
 
-def median_time(fn: Callable[[], object], repeat: int, name: str = "") -> float:
+BEST: dict[str, float] = {}
+"""Fastest run per step: what the step costs when nothing else wants the cores (the median says what a
+shared machine gives)."""
+
+
+def median_time(fn: Callable[[], object], repeat: int, name: str = "", setup: Callable[[int], object] | None = None) -> float:
     times, cpu = [], []
-    for _ in range(repeat):
+    for i in range(repeat):
+        if setup is not None:
+            setup(i)
         started, started_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
     CPU[name] = statistics.median(cpu)
+    BEST[name] = min(times)
     return statistics.median(times)
 
 
@@ -219,6 +222,8 @@ def measure(url: str, tenants: int, repeat: int) -> None:
     results = {
         "store read + families": median_time(collector.families, repeat, "store read + families"),
         "exposition (/metrics)": median_time(lambda: exposition(registry), repeat, "exposition (/metrics)"),
+        "exposition, after a change": median_time(lambda: exposition(registry), repeat, "exposition, after a change",
+                                                  setup=lambda i: change(store, i)),
     }
     daemon_rss = rss_mb()
     with MetricsServer(ExporterSettings(port=0, cache_seconds=3600), registry=registry) as server:
@@ -228,13 +233,24 @@ def measure(url: str, tenants: int, repeat: int) -> None:
     results["baseline GROUP BY vms"] = median_time(baseline, repeat, "baseline GROUP BY vms")
     print(f"scrape: {samples} samples, {len(body) / 1e6:.1f} MB of text; median of {repeat} runs; load average {os.getloadavg()[0]:.1f}")
     for name, seconds in results.items():
-        print(f"  {name:<28} {seconds * 1000:8.1f} ms wall {CPU[name] * 1000:8.1f} ms CPU"
+        print(f"  {name:<28} {seconds * 1000:8.1f} ms wall {CPU[name] * 1000:8.1f} ms CPU {BEST[name] * 1000:8.1f} ms best"
               f"   ({seconds / results['baseline GROUP BY vms']:.2f}x baseline)")
-    scrape, cached = results["exposition (/metrics)"], results["GET /metrics, cache_seconds"]
-    print(f"target scrape < 200 ms: every scrape reads the store: {'met' if scrape < 0.2 else 'NOT met'} ({scrape * 1000:.0f} ms); "
-          f"cache_seconds: {'met' if cached < 0.2 else 'NOT met'} ({cached * 1000:.0f} ms, data up to one refresh old)")
+    scrape, changed, cached = (results["exposition (/metrics)"], results["exposition, after a change"],
+                               results["GET /metrics, cache_seconds"])
+    print(f"target scrape < 200 ms: {'met' if scrape < 0.2 else 'NOT met'} ({scrape * 1000:.0f} ms); after a change: "
+          f"{'met' if changed < 0.2 else 'NOT met'} ({changed * 1000:.0f} ms); cache_seconds: {'met' if cached < 0.2 else 'NOT met'} "
+          f"({cached * 1000:.0f} ms, data up to one refresh old)")
     print(f"RSS after the scrapes: {daemon_rss[0]:.0f} MB now, {daemon_rss[1]:.0f} MB peak; target < 200 MB: "
           f"{'met' if daemon_rss[1] < 200 else 'NOT met'} (peak after generate_latest too: {rss_mb()[1]:.0f} MB)")
+
+
+def change(store: Store, i: int) -> None:
+    """What happens between two scrapes of a busy cloud: a VM changes status and a ticket's ledger line
+    changes. Both per-tenant families (quota usage, VMs) then differ from the previous scrape's and are
+    built and formatted again — the exporter's worst case; an unchanged store reuses them."""
+    with store.transaction() as conn:
+        conn.execute(t.vms.update().where(t.vms.c.ticket == "b-000000", t.vms.c.idx == 1).values(status="SHUTOFF" if i % 2 else "ACTIVE"))
+        conn.execute(t.ledger.update().where(t.ledger.c.id == 1).values(vcpus=t.ledger.c.vcpus + (1 if i % 2 else -1)))
 
 
 def fetch(url: str) -> bytes:
@@ -248,7 +264,6 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", help="SQLite file to build (default: a temporary one, removed afterwards)")
-    parser.add_argument("--with-index", action="store_true", help="add the covering indexes a migration could add (see above)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -257,10 +272,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="govcloud-bench-") as tmp:
         db = args.db or os.path.join(tmp, "bench.db")
         started = time.perf_counter()
-        counts = build_store(f"sqlite:///{db}", desired(args.tenants, topology()), args.vms, with_index=args.with_index)
+        counts = build_store(f"sqlite:///{db}", desired(args.tenants, topology()), args.vms)
         print(f"synthetic store: {', '.join(f'{v} {k}' for k, v in counts.items())} "
               f"({os.path.getsize(db) / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f} s"
-              f"{', with the covering indexes' if args.with_index else ''})")
+              ")")
         subprocess.run([sys.executable, __file__, "--measure", "--db", db, "--tenants", str(args.tenants), "--repeat", str(args.repeat)],
                        check=True)
 

@@ -14,11 +14,6 @@ RESOURCES = (("instances", "instances", 1), ("vcpus", "vcpus", 1), ("memory_byte
 """(label value, field of Resources, factor to the base unit): ram is counted in MiB and disk in GiB,
 as nova counts them; the metrics carry bytes."""
 
-HUMAN_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 432000.0, 1209600.0)
-"""Steps that wait for people (approval): a minute to two weeks."""
-MACHINE_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0)
-"""Steps govcloud does itself (boot, configure): seconds to two hours."""
-
 _SPECS = (
     # quotas
     Spec("govcloud_quota_limit", "gauge", "Quota limit per tenant x cloud (quotas/*.yaml with approved quota changes applied).",
@@ -58,14 +53,14 @@ _SPECS = (
     Spec("govcloud_tickets_lease_expired", "gauge", "Live create tickets whose lease has ended but which are not retired, by tenant.",
          ("tenant",)),
     Spec("govcloud_lease_warning_window_seconds", "gauge", "How long before a lease ends it counts as expiring (the daemon's lease_warning_days)."),
-    Spec("govcloud_ticket_submit_to_approve_seconds", "histogram", "Time from submission to approval, over stored tickets.",
+    Spec("govcloud_ticket_submit_to_approve_seconds", "histogram", "Time from submission to approval, counted at approval.",
          ("kind",)),
-    Spec("govcloud_ticket_approve_to_active_seconds", "histogram", "Time from approval to active, over stored tickets.", ("kind",)),
-    Spec("govcloud_ticket_submit_to_active_seconds", "histogram", "Time from submission to active, over stored tickets.", ("kind",)),
-    Spec("govcloud_ticket_provisioning_seconds", "histogram", "Time from the first move to provisioning until every server was ACTIVE.",
+    Spec("govcloud_ticket_approve_to_active_seconds", "histogram", "Time from approval to first active, counted then.", ("kind",)),
+    Spec("govcloud_ticket_submit_to_active_seconds", "histogram", "Time from submission to first active, counted then.", ("kind",)),
+    Spec("govcloud_ticket_provisioning_seconds", "histogram", "Time from the start of provisioning until every server was ACTIVE, per provisioning.",
          ("kind",)),
     Spec("govcloud_ticket_configuration_seconds", "histogram",
-         "Time from provisioned to active for tickets whose Ansible configuration ran.", ("kind",)),
+         "Time a ticket spent configuring (Ansible) before it became active, per successful run.", ("kind",)),
     # reconcile
     Spec("govcloud_reconcile_last_duration_seconds", "gauge", "Duration of the newest finished reconcile cycle of a cloud.", ("cloud",)),
     Spec("govcloud_reconcile_last_start_timestamp_seconds", "gauge", "Start of the newest reconcile cycle of a cloud.", ("cloud",)),

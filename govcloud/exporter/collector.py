@@ -26,8 +26,8 @@ from prometheus_client.utils import floatToGoString as _untyped_go_float
 from govcloud import __version__
 from govcloud.errors import StoreError
 from govcloud.exporter.catalogue import SPECS
-from govcloud.exporter.families import Family, Gauge, Histogram
-from govcloud.exporter.metrics import build, gauge, read_facts
+from govcloud.exporter.families import Family, Gauge, Histogram, Row, Spec
+from govcloud.exporter.metrics import ScrapeCache, gauge, read_facts
 from govcloud.model.state import DesiredState
 from govcloud.settings import ExporterSettings
 from govcloud.store.db import Store
@@ -53,7 +53,7 @@ class RowsFamily(Metric):
     def samples(self) -> list[Sample]:
         if self._samples is None:
             names, name = self.family.spec.labels, self.family.spec.name
-            self._samples = [Sample(name, dict(zip(names, values, strict=True)), value) for values, value in self.family.rows]
+            self._samples = [Sample(name, dict(zip(names, values, strict=True)), value) for values, value in self.family.every_row()]
         return self._samples
 
     @samples.setter
@@ -64,24 +64,40 @@ class RowsFamily(Metric):
         """This family in the text format, exactly as ``generate_latest`` writes it (labels sorted by name).
 
         Label values and numbers repeat a lot (tenants, clouds, tier limits): each is escaped or
-        formatted once per scrape, then every line is one ``str.format`` call."""
-        spec, rows = self.family.spec, self.family.rows
-        head = f"# HELP {spec.name} {_help(spec.help)}\n# TYPE {spec.name} gauge\n"
-        for _, value in rows:
-            if value not in numbers:
-                numbers[value] = floatToGoString(value)
-        number = numbers.__getitem__
-        if not spec.labels:
-            return head + "".join([f"{spec.name} {number(v)}\n" for _, v in rows])
-        for values, _ in rows:
-            for v in values:
-                if v not in escaped:
-                    escaped[v] = v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-        label = escaped.__getitem__
-        order = sorted(range(len(spec.labels)), key=lambda i: spec.labels[i])
-        template = spec.name + "{{" + ",".join(f'{spec.labels[i]}="{{{i}}}"' for i in order) + "}} {" + str(len(order)) + "}\n"
-        fmt = template.format
-        return head + "".join([fmt(*map(label, values), number(value)) for values, value in rows])
+        formatted once per scrape, then every line is one ``str.format`` call. A family or chunk that
+        was formatted before (reused from an earlier scrape) keeps its text."""
+        family = self.family
+        if family.text is None:
+            spec, lines = family.spec, _formatter(family.spec, escaped, numbers)
+            parts = [f"# HELP {spec.name} {_help(spec.help)}\n# TYPE {spec.name} gauge\n", lines(family.rows)]
+            for chunk in family.chunks:
+                if chunk.text is None:
+                    chunk.text = lines(chunk.rows)
+                parts.append(chunk.text)
+            family.text = "".join(parts)
+        return family.text
+
+
+def _formatter(spec: Spec, escaped: dict[str, str], numbers: dict[float, str]) -> Callable[[Iterable[Row]], str]:
+    """A function that writes rows of this family as text lines (with this scrape's escape caches)."""
+    def number(value: float) -> str:
+        found = numbers.get(value)
+        if found is None:
+            found = numbers[value] = floatToGoString(value)
+        return found
+
+    if not spec.labels:
+        return lambda rows: "".join([f"{spec.name} {number(v)}\n" for _, v in rows])
+
+    def label(value: str) -> str:
+        found = escaped.get(value)
+        if found is None:
+            found = escaped[value] = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+        return found
+
+    order = sorted(range(len(spec.labels)), key=lambda i: spec.labels[i])
+    fmt = (spec.name + "{{" + ",".join(f'{spec.labels[i]}="{{{i}}}"' for i in order) + "}} {" + str(len(order)) + "}\n").format
+    return lambda rows: "".join([fmt(*map(label, values), number(value)) for values, value in rows])
 
 
 def _help(text: str) -> str:
@@ -122,6 +138,8 @@ class GovcloudCollector(Collector):
         self.is_leader = is_leader
         self.lease_warning_days = lease_warning_days
         self.clock = clock
+        self.cache = ScrapeCache()
+        """Families reused between scrapes while their inputs do not change (metrics.py)."""
         if registry is not None:
             registry.register(self)
 
@@ -142,7 +160,7 @@ class GovcloudCollector(Collector):
             log.warning("exporter: cannot read the state store: %s", exc)
             store_up.add((), 0.0)
         else:
-            result += build(found, self.desired(), now=now, settings=self.settings, warning_days=self.lease_warning_days)
+            result += self.cache.build(found, self.desired(), now=now, settings=self.settings, warning_days=self.lease_warning_days)
             store_up.add((), 1.0)
         info = gauge("govcloud_build_info")
         info.add((__version__,), 1.0)

@@ -8,6 +8,7 @@ scrape of 10k tenants affordable: a sample object per series costs more than the
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,15 +25,39 @@ class Spec:
     labels: tuple[str, ...] = ()
 
 
+Row = tuple[tuple[str, ...], float]
+"""One series: label values in the order of ``spec.labels``, and the value."""
+
+
+@dataclass(eq=False)
+class Chunk:
+    """Rows built together from one input (a tenant × cloud's ledger sums, one VM count), never changed
+    afterwards. A family made of chunks can take over the previous scrape's chunks whose input did not
+    change (``key``), with their formatted text: after one VM changes status, one chunk is new."""
+
+    key: Hashable
+    rows: tuple[Row, ...]
+    text: str | None = None
+
+
 @dataclass
 class Gauge:
-    """A gauge family: one row per series, label values in the order of ``spec.labels``."""
+    """A gauge family: its series as ``rows``, then those of ``chunks``."""
 
     spec: Spec
-    rows: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    text: str | None = field(default=None, compare=False, repr=False)
+    """The family in the text format once written (collector.py): a family is not changed after it is
+    built, so one that is served again (the collector's reused families) is not formatted again."""
 
     def add(self, values: tuple[str, ...], value: float) -> None:
         self.rows.append((values, value))
+
+    def every_row(self) -> Iterator[Row]:
+        yield from self.rows
+        for chunk in self.chunks:
+            yield from chunk.rows
 
 
 @dataclass(frozen=True)

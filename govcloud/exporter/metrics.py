@@ -8,46 +8,40 @@ queries of ``govcloud.store.aggregates`` and ``facts`` — never a cloud API.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from govcloud.exporter.catalogue import HUMAN_BUCKETS, MACHINE_BUCKETS, RESOURCES, SPECS
-from govcloud.exporter.families import Family, Gauge, Histogram, Series
+from govcloud.exporter.catalogue import RESOURCES, SPECS
+from govcloud.exporter.families import Chunk, Family, Gauge, Histogram, Row, Series
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
 from govcloud.model.state import DesiredState
 from govcloud.model.topology import Topology
 from govcloud.settings import ExporterSettings
-from govcloud.store import aggregates, facts
+from govcloud.store import aggregates, facts, latency
 from govcloud.store import tickets as ticket_rows
 from govcloud.store.db import Store
+
+T = TypeVar("T")
 
 HEALTH_STATES = facts.HEALTH_STATES
 FINDING_KINDS = facts.FINDING_KINDS
 OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "config-failed", "retiring", "failed", "quarantined")
 """States a ticket should not stay in for long (``active`` is where tickets live; the rest are final)."""
 
-DURATIONS = (
-    (aggregates.Duration("govcloud_ticket_submit_to_approve_seconds", "submitted_at", "approved_at"), HUMAN_BUCKETS),
-    (aggregates.Duration("govcloud_ticket_approve_to_active_seconds", "approved_at", "active_at"), MACHINE_BUCKETS),
-    (aggregates.Duration("govcloud_ticket_submit_to_active_seconds", "submitted_at", "active_at"), HUMAN_BUCKETS),
-    (aggregates.Duration("govcloud_ticket_provisioning_seconds", "provision_started_at", "provisioned_at"), MACHINE_BUCKETS),
-    (aggregates.Duration("govcloud_ticket_configuration_seconds", "provisioned_at", "active_at", configured_only=True), MACHINE_BUCKETS),
-)
-
-
 @dataclass(frozen=True)
 class Facts:
     """Everything one scrape reads from the store, all from one snapshot."""
 
-    usage: list[aggregates.TenantUsage]
+    usage: Sequence[aggregates.UsageRow]
     overrides: dict[tuple[str, str], Resources]
     allocation: list[aggregates.CentreAllocation]
-    vms: list[tuple[str, str, str, str, int]]
+    vms: Sequence[aggregates.VmCount]
     tickets: list[tuple[str, str, int]]
     oldest: list[tuple[str, str]]
     leases: list[tuple[str, int, int]]
-    histograms: list[aggregates.Histogram]
+    histograms: list[latency.Histogram]
     cycles: list[facts.CycleStatus]
     findings: list[tuple[str, str, int]]
     health: list[facts.CentreHealth]
@@ -66,7 +60,7 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int) -> Fact
             tickets=aggregates.ticket_counts(conn),
             oldest=aggregates.oldest_change(conn, OPEN_STATES),
             leases=aggregates.leases(conn, today=today.isoformat(), horizon=horizon),
-            histograms=aggregates.duration_histograms(conn, DURATIONS),
+            histograms=latency.histograms(conn),
             cycles=facts.cycles(conn),
             findings=aggregates.finding_counts(conn),
             health=facts.health(conn),
@@ -93,30 +87,73 @@ def _resource_rows(target: Gauge, labels: tuple[str, ...], amounts: Resources) -
         target.add((*labels, resource), float(getattr(amounts, attr) * factor))
 
 
-def quota_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources], usage: Iterable[aggregates.TenantUsage]) -> list[Family]:
-    """Limits as ``quota show`` sees them (approved overrides win over the files); used for every
-    tenant × cloud that holds anything, reserved only where something is reserved (absent means 0:
-    the recording rule ``govcloud:quota_allocated`` adds the two with that in mind)."""
+UNITS = tuple((resource, float(factor)) for resource, _, factor in RESOURCES)
+"""(label value, factor to the base unit) in the order of ``Resources``' fields."""
+
+
+def _amount_rows(target: Gauge, key: tuple[str, str], amounts: Sequence[int]) -> None:
+    tenant, cloud = key
+    target.rows.extend([((tenant, cloud, resource), value * factor) for (resource, factor), value in zip(UNITS, amounts, strict=True)])
+
+
+def limit_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
+    """Limits as ``quota show`` sees them (approved overrides win over the files). They change only when
+    the YAML is reloaded or a quota change is approved, so the collector builds them once per pair of
+    inputs (``StaticFamilies``)."""
     limit, warn, total = gauge("govcloud_quota_limit"), gauge("govcloud_quota_warn_ratio"), gauge("govcloud_quota_total_limit")
-    reserved, used = gauge("govcloud_quota_reserved"), gauge("govcloud_quota_used")
-    keys = sorted(set(quotas.quotas) | set(overrides))
-    for key in keys:
+    amounts: dict[Resources, tuple[int, int, int, int]] = {}  # tiers repeat: a few distinct limits for 10k tenants
+    for key in sorted(set(quotas.quotas) | set(overrides)):
         quota = quotas.quotas.get(key)
-        amounts = overrides.get(key) or (quota.limit if quota else Resources())
-        _resource_rows(limit, key, amounts)
+        found = overrides.get(key) or (quota.limit if quota else Resources())
+        if found not in amounts:
+            amounts[found] = (found.instances, found.vcpus, found.ram_mb, found.disk_gb)
+        _amount_rows(limit, (key[0], key[1]), amounts[found])
         warn.add(key, quota.warn_at if quota else quotas.policy.warn_at)
-    for tenant, amounts in sorted(quotas.totals.items()):
-        _resource_rows(total, (tenant,), amounts)
-    for line in usage:
-        if line.reserved != Resources():  # few pairs wait for provisioning: a zero for every other pair is 25 % of a scrape
-            _resource_rows(reserved, (line.tenant, line.cloud), line.reserved)
-        _resource_rows(used, (line.tenant, line.cloud), line.committed)
-    return [limit, reserved, used, warn, total]
+    for tenant, amount in sorted(quotas.totals.items()):
+        _resource_rows(total, (tenant,), amount)
+    return [limit, warn, total]
 
 
-def centre_families(topology: Topology, allocation: Iterable[aggregates.CentreAllocation]) -> list[Family]:
-    """Capacity × overcommit from the topology next to what the ledger holds in each centre."""
-    capacity, ratio, allocated = gauge("govcloud_centre_capacity"), gauge("govcloud_centre_overcommit_ratio"), gauge("govcloud_centre_allocated")
+NOTHING: Sequence[int] = (0, 0, 0, 0)
+
+Chunks = Mapping[Hashable, Chunk]
+"""The chunks of a family's previous build, by key: what a new build may take over unchanged."""
+
+
+def _chunk(previous: Chunks, key: Hashable, rows: Callable[[], tuple[Row, ...]]) -> Chunk:
+    found = previous.get(key)
+    return found if found is not None else Chunk(key, rows())
+
+
+def _amounts(tenant: str, cloud: str, amounts: Sequence[int]) -> Callable[[], tuple[Row, ...]]:
+    return lambda: tuple(((tenant, cloud, resource), value * factor) for (resource, factor), value in zip(UNITS, amounts, strict=True))
+
+
+def usage_families(usage: Sequence[aggregates.UsageRow], previous: Mapping[str, Chunks] | None = None) -> list[Family]:
+    """Used for every tenant × cloud that holds anything, reserved only where something is reserved
+    (absent means 0: the recording rule ``govcloud:quota_allocated`` adds the two with that in mind).
+    ``usage`` is sorted by tenant, cloud and ledger state. One chunk per tenant × cloud: ``previous``
+    (chunks by family name) lends those whose sums did not change."""
+    reserved, used = gauge("govcloud_quota_reserved"), gauge("govcloud_quota_used")
+    before_reserved, before_used = (previous or {}).get(reserved.spec.name, {}), (previous or {}).get(used.spec.name, {})
+    committed: dict[tuple[str, str], Sequence[int]] = {}
+    for row in usage:
+        tenant, cloud, state = row[0], row[1], row[2]
+        amounts: Sequence[int] = row[3:]
+        if state == "reserved":
+            if any(amounts):  # few pairs wait for provisioning: a zero for every other pair is 25 % of a scrape
+                reserved.chunks.append(_chunk(before_reserved, row, _amounts(tenant, cloud, amounts)))
+            committed.setdefault((tenant, cloud), NOTHING)
+        else:
+            committed[(tenant, cloud)] = amounts
+    for (tenant, cloud), amounts in committed.items():
+        used.chunks.append(_chunk(before_used, (tenant, cloud, *amounts), _amounts(tenant, cloud, amounts)))
+    return [reserved, used]
+
+
+def capacity_families(topology: Topology) -> list[Family]:
+    """Capacity × overcommit and the ratios themselves, from the topology alone."""
+    capacity, ratio = gauge("govcloud_centre_capacity"), gauge("govcloud_centre_overcommit_ratio")
     for cloud in topology.clouds:
         for centre in cloud.centres:
             can = centre.allocatable()
@@ -125,10 +162,16 @@ def centre_families(topology: Topology, allocation: Iterable[aggregates.CentreAl
             for resource, value in (("vcpus", centre.overcommit.cpu), ("memory_bytes", centre.overcommit.ram),
                                     ("disk_bytes", centre.overcommit.disk)):
                 ratio.add((cloud.id, centre.id, resource), value)
+    return [capacity, ratio]
+
+
+def allocation_families(allocation: Iterable[aggregates.CentreAllocation]) -> list[Family]:
+    """What the ledger holds in each centre, DR room (kind ``dr``) apart."""
+    allocated = gauge("govcloud_centre_allocated")
     for line in allocation:
         for resource, attr, factor in RESOURCES:
             allocated.add((line.cloud, line.centre, resource, line.kind, line.state), float(getattr(line.resources, attr) * factor))
-    return [capacity, ratio, allocated]
+    return [allocated]
 
 
 def health_families(rows: Iterable[facts.CentreHealth]) -> list[Family]:
@@ -156,17 +199,28 @@ def _add_time(target: Gauge, key: tuple[str, ...], iso: str | None) -> None:
 
 
 def ticket_families(found: Facts) -> list[Family]:
-    vms, tickets, oldest = gauge("govcloud_vms"), gauge("govcloud_tickets"), gauge("govcloud_tickets_oldest_change_timestamp_seconds")
-    for cloud, centre, tenant, status, count in found.vms:
-        vms.add((cloud, centre, tenant, status), float(count))
+    tickets, oldest = gauge("govcloud_tickets"), gauge("govcloud_tickets_oldest_change_timestamp_seconds")
     for state, kind, count in sorted(found.tickets):
         tickets.add((state, kind), float(count))
     for state, iso in sorted(found.oldest):
         _add_time(oldest, (state,), iso)
-    histograms = {spec.name: Histogram(SPECS[spec.name]) for spec, _ in DURATIONS}
-    for item in found.histograms:
-        histograms[item.name].series.append(Series((item.kind,), tuple(zip(item.bounds, item.counts, strict=True)), item.count, item.total))
-    return [vms, tickets, oldest, *histograms.values()]
+    histograms = {item.name: Histogram(SPECS[item.name]) for item in latency.LATENCIES}
+    for found_one in found.histograms:
+        series = Series((found_one.kind,), tuple(zip(found_one.bounds, found_one.counts, strict=True)), found_one.count, found_one.total)
+        histograms[found_one.name].series.append(series)
+    return [tickets, oldest, *histograms.values()]
+
+
+def _count(row: aggregates.VmCount) -> Callable[[], tuple[Row, ...]]:
+    return lambda: (((row[0], row[1], row[2], row[3]), float(row[4])),)
+
+
+def vm_families(counts: Sequence[aggregates.VmCount], previous: Mapping[str, Chunks] | None = None) -> list[Family]:
+    """VMs by cloud, centre, tenant and status; a chunk per count, lent by ``previous`` when unchanged."""
+    vms = gauge("govcloud_vms")
+    before = (previous or {}).get(vms.spec.name, {})
+    vms.chunks = [_chunk(before, row, _count(row)) for row in counts]
+    return [vms]
 
 
 def lease_families(rows: Iterable[tuple[str, int, int]], warning_days: int) -> list[Family]:
@@ -225,14 +279,72 @@ def daemon_families(rows: Iterable[facts.DaemonRow], *, now: datetime.datetime, 
     return [leader, heartbeat, live, leaders]
 
 
-def build(found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings, warning_days: int) -> list[Family]:
-    """Every store-derived family of one scrape (pure: same inputs, same families)."""
+def static_families(state: DesiredState, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
+    """The families that depend on the desired state and the quota overrides only (pure)."""
+    return [*limit_families(state.quotas, overrides), *capacity_families(state.topology)]
+
+
+def store_families(found: Facts, *, now: datetime.datetime, settings: ExporterSettings, warning_days: int) -> list[Family]:
+    """The families that change with the store (pure)."""
+    return [*usage_families(found.usage), *vm_families(found.vms), *fact_families(found, now=now, settings=settings, warning_days=warning_days)]
+
+
+def fact_families(found: Facts, *, now: datetime.datetime, settings: ExporterSettings, warning_days: int) -> list[Family]:
+    """The store's families with at most a few hundred series each (everything but quota usage and VMs)."""
     return [
-        *quota_families(state.quotas, found.overrides, found.usage),
-        *centre_families(state.topology, found.allocation),
+        *allocation_families(found.allocation),
         *health_families(found.health),
         *ticket_families(found),
         *lease_families(found.leases, warning_days),
         *reconcile_families(found.cycles, found.findings),
         *daemon_families(found.daemons, now=now, timeout=settings.heartbeat_timeout),
     ]
+
+
+def build(found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings, warning_days: int) -> list[Family]:
+    """Every store-derived family of one scrape (pure: same inputs, same families)."""
+    return [*static_families(state, found.overrides), *store_families(found, now=now, settings=settings, warning_days=warning_days)]
+
+
+class Reused(Generic[T]):
+    """Families rebuilt only when their input differs from the previous scrape's, and then from the
+    previous build's chunks (``Chunk``) where those fit.
+
+    At 10k tenants and 100k VMs the per-tenant families are tens of thousands of series, and building
+    and formatting them costs more than the SQL that reads them; between two scrapes few of them change
+    (a ledger or VM change, not a heartbeat). Comparing the fresh rows with the previous ones is a C loop
+    over tuples. The families, chunks and their formatted text are never changed once built, so handing
+    them out again is safe."""
+
+    def __init__(self, build: Callable[[T, Mapping[str, Chunks]], list[Family]]) -> None:
+        self._build = build
+        self._input: T | None = None
+        self._families: list[Family] = []
+
+    def get(self, value: T) -> list[Family]:
+        if self._input is None or value != self._input:
+            previous = {f.spec.name: {c.key: c for c in f.chunks} for f in self._families if isinstance(f, Gauge) and f.chunks}
+            self._families, self._input = self._build(value, previous), value
+        return self._families
+
+
+class ScrapeCache:
+    """What a collector keeps between scrapes: ``build`` with the big families reused while their inputs
+    stay the same (the desired state by identity: a reload makes a new one)."""
+
+    def __init__(self) -> None:
+        self._static: Reused[tuple[int, dict[tuple[str, str], Resources]]] = Reused(self._static_families)
+        self._state: DesiredState | None = None
+        self.usage: Reused[Sequence[aggregates.UsageRow]] = Reused(usage_families)
+        self.vms: Reused[Sequence[aggregates.VmCount]] = Reused(vm_families)
+
+    def _static_families(self, key: tuple[int, dict[tuple[str, str], Resources]], _: Mapping[str, Chunks]) -> list[Family]:
+        assert self._state is not None and id(self._state) == key[0]
+        return static_families(self._state, key[1])
+
+    def build(self, found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings,
+              warning_days: int) -> list[Family]:
+        """The same families as ``build``."""
+        self._state = state  # held, so that its id cannot be reused by a later state while it is the key
+        return [*self._static.get((id(state), dict(found.overrides))), *self.usage.get(found.usage), *self.vms.get(found.vms),
+                *fact_families(found, now=now, settings=settings, warning_days=warning_days)]

@@ -5,9 +5,10 @@ at 100k VMs and 10k tenants: every function here is one aggregate query (the dat
 buckets; Python only relabels the few rows that come back). The exporter never sees SQL; this module
 never sees prometheus_client.
 
-Timestamps are stored as ISO 8601 text. Durations between two of them are computed in SQL per dialect
-(``julianday`` on SQLite, ``EXTRACT(EPOCH …)`` on PostgreSQL) so that histograms are bucketed by the
-database in the same single pass over ``tickets`` that counts them.
+The big ones read covering indexes (migration 0007: ``vms_by_place``, ``ledger_by_tenant``,
+``ledger_by_centre``, ``tickets_by_state_kind``), so that each GROUP BY walks an index in order instead
+of sorting the table. Ticket latency histograms are not aggregated here at all: they are counters kept at
+each state change (``store/latency.py``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from govcloud.errors import StoreError
 from govcloud.model.resources import Resources
 from govcloud.store.db import READ_ONLY
-from govcloud.store.tables import config_results, findings, ledger, tickets, vms
+from govcloud.store.tables import BIG, findings, ledger, tickets, vms
 
 if TYPE_CHECKING:
     from govcloud.store.db import Store
@@ -50,33 +50,49 @@ def snapshot(store: Store) -> Iterator[sa.Connection]:
         raise StoreError(f"cannot read the state store {store.describe()}: {exc}") from exc
 
 
+def _driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as the database driver returns them (plain tuples), in ``conn``'s transaction.
+
+    For the two results of tens of thousands of rows: SQLAlchemy's ``Row`` objects cost a third of the
+    query's time, and ``Row.__eq__`` is Python (the exporter compares each result with the previous
+    scrape's). Both sqlite3 and psycopg2 return tuples from ``fetchall``."""
+    compiled = query.compile(dialect=conn.dialect)
+    params: Any = compiled.params
+    if compiled.positiontup:  # sqlite3's qmark style: parameters in order; psycopg2 takes the dict
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    except Exception as exc:  # the driver's own errors: the callers expect SQLAlchemy's (snapshot() wraps them)
+        raise sa.exc.DBAPIError.instance(str(compiled), params, exc, Exception) from exc
+    finally:
+        cursor.close()
+
+
 def _sums() -> list[Any]:
-    return [sa.func.sum(ledger.c.instances), sa.func.sum(ledger.c.vcpus), sa.func.sum(ledger.c.ram_mb), sa.func.sum(ledger.c.disk_gb)]
+    """The four ledger sums as integers on both databases (PostgreSQL's SUM of a BIGINT is NUMERIC)."""
+    return [sa.cast(sa.func.coalesce(sa.func.sum(column), 0), BIG)
+            for column in (ledger.c.instances, ledger.c.vcpus, ledger.c.ram_mb, ledger.c.disk_gb)]
 
 
 def _resources(row: Sequence[Any]) -> Resources:
-    return Resources(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), int(row[3] or 0))
+    return Resources(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
-@dataclass(frozen=True)
-class TenantUsage:
-    """What one tenant holds in one cloud, from the ledger's ``vm`` lines (DR room is the centre's)."""
-
-    tenant: str
-    cloud: str
-    reserved: Resources
-    committed: Resources
+UsageRow = tuple[str, str, str, int, int, int, int]
+"""tenant, cloud, ledger state, instances, vcpus, ram_mb, disk_gb, as a plain tuple: at 10k tenants a
+``Resources`` object per row costs more than the SQL that sums them."""
 
 
-def tenant_usage(conn: sa.Connection) -> list[TenantUsage]:
-    """Reserved and committed per tenant × cloud, as ``quota show`` computes them (kind ``vm`` only)."""
-    query = (sa.select(ledger.c.tenant, ledger.c.cloud, ledger.c.state, *_sums()).where(ledger.c.kind == "vm")
-             .group_by(ledger.c.tenant, ledger.c.cloud, ledger.c.state))
-    found: dict[tuple[str, str], dict[str, Resources]] = {}
-    for row in conn.execute(query).all():
-        found.setdefault((row[0], row[1]), {})[row[2]] = _resources(row[3:])
-    return [TenantUsage(tenant, cloud, states.get("reserved", Resources()), states.get("committed", Resources()))
-            for (tenant, cloud), states in sorted(found.items())]
+def tenant_usage(conn: sa.Connection) -> Sequence[UsageRow]:
+    """Sums of the ledger's ``vm`` lines per tenant × cloud × state, as ``quota show`` counts them (DR room
+    is the centre's, not the tenant's), sorted. Read from the ``ledger_by_tenant`` covering index."""
+    keys = (ledger.c.tenant, ledger.c.cloud, ledger.c.state)
+    query = sa.select(*keys, *_sums()).where(ledger.c.kind == "vm").group_by(*keys).order_by(*keys)
+    return cast("Sequence[UsageRow]", _driver_rows(conn, query))
 
 
 @dataclass(frozen=True)
@@ -97,11 +113,15 @@ def centre_allocation(conn: sa.Connection) -> list[CentreAllocation]:
     return [CentreAllocation(r[0], r[1], r[2], r[3], _resources(r[4:])) for r in conn.execute(query).all()]
 
 
-def vm_counts(conn: sa.Connection) -> list[tuple[str, str, str, str, int]]:
-    """(cloud, centre, tenant, status, count) over the ``vms`` table."""
+VmCount = tuple[str, str, str, str, int]
+"""cloud, centre, tenant, status, number of VMs."""
+
+
+def vm_counts(conn: sa.Connection) -> Sequence[VmCount]:
+    """VMs per cloud × centre × tenant × status, in that order (the ``vms_by_place`` covering index)."""
     keys = (vms.c.cloud, vms.c.centre, vms.c.tenant, vms.c.status)
-    query = sa.select(*keys, sa.func.count()).group_by(*keys)
-    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in conn.execute(query).all()]
+    query = sa.select(*keys, sa.func.count()).group_by(*keys).order_by(*keys)
+    return cast("Sequence[VmCount]", _driver_rows(conn, query))
 
 
 def ticket_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:
@@ -135,70 +155,3 @@ def finding_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:
     """(cloud, kind, count) of the current reconcile findings."""
     query = sa.select(findings.c.cloud, findings.c.kind, sa.func.count()).group_by(findings.c.cloud, findings.c.kind)
     return [(r[0], r[1], int(r[2])) for r in conn.execute(query).all()]
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A ticket latency: seconds from column ``start`` to column ``end`` of the same ticket."""
-
-    name: str
-    start: str
-    end: str
-    configured_only: bool = False
-    """Only tickets whose configuration ran (they have rows in ``config_results``)."""
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Cumulative bucket counts of one duration for one ticket kind (``counts[i]``: durations ≤ ``bounds[i]``)."""
-
-    name: str
-    kind: str
-    bounds: tuple[float, ...]
-    counts: tuple[int, ...]
-    count: int
-    total: float
-
-
-def _epoch(dialect: str, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """Seconds since the epoch of an ISO timestamp column (NULL stays NULL)."""
-    if dialect == "postgresql":
-        return sa.cast(sa.extract("epoch", sa.cast(column, postgresql.TIMESTAMP(timezone=True))), sa.Numeric)
-    return sa.func.julianday(column) * 86400.0
-
-
-def duration_histograms(conn: sa.Connection, specs: Sequence[tuple[Duration, Sequence[float]]]) -> list[Histogram]:
-    """Every histogram of ``specs`` per ticket kind, in one scan of ``tickets`` (GROUP BY kind).
-
-    Each timestamp column is converted once per ticket (a MATERIALIZED CTE: as a plain subquery SQLite
-    flattens it and converts again inside every bucket's CASE, 10x slower at 20k tickets). Durations
-    are rounded to the millisecond: julianday's doubles are off by tens of microseconds, which would put
-    a duration of exactly 1800 s above the 1800 s bucket on SQLite only. Negative durations (a clock
-    stepped back between two writes) count as 0 rather than vanish."""
-    dialect = conn.dialect.name
-    configured = sa.select(config_results.c.ticket).distinct().subquery("configured")
-    names = sorted({c for spec, _ in specs for c in (spec.start, spec.end)})
-    epochs = (sa.select(tickets.c.kind, configured.c.ticket.is_not(None).label("configured"),
-                        *[_epoch(dialect, tickets.c[name]).label(name) for name in names])
-              .select_from(tickets.outerjoin(configured, configured.c.ticket == tickets.c.id))
-              .cte("e").prefix_with("MATERIALIZED"))
-    columns: list[Any] = [epochs.c.kind.label("kind")]
-    for i, (spec, _) in enumerate(specs):
-        seconds = sa.func.round(epochs.c[spec.end] - epochs.c[spec.start], 3)
-        floor = sa.case((seconds < 0, 0.0), else_=seconds)  # not GREATEST: PostgreSQL's ignores NULL (a missing timestamp)
-        columns.append((sa.case((epochs.c.configured, floor), else_=None) if spec.configured_only else floor).label(f"d{i}"))
-    inner = sa.select(*columns).cte("d").prefix_with("MATERIALIZED")
-    aggregates: list[Any] = [inner.c.kind]
-    for i, (_, bounds) in enumerate(specs):
-        d = inner.c[f"d{i}"]
-        aggregates += [sa.func.count(d), sa.func.sum(d)]
-        aggregates += [sa.func.sum(sa.case((d <= bound, 1), else_=0)) for bound in bounds]
-    result: list[Histogram] = []
-    for row in conn.execute(sa.select(*aggregates).group_by(inner.c.kind).order_by(inner.c.kind)).all():
-        at = 1
-        for spec, bounds in specs:
-            count, total = int(row[at]), float(row[at + 1] or 0.0)
-            counts = tuple(int(v or 0) for v in row[at + 2: at + 2 + len(bounds)])
-            at += 2 + len(bounds)
-            result.append(Histogram(spec.name, row[0], tuple(float(b) for b in bounds), counts, count, total))
-    return result

@@ -57,6 +57,7 @@ tickets = sa.Table(
     sa.Column("mode", sa.String(16), nullable=False, server_default="managed",
               doc="managed | observe (adopted servers: reported, never changed)"),
 )
+sa.Index("tickets_by_state_kind", tickets.c.state, tickets.c.kind)  # the exporter's ticket counts (0007)
 
 ledger = sa.Table(
     "ledger",
@@ -74,6 +75,11 @@ ledger = sa.Table(
     sa.Column("ram_mb", BIG, nullable=False),
     sa.Column("disk_gb", BIG, nullable=False),
 )
+# Covering indexes for the exporter's GROUP BYs (0007): each reads an index in order, never the table.
+sa.Index("ledger_by_tenant", ledger.c.kind, ledger.c.tenant, ledger.c.cloud, ledger.c.state,
+         ledger.c.instances, ledger.c.vcpus, ledger.c.ram_mb, ledger.c.disk_gb)
+sa.Index("ledger_by_centre", ledger.c.cloud, ledger.c.centre, ledger.c.kind, ledger.c.state,
+         ledger.c.instances, ledger.c.vcpus, ledger.c.ram_mb, ledger.c.disk_gb)
 
 vms = sa.Table(
     "vms",
@@ -97,6 +103,7 @@ vms = sa.Table(
     sa.Column("fault", sa.Text()),
     sa.Column("updated_at", sa.String(32), nullable=False),
 )
+sa.Index("vms_by_place", vms.c.cloud, vms.c.centre, vms.c.tenant, vms.c.status)  # the exporter's VM counts (0007)
 
 locks = sa.Table("locks", metadata, sa.Column("name", sa.String(32), primary_key=True))
 
@@ -209,4 +216,14 @@ terraform_plans = sa.Table(
     sa.Column("second_approved_at", sa.String(32)),
     sa.Column("applied_run", sa.String(64), doc="ident of the apply run that consumed the plan"),
     sa.Column("applied_at", sa.String(32)),
+)
+
+ticket_latency = sa.Table(
+    "ticket_latency",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True, doc="the histogram (store/latency.py LATENCIES)"),
+    sa.Column("kind", sa.String(16), primary_key=True, doc="ticket kind"),
+    sa.Column("bucket", sa.Integer(), primary_key=True, doc="index into the histogram's bounds; len(bounds) is +Inf"),
+    sa.Column("count", BIG, nullable=False, doc="observations in this bucket alone (not cumulative)"),
+    sa.Column("total", sa.Float(), nullable=False, doc="sum of those observations, seconds"),
 )

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from govcloud.errors import GovcloudError, NotFound
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
+from govcloud.store import latency
 from govcloud.store.tables import config_results, ledger, locks, quota_overrides, tickets, vms
 
 OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "config-failed", "active", "retiring", "failed", "quarantined")
@@ -132,15 +133,22 @@ def insert(conn: sa.Connection, row: TicketRow) -> None:
 
 
 def move(conn: sa.Connection, ticket_id: str, expected: str, new: str, *, now: str, **fields: Any) -> None:
-    """Compare-and-set a ticket's state; raises StaleState when it is no longer ``expected``."""
+    """Compare-and-set a ticket's state; raises StaleState when it is no longer ``expected``. A move that
+    ends a latency (approval, activation, provisioning, configuration) counts it in the same transaction."""
     if new not in TRANSITIONS.get(expected, ()):
         raise GovcloudError(f"ticket {ticket_id}: no transition {expected} → {new}")
     if "plan" in fields and fields["plan"] is not None:
         fields["plan"] = json.dumps(fields["plan"], ensure_ascii=False)
+    before = None
+    if latency.needs_observation(expected, new, fields):  # the timestamps as they were, locked until commit
+        columns = [tickets.c.kind, *(tickets.c[name] for name in latency.MOVE_COLUMNS)]
+        before = conn.execute(sa.select(*columns).where(tickets.c.id == ticket_id).with_for_update()).one_or_none()
     result = conn.execute(tickets.update().where(tickets.c.id == ticket_id, tickets.c.state == expected)
                           .values(state=new, updated_at=now, **fields))
     if result.rowcount != 1:
         raise StaleState(f"ticket {ticket_id} is no longer {expected}")
+    if before is not None:
+        latency.observe_move(conn, before.kind, dict(before._mapping), expected, new, now, fields)
 
 
 def set_plan(conn: sa.Connection, ticket_id: str, plan: dict[str, Any], *, now: str) -> None:

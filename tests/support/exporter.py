@@ -6,10 +6,12 @@ Prometheus (and the SQLite/PostgreSQL comparison), so that all of them look at t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 from pathlib import Path
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from govcloud.exporter import GovcloudCollector
@@ -58,18 +60,20 @@ def populate(store: Store) -> None:
     """Tickets in several states with latencies, ledger lines (vm and dr, reserved and committed), VMs,
     a quota override, centre health, reconcile cycles and findings, two daemons (one stale leader)."""
     with store.transaction() as conn:
-        # t-a: active, configured; submit→approve 600 s, approve→active 1800 s, provisioning 1200 s, configuration 300 s
-        rows.insert(conn, ticket("t-a", submitted=7200, approved=6600, started=6500, provisioned=5300, active=4800))
+        # Tickets walk through the engine's moves, so that the latency histograms are counted as in production.
+        # t-a: active, configured; submit→approve 600 s, approve→active 1800 s, provisioning 1200 s, configuration 500 s
+        walk(conn, ticket("t-a", state="submitted", submitted=7200), approved=6600, started=6500, provisioned=5300, configured=4800)
         rows.record_config(conn, rows.ConfigResult("t-a", "gd-gat-hukou-t-a-1", "run-1", "ok", 3, (), iso(4800)))
         # t-b: active without configuration, lease ends in 5 days (inside the 14-day window)
-        rows.insert(conn, ticket("t-b", tenant="gd-zf", expires="2026-12-07", submitted=5000, approved=4970, started=4960,
-                                 provisioned=4900, active=4900))
+        walk(conn, ticket("t-b", tenant="gd-zf", state="submitted", expires="2026-12-07", submitted=5000), approved=4970, started=4960,
+             provisioned=4900)
         # t-c: approved and waiting (reserved quota), lease already ended
-        rows.insert(conn, ticket("t-c", state="approved", expires="2026-11-30", submitted=100000, approved=90000, updated=90000))
+        walk(conn, ticket("t-c", state="submitted", expires="2026-11-30", submitted=100000), approved=90000)
         # t-d: submitted three hours ago, not yet approved
         rows.insert(conn, ticket("t-d", state="submitted", submitted=10800, updated=10800))
-        # t-e: retired: its lease no longer matters
-        rows.insert(conn, ticket("t-e", state="retired", expires="2026-11-01", submitted=900000, approved=899000, active=898000))
+        # t-e: retired (its lease no longer matters); it became active without a recorded provisioning time
+        walk(conn, ticket("t-e", state="submitted", expires="2026-11-01", submitted=900000), approved=899000, started=None, active=898000,
+             retired=897000)
         # a DR ticket of gd-gat: VM lines in gz-main, failover room in sg-dr
         rows.reserve(conn, [
             LedgerLine("t-a", "gd-gat", "hukou", "gd-prov", "gz-main", Resources(2, 4, 8192, 80), "reserved"),
@@ -99,6 +103,26 @@ def populate(store: Store) -> None:
         facts.heartbeat(conn, facts.DaemonRow("gz2:200:b", "gz2", 200, iso(3600), iso(5), False))
         facts.heartbeat(conn, facts.DaemonRow("gz3:300:c", "gz3", 300, iso(7200), iso(600), True))  # killed -9 ten minutes ago
         facts.heartbeat(conn, facts.DaemonRow("gz4:400:d", "gz4", 400, iso(7200), iso(900), True, stopped_at=iso(900)))
+
+
+def walk(conn: sa.Connection, row: rows.TicketRow, *, approved: float, started: float | None = 0, provisioned: float | None = None,
+         configured: float | None = None, active: float | None = None, retired: float | None = None) -> None:
+    """Insert a submitted ticket and move it as the engine does, each step at its time (seconds before NOW)."""
+    rows.insert(conn, dataclasses.replace(row, updated_at=row.submitted_at))
+    rows.move(conn, row.id, "submitted", "approved", now=iso(approved), approved_at=iso(approved), approved_by="approver")
+    if provisioned is None and active is None:
+        return
+    rows.move(conn, row.id, "approved", "provisioning", now=iso(started or approved), provision_started_at=iso(started) if started else None)
+    if configured is not None and provisioned is not None:
+        rows.move(conn, row.id, "provisioning", "configuring", now=iso(provisioned), provisioned_at=iso(provisioned))
+        rows.move(conn, row.id, "configuring", "active", now=iso(configured), active_at=iso(configured))
+    else:
+        done = iso(provisioned if provisioned is not None else active or 0)
+        rows.move(conn, row.id, "provisioning", "active", now=done, active_at=done,
+                  **({"provisioned_at": done} if provisioned is not None else {}))
+    if retired is not None:
+        rows.move(conn, row.id, "active", "retiring", now=iso(retired))
+        rows.move(conn, row.id, "retiring", "retired", now=iso(retired))
 
 
 def registry_for(store: Store, state: DesiredState, *, leader: bool | None = True) -> CollectorRegistry:

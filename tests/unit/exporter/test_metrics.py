@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from govcloud import __version__
 from govcloud.exporter import GovcloudCollector, exposition
 from govcloud.exporter.catalogue import SPECS
+from govcloud.exporter.families import Gauge
 from govcloud.model.state import DesiredState
 from govcloud.store import Store
 from tests.support.exporter import NOW, populate, registry_for, sample_state
@@ -188,9 +189,6 @@ def test_an_empty_store_scrapes(tmp_path: Path, state: DesiredState) -> None:
 
 
 def test_fast_exposition_is_byte_for_byte_generate_latest(registry: CollectorRegistry) -> None:
-    def steady(text: bytes) -> bytes:  # the scrape's own duration differs between two scrapes
-        return re.sub(rb"(govcloud_exporter_scrape_duration_seconds) \S+", rb"\1 X", text)
-
     assert steady(exposition(registry)) == steady(generate_latest(registry))
 
 
@@ -222,3 +220,52 @@ def test_the_global_registry_is_never_touched(store: Store, state: DesiredState)
     registry_for(store, state)
     GovcloudCollector(store, lambda: state)
     assert set(REGISTRY._names_to_collectors) == before
+
+
+def steady(text: bytes) -> bytes:
+    """A scrape without its own duration (which differs between two scrapes)."""
+    return re.sub(rb"(govcloud_exporter_scrape_duration_seconds) \S+", rb"\1 X", text)
+
+
+def test_a_change_between_scrapes_is_seen_and_the_unchanged_chunks_are_reused(store: Store, state: DesiredState) -> None:
+    from govcloud.store import tickets as rows
+    from tests.support.exporter import vm
+
+    registry = registry_for(store, state)
+    collector = next(iter(registry._collector_to_names))
+    assert isinstance(collector, GovcloudCollector)
+    exposition(registry)
+    first = {f.spec.name: f for f in collector.families() if isinstance(f, Gauge)}
+    assert {f.spec.name: f for f in collector.families() if isinstance(f, Gauge)}["govcloud_vms"] is first["govcloud_vms"]
+    with store.transaction() as conn:
+        rows.upsert_vm(conn, vm("t-b", 1, tenant="gd-zf", centre="gz-backup", status="ACTIVE"))  # was SHUTOFF
+        rows.upsert_vm(conn, vm("t-x", 1, tenant="gd-mzt"))                                       # a new tenant's VM
+        conn.execute(sa.text("UPDATE ledger SET vcpus = vcpus + 2 WHERE ticket = 't-b'"))
+    text = exposition(registry)
+    assert steady(text) == steady(generate_latest(registry))
+    assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-backup", tenant="gd-zf", status="ACTIVE") == 1
+    assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-backup", tenant="gd-zf", status="SHUTOFF") is None
+    assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-main", tenant="gd-mzt", status="ACTIVE") == 1
+    assert value(registry, "govcloud_quota_used", tenant="gd-zf", cloud="gd-prov", resource="vcpus") == 4
+    now = {f.spec.name: f for f in collector.families() if isinstance(f, Gauge)}
+    assert now["govcloud_vms"] is not first["govcloud_vms"]
+    kept = [c for c in now["govcloud_vms"].chunks if c in first["govcloud_vms"].chunks]
+    assert [c.key for c in kept] == [("gd-prov", "gz-main", "gd-gat", "ACTIVE", 2)]  # the unchanged count, text and all
+    assert kept[0].text is not None
+    gat = [c for c in now["govcloud_quota_used"].chunks if isinstance(c.key, tuple) and c.key[0] == "gd-gat"]
+    assert gat and all(c in first["govcloud_quota_used"].chunks for c in gat)
+    assert now["govcloud_quota_limit"] is first["govcloud_quota_limit"]         # the desired state did not change
+
+
+def test_a_reloaded_desired_state_rebuilds_the_limits(store: Store, state: DesiredState) -> None:
+    import dataclasses
+
+    current = [state]
+    registry = CollectorRegistry()
+    GovcloudCollector(store, lambda: current[0], registry=registry)
+    before = value(registry, "govcloud_quota_limit", tenant="gd-gat", cloud="gd-prov", resource="vcpus")
+    quota = state.quotas.quotas[("gd-gat", "gd-prov")]
+    bigger = dataclasses.replace(quota, limit=dataclasses.replace(quota.limit, vcpus=quota.limit.vcpus + 100))
+    quotas = dataclasses.replace(state.quotas, quotas={**state.quotas.quotas, ("gd-gat", "gd-prov"): bigger})
+    current[0] = dataclasses.replace(state, quotas=quotas)
+    assert value(registry, "govcloud_quota_limit", tenant="gd-gat", cloud="gd-prov", resource="vcpus") == (before or 0) + 100
