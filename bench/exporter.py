@@ -212,7 +212,7 @@ def measure(url: str, tenants: int, repeat: int) -> None:
     registry = CollectorRegistry()
     collector = GovcloudCollector(store, lambda: state, is_leader=lambda: True, clock=lambda: NOW, registry=registry)
     body = exposition(registry)  # warm: the first scrape pays for imports and the page cache
-    samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    samples = body.count(b"\n") - body.count(b"\n#") - body.startswith(b"#")  # not splitlines(): 130k objects would inflate the RSS
     baseline_sql = sa.text("SELECT cloud, centre, tenant, status, count(*) FROM vms GROUP BY cloud, centre, tenant, status")
 
     def baseline() -> None:

@@ -60,22 +60,26 @@ class RowsFamily(Metric):
     def samples(self, value: list[Sample]) -> None:
         self._samples = value or None  # Metric.__init__ assigns []: keep the rows as the source
 
-    def text(self, escaped: dict[str, str], numbers: dict[float, str]) -> str:
-        """This family in the text format, exactly as ``generate_latest`` writes it (labels sorted by name).
+    def parts(self, escaped: dict[str, str], numbers: dict[float, str]) -> list[bytes]:
+        """This family in the text format, exactly as ``generate_latest`` writes it (labels sorted by name),
+        in pieces: the header with ``rows``, then each chunk.
 
         Label values and numbers repeat a lot (tenants, clouds, tier limits): each is escaped or
         formatted once per scrape, then every line is one ``str.format`` call. A family or chunk that
-        was formatted before (reused from an earlier scrape) keeps its text."""
+        was formatted before (reused from an earlier scrape) keeps its encoded text; the pieces are
+        joined once, into the response."""
         family = self.family
+        lines = None
         if family.text is None:
             spec, lines = family.spec, _formatter(family.spec, escaped, numbers)
-            parts = [f"# HELP {spec.name} {_help(spec.help)}\n# TYPE {spec.name} gauge\n", lines(family.rows)]
-            for chunk in family.chunks:
-                if chunk.text is None:
-                    chunk.text = lines(chunk.rows)
-                parts.append(chunk.text)
-            family.text = "".join(parts)
-        return family.text
+            family.text = (f"# HELP {spec.name} {_help(spec.help)}\n# TYPE {spec.name} gauge\n" + lines(family.rows)).encode()
+        parts = [family.text]
+        for chunk in family.chunks:
+            if chunk.text is None:
+                lines = lines or _formatter(family.spec, escaped, numbers)
+                chunk.text = lines(chunk.rows).encode()
+            parts.append(chunk.text)
+        return parts
 
 
 def _formatter(spec: Spec, escaped: dict[str, str], numbers: dict[float, str]) -> Callable[[Iterable[Row]], str]:
@@ -195,7 +199,7 @@ def exposition(registry: Any) -> bytes:
     parts: list[bytes] = []
     for metric in registry.collect():
         if isinstance(metric, RowsFamily):
-            parts.append(metric.text(escaped, numbers).encode("utf-8"))
+            parts += metric.parts(escaped, numbers)
         else:
             parts.append(generate_latest(_One(metric)))
     return b"".join(parts)

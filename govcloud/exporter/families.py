@@ -29,7 +29,7 @@ Row = tuple[tuple[str, ...], float]
 """One series: label values in the order of ``spec.labels``, and the value."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Chunk:
     """Rows built together from one input (a tenant × cloud's ledger sums, one VM count), never changed
     afterwards. A family made of chunks can take over the previous scrape's chunks whose input did not
@@ -37,7 +37,8 @@ class Chunk:
 
     key: Hashable
     rows: tuple[Row, ...]
-    text: str | None = None
+    text: bytes | None = None
+    """The rows in the text format (UTF-8), once written."""
 
 
 @dataclass
@@ -47,9 +48,10 @@ class Gauge:
     spec: Spec
     rows: list[Row] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
-    text: str | None = field(default=None, compare=False, repr=False)
-    """The family in the text format once written (collector.py): a family is not changed after it is
-    built, so one that is served again (the collector's reused families) is not formatted again."""
+    text: bytes | None = field(default=None, compare=False, repr=False)
+    """The header and ``rows`` in the text format (UTF-8) once written (collector.py): a family is not
+    changed after it is built, so one that is served again (the collector's reused families) is not
+    formatted again."""
 
     def add(self, values: tuple[str, ...], value: float) -> None:
         self.rows.append((values, value))
