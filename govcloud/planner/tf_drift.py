@@ -15,7 +15,7 @@ approved plan — makes the plan one for a human, and every finding of the works
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from govcloud.planner.drift import BROKEN, FINE, IN_FLIGHT, LIVE, Drift
@@ -71,7 +71,7 @@ class Verdict:
         return bool(self.fixes) and not self.blockers
 
 
-def judge(*, cloud: str, workspace: str, changes: Sequence[PlannedResource], instances: Iterable[Instance],
+def judge(*, cloud: str, workspace: str, changes: Sequence[PlannedResource], instances: Sequence[Instance],
           members: Mapping[str, Member], remedy: str = "") -> Verdict:
     """Read one workspace's plan. ``members``: VM name → the ticket that has (or had) it, every ticket of
     the workspace whatever its state; ``remedy``: what a human should do, said on every finding of a plan
