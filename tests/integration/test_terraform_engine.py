@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,30 +25,21 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from govcloud.store import Store, terraform_plans
 from govcloud.store import tickets as rows
 from govcloud.store.tables import tickets
 from tests.support.hosts import TestHosts
 from tests.support.moto import ACCESS_KEY, SECRET_KEY, MotoServer, moto_server
+from tests.support.tfcloud import ec2_profile, live_instances, require_tools
 from tests.support.tickets import REPO, write_ticket
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.filterwarnings("ignore::boto3.exceptions.PythonDeprecationWarning"),
 ]
-MIRROR = Path("/opt/tf-plugins")
 BRIDGE, GATEWAY, PREFIX = "gcbr6", "10.253.0.1", 24
-SUBNET = "10.253.0.0/24"
 TENANT, SYSTEM, REQUESTER = "gd-zsj", "yunwei", "yuantao"
-
-
-def _require_tools() -> None:
-    if shutil.which("terraform") is None:
-        pytest.fail("terraform not on PATH: the machine image ships terraform 1.11 at /usr/local/bin (CI must too)", pytrace=False)
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        pytest.fail(f"provider mirror {MIRROR} lacks hashicorp/aws: it comes with the machine image, no registry is reachable", pytrace=False)
 
 
 @dataclass
@@ -80,33 +70,12 @@ class Journey:
 
     def live(self) -> dict[str, dict[str, Any]]:
         """Instances that are not terminated, by Name tag."""
-        found: dict[str, dict[str, Any]] = {}
-        for reservation in self.ec2.describe_instances()["Reservations"]:
-            for instance in reservation["Instances"]:
-                tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-                if instance["State"]["Name"] != "terminated":
-                    found[tags.get("Name", instance["InstanceId"])] = {**instance, "tags": tags}
-        return found
-
-
-def _profile(base: Path, moto: MotoServer, ec2: Any, *, first: int = 10) -> Path:
-    """The test's profile: tp-ecloud is moto (region, zone and Terraform settings replaced; no secret in it)."""
-    vpc = ec2.create_vpc(CidrBlock="10.253.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=SUBNET, AvailabilityZone=f"{moto.region}a")["Subnet"]["SubnetId"]
-    ami = ec2.describe_images()["Images"][0]["ImageId"]
-    terraform = {"module": "ec2", "vpc_id": vpc, "endpoints": {"ec2": moto.url, "sts": moto.url, "iam": moto.url}, "skip_checks": True,
-                 "instance_types": {"gc.small": "t3.micro", "gc.medium": "t3.small"}, "images": {"debian-12": ami},
-                 "networks": {"gov-shared": {"subnet": subnet, "cidr": SUBNET, "first": first}}, "ssh_cidrs": [SUBNET],
-                 "credentials": {"AWS_ACCESS_KEY_ID": "GOVCLOUD_IT_TP_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY": "GOVCLOUD_IT_TP_SECRET_KEY"}}
-    path = base / "profile.yaml"
-    path.write_text(yaml.safe_dump({"clouds": {"tp-ecloud": {"region": moto.region, "availability_zone": f"{moto.region}a",
-                                                             "terraform": terraform}}}, sort_keys=False), encoding="utf-8")
-    return path
+        return live_instances(self.ec2)
 
 
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
-    _require_tools()
+    require_tools()
     import boto3
 
     base = tmp_path_factory.mktemp("tf-engine")
@@ -116,7 +85,7 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
                            aws_secret_access_key=SECRET_KEY)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVCLOUD_", "AWS_", "OS_"))}
         env.update(GOVCLOUD_ROOT=str(REPO), GOVCLOUD_STATE_DIR=str(base / "state"), GOVCLOUD_DB=f"sqlite:///{base / 'govcloud.db'}",
-                   GOVCLOUD_PROFILE=str(_profile(base, moto, ec2)), GOVCLOUD_IT_TP_ACCESS_KEY=ACCESS_KEY,
+                   GOVCLOUD_PROFILE=str(ec2_profile(base, moto, ec2)), GOVCLOUD_IT_TP_ACCESS_KEY=ACCESS_KEY,
                    GOVCLOUD_IT_TP_SECRET_KEY=SECRET_KEY, GOVCLOUD_SSH_KEY=str(base / "hosts" / "id_ed25519"))
         trip = Journey(moto=moto, ec2=ec2, base=base, env=env)
         try:
@@ -261,7 +230,7 @@ def test_state_goes_to_postgresql_when_the_store_is_postgresql(journey: Journey)
     with postgres_server() as server:
         url = create_database(server, "govcloud_tf")
         env = {**journey.env, "GOVCLOUD_DB": url, "GOVCLOUD_STATE_DIR": str(base / "state"),
-               "GOVCLOUD_PROFILE": str(_profile(base, journey.moto, journey.ec2, first=50))}
+               "GOVCLOUD_PROFILE": str(ec2_profile(base, journey.moto, journey.ec2, first=50))}
 
         def ctx(user: str) -> EngineContext:
             return build(Settings.from_env(env).with_overrides(user=user))
