@@ -1,8 +1,9 @@
 """Watching the centres: one compute-service listing per endpoint, a verdict per centre, recorded.
 
 The daemon calls :meth:`CentreWatch.check` on its health interval. Each endpoint (clouds.yaml entry
-+ region) is asked once, in its own thread, with a deadline: a region whose API hangs makes its
-centres ``down`` (after the policy's confirmations) without delaying the verdict on the others. Each
++ region) is asked once, in its own thread, with a deadline (``drivers/deadline.py``, as reconcile's
+listings): a region whose API hangs makes its centres ``down`` (after the policy's confirmations)
+without delaying the verdict on the others, and is not asked again until it answers. Each
 centre's services are those in its availability zones. The recorded state, its ``since`` and any
 pending transition live in the store (``centre_health``), so a standby daemon that takes over goes
 on from the same facts; every change of state is appended to the audit chain.
