@@ -235,6 +235,8 @@ def apply_cmd(app: AppContext, ticket_ids: tuple[str, ...], skip_configure: bool
         raise click.exceptions.Exit(1)
     if any(o.state == "refused" for o in outcomes):  # a stale or unsigned Terraform plan: nothing was changed
         raise click.exceptions.Exit(2)
+    if any(o.state == "busy" for o in outcomes):  # another run holds a Terraform workspace: nothing was changed, try again
+        raise click.exceptions.Exit(1)
 
 
 @click.command("explain")

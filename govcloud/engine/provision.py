@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
+from govcloud.drivers.terraform import WorkspaceBusy
 from govcloud.engine import terraform_path as tf
 from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
@@ -179,6 +180,8 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
             if ticket_ids:
                 raise
             outcomes.append(Outcome(row.id, "refused", str(exc)))  # a stale plan never blocks the other tickets
+        except WorkspaceBusy as exc:  # another run of this host holds the Terraform workspace: the ticket waits, unchanged
+            outcomes.append(Outcome(row.id, "busy", str(exc)))
         except (InvalidState, NotFound):
             raise
         except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others

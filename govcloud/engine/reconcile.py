@@ -2,8 +2,9 @@
 policy — recreate what drifted.
 
 One pass (:meth:`Reconciler.run`) lists every OpenStack endpoint once (all projects, as govcloud's
-service user) and plans every Terraform workspace govcloud applied (``engine/tf_reconcile.py``), each
-call in its own thread under one deadline (``drivers/deadline.py``), so one slow or broken cloud never
+service user) and plans every Terraform workspace govcloud applied, or reads the state of one where no ticket
+is live any more (``engine/tf_reconcile.py``), each call in its own thread under one deadline
+(``drivers/deadline.py``), so one slow or broken cloud never
 stalls the others: its clouds get an error row for this cycle and keep their last successful time, the
 rest go on. A call still hanging from the previous pass is not asked again until it returns. The diff
 itself is pure (``planner.drift.diff``, ``planner.tf_drift.judge``); recording replaces each cloud's

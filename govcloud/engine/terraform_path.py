@@ -14,6 +14,11 @@ placement and the Ansible step are the OpenStack path's; what differs is how VMs
 - ``apply`` refuses (``PlanRefused``, exit 2, nothing changed) unless every one of those still holds,
   then applies exactly the saved plan and records the outputs (instance ids, addresses) as the
   ticket's VMs, so ``configure`` and ``inventory`` see them like any other VM.
+
+Every render → plan (→ apply) here holds govcloud's workspace lock (``TerraformDriver.lock``, a flock in
+the workspace directory): reconcile renders the same ``main.tf.json``, and terraform's state lock does not
+cover that file. The ticket path waits for it (``lock_wait``, then a ``WorkspaceBusy`` naming the
+workspace and its holder); reconcile never waits.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +186,14 @@ def _taken(ctx: EngineContext, row: TicketRow, cloud_id: str) -> set[str]:
     return {str(i["private_ip"]) for p in planned for i in p.instances if i.get("private_ip")} | set(recorded)
 
 
+def workspace_lock(ctx: EngineContext, tenant: str, cloud_id: str, holder: str, *, wait: float | None = None) -> AbstractContextManager[None]:
+    """govcloud's lock on the workspace tenant × cloud (the driver's ``lock``): what a ticket run holds across
+    render → plan → apply (``wait`` None: the driver's bounded wait), reconcile with ``wait=0``."""
+    driver = ctx.terraform()
+    lock: AbstractContextManager[None] = driver.lock(driver.workspace(tenant, cloud_id), wait=wait, holder=holder)
+    return lock
+
+
 # -- plan ---------------------------------------------------------------------------------------
 def plan_ticket(ctx: EngineContext, ticket_id: str) -> list[tuple[TfPlanRow, PlanSummary]]:
     """``govcloud plan TICKET`` for a Terraform cloud: render, plan, save; returns what to show."""
@@ -201,6 +215,11 @@ def plan_ticket(ctx: EngineContext, ticket_id: str) -> list[tuple[TfPlanRow, Pla
 
 
 def _plan_cloud(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], cloud_id: str, actor: str) -> tuple[TfPlanRow, PlanSummary]:
+    with workspace_lock(ctx, row.tenant, cloud_id, f"govcloud plan {row.id}"):
+        return _plan_locked(ctx, row, vms, cloud_id, actor)
+
+
+def _plan_locked(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], cloud_id: str, actor: str) -> tuple[TfPlanRow, PlanSummary]:
     driver = ctx.terraform()
     cloud, secret_env = cloud_of(ctx, cloud_id)
     with ctx.store.transaction() as conn:
@@ -328,11 +347,19 @@ def _ready(ctx: EngineContext, row: TicketRow, record: TfPlanRow) -> Workspace:
 
 def provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool = True) -> Any:
     """Apply the ticket's approved plans; record its VMs from the outputs; commit its quota."""
-    from govcloud.engine.provision import Outcome
-
     if row.state == "provisioning":
         return _resume(ctx, row, actor, configure=configure)
-    ready = [(record, _ready(ctx, row, record)) for record in _signed_plans(ctx, row)]
+    signed = _signed_plans(ctx, row)
+    with ExitStack() as held:  # sorted: two ticket runs never wait for each other crosswise
+        for record in sorted(signed, key=lambda r: r.cloud):
+            held.enter_context(workspace_lock(ctx, row.tenant, record.cloud, f"govcloud apply {row.id}"))
+        return _provision_locked(ctx, row, actor, signed, configure=configure)
+
+
+def _provision_locked(ctx: EngineContext, row: TicketRow, actor: str, signed: Sequence[TfPlanRow], *, configure: bool) -> Any:
+    from govcloud.engine.provision import Outcome
+
+    ready = [(record, _ready(ctx, row, record)) for record in signed]
     with ctx.store.transaction() as conn:
         rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1, provision_started_at=ctx.now())
         ctx.store.audit.append(actor, "ticket.provision", f"ticket:{row.id}",
@@ -428,9 +455,10 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Any:
     details = []
     for cloud_id in terraform_clouds(ctx, placements(row)):
         cloud, secret_env = cloud_of(ctx, cloud_id)
-        ws = driver.render(row.tenant, cloud, _members(ctx, row, cloud_id, states=APPLIED) + _own(ctx, row, cloud_id),
-                           secret_env=secret_env)
-        summary: PlanSummary = driver.plan(ws, progress=ctx.progress)
+        with workspace_lock(ctx, row.tenant, cloud_id, f"govcloud apply {row.id} (converge)"):
+            ws = driver.render(row.tenant, cloud, _members(ctx, row, cloud_id, states=APPLIED) + _own(ctx, row, cloud_id),
+                               secret_env=secret_env)
+            summary: PlanSummary = driver.plan(ws, progress=ctx.progress)
         if summary.has_changes:
             details.append(f"{ws.name}: drift, {summary.add} to add, {summary.change} to change, {summary.destroy} to destroy "
                            f"({', '.join(c.address for c in summary.changes)}); not applied without an approved plan")
@@ -440,6 +468,29 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Any:
     if any("drift" in d for d in details):
         ctx.store.audit.append(actor, "terraform.drift", f"ticket:{row.id}", {"workspaces": details})
     return Outcome(row.id, "active", "; ".join(details))
+
+
+def _remove_from(ctx: EngineContext, row: TicketRow, cloud_id: str) -> int:
+    """Take the ticket's instances out of one workspace (the caller holds its lock); how many existed."""
+    driver = ctx.terraform()
+    cloud, secret_env = cloud_of(ctx, cloud_id)
+    names = {spec.name for spec in _own(ctx, row, cloud_id)} | {vm.name for vm in placements(row) if vm.cloud == cloud_id}
+    ws = driver.find_workspace(row.tenant, cloud_id, secret_env=secret_env)
+    if ws is None:
+        return 0
+    existing = set(driver.outputs(ws))
+    others = [s for s in _members(ctx, row, cloud_id, states=APPLIED) if s.name not in names]
+    ws = driver.render(row.tenant, cloud, others, secret_env=secret_env)
+    if not others:
+        driver.destroy(ws, progress=ctx.progress)
+    else:
+        summary: PlanSummary = driver.plan(ws, progress=ctx.progress)
+        foreign = [c.address for c in summary.changes if c.action != "delete" or not any(f'["{n}"]' in c.address for n in names)]
+        if foreign:
+            raise DriverError(f"removing ticket {row.id} from {ws.name} would also change {', '.join(foreign)}: nothing was applied; "
+                              "look at the workspace's drift first")
+        driver.apply(ws, summary.planfile, sha256=summary.sha256, progress=ctx.progress)
+    return len(existing & names)
 
 
 def _own(ctx: EngineContext, row: TicketRow, cloud_id: str) -> list[InstanceSpec]:
@@ -452,27 +503,10 @@ def remove(ctx: EngineContext, row: TicketRow) -> int:
     """Take the ticket's instances out of its workspaces and apply that (retirement, rollback); the last
     ticket of a workspace destroys it. Refuses when the plan would touch anything not the ticket's.
     Returns how many of the ticket's instances existed; its VM rows are forgotten."""
-    driver = ctx.terraform()
     removed = 0
     for cloud_id in terraform_clouds(ctx, placements(row)):
-        cloud, secret_env = cloud_of(ctx, cloud_id)
-        names = {spec.name for spec in _own(ctx, row, cloud_id)} | {vm.name for vm in placements(row) if vm.cloud == cloud_id}
-        ws = driver.find_workspace(row.tenant, cloud_id, secret_env=secret_env)
-        if ws is None:
-            continue
-        existing = set(driver.outputs(ws))
-        others = [s for s in _members(ctx, row, cloud_id, states=APPLIED) if s.name not in names]
-        ws = driver.render(row.tenant, cloud, others, secret_env=secret_env)
-        if not others:
-            driver.destroy(ws, progress=ctx.progress)
-        else:
-            summary: PlanSummary = driver.plan(ws, progress=ctx.progress)
-            foreign = [c.address for c in summary.changes if c.action != "delete" or not any(f'["{n}"]' in c.address for n in names)]
-            if foreign:
-                raise DriverError(f"removing ticket {row.id} from {ws.name} would also change {', '.join(foreign)}: nothing was applied; "
-                                  "look at the workspace's drift first")
-            driver.apply(ws, summary.planfile, sha256=summary.sha256, progress=ctx.progress)
-        removed += len(existing & names)
+        with workspace_lock(ctx, row.tenant, cloud_id, f"removal of ticket {row.id}"):
+            removed += _remove_from(ctx, row, cloud_id)
     with ctx.store.transaction() as conn:
         for vm in rows.vms_of(conn, row.id):
             rows.delete_vm(conn, row.id, vm.idx)

@@ -6,11 +6,14 @@ pass's deadline (``drivers/deadline.py``), at most ``slots`` terraform runs per 
 workspace:
 
 1. **Coordination.** A ticket of the workspace that is ``provisioning`` or ``retiring`` means a ticket run
-   is (or will be, on resume) applying there: the workspace is skipped. Otherwise the plan runs with
-   ``-lock-timeout=0s`` on terraform's own state lock — the lock every ticket plan and apply takes (fcntl
-   on the local state, an advisory lock in ``pg``) — so a run holding it makes reconcile step aside
-   (``StateLocked``) instead of queueing behind it. A skipped workspace keeps its last findings and makes
-   its cloud's cycle an error naming why.
+   is (or will be, on resume) applying there: the workspace is skipped. Otherwise reconcile *tries*
+   govcloud's workspace lock (``TerraformDriver.lock``, a flock in the workspace directory that every
+   ticket plan and apply of this host holds across render → plan → apply, since terraform's state lock
+   does not cover ``main.tf.json``) and holds it to the end; held by another run, the workspace is
+   skipped (``WorkspaceBusy``). The plan runs with ``-lock-timeout=0s`` on terraform's own state lock
+   (fcntl on the local state, an advisory lock in ``pg``: a run of another host) — ``StateLocked``
+   skips it the same way. A skipped workspace keeps its last findings and makes its cloud's cycle an
+   error naming why.
 2. **Observe.** The workspace is rendered as the next ticket apply would render it (every live ticket's
    instances as their plans froze them), planned with refresh and saved (``-detailed-exitcode``: 0 is
    "no changes"), and read back as JSON (``terraform show -json``); ``planner.tf_drift.judge`` turns it
@@ -21,6 +24,11 @@ workspace:
    if the state moved since — the tickets' VM rows get the new ids and addresses from the outputs
    (``terraform_path.record_vms``, as after a ticket's apply), and the audit chain records it at once
    (``reconcile.correct``), even when the pass's deadline has already passed.
+
+A workspace where no ticket is live (all retired, failed or rejected) is not planned: if the driver finds a
+state with resources in it (``find_state``: no terraform run when there is none), each remaining instance is
+an ``orphan`` and anything else a ``resource`` finding (``planner.tf_drift.leftovers``), each naming the
+command that removes it. Reconcile never destroys anything: that is the retire path's job.
 """
 
 from __future__ import annotations
@@ -28,12 +36,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from govcloud.drivers.terraform import PlanDetail, PlanSummary, StalePlan, StateLocked, Workspace
+from govcloud.drivers.terraform import PlanDetail, PlanSummary, StalePlan, StateLocked, Workspace, WorkspaceBusy
 from govcloud.engine import terraform_path as tf
 from govcloud.engine.context import EngineContext
 from govcloud.errors import GovcloudError
 from govcloud.planner.drift import Drift
-from govcloud.planner.tf_drift import Instance, Member, PlannedResource, Verdict, judge
+from govcloud.planner.tf_drift import Instance, Member, PlannedResource, Remaining, Verdict, judge, leftovers
 from govcloud.store import terraform_plans as plans
 from govcloud.store import tickets as rows
 
@@ -41,6 +49,8 @@ HOLDING = ("provisioning", "retiring")
 """Ticket states whose run applies in the workspace (now, or when ``apply`` resumes it): reconcile keeps out."""
 WAITING = ("submitted", "approved")
 """Ticket states whose saved plan is still to be applied: a correcting apply would make it stale."""
+TOUCHED = (*tf.APPLIED, "retiring", "retired", "failed", "quarantined")
+"""Ticket states after an apply was (or may have been) attempted: a workspace with such a ticket may hold a state."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,10 @@ class WorkspaceResult:
 
 
 def workspaces(ctx: EngineContext, clouds: list[str]) -> list[tuple[str, str]]:
-    """(tenant, cloud) of every workspace govcloud has applied: one with a ticket whose plan was applied."""
+    """(tenant, cloud) of every workspace govcloud may have applied in: one with a ticket that was (or is being)
+    applied, retired, failed or quarantined. A workspace of submitted or rejected tickets only has no state."""
     with ctx.store.transaction() as conn:
-        return sorted({(p.tenant, p.cloud) for cloud in clouds for p in plans.members(conn, None, cloud, tf.APPLIED)})
+        return sorted({(p.tenant, p.cloud) for cloud in clouds for p in plans.members(conn, None, cloud, TOUCHED)})
 
 
 def reconcile_workspace(ctx: EngineContext, tenant: str, cloud_id: str, *, policy: str, actor: str,
@@ -77,6 +88,9 @@ def reconcile_workspace(ctx: EngineContext, tenant: str, cloud_id: str, *, polic
     except StateLocked as exc:
         return WorkspaceResult(cloud_id, tenant, error=f"workspace {tenant}--{cloud_id} skipped: another terraform run holds its "
                                                        f"state lock ({exc})")
+    except WorkspaceBusy as exc:
+        return WorkspaceResult(cloud_id, tenant, error=f"workspace {tenant}--{cloud_id} skipped this pass: another govcloud run "
+                                                       f"holds its workspace lock ({exc})")
     except GovcloudError as exc:
         return WorkspaceResult(cloud_id, tenant, error=f"workspace {tenant}--{cloud_id}: {exc}")
 
@@ -95,6 +109,14 @@ def _reconcile(ctx: EngineContext, tenant: str, cloud_id: str, *, policy: str, a
     holder = _holder(ctx, tenant, cloud_id)
     if holder:
         return WorkspaceResult(cloud_id, tenant, error=f"workspace {name} skipped: {holder} (its run holds the workspace)")
+    if not _live(ctx, tenant, cloud_id):
+        return _leftovers(ctx, tenant, cloud_id)
+    with tf.workspace_lock(ctx, tenant, cloud_id, f"reconcile --policy {policy}", wait=0):
+        return _observe(ctx, tenant, cloud_id, policy=policy, actor=actor)
+
+
+def _observe(ctx: EngineContext, tenant: str, cloud_id: str, *, policy: str, actor: str) -> WorkspaceResult:
+    """Render, plan, judge and (by policy) correct one workspace with live tickets; the caller holds its lock."""
     driver = ctx.terraform()
     cloud, secret_env = tf.cloud_of(ctx, cloud_id)
     ws = driver.render(tenant, cloud, tf.workspace_specs(ctx, tenant, cloud_id), secret_env=secret_env)
@@ -110,12 +132,39 @@ def _reconcile(ctx: EngineContext, tenant: str, cloud_id: str, *, policy: str, a
     return _correct(ctx, ws, summary, verdict, result, actor)
 
 
-def _judge(ctx: EngineContext, tenant: str, cloud_id: str, summary: PlanSummary, detail: PlanDetail) -> Verdict:
+def _live(ctx: EngineContext, tenant: str, cloud_id: str) -> bool:
+    with ctx.store.transaction() as conn:
+        return bool(plans.members(conn, tenant, cloud_id, tf.APPLIED))
+
+
+def _leftovers(ctx: EngineContext, tenant: str, cloud_id: str) -> WorkspaceResult:
+    """A workspace where no ticket is live: what its state still holds, as findings (never planned, never changed)."""
+    driver = ctx.terraform()
+    _, secret_env = tf.cloud_of(ctx, cloud_id)
+    ws = driver.find_workspace(tenant, cloud_id, secret_env=secret_env)
+    if ws is None:  # never rendered on this host: no state of govcloud's
+        return WorkspaceResult(cloud_id, tenant)
+    with tf.workspace_lock(ctx, tenant, cloud_id, "reconcile (leftovers)", wait=0):
+        found = driver.find_state(ws)
+    if not found:
+        return WorkspaceResult(cloud_id, tenant)
+    remaining = [Remaining(r.address, r.key, r.instance, r.id, r.status) for r in found]
+    findings = leftovers(cloud=cloud_id, workspace=ws.name, directory=str(ws.directory), resources=remaining,
+                         members=_members(ctx, tenant, cloud_id))
+    return WorkspaceResult(cloud_id, tenant, findings=findings, instances=sum(r.instance for r in remaining))
+
+
+def _members(ctx: EngineContext, tenant: str, cloud_id: str) -> dict[str, Member]:
+    """VM name → the ticket that has (or had) it, every ticket of the workspace whatever its state."""
     with ctx.store.transaction() as conn:
         states = rows.states(conn)
         every = plans.members(conn, tenant, cloud_id, tuple(rows.TRANSITIONS))
-    members = {str(i["name"]): Member(str(i["name"]), p.ticket, int(i["index"]), p.tenant, states.get(p.ticket, "unknown"))
-               for p in every for i in p.instances}
+    return {str(i["name"]): Member(str(i["name"]), p.ticket, int(i["index"]), p.tenant, states.get(p.ticket, "unknown"))
+            for p in every for i in p.instances}
+
+
+def _judge(ctx: EngineContext, tenant: str, cloud_id: str, summary: PlanSummary, detail: PlanDetail) -> Verdict:
+    members = _members(ctx, tenant, cloud_id)
     # -detailed-exitcode 0: terraform found nothing to change, whatever the JSON lists as no-op
     changes = [PlannedResource(c.address, c.action, c.key, c.instance) for c in detail.changes] if summary.rc == 2 else []
     example = next((m.ticket for m in members.values() if m.state in ("active", "config-failed")), "TICKET")

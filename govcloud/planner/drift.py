@@ -28,6 +28,8 @@ LIVE = frozenset({"active", "config-failed"})
 """Ticket states whose VMs must exist: reconcile compares them with what the cloud has."""
 IN_FLIGHT = frozenset({"approved", "provisioning", "configuring", "retiring"})
 """Ticket states the engine is working on: their servers are neither drift nor orphans."""
+LEFT = "left"
+"""``status`` of a Terraform resource found in a workspace none of whose tickets is live (``tf_drift.leftovers``)."""
 BROKEN = frozenset({"ERROR"})
 FINE = frozenset({"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING", "REBOOT", "HARD_REBOOT", "PASSWORD"})
 
@@ -100,11 +102,13 @@ class Drift:
                     "stopped": f"server {self.server_id} is {self.status}",
                     "changed": f"{self.server_id or 'it'} changed outside govcloud: terraform would update it in place",
                     "replaced": f"{self.server_id or 'it'} changed outside govcloud: terraform would replace it (destroy, then create)",
-                    "resource": f"changed or deleted outside govcloud: terraform would {self.status} it"}[self.reason]
+                    "resource": ("left in the state of a workspace where no ticket is live" if self.status == LEFT
+                                 else f"changed or deleted outside govcloud: terraform would {self.status} it")}[self.reason]
             owner = f" of ticket {self.ticket}" if self.ticket else ""
             return f"{self.name}{owner}: {what}" + (" (observe-only)" if self.observe_only else "")
         if self.kind == "orphan":
-            why = "a second server for the same VM" if self.reason == "duplicate" else f"ticket {self.ticket} does not own it"
+            why = ("a second server for the same VM" if self.reason == "duplicate"
+                   else f"ticket {self.ticket} does not own it" if self.ticket else "no ticket owns it")
             return f"server {self.name} ({self.server_id}) carries govcloud metadata but {why}"
         return f"server {self.name} ({self.server_id}) in tenant {self.tenant}'s project has no govcloud metadata"
 

@@ -11,6 +11,11 @@ place a resource of a VM whose ticket is live (active, config-failed): what terr
 exactly "put back the VMs govcloud was asked for". Anything else — a replace, a destroy, a change to a
 resource no VM owns (the tenant's security group), the instances of a ticket still waiting for its own
 approved plan — makes the plan one for a human, and every finding of the workspace says so.
+
+A workspace none of whose tickets is live (all retired, failed or rejected) is not planned: what its state
+still holds (a failed ticket's rollback that stopped half-way, something applied into it outside govcloud)
+is read as :func:`leftovers` — an ``orphan`` per instance, the ``resource`` reason for anything else —
+each saying which command removes it. Nothing is ever destroyed unattended: that is the retire path's job.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from govcloud.planner.drift import BROKEN, FINE, IN_FLIGHT, LIVE, Drift
+from govcloud.planner.drift import BROKEN, FINE, IN_FLIGHT, LEFT, LIVE, Drift
 
 UNATTENDED = frozenset({"create", "update"})
 """The only actions a plan applied without a human may contain."""
@@ -111,6 +116,54 @@ def judge(*, cloud: str, workspace: str, changes: Sequence[PlannedResource], ins
         note = f"not applied unattended ({'; '.join(sorted(set(blockers)))}): {remedy or 'a human must plan and approve it'}"
         findings = [replace(f, note=note) if f.kind != "drift" or f.reason not in ("stopped", "broken") else f for f in findings]
     return Verdict(tuple(findings), tuple(sorted(set(fixes))), tuple(sorted(set(blockers))))
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """A resource in the state of a workspace where no ticket is live: its address, the VM it belongs to
+    (the ``for_each`` key, None for the tenant's own resources), whether it is the VM's instance, its id and
+    (an instance's) status."""
+
+    address: str
+    vm: str | None
+    instance: bool
+    id: str
+    status: str = ""
+
+
+def leftovers(*, cloud: str, workspace: str, directory: str, resources: Sequence[Remaining],
+              members: Mapping[str, Member]) -> tuple[Drift, ...]:
+    """Findings for what remains in the state of a workspace none of whose tickets is live: an ``orphan``
+    per instance, a ``resource`` finding for anything else no remaining instance accounts for (a VM's port
+    goes with its instance: one finding per VM). ``members``: VM name → the ticket that had it, every ticket
+    of the workspace; an instance of a ticket the engine is working on is neither. Each finding says how it
+    goes away: ``govcloud ticket retire`` for a failed ticket's, by hand in ``directory`` otherwise."""
+    tenant = workspace.partition("--")[0]
+    vms = {r.vm for r in resources if r.instance and r.vm}
+    found: list[Drift] = []
+    for resource in sorted(resources, key=lambda r: r.address):
+        member = members.get(resource.vm or "")
+        if member is not None and member.state in IN_FLIGHT:
+            continue
+        note = _remedy(resource, member, directory)
+        where = f"{workspace}:{resource.address}"
+        if resource.instance:
+            found.append(Drift("orphan", "no-ticket", resource.vm or resource.address, cloud, ticket=member.ticket if member else None,
+                               index=member.index if member else None, tenant=tenant, server_id=resource.id or None,
+                               status=resource.status or None, note=note, resource=where))
+        elif resource.vm not in vms:
+            found.append(Drift("drift", "resource", resource.address, cloud, tenant=tenant, status=LEFT, note=note, resource=where))
+    return tuple(sorted(found, key=lambda d: (d.kind, d.name)))
+
+
+def _remedy(resource: Remaining, member: Member | None, directory: str) -> str:
+    if member is not None and member.state == "failed":
+        return (f"ticket {member.ticket} failed and its rollback left this: `govcloud ticket retire {member.ticket}` destroys it "
+                "(reconcile never destroys)")
+    owner = f"ticket {member.ticket} is {member.state}" if member is not None else "no ticket of govcloud's has it"
+    return (f"{owner}, so no govcloud command removes it: review it, then destroy it by hand "
+            f"(`terraform -chdir={directory} destroy -target='{resource.address}'`, the cloud's credentials in the environment); "
+            "reconcile never destroys")
 
 
 def _foreign(change: PlannedResource, member: Member | None, cloud: str, workspace: str, ids: Mapping[str, str]) -> Drift:

@@ -4,7 +4,10 @@ same profile as test_terraform_engine.py). One journey, in order: a ticket appli
 instances terminated through moto's EC2 API, behind govcloud's back → a ``report`` pass records the drift
 (refreshed ``terraform plan`` + ``terraform show -json``; ``govcloud drift list`` shows it) and changes
 nothing → a ``correct`` pass applies that plan: the instance exists again, the VM row has moto's new instance
-id and address, the audit chain has the correction → a clean pass finds nothing. (The cloud chooses the
+id and address, the audit chain has the correction → a clean pass finds nothing → the ticket marked failed
+(as a failed apply whose rollback stopped half-way leaves it): a pass reads the workspace's state without
+planning it and reports both instances as orphans naming `govcloud ticket retire`, moto untouched → that
+retire destroys them → a last pass runs no terraform at all (empty state). (The cloud chooses the
 addresses here: moto never frees a terminated instance's fixed address, see ``ec2_profile``.)
 
 The engine runs in-process (the daemon's own ``Reconciler``); the sample topology's OpenStack clouds are
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from govcloud.engine import provision, terraform_path
 from govcloud.engine import tickets as engine_tickets
@@ -33,6 +37,7 @@ from govcloud.engine.reconcile import CloudResult, Reconciler
 from govcloud.settings import Settings
 from govcloud.store import facts
 from govcloud.store import tickets as rows
+from govcloud.store.tables import tickets as tickets_table
 from tests.support.fakecloud import FakeCloud
 from tests.support.moto import ACCESS_KEY, SECRET_KEY, moto_server
 from tests.support.tfcloud import ec2_profile, live_instances, require_tools
@@ -147,3 +152,31 @@ def test_a_clean_pass_finds_nothing(trip: Trip) -> None:
         cycle = {c.cloud: c for c in facts.cycles(conn)}["tp-ecloud"]
         assert facts.findings_of(conn, cloud="tp-ecloud") == []
     assert (cycle.drift, cycle.error) == (0, None)
+
+
+def _runs(trip: Trip) -> int:
+    """Terraform runs recorded in the workspace (every run has a directory)."""
+    return len(list((trip.base / "state" / "terraform" / f"{TENANT}--tp-ecloud" / "runs").iterdir()))
+
+
+def test_a_failed_tickets_instances_are_orphans_until_its_retire_destroys_them(trip: Trip) -> None:
+    with trip.ctx("admin").store.transaction() as conn:  # as a failed apply whose rollback stopped half-way leaves it
+        conn.execute(sa.update(tickets_table).where(tickets_table.c.id == trip.ticket).values(state="failed"))
+    runs = _runs(trip)
+    result = trip.reconcile("correct")
+    assert result.error is None and result.corrected == () and result.servers == 2, result.error
+    orphans = {d.name: d for d in result.findings if d.kind == "orphan"}
+    assert sorted(orphans) == [_name(trip, 1), _name(trip, 2)] and {d.ticket for d in orphans.values()} == {trip.ticket}
+    assert {d.server_id for d in orphans.values()} == {i["InstanceId"] for i in live_instances(trip.ec2).values()}
+    assert all(f"`govcloud ticket retire {trip.ticket}` destroys it" in d.describe() for d in orphans.values())
+    rest = [d for d in result.findings if d.kind != "orphan"]
+    assert rest and all((d.reason, d.status) == ("resource", "left") for d in rest)  # the tenant's security group
+    assert _runs(trip) == runs + 1 and sorted(live_instances(trip.ec2)) == [_name(trip, 1), _name(trip, 2)]  # one show -json, nothing applied
+    started = time.monotonic()
+    outcome = provision.retire(trip.ctx("yunwei-he"), trip.ticket)
+    print(f"retire of the failed ticket: {time.monotonic() - started:.1f} s")
+    assert outcome.state == "retired", outcome.detail
+    assert live_instances(trip.ec2) == {}
+    runs = _runs(trip)
+    result = trip.reconcile("correct")
+    assert (result.error, result.findings, result.servers) == (None, (), 0) and _runs(trip) == runs  # an empty state: no terraform run

@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from govcloud.drivers.terraform import (
     StalePlan,
     StateInstance,
     StateLocked,
+    StateResource,
     Workspace,
     sha256_file,
+    workspace_lock,
 )
 
 SECRETS = {"GOVCLOUD_TP_ECLOUD_ACCESS_KEY": "AK-test", "GOVCLOUD_TP_ECLOUD_SECRET_KEY": "SK-test-not-real"}
@@ -54,6 +57,12 @@ class FakeTerraform:
         self._runs = 0
         self.hold: threading.Event | None = None
         """When set, ``plan`` waits for it (a cloud whose API hangs), at most 30 s."""
+        self.lock_wait = 5.0
+        """Seconds a ticket run waits for govcloud's workspace lock (the real driver's ``lock_wait``)."""
+        self.rendered = threading.Event()
+        """Set by every ``render`` (a test that races a run against another waits for it)."""
+        self.after_render: threading.Event | None = None
+        """When set, ``render`` waits for it afterwards, at most 30 s (a run paused between render and plan)."""
 
     def workspace(self, tenant: str, cloud: str, *, secret_env: Mapping[str, str] | None = None) -> Workspace:
         return Workspace(tenant, cloud, self.root / f"{tenant}--{cloud}", dict(secret_env or {}))
@@ -62,13 +71,31 @@ class FakeTerraform:
         ws = self.workspace(tenant, cloud, secret_env=secret_env)
         return ws if (ws.directory / "main.json").exists() else None
 
+    def lock(self, ws: Workspace, *, wait: float | None = None, holder: str = "") -> AbstractContextManager[None]:
+        """The real driver's lock (flock on a file in the workspace directory)."""
+        return workspace_lock(ws.directory, ws.name, wait=self.lock_wait if wait is None else wait, holder=holder)
+
     def render(self, tenant: str, cloud: Any, instances: Sequence[InstanceSpec], *, secret_env: Mapping[str, str] | None = None) -> Workspace:
         ws = self.workspace(tenant, cloud.name, secret_env=secret_env)
         ws.directory.mkdir(parents=True, exist_ok=True)
         (ws.directory / "main.json").write_text(json.dumps({i.name: dataclasses.asdict(i) for i in instances}, sort_keys=True))
         self.secret_envs.append(dict(secret_env or {}))
         self.calls.append("render")
+        self.rendered.set()
+        if self.after_render is not None:
+            self.after_render.wait(30)
         return ws
+
+    def find_state(self, ws: Workspace) -> tuple[StateResource, ...] | None:
+        """As the real driver: nothing (no call recorded) for an unrendered workspace or an empty state;
+        else its instances and ``resources`` (address → id: what no VM owns, e.g. the security group)."""
+        live = self.state.get(ws.name)
+        if not (ws.directory / "main.json").exists() or live is None or not (live["instances"] or live.get("resources")):
+            return None
+        self.calls.append("show-state")
+        found = [StateResource(INSTANCE.format(n), "aws_instance", n, i["id"], i.get("status", "ACTIVE")) for n, i in live["instances"].items()]
+        found += [StateResource(a, a.split(".")[-2], None, i) for a, i in live.get("resources", {}).items()]
+        return tuple(sorted(found, key=lambda r: r.address))
 
     def _live(self, ws: Workspace) -> dict[str, Any]:
         return self.state.setdefault(ws.name, {"serial": 0, "lineage": "", "instances": {}})
@@ -87,11 +114,13 @@ class FakeTerraform:
         changes += [PlannedChange(INSTANCE.format(n), "update") for n in sorted(set(desired) & set(live["instances"]))
                     if desired[n]["size"] != live["instances"][n]["size"]]
         changes += self.extra_changes
+        if destroy:
+            changes += [PlannedChange(a, "delete") for a in sorted(live.get("resources", {}))]
         self._runs += 1
         run = ws.directory / "runs" / f"run-{self._runs}"
         run.mkdir(parents=True)
         planfile = run / "plan.tfplan"
-        planfile.write_text(json.dumps({"serial": live["serial"], "lineage": live["lineage"], "desired": desired,
+        planfile.write_text(json.dumps({"serial": live["serial"], "lineage": live["lineage"], "desired": desired, "destroy": destroy,
                                         "changes": [[c.address, c.action] for c in changes],
                                         "instances": {n: {"id": i["id"], "status": i.get("status", "ACTIVE")}
                                                       for n, i in live["instances"].items()}}))
@@ -133,6 +162,8 @@ class FakeTerraform:
         live["instances"] = {n: {**spec, "id": before[n]["id"] if n in before else _new_id(n, live["serial"]),
                                  **({"status": before[n]["status"]} if "status" in before.get(n, {}) else {})}
                              for n, spec in data["desired"].items()}
+        if data.get("destroy"):
+            live.pop("resources", None)
         return ApplyResult(f"apply-{len(self.calls)}", ws.name, len(data["desired"]), 0, 0, ())
 
     def destroy(self, ws: Workspace, *, progress: Any = None) -> ApplyResult:

@@ -11,6 +11,7 @@ plan) → ``outputs`` (addresses for the Ansible step); ``destroy`` retires a wo
 ``output``  terraform's machine-readable output as plain data (``PlanSummary``, ``PlanDetail``, …) and the
             errors its diagnostics become (``StalePlan``, ``StateLocked``, ``classify``)
 ``files``   atomic writes, sha256 of a plan file, run idents
+``lock``    govcloud's own per-workspace lock (flock), held across render → plan → apply (``WorkspaceBusy``)
 ``driver``  ``TerraformDriver``: runs the binary, one recorded run directory per process
 
 Callers import from here (``from govcloud.drivers.terraform import TerraformDriver, PlanSummary``).
@@ -18,6 +19,7 @@ Callers import from here (``from govcloud.drivers.terraform import TerraformDriv
 
 from govcloud.drivers.terraform.driver import REPO_MODULES, STREAMED, Progress, Run, TerraformDriver
 from govcloud.drivers.terraform.files import new_ident, sha256_file, write_atomic
+from govcloud.drivers.terraform.lock import LOCK_FILE, WorkspaceBusy, workspace_lock
 from govcloud.drivers.terraform.output import (
     INSTANCE_TYPES,
     ApplyResult,
@@ -30,8 +32,10 @@ from govcloud.drivers.terraform.output import (
     StalePlan,
     StateInstance,
     StateLocked,
+    StateResource,
     classify,
     plan_detail,
+    state_detail,
 )
 from govcloud.drivers.terraform.render import (
     AWS_PROVIDER,
@@ -49,6 +53,7 @@ from govcloud.drivers.terraform.render import (
 __all__ = [
     "AWS_PROVIDER",
     "INSTANCE_TYPES",
+    "LOCK_FILE",
     "OPENSTACK_PROVIDER",
     "REPO_MODULES",
     "STREAMED",
@@ -68,8 +73,10 @@ __all__ = [
     "StalePlan",
     "StateInstance",
     "StateLocked",
+    "StateResource",
     "TerraformDriver",
     "Workspace",
+    "WorkspaceBusy",
     "classify",
     "cli_config",
     "new_ident",
@@ -77,5 +84,7 @@ __all__ = [
     "render_root",
     "schema_name",
     "sha256_file",
+    "state_detail",
+    "workspace_lock",
     "write_atomic",
 ]

@@ -27,11 +27,13 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from govcloud.drivers.terraform.files import new_ident, sha256_file, write_atomic
+from govcloud.drivers.terraform.lock import workspace_lock
 from govcloud.drivers.terraform.output import (
     ApplyResult,
     Diagnostic,
@@ -39,11 +41,13 @@ from govcloud.drivers.terraform.output import (
     PlanDetail,
     PlanSummary,
     StalePlan,
+    StateResource,
     classify,
     completed_addresses,
     event_diagnostics,
     plan_detail,
     planned_changes,
+    state_detail,
     summary_counts,
 )
 from govcloud.drivers.terraform.render import Cloud, Ec2Cloud, InstanceSpec, Workspace, cli_config, render_root
@@ -75,11 +79,12 @@ class TerraformDriver:
     ``pg_conn_str`` switches state to Terraform's ``pg`` backend (one schema per workspace, advisory
     locks); it is passed as ``PG_CONN_STR`` in terraform's environment, never rendered. Without it the
     local backend keeps ``terraform.tfstate`` in the workspace, locked by terraform for each run.
+    ``lock_wait``: seconds a ticket run waits for govcloud's own workspace lock (``lock``).
     """
 
     def __init__(self, *, workspace_root: Path, modules_dir: Path = REPO_MODULES, binary: str = "terraform",
                  mirror: Path = Path("/opt/tf-plugins"), pg_conn_str: str | None = None, lock_timeout: int = 60,
-                 timeout: float = 3600.0, interrupt_grace: float = 60.0) -> None:
+                 timeout: float = 3600.0, interrupt_grace: float = 60.0, lock_wait: float = 600.0) -> None:
         self.workspace_root = workspace_root
         self.modules_dir = modules_dir
         self.binary = binary
@@ -88,6 +93,7 @@ class TerraformDriver:
         self.lock_timeout = lock_timeout
         self.timeout = timeout
         self.interrupt_grace = interrupt_grace
+        self.lock_wait = lock_wait
 
     @property
     def backend(self) -> str:
@@ -111,6 +117,12 @@ class TerraformDriver:
         for path in sorted(self.workspace_root.glob("*--*/main.tf.json")):
             tenant, _, cloud = path.parent.name.partition("--")
             yield Workspace(tenant, cloud, path.parent)
+
+    def lock(self, ws: Workspace, *, wait: float | None = None, holder: str = "") -> AbstractContextManager[None]:
+        """govcloud's lock on the workspace's files, to hold across render → plan → apply (``lock.py``: flock
+        on a file in the workspace directory, shared by the CLI and the daemon of this host). ``wait``:
+        seconds (default ``lock_wait``; 0 for an observer that skips a busy workspace): ``WorkspaceBusy``."""
+        return workspace_lock(ws.directory, ws.name, wait=self.lock_wait if wait is None else wait, holder=holder)
 
     def render(self, tenant: str, cloud: Cloud, instances: Sequence[InstanceSpec], *,
                secret_env: Mapping[str, str] | None = None) -> Workspace:
@@ -158,6 +170,33 @@ class TerraformDriver:
         except json.JSONDecodeError as exc:
             raise PermanentError(f"terraform show -json of {planfile} (run {run.ident}) is not JSON: {run.stdout[:200]!r}") from exc
         return plan_detail(document, what=f"plan {planfile} of {ws.name}")
+
+    def find_state(self, ws: Workspace) -> tuple[StateResource, ...] | None:
+        """The managed resources of the workspace's current state; None when it has no state or an empty one.
+
+        Finding nothing costs no terraform run: an unrendered workspace is None, and with the local backend
+        ``terraform.tfstate`` is read first (absent, empty or ``"resources": []`` → None). Only a state that
+        lists resources is read through ``terraform show -json`` (the documented format, not the state
+        file's internal one). The ``pg`` backend has no local file: a rendered workspace is always asked."""
+        if not (ws.directory / "main.tf.json").exists():
+            return None
+        if self.backend == "local":
+            path = ws.directory / "terraform.tfstate"
+            try:
+                text = path.read_text(encoding="utf-8") if path.exists() else ""
+                raw = json.loads(text) if text.strip() else {"version": 4, "resources": []}
+            except (OSError, json.JSONDecodeError) as exc:
+                raise PermanentError(f"state {path} of {ws.name} is not readable JSON ({exc}): look at it before anything "
+                                     "applies in that workspace") from exc
+            if isinstance(raw, dict) and raw.get("version") == 4 and not raw.get("resources"):
+                return None
+        self._ensure_init(ws, None)
+        run = self._run(ws, "show-state", ["show", "-json"], None)
+        try:
+            document = json.loads(run.stdout)
+        except json.JSONDecodeError as exc:
+            raise PermanentError(f"terraform show -json of {ws.name} (run {run.ident}) is not JSON: {run.stdout[:200]!r}") from exc
+        return state_detail(document, what=f"state of {ws.name}") or None
 
     def apply(self, ws: Workspace, planfile: Path, *, sha256: str, progress: Progress | None = None) -> ApplyResult:
         """Apply exactly the approved plan: refuse (``StalePlan``) if the file is not the one approved;

@@ -131,6 +131,23 @@ class StateInstance:
 
 
 @dataclass(frozen=True)
+class StateResource:
+    """A managed resource of a workspace's current state (``terraform show -json``, no plan): its address,
+    type, ``for_each`` key (a VM name in govcloud's modules) and id; ``status`` for a VM's instance only
+    (nova's words, as ``StateInstance``)."""
+
+    address: str
+    type: str
+    key: str | None
+    id: str
+    status: str = ""
+
+    @property
+    def instance(self) -> bool:
+        return self.type in INSTANCE_TYPES
+
+
+@dataclass(frozen=True)
 class PlanDetail:
     """What a saved plan would do, and the instances it was made against (``terraform show -json PLAN``)."""
 
@@ -217,10 +234,30 @@ def plan_detail(document: Mapping[str, Any], *, what: str = "plan") -> PlanDetai
         if resource.get("type") not in INSTANCE_TYPES or not isinstance(resource.get("index"), str):
             continue
         values = resource.get("values") or {}
-        raw = str(values.get("instance_state") or values.get("power_state") or "")
-        instances.append(StateInstance(str(resource["index"]), str(values.get("id", "")), _STATUS.get(raw.lower(), raw.upper()),
+        instances.append(StateInstance(str(resource["index"]), str(values.get("id", "")), _status(values),
                                        values.get("private_ip") or values.get("access_ip_v4") or None))
     return PlanDetail(changes, tuple(sorted(instances, key=lambda i: i.name)))
+
+
+def state_detail(document: Mapping[str, Any], *, what: str = "state") -> tuple[StateResource, ...]:
+    """Parse ``terraform show -json`` of a workspace's current state (JSON output format 1.x; an empty
+    state has no ``values``): its managed resources, child modules included, by address."""
+    version = str(document.get("format_version", ""))
+    if version.split(".")[0] != "1":
+        raise PermanentError(f"{what}: JSON state format {version or '(none)'} is not one govcloud reads (1.x)")
+    found = []
+    for resource in _state_resources((document.get("values") or {}).get("root_module") or {}):
+        values = resource.get("values") or {}
+        index = resource.get("index")
+        kind = str(resource.get("type", ""))
+        found.append(StateResource(str(resource.get("address", "")), kind, index if isinstance(index, str) else None,
+                                   str(values.get("id", "")), _status(values) if kind in INSTANCE_TYPES else ""))
+    return tuple(sorted(found, key=lambda r: r.address))
+
+
+def _status(values: Mapping[str, Any]) -> str:
+    raw = str(values.get("instance_state") or values.get("power_state") or "")
+    return _STATUS.get(raw.lower(), raw.upper())
 
 
 def _state_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -2,24 +2,30 @@
 back, as the cloud's own API would): drift found by a refreshed plan and recorded like the OpenStack
 path's, ``report`` changes nothing, ``correct`` applies that plan only when it just puts back live
 tickets' VMs (and records the new ids and the correction), a plan that destroys or replaces is left to a
-human, a workspace a ticket's run holds (store state or terraform's state lock) is skipped with its
-findings kept, and a hanging workspace never delays the other clouds. (Real terraform + moto:
+human, a workspace a ticket's run holds (store state, govcloud's workspace lock or terraform's state lock)
+is skipped with its findings kept while a ticket run waits for reconcile's lock (bounded), a workspace
+without live tickets has what its state still holds reported and never destroyed (an empty one costs no
+terraform run), and a hanging workspace never delays the other clouds. (Real terraform + moto:
 tests/integration/test_terraform_reconcile.py.)"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
-from govcloud.drivers.terraform import PlannedChange
+from govcloud.drivers.terraform import PlannedChange, WorkspaceBusy
 from govcloud.engine import provision, terraform_path, tickets
 from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
+from govcloud.errors import TemporaryError
 from govcloud.store import facts
+from govcloud.store import terraform_plans as plans_store
 from govcloud.store import tickets as rows
 from govcloud.store.tables import tickets as tickets_table
 from tests.support.fakecloud import FakeCloud
@@ -132,12 +138,18 @@ def test_an_instance_changed_outside_is_updated_in_place_and_a_stopped_one_only_
     assert [(d.reason, d.name) for d in result.findings] == [("stopped", stopped)]  # an operator's doing, maybe: never started
 
 
-def test_a_workspace_held_by_a_ticket_run_or_its_state_lock_is_skipped_and_keeps_its_findings(world: Any, tmp_path: Path) -> None:
-    fake, engine = world
+def _reported(fake: Any, engine: Any, tmp_path: Path) -> tuple[str, facts.CycleStatus, list[facts.Finding]]:
+    """An active ticket whose first instance was terminated outside, and the report pass that recorded it."""
     ticket_id = _active(engine, tmp_path)
     del fake.state[WS]["instances"][f"gd-zsj-yunwei-{ticket_id}-1"]
     _pass(engine, "report")
     first, found = _recorded(engine)
+    return ticket_id, first, found
+
+
+def test_a_workspace_held_by_a_ticket_run_or_its_state_lock_is_skipped_and_keeps_its_findings(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    ticket_id, first, found = _reported(fake, engine, tmp_path)
     fake.locked.add(WS)  # a ticket's apply (CLI, another host) holds terraform's state lock
     result = _pass(engine, "correct")["tp-ecloud"]
     assert "another terraform run holds its state lock" in (result.error or "") and "apply" not in fake.calls[-3:]
@@ -199,3 +211,146 @@ def test_terraform_clouds_without_applied_workspaces_run_no_terraform(world: Any
     fake, engine = world
     results = _pass(engine, "correct")
     assert fake.calls == [] and results["tp-ecloud"].servers == 0 and results["tp-ecloud"].error is None
+
+
+def _hold(fake: Any, holder: str) -> tuple[threading.Event, threading.Thread]:
+    """Another run (a thread of its own, as the CLI's process would be) holds the workspace's govcloud lock until released."""
+    taken, release = threading.Event(), threading.Event()
+
+    def run() -> None:
+        with fake.lock(fake.workspace("gd-zsj", "tp-ecloud"), wait=0, holder=holder):
+            taken.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert taken.wait(5)
+    return release, thread
+
+
+def _submitted(engine: Any, tmp_path: Path, name: str = "db") -> str:
+    other, path = write_ticket(tmp_path, tenant="gd-zsj", system="yunwei", requester="yuantao", roles=(),
+                               vms=[{"name": name, "count": 1, "flavor": "gc.medium", "cloud": "tp-ecloud"}])
+    tickets.submit(engine("yuantao"), [path])
+    return other
+
+
+def test_reconcile_never_waits_for_the_workspace_lock_a_ticket_run_holds(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    ticket_id, first, found = _reported(fake, engine, tmp_path)
+    release, holder = _hold(fake, "govcloud plan T-TEST")
+    calls = len(fake.calls)
+    try:
+        started = time.monotonic()
+        result = _pass(engine, "correct")["tp-ecloud"]
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        holder.join(5)
+    assert "skipped this pass: another govcloud run holds its workspace lock" in (result.error or "")
+    assert "govcloud plan T-TEST" in (result.error or "") and fake.calls[calls:] == []  # not rendered, not planned
+    cycle, kept = _recorded(engine)
+    assert cycle.error == result.error and cycle.success_at == first.success_at and kept == found
+    assert _pass(engine, "correct")["tp-ecloud"].corrected == (f"gd-zsj-yunwei-{ticket_id}-1",)  # released: the next pass corrects
+
+
+def test_a_ticket_plan_waits_for_reconcile_and_plans_what_it_rendered(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    ticket_id = _active(engine, tmp_path, count=1)
+    other = _submitted(engine, tmp_path)
+    fake.after_render = threading.Event()  # reconcile pauses between its render and its plan, holding the lock
+    fake.rendered.clear()
+    start = len(fake.calls)
+    passes: list[Any] = []
+    recon = threading.Thread(target=lambda: passes.append(_pass(engine, "report")), daemon=True)
+    recon.start()
+    assert fake.rendered.wait(5)
+    planned: list[Any] = []
+    planner = threading.Thread(target=lambda: planned.append(terraform_path.plan_ticket(engine("yunwei-he"), other)), daemon=True)
+    planner.start()
+    time.sleep(0.5)
+    assert fake.calls[start:] == ["render"] and not planned  # the ticket's plan waits for the lock, it has not rendered
+    fake.after_render.set()
+    recon.join(10)
+    planner.join(10)
+    assert passes and passes[0]["tp-ecloud"].error is None
+    assert [c for c in fake.calls[start:] if c != "show"] == ["render", "plan", "render", "plan"]  # never interleaved
+    ((record, _),) = planned[0]
+    saved = json.loads(Path(record.planfile).read_text())
+    assert sorted(saved["desired"]) == sorted([f"gd-zsj-yunwei-{ticket_id}-1", f"gd-zsj-yunwei-{other}-1"])
+
+
+def test_a_ticket_run_gives_up_on_a_held_workspace_lock_with_a_temporary_error_naming_it(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    _active(engine, tmp_path, count=1)
+    other = _submitted(engine, tmp_path)
+    fake.lock_wait = 0.3
+    release, holder = _hold(fake, "reconcile --policy correct")
+    calls = len(fake.calls)
+    try:
+        with pytest.raises(TemporaryError, match=rf"workspace {WS} is busy: pid \d+: reconcile --policy correct holds") as caught:
+            terraform_path.plan_ticket(engine("yunwei-he"), other)
+        assert isinstance(caught.value, WorkspaceBusy) and "gave up after waiting 0.3 s" in str(caught.value)
+        assert fake.calls[calls:] == []
+        with engine("admin").store.transaction() as conn:
+            assert plans_store.of_ticket(conn, other) == []
+    finally:
+        release.set()
+        holder.join(5)
+    terraform_path.plan_ticket(engine("yunwei-he"), other)
+    tickets.approve(engine("shenpi-chen"), other)
+    release, holder = _hold(fake, "reconcile --policy correct")
+    try:
+        (outcome,) = provision.apply(engine("yunwei-he"), [other], configure=False)
+    finally:
+        release.set()
+        holder.join(5)
+    assert outcome.state == "busy" and f"workspace {WS} is busy" in outcome.detail
+    with engine("admin").store.transaction() as conn:
+        assert rows.require(conn, other).state == "approved"  # unchanged: the next run applies it
+    (outcome,) = provision.apply(engine("yunwei-he"), [other], configure=False)
+    assert outcome.state == "active", outcome.detail
+
+
+def test_a_workspace_without_live_tickets_reports_what_its_state_holds_and_destroys_nothing(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    ticket_id = _active(engine, tmp_path)
+    with engine("admin").store.transaction() as conn:  # as a provisioning run whose apply failed and whose rollback stopped half-way
+        conn.execute(sa.update(tickets_table).where(tickets_table.c.id == ticket_id).values(state="failed"))
+    fake.state[WS]["instances"]["stray"] = {"id": "i-stray", "size": "t3.micro"}  # applied into the workspace outside govcloud
+    fake.state[WS]["resources"] = {"module.ec2.aws_security_group.tenant": "sg-1"}
+    before = json.dumps(fake.state, sort_keys=True)
+    fake.calls.clear()
+    result = _pass(engine, "correct")["tp-ecloud"]
+    assert result.error is None and result.corrected == () and result.servers == 3
+    assert fake.calls == ["show-state"] and json.dumps(fake.state, sort_keys=True) == before  # read, never planned nor applied
+    found = {d.name: d for d in result.findings}
+    mine = [f"gd-zsj-yunwei-{ticket_id}-{i}" for i in (1, 2)]
+    assert {n: (d.kind, d.reason, d.ticket) for n, d in found.items()} == {
+        mine[0]: ("orphan", "no-ticket", ticket_id), mine[1]: ("orphan", "no-ticket", ticket_id), "stray": ("orphan", "no-ticket", None),
+        "module.ec2.aws_security_group.tenant": ("drift", "resource", None)}
+    assert found[mine[0]].server_id == fake.state[WS]["instances"][mine[0]]["id"]
+    assert f"`govcloud ticket retire {ticket_id}` destroys it" in found[mine[0]].describe()
+    assert "no ticket owns it" in found["stray"].describe() and "destroy -target='module.ec2.aws_instance.vm[\"stray\"]'" in found["stray"].describe()
+    assert "left in the state of a workspace where no ticket is live" in found["module.ec2.aws_security_group.tenant"].describe()
+    cycle, recorded = _recorded(engine)
+    assert (cycle.orphans, cycle.drift, cycle.error, cycle.servers) == (3, 1, None, 3) and len(recorded) == 4
+
+    (outcome,) = [provision.retire(engine("yunwei-he"), ticket_id)]  # the remedy the finding names
+    assert outcome.state == "retired", outcome.detail
+    fake.calls.clear()
+    result = _pass(engine, "correct")["tp-ecloud"]
+    assert (result.findings, result.error, result.servers) == ((), None, 0)
+    assert fake.calls == []  # an empty state costs no terraform run
+    cycle, recorded = _recorded(engine)
+    assert (cycle.orphans, cycle.drift, recorded) == (0, 0, [])
+
+
+def test_a_retiring_ticket_holds_a_workspace_without_live_tickets(world: Any, tmp_path: Path) -> None:
+    fake, engine = world
+    ticket_id = _active(engine, tmp_path, count=1)
+    with engine("admin").store.transaction() as conn:  # a retire died half-way: `apply` finishes it, reconcile keeps out
+        conn.execute(sa.update(tickets_table).where(tickets_table.c.id == ticket_id).values(state="retiring"))
+    fake.calls.clear()
+    result = _pass(engine, "correct")["tp-ecloud"]
+    assert f"ticket {ticket_id} is retiring" in (result.error or "") and fake.calls == []

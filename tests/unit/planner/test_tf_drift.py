@@ -3,7 +3,7 @@ without a human (only creates and in-place updates of live tickets' VMs)."""
 
 from __future__ import annotations
 
-from govcloud.planner.tf_drift import Instance, Member, PlannedResource, judge
+from govcloud.planner.tf_drift import Instance, Member, PlannedResource, Remaining, judge, leftovers
 
 WS = "gd-zsj--tp-ecloud"
 MEMBERS = {"a-1": Member("a-1", "t-a", 1, "gd-zsj", "active"), "a-2": Member("a-2", "t-a", 2, "gd-zsj", "active"),
@@ -50,3 +50,21 @@ def test_one_finding_per_vm_and_stopped_or_broken_instances_are_reported_only() 
     assert verdict.fixes == ("a-1",) and verdict.unattended
     quiet = judge(cloud="tp", workspace=WS, members=MEMBERS, changes=[], instances=[Instance("a-1", "i-1", "ERROR")])
     assert [(d.reason, d.server_id) for d in quiet.findings] == [("broken", "i-1")] and not quiet.unattended and quiet.fixes == ()
+
+
+def test_leftovers_of_a_workspace_without_live_tickets_name_their_remedy_and_one_finding_per_vm() -> None:
+    members = {**MEMBERS, "f-1": Member("f-1", "t-f", 1, "gd-zsj", "failed")}
+    port = 'module.os.openstack_networking_port_v2.vm["{}"]'
+    found = leftovers(cloud="hz", workspace="gd-zsj--hz", directory="/ws/gd-zsj--hz", members=members, resources=[
+        Remaining('module.os.openstack_compute_instance_v2.vm["f-1"]', "f-1", True, "srv-f", "ACTIVE"),
+        Remaining(port.format("f-1"), "f-1", False, "p-f"),  # goes with its instance
+        Remaining('module.os.openstack_compute_instance_v2.vm["old-1"]', "old-1", True, "srv-o", "SHUTOFF"),
+        Remaining('module.os.openstack_compute_instance_v2.vm["b-1"]', "b-1", True, "srv-b"),  # approved: its run is on it
+        Remaining(port.format("gone-1"), "gone-1", False, "p-g")])
+    by_name = {d.name: d for d in found}
+    assert {n: (d.kind, d.ticket, d.server_id) for n, d in by_name.items()} == {
+        "f-1": ("orphan", "t-f", "srv-f"), "old-1": ("orphan", "t-old", "srv-o"), port.format("gone-1"): ("drift", None, None)}
+    assert "`govcloud ticket retire t-f` destroys it" in by_name["f-1"].describe()
+    assert "ticket t-old is retired, so no govcloud command removes it" in by_name["old-1"].describe()
+    assert f"terraform -chdir=/ws/gd-zsj--hz destroy -target='{port.format('gone-1')}'" in by_name[port.format("gone-1")].describe()
+    assert by_name["old-1"].key == "srv-o" and by_name[port.format("gone-1")].key == f"gd-zsj--hz:{port.format('gone-1')}"
