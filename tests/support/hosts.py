@@ -226,6 +226,25 @@ class TestHosts:
         self._boot(host)
         self._wait_ssh(host, timeout=timeout)
 
+    def rekey(self, address: str, *, timeout: float = 15) -> str:
+        """Give the host a new SSH host key (as a machine put in its place would have) and boot it again
+        with it; returns the new ``type key``. The harness's own known_hosts follows."""
+        host = self._host(address)
+        if host.proc is not None:
+            self.stop(address, unplug=False)
+        key = host.directory / "ov" / "etc" / "up" / INSIDE_DIR.removeprefix("/etc/") / "ssh_host_ed25519_key"
+        key.unlink()
+        key.with_suffix(".pub").unlink()
+        self._keygen(key, host.hostname)
+        host.extra["host_key"] = " ".join(key.with_suffix(".pub").read_text().split()[:2])
+        self.known_hosts.write_text("".join(f"{h.address} {h.extra['host_key']}\n" for h in self._hosts.values()))
+        self.start(address, timeout=timeout)
+        return str(host.extra["host_key"])
+
+    def host_key(self, address: str) -> str:
+        """The host's ``type key``."""
+        return str(self._host(address).extra["host_key"])
+
     def stop(self, address: str, *, unplug: bool = True) -> None:
         """SIGKILL every process of the host. With ``unplug`` (default) its cable is pulled first, so peers
         get no FIN/RST: the host vanishes like a VM whose hypervisor died, and clients notice only by timeouts."""
@@ -304,6 +323,11 @@ class TestHosts:
         for d in OVERLAY_DIRS:
             (host.directory / "ov" / d / "up").mkdir(parents=True, exist_ok=True)
             (host.directory / "ov" / d / "work").mkdir(parents=True, exist_ok=True)
+        # A VM image's root has a plain shell. Through the /root overlay the host would see the controller's
+        # ~/.bashrc, which bash reads for every SSH command: with pyenv there, each command runs
+        # `pyenv rehash`, and a host killed in the middle of one keeps its lock file (.pyenv-shim) in the
+        # overlay — after a restart every task then waited ~60 s for it and the run hit its timeout.
+        (host.directory / "ov" / "root" / "up" / ".bashrc").write_text("# govcloud test host: a plain root shell\n")
         # Written into the /etc overlay's upper dir: the host sees it at INSIDE_DIR, also with /tmp private.
         inside = host.directory / "ov" / "etc" / "up" / INSIDE_DIR.removeprefix("/etc/")
         inside.mkdir(parents=True, exist_ok=True)
