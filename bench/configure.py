@@ -66,8 +66,8 @@ ROLES = ["baseline", "monitoring", "nginx"]
 VARIABLES = {"nginx_server_name": "oa.gdga.gov.cn"}
 BARE_ENV = {  # docs/ansible.md, "Ansible settings that matter"
     "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=auto -o ControlPersist=30s -o ServerAliveInterval=2 -o ServerAliveCountMax=3"
-                        " -o ConnectTimeout=10 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-    "ANSIBLE_PIPELINING": "True", "ANSIBLE_TIMEOUT": "15", "ANSIBLE_HOST_KEY_CHECKING": "False",
+                        " -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-new -o HashKnownHosts=no",  # + UserKnownHostsFile
+    "ANSIBLE_PIPELINING": "True", "ANSIBLE_TIMEOUT": "15", "ANSIBLE_HOST_KEY_CHECKING": "True",
     "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_REMOTE_USER": "root",
 }
 RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
@@ -133,7 +133,8 @@ def bare_run(work: Path, inventory: Path, extravars: Path, key: Path, forks: int
     argv = [playbook, "-i", str(inventory), "-e", f"@{extravars}", "--private-key", str(key), "-f", str(forks),
             str(REPO / "playbooks" / "site.yml")]
     control = Path(tempfile.mkdtemp(prefix="gc-cp-"))  # fresh SSH masters per run, as the driver's
-    env = {**os.environ, **BARE_ENV, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control)}
+    env = {**os.environ, **BARE_ENV, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),  # host keys checked like the driver's
+           "ANSIBLE_SSH_ARGS": f"{BARE_ENV['ANSIBLE_SSH_ARGS']} -o UserKnownHostsFile={work / 'bare_known_hosts'}"}
     done: list[int] = []
 
     def play() -> None:

@@ -82,6 +82,9 @@ class ConfigureSettings:
     """Remote user (``$GOVCLOUD_SSH_USER``)."""
     timeout: int = 900
     """Seconds one ansible run may take before it is cancelled."""
+    task_timeout: int = 600
+    """Seconds one task may take on one host (``ANSIBLE_TASK_TIMEOUT``): a task that hangs fails that host
+    alone, the others finish, instead of the whole run waiting for ``timeout``."""
     python: str = "/usr/bin/python3"
     """Python on the VMs (``$GOVCLOUD_VM_PYTHON``): the images' system Python, not whatever ansible's
     interpreter discovery finds first on the PATH; ``auto_silent`` restores discovery."""
@@ -101,6 +104,10 @@ class TerraformSettings:
     """Seconds one terraform run may take before it is interrupted (SIGINT, so it releases its lock)."""
     lock_timeout: int = 60
     """Seconds terraform waits for a state lock held by another run before giving up (then retried)."""
+    workspace_lock_wait: float = 600.0
+    """Seconds a ticket's plan, apply or retire waits for govcloud's own lock on the workspace's files
+    (held by another CLI run or a reconcile pass) before it gives up with an error naming the holder;
+    reconcile never waits (it skips a busy workspace for one pass)."""
     pg_conn_str: str = field(default="", repr=False)
     """``$GOVCLOUD_TF_PG_CONN_STR``: the pg backend's connection string when it is not the store's own URL.
     Empty: the ``pg`` backend is used exactly when the store is PostgreSQL, with the store's URL."""

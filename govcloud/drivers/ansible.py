@@ -33,17 +33,21 @@ from typing import Any
 
 import ansible_runner
 
+from govcloud.drivers.known_hosts import KnownHosts
 from govcloud.errors import PermanentError, TemporaryError
 
-SSH_ARGS = ("-C -o ControlMaster=auto -o ControlPersist=30s -o ServerAliveInterval=2 -o ServerAliveCountMax=3 -o ConnectTimeout=10"
-            " -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")
+SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=30s -o ServerAliveInterval=2 -o ServerAliveCountMax=3 -o ConnectTimeout=10"
+"""Multiplexing, keep-alives and a bounded connect; the host-key options come from ``KnownHosts``."""
 Progress = Callable[[str, dict[str, Any]], None]
 
 
-def ansible_env(*, user: str, control_dir: Path) -> dict[str, str]:
-    """The environment of one run: keep-alives and multiplexing, pipelining, bounded connects."""
-    return {"ANSIBLE_SSH_ARGS": SSH_ARGS, "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir), "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_REMOTE_USER": user, "ANSIBLE_TIMEOUT": "15",
+def ansible_env(*, user: str, control_dir: Path, known_hosts: KnownHosts, task_timeout: int = 600) -> dict[str, str]:
+    """The environment of one run: keep-alives and multiplexing, pipelining, bounded connects, and host
+    keys checked against govcloud's own known_hosts (Ansible's host_key_checking on: off, it would add
+    ``StrictHostKeyChecking=no`` itself)."""
+    return {"ANSIBLE_SSH_ARGS": f"{SSH_ARGS} {known_hosts.ssh_options()}", "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
+            "ANSIBLE_PIPELINING": "True", "ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_REMOTE_USER": user, "ANSIBLE_TIMEOUT": "15",
+            "ANSIBLE_TASK_TIMEOUT": str(task_timeout),
             "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_NOCOLOR": "1"}
 
 
@@ -87,20 +91,29 @@ def new_ident() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def _failure_text(event: Mapping[str, Any]) -> str | None:
-    """A one-line reason from a ``runner_on_failed`` / ``runner_on_unreachable`` event."""
+def _failure_text(event: Mapping[str, Any], known_hosts: Path | None = None, addresses: Mapping[str, str] | None = None) -> str | None:
+    """A one-line reason from a ``runner_on_failed`` / ``runner_on_unreachable`` event (a refused changed
+    host key is said in words, with the host's address from ``addresses``: ssh's own first line is a row
+    of ``@``, and the event names the inventory host only)."""
     data = event.get("event_data", {})
     result = data.get("res", {}) or {}
     message = result.get("msg") or result.get("stderr") or result.get("reason") or ""
     task = data.get("task", "")
+    host = data.get("host") or data.get("remote_addr")
+    address = (addresses or {}).get(host, host) if host else None
+    refused = KnownHosts.describe_failure(str(message), address, known_hosts) if known_hosts else None
+    if refused:
+        return f"{task}: {refused}" if task else refused
     return f"{task}: {str(message).strip().splitlines()[0] if message else event.get('event')}" if task or message else None
 
 
 class AnsibleDriver:
     """Runs ``playbooks/site.yml`` (or another playbook of ``project_dir``) on an inventory."""
 
-    def __init__(self, *, project_dir: Path, runs_dir: Path, private_key: Path | None, user: str = "root",
-                 timeout: int = 900, keep_runs: int = 20, forks: int = 10) -> None:
+    def __init__(self, *, project_dir: Path, runs_dir: Path, private_key: Path | None, known_hosts: Path, user: str = "root",
+                 timeout: int = 900, task_timeout: int = 600, keep_runs: int = 20, forks: int = 10) -> None:
+        self.known_hosts = KnownHosts(known_hosts)
+        self.task_timeout = task_timeout
         self.project_dir = project_dir
         self.runs_dir = runs_dir
         self.private_key = private_key
@@ -110,27 +123,32 @@ class AnsibleDriver:
         self.forks = forks
 
     def run(self, inventory: Mapping[str, Any], *, playbook: str = "site.yml", extravars: Mapping[str, Any] | None = None,
-            limit: Sequence[str] = (), progress: Progress | None = None) -> RunResult:
-        """Run the playbook; per-host results from the runner's stats and failure events."""
+            limit: Sequence[str] = (), progress: Progress | None = None, owners: Mapping[str, str] | None = None) -> RunResult:
+        """Run the playbook; per-host results from the runner's stats and failure events. ``owners``
+        (address → server id) lets a replaced VM's new host key in (``KnownHosts.prepare``)."""
         if shutil.which("ansible-playbook") is None:
             raise PermanentError("ansible-playbook is not installed (pip install 'ansible-core<2.20')")
+        forgotten = self.known_hosts.prepare(owners or {})
         ident = new_ident()
         directory = self.runs_dir / ident
         directory.mkdir(parents=True, exist_ok=False)
-        (directory / "command").write_text(json.dumps({"playbook": playbook, "limit": list(limit)}), encoding="utf-8")
+        (directory / "command").write_text(json.dumps({"playbook": playbook, "limit": list(limit), "forgotten_host_keys": forgotten}),
+                                           encoding="utf-8")
         failures: dict[str, list[str]] = {}
+        addresses = {name: str(v.get("ansible_host", name)) for name, v in (inventory.get("all", {}).get("hosts") or {}).items()}
 
         def on_event(event: dict[str, Any]) -> bool:
             kind = event.get("event", "")
             host = event.get("event_data", {}).get("host")
             ignored = event.get("event_data", {}).get("ignore_errors")
             if kind in ("runner_on_failed", "runner_on_unreachable") and host and not ignored:
-                failures.setdefault(host, []).append(_failure_text(event) or kind)
+                failures.setdefault(host, []).append(_failure_text(event, self.known_hosts.path, addresses) or kind)
             if progress is not None and kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "playbook_on_task_start",
                                                  "playbook_on_stats"):
                 failed = kind in ("runner_on_failed", "runner_on_unreachable") and not ignored
                 progress("ansible", {"ident": ident, "event": kind, "host": host, "task": event.get("event_data", {}).get("task"),
-                                     "ignored": bool(ignored), "reason": (_failure_text(event) or kind) if failed else None})
+                                     "ignored": bool(ignored),
+                                     "reason": (_failure_text(event, self.known_hosts.path, addresses) or kind) if failed else None})
             return True
 
         control_dir = Path(tempfile.mkdtemp(prefix="gc-cp-"))  # /tmp: short enough for socket paths
@@ -140,7 +158,8 @@ class AnsibleDriver:
                 extravars=dict(extravars or {}), limit=",".join(limit) or None, ident=ident, quiet=True, timeout=self.timeout,
                 event_handler=on_event, rotate_artifacts=self.keep_runs, forks=self.forks,
                 ssh_key=self.private_key.read_text(encoding="utf-8") if self.private_key else None,
-                envvars=ansible_env(user=self.user, control_dir=control_dir),
+                envvars=ansible_env(user=self.user, control_dir=control_dir, known_hosts=self.known_hosts,
+                                    task_timeout=self.task_timeout),
             )
         except Exception as exc:  # ansible-runner raises plain exceptions for configuration problems
             raise PermanentError(f"ansible-runner could not start run {ident}: {exc}") from exc

@@ -81,13 +81,21 @@ def static_inventory(dynamic: dict[str, Any]) -> dict[str, Any]:
     return {"all": {"hosts": dict(sorted(dynamic["_meta"]["hostvars"].items())), "children": groups}}
 
 
+def host_owners(dynamic: dict[str, Any]) -> dict[str, str]:
+    """Address → the server id of the VM there now: a changed owner lets the new VM's SSH host key in
+    (drivers/known_hosts.py); a VM without a server id yet is owned by its ticket and name."""
+    return {v["ansible_host"]: v.get("govcloud_vm_id") or f'{v["govcloud_ticket"]}/{v["govcloud_vm_name"]}'
+            for v in dynamic["_meta"]["hostvars"].values()}
+
+
 def _driver(ctx: EngineContext) -> Any:
     from govcloud.drivers.ansible import AnsibleDriver
 
     settings = ctx.settings.configure
     return AnsibleDriver(project_dir=ctx.settings.data.resolve(Path("playbooks")),
                          runs_dir=ctx.settings.state_dir / "runs" / "ansible", private_key=settings.ssh_key, user=settings.user,
-                         timeout=settings.timeout)
+                         timeout=settings.timeout, task_timeout=settings.task_timeout,
+                         known_hosts=ctx.settings.state_dir / "ssh" / "known_hosts")
 
 
 def run_configuration(ctx: EngineContext, row: TicketRow, actor: str, *, only_failed: bool = False,
@@ -105,7 +113,7 @@ def run_configuration(ctx: EngineContext, row: TicketRow, actor: str, *, only_fa
     expected = limit or sorted(inv["_meta"]["hostvars"])
     try:
         result = driver_factory(ctx).run(static_inventory(inv), playbook=ctx.settings.configure.playbook, extravars=extravars, limit=limit,
-                                         progress=ctx.progress)
+                                         progress=ctx.progress, owners=host_owners(inv))
     except DriverError as exc:  # a timed-out run, no ansible-playbook: no host has a result, all may be retried
         return _record(ctx, row, actor, _NoRun(), expected=expected, roles=ticket.roles, error=str(exc))
     return _record(ctx, row, actor, result, expected=expected, roles=ticket.roles)

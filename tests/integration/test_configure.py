@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from govcloud.drivers.known_hosts import KnownHosts
 from govcloud.engine import configure, provision, tickets
 from govcloud.engine.context import EngineContext
 from govcloud.store import tickets as rows
+from govcloud.store.tables import vms as vms_table
 from tests.integration.conftest import Devcloud
 from tests.support.hosts import TestHosts
 from tests.support.tickets import engine, write_ticket
@@ -115,9 +118,29 @@ def test_roles_applied_idempotently_then_a_vanished_host_and_its_retry(booted: t
     assert state == "active", detail
     assert detail.startswith("1 host(s) configured")
 
+    # host keys: learned on first contact into govcloud's own known_hosts, the ones the hosts really have
+    known = KnownHosts(ctx.settings.state_dir / "ssh" / "known_hosts")
+    assert {a: keys for a, keys in known.keys().items()} == {a: [hosts.host_key(a)] for a in hosts.addresses}
+
+    # a machine with another key answers at a VM's address (same VM as far as the cloud knows): refused
+    hosts.rekey(victim)
+    state, detail = configure.configure(ctx, ticket_id)
+    assert state == "config-failed" and f"SSH host key of {victim} changed since govcloud first connected" in detail, detail
+    assert known.keys()[victim] != [hosts.host_key(victim)]
+
+    # the VM really was replaced (a new server at the same address, as reconcile recreates one): its new key is learned
+    real_id = next(vm.server_id for vm in _vms(ctx, ticket_id) if vm.name == victim_vm)
+    with ctx.store.transaction() as conn:
+        conn.execute(sa.update(vms_table).where(vms_table.c.name == victim_vm).values(server_id="recreated-" + victim_vm))
+    state, detail = configure.configure(ctx, ticket_id)
+    assert state == "active", detail
+    assert known.keys()[victim] == [hosts.host_key(victim)]
+    with ctx.store.transaction() as conn:  # the fixture's retire deletes the real server
+        conn.execute(sa.update(vms_table).where(vms_table.c.name == victim_vm).values(server_id=real_id))
+
     # no private key or password in clear in any run directory
     runs = list((ctx.settings.state_dir / "runs" / "ansible").glob("*"))
-    assert len(runs) == 4
+    assert len(runs) == 6
     key = (hosts.key_path).read_text(encoding="utf-8").strip().splitlines()[1]
     for file in (f for run in runs for f in run.rglob("*") if f.is_file()):
         text = file.read_text(encoding="utf-8", errors="replace")

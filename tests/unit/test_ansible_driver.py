@@ -48,13 +48,18 @@ def test_ssh_multiplexing_is_kept_with_the_keepalives() -> None:
 def test_run_environment_control_directory_and_run_directory(tmp_path: Path, fake_playbook: Path) -> None:
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "site.yml").write_text("- hosts: all\n  tasks: []\n", encoding="utf-8")
-    driver = AnsibleDriver(project_dir=tmp_path / "project", runs_dir=tmp_path / "runs", private_key=None, timeout=60)
+    driver = AnsibleDriver(project_dir=tmp_path / "project", runs_dir=tmp_path / "runs", private_key=None, timeout=60,
+                           known_hosts=tmp_path / "known_hosts")
     result = driver.run({"all": {"hosts": {"vm-1": {"ansible_host": "192.0.2.7"}}}}, extravars={"govcloud_admins": []})
     assert (result.rc, result.status) == (0, "successful")
     seen = json.loads(fake_playbook.read_text(encoding="utf-8"))
     env = seen["env"]
-    assert env["ANSIBLE_SSH_ARGS"] == SSH_ARGS
+    assert env["ANSIBLE_SSH_ARGS"].startswith(SSH_ARGS)
+    # host keys: govcloud's own file, trust on first use, never "no" (Ansible would add it with checking off)
+    assert f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={tmp_path / 'known_hosts'}" in env["ANSIBLE_SSH_ARGS"]
+    assert "StrictHostKeyChecking=no" not in env["ANSIBLE_SSH_ARGS"] and env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert env["ANSIBLE_PIPELINING"] == "True"
+    assert env["ANSIBLE_TASK_TIMEOUT"] == "600"  # a hung task fails its host, not the whole run
     control = env["ANSIBLE_SSH_CONTROL_PATH_DIR"]
     assert seen["control_exists"] and len(control) + 41 + 17 < 108  # %C hash + ssh's temporary suffix fit a socket path
     assert not Path(control).exists()  # removed, masters told to exit, after the run
@@ -72,6 +77,7 @@ def test_only_the_newest_finished_runs_are_kept(tmp_path: Path, fake_playbook: P
     (runs / "20200101T000002-cccccc").mkdir()  # no status: still running (another process), never pruned
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "site.yml").write_text("- hosts: all\n  tasks: []\n", encoding="utf-8")
-    driver = AnsibleDriver(project_dir=tmp_path / "project", runs_dir=runs, private_key=None, timeout=60, keep_runs=2)
+    driver = AnsibleDriver(project_dir=tmp_path / "project", runs_dir=runs, private_key=None, timeout=60, keep_runs=2,
+                           known_hosts=tmp_path / "known_hosts")
     result = driver.run({"all": {"hosts": {}}})
     assert sorted(d.name for d in runs.iterdir()) == ["20200101T000001-bbbbbb", "20200101T000002-cccccc", result.ident]

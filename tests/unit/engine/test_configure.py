@@ -23,7 +23,8 @@ class FakeAnsible:
         self.statuses = statuses
         self.calls: list[dict[str, Any]] = []
 
-    def run(self, inventory: dict[str, Any], *, playbook: str, extravars: dict[str, Any], limit: list[str], progress: Any) -> RunResult:
+    def run(self, inventory: dict[str, Any], *, playbook: str, extravars: dict[str, Any], limit: list[str], progress: Any,
+            owners: dict[str, str]) -> RunResult:
         self.calls.append({"inventory": inventory, "extravars": extravars, "limit": list(limit), "playbook": playbook})
         hosts = limit or sorted({h for group in inventory["all"]["children"].values() for h in group["hosts"]})
         results = {h: HostResult(h, self.statuses.get(h, "changed"), 3, ("baseline: boom",) if self.statuses.get(h) == "failed" else ())
@@ -97,7 +98,8 @@ def test_failed_host_makes_config_failed_and_configure_retries_only_it(configuri
 class TimingOut(FakeAnsible):
     """A run that ends without results (the driver raises, as on its timeout)."""
 
-    def run(self, inventory: dict[str, Any], *, playbook: str, extravars: dict[str, Any], limit: list[str], progress: Any) -> RunResult:
+    def run(self, inventory: dict[str, Any], *, playbook: str, extravars: dict[str, Any], limit: list[str], progress: Any,
+            owners: dict[str, str]) -> RunResult:
         self.calls.append({"inventory": inventory, "limit": list(limit)})
         raise TemporaryError("ansible run 20261202T080000-abcdef timed out after 900 s", delay=30)
 
