@@ -46,7 +46,7 @@ def terraform_factory(ctx: EngineContext) -> Any:
     return TerraformDriver(workspace_root=ctx.settings.state_dir / "terraform", binary=tf.binary, mirror=tf.mirror,
                            pg_conn_str=tf.pg_conn_str or pg_conn_str(ctx.store.engine.url.render_as_string(hide_password=False))
                            if tf.pg_conn_str or ctx.store.dialect == "postgresql" else None,
-                           lock_timeout=tf.lock_timeout, timeout=tf.timeout)
+                           lock_timeout=tf.lock_timeout, timeout=tf.timeout, lock_wait=tf.workspace_lock_wait)
 
 
 def pg_conn_str(store_url: str) -> str:
