@@ -19,6 +19,7 @@ import pytest
 
 from govcloud.drivers.terraform import Ec2Cloud, InstanceSpec, PlanSummary, StalePlan, TerraformDriver, Workspace
 from tests.support.moto import SECRET_KEY, MotoServer, moto_server
+from tests.support.tfcloud import live_instances
 
 pytestmark = [
     pytest.mark.integration,
@@ -87,17 +88,6 @@ def journey(moto: MotoServer, ec2: Any, tmp_path_factory: pytest.TempPathFactory
     return Journey(driver, cloud, subnet, ami, moto)
 
 
-def _instances(ec2: Any) -> dict[str, dict[str, Any]]:
-    """Live (not terminated) instances by Name tag."""
-    found: dict[str, dict[str, Any]] = {}
-    for reservation in ec2.describe_instances()["Reservations"]:
-        for instance in reservation["Instances"]:
-            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-            if instance["State"]["Name"] != "terminated":
-                found[tags.get("Name", instance["InstanceId"])] = {**instance, "tags": tags}
-    return found
-
-
 def test_rendered_root_module_validates_offline(journey: Journey) -> None:
     ws = journey.render()
     run = journey.driver.init(ws)
@@ -124,7 +114,7 @@ def test_apply_creates_tagged_instances_at_requested_addresses(journey: Journey,
     assert result.add == 5
     kinds = {e for e, _ in journey.events}
     assert {"apply_start", "apply_complete", "change_summary"} <= kinds
-    live = _instances(ec2)
+    live = live_instances(ec2)
     assert sorted(live) == ["t42-0", "t42-1", "t42-2"]
     for i in range(3):
         vm = live[f"t42-{i}"]
@@ -160,7 +150,7 @@ def test_destroy_removes_everything(journey: Journey, ec2: Any) -> None:
     ws = journey.render()
     result = journey.driver.destroy(ws, progress=journey.progress)
     assert result.destroy == 5
-    assert _instances(ec2) == {}
+    assert live_instances(ec2) == {}
     assert journey.driver.outputs(ws) == {}
 
 
