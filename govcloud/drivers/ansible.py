@@ -141,14 +141,14 @@ class AnsibleDriver:
             kind = event.get("event", "")
             host = event.get("event_data", {}).get("host")
             ignored = event.get("event_data", {}).get("ignore_errors")
-            if kind in ("runner_on_failed", "runner_on_unreachable") and host and not ignored:
-                failures.setdefault(host, []).append(_failure_text(event, self.known_hosts.path, addresses) or kind)
+            failed = kind in ("runner_on_failed", "runner_on_unreachable") and not ignored
+            reason = (_failure_text(event, self.known_hosts.path, addresses) or kind) if failed else None
+            if failed and host:
+                failures.setdefault(host, []).append(str(reason))
             if progress is not None and kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "playbook_on_task_start",
                                                  "playbook_on_stats"):
-                failed = kind in ("runner_on_failed", "runner_on_unreachable") and not ignored
                 progress("ansible", {"ident": ident, "event": kind, "host": host, "task": event.get("event_data", {}).get("task"),
-                                     "ignored": bool(ignored),
-                                     "reason": (_failure_text(event, self.known_hosts.path, addresses) or kind) if failed else None})
+                                     "ignored": bool(ignored), "reason": reason})
             return True
 
         control_dir = Path(tempfile.mkdtemp(prefix="gc-cp-"))  # /tmp: short enough for socket paths

@@ -91,15 +91,15 @@ UNITS = tuple((resource, float(factor)) for resource, _, factor in RESOURCES)
 """(label value, factor to the base unit) in the order of ``Resources``' fields."""
 
 
-def _amount_rows(target: Gauge, key: tuple[str, str], amounts: Sequence[int]) -> None:
-    tenant, cloud = key
-    target.rows.extend([((tenant, cloud, resource), value * factor) for (resource, factor), value in zip(UNITS, amounts, strict=True)])
+def _amount_rows(tenant: str, cloud: str, amounts: Sequence[int]) -> tuple[Row, ...]:
+    """One tenant × cloud's four series (``amounts`` in the order of ``Resources``' fields, base units out)."""
+    return tuple(((tenant, cloud, resource), value * factor) for (resource, factor), value in zip(UNITS, amounts, strict=True))
 
 
 def limit_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
     """Limits as ``quota show`` sees them (approved overrides win over the files). They change only when
     the YAML is reloaded or a quota change is approved, so the collector builds them once per pair of
-    inputs (``StaticFamilies``)."""
+    inputs (``ScrapeCache``)."""
     limit, warn, total = gauge("govcloud_quota_limit"), gauge("govcloud_quota_warn_ratio"), gauge("govcloud_quota_total_limit")
     amounts: dict[Resources, tuple[int, int, int, int]] = {}  # tiers repeat: a few distinct limits for 10k tenants
     for key in sorted(set(quotas.quotas) | set(overrides)):
@@ -107,7 +107,7 @@ def limit_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources]
         found = overrides.get(key) or (quota.limit if quota else Resources())
         if found not in amounts:
             amounts[found] = (found.instances, found.vcpus, found.ram_mb, found.disk_gb)
-        _amount_rows(limit, (key[0], key[1]), amounts[found])
+        limit.rows.extend(_amount_rows(key[0], key[1], amounts[found]))
         warn.add(key, quota.warn_at if quota else quotas.policy.warn_at)
     for tenant, amount in sorted(quotas.totals.items()):
         _resource_rows(total, (tenant,), amount)
@@ -126,7 +126,7 @@ def _chunk(previous: Chunks, key: Hashable, rows: Callable[[], tuple[Row, ...]])
 
 
 def _amounts(tenant: str, cloud: str, amounts: Sequence[int]) -> Callable[[], tuple[Row, ...]]:
-    return lambda: tuple(((tenant, cloud, resource), value * factor) for (resource, factor), value in zip(UNITS, amounts, strict=True))
+    return lambda: _amount_rows(tenant, cloud, amounts)
 
 
 def usage_families(usage: Sequence[aggregates.UsageRow], previous: Mapping[str, Chunks] | None = None) -> list[Family]:
@@ -330,21 +330,24 @@ class Reused(Generic[T]):
 
 class ScrapeCache:
     """What a collector keeps between scrapes: ``build`` with the big families reused while their inputs
-    stay the same (the desired state by identity: a reload makes a new one)."""
+    stay the same. The static families are rebuilt when the desired state is another object (a reload
+    makes a new one; comparing two states field by field would cost more than building) or the
+    approved overrides differ."""
 
     def __init__(self) -> None:
-        self._static: Reused[tuple[int, dict[tuple[str, str], Resources]]] = Reused(self._static_families)
         self._state: DesiredState | None = None
+        self._overrides: dict[tuple[str, str], Resources] = {}
+        self._static: list[Family] = []
         self.usage: Reused[Sequence[aggregates.UsageRow]] = Reused(usage_families)
         self.vms: Reused[Sequence[aggregates.VmCount]] = Reused(vm_families)
 
-    def _static_families(self, key: tuple[int, dict[tuple[str, str], Resources]], _: Mapping[str, Chunks]) -> list[Family]:
-        assert self._state is not None and id(self._state) == key[0]
-        return static_families(self._state, key[1])
+    def static(self, state: DesiredState, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
+        if state is not self._state or overrides != self._overrides:
+            self._static, self._state, self._overrides = static_families(state, overrides), state, dict(overrides)
+        return self._static
 
     def build(self, found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings,
               warning_days: int) -> list[Family]:
         """The same families as ``build``."""
-        self._state = state  # held, so that its id cannot be reused by a later state while it is the key
-        return [*self._static.get((id(state), dict(found.overrides))), *self.usage.get(found.usage), *self.vms.get(found.vms),
+        return [*self.static(state, found.overrides), *self.usage.get(found.usage), *self.vms.get(found.vms),
                 *fact_families(found, now=now, settings=settings, warning_days=warning_days)]
