@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from govcloud.devcloud import pg, procs
-from govcloud.devcloud.errors import AlreadyUp, DevcloudError, NotInstalled, ServiceFailed
+from govcloud.devcloud.errors import AlreadyUp, DevcloudError, NotInstalled
 from govcloud.devcloud.install import data_path, is_installed
 from govcloud.devcloud.layout import Layout, load_secrets, write_private
 from govcloud.devcloud.profile import Profile, Region, profile_from_json
@@ -243,12 +243,13 @@ def bootstrap_spec(profile: Profile, layout: Layout, secrets: dict[str, str], ti
 
 
 def venv_script(
-    layout: Layout, script: str, args: Sequence[str], *, timeout: float, log: Path | None = None, watch: Sequence[Service] = ()
+    layout: Layout, script: str, args: Sequence[str], *, timeout: float, log: Path | None = None,
+    watch: procs.Supervisor | None = None,
 ) -> str:
     """Run one of ``data/scripts`` with the venv's python and our clouds.yaml; return stdout.
 
-    While it runs, the ``watch``ed services must stay alive: a compute that dies at start-up fails
-    ``up`` at once with its log, instead of after the script's own timeout.
+    While it runs, the ``watch``ed services must stay alive: one that dies is restarted once, and one
+    that dies again fails ``up`` at once with its log, instead of after the script's own timeout.
     """
     env = {**base_env(layout), "OS_CLIENT_CONFIG_FILE": str(layout.clouds_yaml)}
     argv = [str(layout.bin("python")), str(data_path(f"scripts/{script}")), *args]
@@ -256,15 +257,17 @@ def venv_script(
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=env)
         deadline = time.monotonic() + timeout
-        while proc.poll() is None:
-            dead = next((s for s in watch if procs.running_pid(layout.pidfile(s.name)) is None), None)
-            if dead is not None or time.monotonic() > deadline:
+        try:
+            while proc.poll() is None:
+                if watch is not None:
+                    watch.check()
+                if time.monotonic() > deadline:
+                    raise DevcloudError(f"{what}: timed out after {timeout:.0f} s")
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-                if dead is not None:
-                    raise ServiceFailed(dead.name, "exited", "\n".join(procs.tail(p) for p in dead.logs))
-                raise DevcloudError(f"{what}: timed out after {timeout:.0f} s")
-            time.sleep(0.5)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -278,7 +281,7 @@ def venv_script(
     return stdout
 
 
-def _bootstrap(phase: str, profile: Profile, layout: Layout, secrets: dict[str, str], watch: Sequence[Service] = ()) -> None:
+def _bootstrap(phase: str, profile: Profile, layout: Layout, secrets: dict[str, str], watch: procs.Supervisor | None = None) -> None:
     spec = layout.etc / f"bootstrap-{phase}.json"
     write_private(spec, json.dumps(bootstrap_spec(profile, layout, secrets, START_TIMEOUT)))
     venv_script(layout, "bootstrap.py", [phase, str(spec)], timeout=START_TIMEOUT + 60, log=layout.out_log("bootstrap"), watch=watch)
@@ -331,7 +334,8 @@ def _up_steps(profile: Profile, layout: Layout, secrets: dict[str, str], env: di
     image = layout.data / "image.raw"
     if not image.exists():
         image.write_bytes(b"\0" * 1024 * 1024)  # the fake driver boots nothing: any bytes will do
-    _bootstrap("content", profile, layout, secrets, watch=started)
+    watched = [procs.Watched(s.name, layout.pidfile(s.name), functools.partial(_start, s, layout), s.logs) for s in started]
+    _bootstrap("content", profile, layout, secrets, watch=procs.Supervisor(watched, report=clock))
     clock("cloud ready: computes in their AZs, image, flavors, network")
 
 

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from govcloud.devcloud.errors import PortTaken, ServiceFailed
@@ -55,6 +56,23 @@ def running_pid(pidfile: Path) -> int | None:
     """The recorded pid if that process still runs, else None."""
     pid = read_pid(pidfile)
     return pid if pid is not None and alive(pid) else None
+
+
+def how_it_ended(pid: int | None) -> str:
+    """How a process this one started ended, for an error message: its exit status or its signal.
+
+    A service that vanishes with an empty log was killed (SIGKILL from the OOM killer, SIGSEGV in a C
+    extension); saying which is the first fact anyone debugging it needs.
+    """
+    child = _CHILDREN.get(pid) if pid is not None else None
+    if child is None or child.poll() is None:
+        return "exited"
+    if child.returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-child.returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-child.returncode}"
+    return f"exited with status {child.returncode}"
 
 
 def start(
@@ -191,10 +209,51 @@ def wait_until(
         if ready():
             return
         if pidfile is not None and running_pid(pidfile) is None:
-            raise ServiceFailed(service, "exited during start-up", _tails(logs))
+            raise ServiceFailed(service, f"{how_it_ended(read_pid(pidfile))} during start-up", _tails(logs))
         if time.monotonic() > deadline:
             raise ServiceFailed(service, f"did not become ready within {timeout:.0f} s", _tails(logs))
         time.sleep(0.25)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A service that must stay up while a start-up step runs, and how to start it again."""
+
+    name: str
+    pidfile: Path
+    restart: Callable[[], object]
+    logs: Sequence[Path] = ()
+
+
+class Supervisor:
+    """Restarts a watched service that dies during start-up, once, as systemd's ``Restart=on-failure`` would.
+
+    A nova-compute that died once while registering (CI saw one vanish with an empty log on a busy
+    machine) is not worth failing a whole ``up`` for; one that dies again is broken, and ``check``
+    raises with its log tail. Every restart is reported, so a flaky service is visible, not hidden.
+    """
+
+    def __init__(self, watched: Sequence[Watched], *, report: Callable[[str], None], restarts: int = 1) -> None:
+        self._watched = list(watched)
+        self._report = report
+        self._budget = restarts
+        self.restarted: dict[str, int] = {}
+
+    def check(self) -> None:
+        """Restart each dead service within its budget; raise ``ServiceFailed`` for one beyond it."""
+        for service in self._watched:
+            pid = read_pid(service.pidfile)
+            if pid is not None and alive(pid):
+                continue
+            how = how_it_ended(pid)
+            done = self.restarted.get(service.name, 0)
+            if done >= self._budget:
+                again = " after a restart" if done else ""
+                raise ServiceFailed(service.name, f"{how}{again}", _tails(service.logs))
+            self.restarted[service.name] = done + 1
+            logs = ", ".join(str(log) for log in service.logs) or "none"
+            self._report(f"{service.name} {how} during start-up: restarting it once (logs: {logs})")
+            service.restart()
 
 
 def _tails(logs: Sequence[Path]) -> str:

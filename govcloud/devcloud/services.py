@@ -43,10 +43,15 @@ class Service:
 
 
 def base_env(layout: Layout) -> dict[str, str]:
-    """Environment of every service: the venv first on PATH, no deprecation noise in the logs."""
+    """Environment of every service: the venv first on PATH, no deprecation noise in the logs.
+
+    ``PYTHONFAULTHANDLER`` makes a service that crashes in C code (SIGSEGV, SIGABRT) write every
+    thread's Python stack to its ``.out`` log before it dies, instead of vanishing with nothing said.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "VIRTUAL_ENV", "PYTHON"))}
     env["PATH"] = f"{layout.venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    env["PYTHONFAULTHANDLER"] = "1"
     return env
 
 

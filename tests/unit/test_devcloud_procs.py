@@ -70,8 +70,54 @@ def test_service_that_dies_fails_with_its_log_tail(tmp_path: Path) -> None:
     pidfile, log = tmp_path / "svc.pid", tmp_path / "svc.out"
     procs.start([sys.executable, "-c", "print('boom: bad config', flush=True)"], pidfile=pidfile, log=log)
     time.sleep(0.3)
-    with pytest.raises(ServiceFailed, match=r"exited during start-up(.|\n)*boom: bad config"):
+    with pytest.raises(ServiceFailed, match=r"exited with status 0 during start-up(.|\n)*boom: bad config"):
         procs.wait_until(lambda: False, service="svc", pidfile=pidfile, logs=[log], timeout=10)
+
+
+def _until_dead(pidfile: Path) -> None:
+    deadline = time.monotonic() + 10
+    while procs.running_pid(pidfile) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_supervisor_restarts_a_killed_service_once_then_fails(tmp_path: Path) -> None:
+    """A service killed by a signal (an empty log: the OOM killer, a crash in C) is started again once
+    and the restart is reported; a second death fails with the signal's name and the log tail."""
+    pidfile, log = tmp_path / "compute.pid", tmp_path / "compute.out"
+    suicide = "import os, signal; print('registering', flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+
+    def start() -> int:
+        return procs.start([sys.executable, "-c", suicide], pidfile=pidfile, log=log)
+
+    first = start()
+    said: list[str] = []
+    watch = procs.Supervisor([procs.Watched("nova-compute-a", pidfile, start, (log,))], report=said.append)
+    _until_dead(pidfile)
+    watch.check()
+    assert len(said) == 1 and "nova-compute-a was killed by SIGKILL during start-up: restarting it once" in said[0]
+    assert str(log) in said[0] and watch.restarted == {"nova-compute-a": 1}
+    assert procs.read_pid(pidfile) != first
+    _until_dead(pidfile)
+    with pytest.raises(ServiceFailed, match=r"nova-compute-a was killed by SIGKILL after a restart(.|\n)*registering"):
+        watch.check()
+    assert len(said) == 1
+
+
+def test_supervisor_leaves_live_services_alone(tmp_path: Path) -> None:
+    pidfile, log = tmp_path / "api.pid", tmp_path / "api.out"
+    pid = procs.start([sys.executable, "-c", "import time; time.sleep(30)"], pidfile=pidfile, log=log)
+    restarts: list[str] = []
+    try:
+        watch = procs.Supervisor([procs.Watched("api", pidfile, lambda: restarts.append("api"), (log,))], report=restarts.append)
+        watch.check()
+        assert restarts == [] and procs.running_pid(pidfile) == pid
+    finally:
+        procs.stop(pidfile, grace=1)
+
+
+def test_how_it_ended_without_a_known_child() -> None:
+    assert procs.how_it_ended(None) == "exited"
+    assert procs.how_it_ended(999999999) == "exited"
 
 
 def test_service_that_never_answers_times_out(tmp_path: Path) -> None:
