@@ -115,4 +115,11 @@ class ComputeDriver(Protocol):
 
     def compute_services(self) -> list[ComputeService]: ...
 
+    def evacuate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        """Move a server off a compute host nova reports down onto ``host`` (forced: the scheduler would
+        keep it in its boot zone), wait until it runs ACTIVE there and return it. Already ACTIVE on
+        ``host``: returned, nothing changed. Fails with PermanentError (nova's message or fault) or
+        TemporaryError."""
+        ...
+
     def projects(self) -> dict[str, str]: ...

@@ -3,7 +3,9 @@
 It follows the ``ComputeDriver`` protocol (govcloud/drivers/base.py) closely enough for the engine's
 find-or-create logic: servers become ACTIVE at once, names are not unique (nova's aren't), and tests
 can break things behind govcloud's back (``vanish``, ``break_server``, ``add_foreign``) or take a
-region's API or compute services down (``api_down``, ``services``).
+region's API or compute services down (``api_down``, ``services``). ``evacuate_server`` moves a server at
+once, with nova's refusals where the fake knows enough (``services`` of the endpoint): the server's host
+still up, an unknown target host.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from govcloud.drivers.base import ComputeService, Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
-from govcloud.errors import NotFound, TemporaryError
+from govcloud.errors import NotFound, PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
 
@@ -120,6 +122,24 @@ class FakeDriver:
     def compute_services(self) -> list[ComputeService]:
         self._api()
         return list(self.cloud.services.get(self.endpoint, []))
+
+    def evacuate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        self._api()
+        if server_id not in self.cloud.servers or self.cloud.servers[server_id][1].project_id != self.cloud.project(tenant):
+            raise PermanentError(f"evacuate {server_id}: HTTP 404: Instance {server_id} could not be found.")
+        server = self.cloud.servers[server_id][1]
+        if server.host == host and server.status == "ACTIVE":
+            return server
+        services = {s.host: s for s in self.cloud.services.get(self.endpoint, [])}
+        if services and host not in services:
+            raise PermanentError(f"evacuate {server.name}: HTTP 404: Compute host {host} could not be found.")
+        source = services.get(server.host or "")
+        if source is not None and source.state == "up" and not source.forced_down:
+            raise PermanentError(f"evacuate {server.name}: HTTP 400: Compute service of {server.host} is still in use.")
+        zone = services[host].zone if host in services else server.zone
+        moved = replace(server, host=host, zone=zone, status="ACTIVE", fault=None)
+        self.cloud.servers[server_id] = (self.endpoint, moved)
+        return moved
 
     def projects(self) -> dict[str, str]:
         self._api()
