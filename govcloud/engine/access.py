@@ -21,6 +21,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "apply": ("operator", "admin"),
     "retire": ("operator", "admin"),
     "onboard": ("operator", "admin"),
+    "failover": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
 }
 

@@ -1,5 +1,6 @@
 """The centres of the two-sites-three-centres layout: their health now (``health``, ``watch``), and
-failover between them (recovery plans as data, steps, journal) next.
+failover between them (``recover``: the plan from ``planner/failover.py``, carried out by forced
+evacuation, recorded in the store and the audit chain).
 
 Beside the engine, not under it: failover and the engine never import each other; the daemon
 wires both to the same store and drivers.

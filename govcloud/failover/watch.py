@@ -8,7 +8,7 @@ centre's services are those in its availability zones. The recorded state, its `
 pending transition live in the store (``centre_health``), so a standby daemon that takes over goes
 on from the same facts; every change of state is appended to the audit chain.
 
-Failover (acting on these facts) is the next step; this module only establishes them.
+Failover (``recover.py``) acts on these facts; this module only establishes them.
 """
 
 from __future__ import annotations

@@ -186,6 +186,31 @@ def release(conn: sa.Connection, ticket_id: str) -> int:
     return int(conn.execute(ledger.delete().where(ledger.c.ticket == ticket_id)).rowcount)
 
 
+def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str, target: str, size: Resources) -> None:
+    """A VM of the ticket now runs in ``target``, not ``source``: move its share of the ticket's VM
+    lines (the tenant's quota is per cloud and does not change; the centres' allocation does).
+
+    Call under ``lock_quota``. The source line shrinks (and goes when empty); the target gets a line
+    of the same state, or its existing one grows.
+    """
+    where = (ledger.c.ticket == ticket_id, ledger.c.cloud == cloud, ledger.c.kind == "vm")
+    line = conn.execute(sa.select(ledger).where(*where, ledger.c.centre == source).order_by(ledger.c.id)).first()
+    if line is None:
+        return  # nothing recorded there (an adopted VM, or already moved): nothing to move
+    left = Resources(line.instances, line.vcpus, line.ram_mb, line.disk_gb) - size
+    if all(v <= 0 for v in left.as_dict().values()):
+        conn.execute(ledger.delete().where(ledger.c.id == line.id))
+    else:
+        conn.execute(ledger.update().where(ledger.c.id == line.id).values(**left.clamped().as_dict()))
+    there = conn.execute(sa.select(ledger).where(*where, ledger.c.centre == target, ledger.c.state == line.state)).first()
+    if there is None:
+        conn.execute(ledger.insert().values(ticket=ticket_id, tenant=line.tenant, system=line.system, cloud=cloud, centre=target,
+                                            kind="vm", state=line.state, **size.as_dict()))
+    else:
+        grown = Resources(there.instances, there.vcpus, there.ram_mb, there.disk_gb) + size
+        conn.execute(ledger.update().where(ledger.c.id == there.id).values(**grown.as_dict()))
+
+
 @dataclass(frozen=True)
 class VmRow:
     """What govcloud knows of one VM of a ticket."""

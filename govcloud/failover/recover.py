@@ -1,0 +1,193 @@
+"""Failing over a centre that is down: gather the facts, plan (``planner/failover.py``), evacuate.
+
+``govcloud failover plan|run`` and the daemon call :class:`Recovery`. Before anything moves, nova
+itself must report every compute host of the failed centre down — evacuation is only safe (and nova
+only accepts it) for a host that is really gone; govcloud never forces a host down on its own. The
+partner centre's hosts come from the same live listing, so a server is only sent to a host nova
+reports up right now.
+
+Each move is one forced evacuation (``ComputeDriver.evacuate_server``) followed by one transaction
+that records where the VM runs now (its row's centre and zone), moves its share of the ticket's ledger
+lines to the target centre and appends a ``failover.move`` audit record. A run that dies half-way is
+finished by the next: VMs already recorded in the target are no longer in the failed centre, and a
+VM nova already moved (the record was lost) is recognised by its zone and only recorded.
+
+Not automated yet: activating the DR centre (another region: rebuild from the reservation, which
+needs the e-government office's approval) and failback to the home centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from govcloud.drivers.base import ComputeDriver, Endpoint, Server
+from govcloud.errors import DriverError, InputError
+from govcloud.failover.watch import CentreRef, centre_refs
+from govcloud.model.endpoints import Endpoints
+from govcloud.model.resources import Resources
+from govcloud.model.state import DesiredState
+from govcloud.model.topology import Cloud
+from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery
+from govcloud.planner.usage import Usage
+from govcloud.store import Store, facts, tickets
+from govcloud.store.tickets import TicketRow, VmRow
+
+LIVE = ("active", "configuring", "config-failed")
+"""Ticket states whose VMs exist and are govcloud's to move (adopted, observe-only tickets are not)."""
+
+
+class FailoverRefused(InputError):
+    """The named centre cannot be failed over now (unknown, or nova still reports hosts up there)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one planned move."""
+
+    move: Move
+    ok: bool
+    detail: str
+    host: str | None = None
+
+
+@dataclass
+class RecoveryRun:
+    """A plan and, once run, the outcome of each of its moves."""
+
+    plan: RecoveryPlan
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.plan.as_dict(),
+                "outcomes": [{"vm": o.move.vm.name, "ok": o.ok, "host": o.host, "detail": o.detail} for o in self.outcomes]}
+
+
+class Recovery:
+    """Plans and runs the failover of one centre; collaborators are passed in (STYLE habit 7)."""
+
+    def __init__(self, *, store: Store, state: DesiredState, endpoints: Endpoints, driver: Callable[[Endpoint], ComputeDriver],
+                 now: Callable[[], str], actor: str, timeout: float = 600.0) -> None:
+        self.store = store
+        self.state = state
+        self.endpoints = endpoints
+        self.driver = driver
+        self.now = now
+        self.actor = actor
+        self.timeout = timeout
+
+    # -- planning ----------------------------------------------------------------------------
+    def cloud_of(self, cloud_id: str, centre_id: str) -> Cloud:
+        cloud = self.state.topology.cloud(cloud_id)
+        if cloud is None:
+            raise FailoverRefused(f"no cloud {cloud_id} in the topology")
+        if cloud.centre(centre_id) is None:
+            raise FailoverRefused(f"cloud {cloud_id} has no centre {centre_id} (its centres: {', '.join(c.id for c in cloud.centres)})")
+        if cloud.driver != "openstack":
+            raise FailoverRefused(f"cloud {cloud_id} is driven by {cloud.driver}: failover evacuates nova servers and needs openstack")
+        return cloud
+
+    def plan(self, cloud_id: str, centre_id: str) -> RecoveryPlan:
+        """The plan for ``centre_id``, from the store and a live listing of the cloud's compute hosts."""
+        cloud = self.cloud_of(cloud_id, centre_id)
+        with self.store.transaction() as conn:
+            health = {(h.cloud, h.centre): h.state for h in facts.health(conn)}
+            allocated = Usage.from_lines(tickets.ledger_lines(conn)).centre
+            placed = list(placed_vms(tickets.listing(conn, states=LIVE), tickets.vms_of(conn)))
+        if not any(v.cloud == cloud.id and v.centre == centre_id for v in placed):
+            return RecoveryPlan(cloud.id, centre_id)  # nothing of ours runs there: no need to ask nova
+        hosts = self.hosts_up(cloud)
+        still_up = hosts.get((cloud.id, centre_id), ())
+        if still_up:
+            raise FailoverRefused(f"nova reports {', '.join(still_up)} up in {centre_id}: a centre is failed over only once nova "
+                                  f"has declared its compute hosts down (after its service_down_time), never while they may run")
+        health[(cloud.id, centre_id)] = "down"  # what nova just said, even if no health check has recorded it yet
+        return plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts))
+
+    def down_centres(self) -> list[tuple[str, str]]:
+        """(cloud, centre) pairs the health watch has recorded ``down`` (after its confirmations)."""
+        with self.store.transaction() as conn:
+            return sorted((h.cloud, h.centre) for h in facts.health(conn) if h.state == "down")
+
+    def hosts_up(self, cloud: Cloud) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(cloud, centre) → compute hosts nova reports up, enabled and not forced down in the centre's zones."""
+        refs = [r for r in centre_refs(self.state.topology, self.endpoints) if r.cloud == cloud.id]
+        listings = {e: self._services(e) for e in {r.endpoint for r in refs}}
+        return {(r.cloud, r.centre): _up_in(listings[r.endpoint], r) for r in refs}
+
+    def _services(self, endpoint: Endpoint) -> list[tuple[str, str | None, bool]]:
+        try:
+            services = self.driver(endpoint).compute_services()
+        except DriverError as exc:
+            raise FailoverRefused(f"cannot list compute services of {endpoint.cloud}/{endpoint.region}: {exc}") from exc
+        return [(s.host, s.zone, s.state == "up" and s.status == "enabled" and not s.forced_down) for s in services]
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, plan: RecoveryPlan, *, on_outcome: Callable[[Outcome], None] = lambda _o: None) -> RecoveryRun:
+        """Carry out every move of ``plan`` (one failing does not stop the others); audit the run."""
+        self.store.audit.append(self.actor, "failover.start", f"centre:{plan.cloud}/{plan.centre}",
+                                {"moves": len(plan.moves), "held": len(plan.held)})
+        result = RecoveryRun(plan)
+        for move in plan.moves:
+            outcome = self._move(move)
+            result.outcomes.append(outcome)
+            on_outcome(outcome)
+        self.store.audit.append(self.actor, "failover.end", f"centre:{plan.cloud}/{plan.centre}",
+                                {"moved": len(result.outcomes) - len(result.failed), "failed": len(result.failed), "held": len(plan.held)})
+        return result
+
+    def _move(self, move: Move) -> Outcome:
+        vm = move.vm
+        target = self.endpoints.of(vm.cloud, move.target)
+        zone = target.zone or move.zone
+        driver = self.driver(Endpoint(cloud=target.entry, region=target.region))
+        try:
+            server = self._already_there(driver, vm, zone) or driver.evacuate_server(vm.tenant, vm.server_id or "", host=move.host,
+                                                                                     timeout=self.timeout)
+        except DriverError as exc:
+            self.store.audit.append(self.actor, "failover.failed", f"vm:{vm.name}", {"to": move.target, "host": move.host, "error": str(exc)})
+            return Outcome(move, False, str(exc))
+        self._record(move, zone, server)
+        return Outcome(move, True, f"{server.status} on {server.host or move.host}", server.host)
+
+    @staticmethod
+    def _already_there(driver: ComputeDriver, vm: Placed, zone: str) -> Server | None:
+        """The server if nova already runs it, ACTIVE, in the target zone (a run that died before recording it)."""
+        found = [s for s in driver.find_servers(vm.tenant, vm.name) if s.id == vm.server_id]
+        return found[0] if found and found[0].zone == zone and found[0].status == "ACTIVE" else None
+
+    def _record(self, move: Move, zone: str, server: Server) -> None:
+        vm, now = move.vm, self.now()
+        with self.store.transaction() as conn:
+            tickets.lock_quota(conn)
+            row = next((r for r in tickets.vms_of(conn, vm.ticket) if r.idx == vm.idx), None)
+            if row is None:
+                return  # retired meanwhile: the server goes with the ticket
+            tickets.upsert_vm(conn, VmRow(**{**row.__dict__, "centre": move.target, "zone": zone, "status": server.status,
+                                             "address": server.address or row.address, "fault": server.fault, "updated_at": now}))
+            tickets.move_allocation(conn, vm.ticket, vm.cloud, vm.centre, move.target, vm.size)
+            self.store.audit.append(self.actor, "failover.move", f"vm:{vm.name}",
+                                    {"ticket": vm.ticket, "server": server.id, "from": vm.centre, "to": move.target, "zone": zone,
+                                     "host": server.host or move.host, "status": server.status}, connection=conn)
+
+
+def _up_in(services: Sequence[tuple[str, str | None, bool]], ref: CentreRef) -> tuple[str, ...]:
+    return tuple(sorted(host for host, zone, up in services if up and zone in ref.zones))
+
+
+def placed_vms(live: Iterable[TicketRow], rows: Iterable[VmRow]) -> Iterable[Placed]:
+    """The VM rows of live, managed tickets with their ticket's protection and planned (home) centre."""
+    owners = {t.id: t for t in live if t.mode == "managed"}
+    for row in rows:
+        ticket = owners.get(row.ticket)
+        if ticket is None:
+            continue
+        plan = ticket.plan or {}
+        home = next((v.get("centre") for v in plan.get("vms", []) if v.get("name") == row.name), None) or row.centre
+        yield Placed(ticket=row.ticket, idx=row.idx, name=row.name, tenant=row.tenant, cloud=row.cloud, centre=row.centre, zone=row.zone,
+                     protection=plan.get("protection", "none"), size=Resources(1, row.vcpus, row.ram_mb, row.disk_gb), home=home,
+                     server_id=row.server_id)
