@@ -9,7 +9,10 @@ It does what an operator would otherwise run by hand, with the very same engine 
   recreated by policy (``engine/reconcile.py``; Terraform clouds by a refreshed plan per workspace,
   ``engine/tf_reconcile.py``);
 * **health** (every ``health_interval``, on its own thread so a long apply never delays it): centre
-  states from nova's compute services (``failover/watch.py``).
+  states from nova's compute services (``failover/watch.py``);
+* **failover** (on its own thread, woken by the health loop): for a centre recorded ``down``, the
+  recovery plan of its protected VMs (``failover/recover.py``), audited once, and carried out when
+  ``failover_policy`` is ``evacuate``.
 
 Only the **leader** acts. Leadership comes from the store (``store/leader.py``: a PostgreSQL advisory
 lock, or a lock file next to a SQLite database); standbys poll for it. Before every step the leader
@@ -42,6 +45,7 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
+from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.watch import CentreWatch
 from govcloud.settings import DaemonSettings
 from govcloud.store import facts
@@ -121,6 +125,10 @@ class Daemon:
         self.watch = CentreWatch(store=ctx.store, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
                                  clock=time.time, timeout=settings.health_timeout,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
+        self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
+                                 actor="system")
+        self.failover_due = threading.Event()
+        self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self.work_timer = Timer(settings.apply_interval)
         self.reconcile_timer = Timer(settings.reconcile_interval)
 
@@ -145,6 +153,7 @@ class Daemon:
             event("serving metrics and health", port=self.server.port)
         health = threading.Thread(target=self._health_loop, name="health", daemon=True)
         health.start()
+        threading.Thread(target=self._failover_loop, name="failover", daemon=True).start()
         event("daemon started", daemon=self.id, store=self.ctx.store.describe(), election=self.lock.backend,
               inbox=str(self.ctx.settings.inbox), policy=self.settings.reconcile_policy)
         try:
@@ -152,6 +161,7 @@ class Daemon:
                 self.tick(force=once)
                 if once and self.leader:
                     self.watch.check()
+                    self._guarded("failover", self.failover_pass)
                     break
                 self.stopping.wait(self._sleep())
         finally:
@@ -166,6 +176,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.stopping.set()
+        self.failover_due.set()
         was_leader = self.leader
         self.leader = False
         self.lock.release()
@@ -279,9 +290,47 @@ class Daemon:
                         if row.state != "healthy":
                             event("centre not healthy", logging.WARNING, cloud=row.cloud, centre=row.centre, state=row.state,
                                   since=row.since, up=row.services_up, total=row.services_total)
+                        if row.state == "down":
+                            self.failover_due.set()
                 except Exception as exc:  # noqa: BLE001 - a failed probe round is retried on the next interval
                     event("health check failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
             self.stopping.wait(self.settings.health_interval)
+
+    def _failover_loop(self) -> None:
+        """Its own thread: an evacuation of many VMs takes minutes and must neither wait behind a long
+        apply nor hold up the health probes."""
+        while not self.stopping.is_set():
+            self.failover_due.wait()
+            self.failover_due.clear()
+            if self.leader and not self.stopping.is_set():
+                self._guarded("failover", self.failover_pass)
+
+    def failover_pass(self) -> None:
+        """Each centre recorded down: plan; audit a plan not seen before; evacuate under that policy."""
+        down = self.recovery.down_centres()
+        self._failover_seen = {k: v for k, v in self._failover_seen.items() if k in down}  # a centre back up may fail again
+        for cloud, centre in down:
+            if not self.may_act():
+                return
+            try:
+                plan = self.recovery.plan(cloud, centre)
+            except FailoverRefused as exc:  # nova says its hosts are back: the health watch will follow
+                event("failover not possible", logging.WARNING, cloud=cloud, centre=centre, reason=str(exc))
+                continue
+            if not plan.moves:
+                continue
+            key = tuple(sorted(m.vm.name for m in plan.moves))
+            if self.settings.failover_policy != "evacuate":
+                if self._failover_seen.get((cloud, centre)) != key:
+                    self._failover_seen[(cloud, centre)] = key
+                    self.ctx.store.audit.append("system", "failover.needed", f"centre:{cloud}/{centre}", plan.as_dict())
+                    event("centre down: protected VMs wait for 'govcloud failover run'", logging.WARNING, cloud=cloud, centre=centre,
+                          moves=len(plan.moves), held=len(plan.held), policy=self.settings.failover_policy)
+                continue
+            result = self.recovery.run(plan)
+            event("centre failed over", logging.WARNING if result.failed else logging.INFO, cloud=cloud, centre=centre,
+                  moved=len(result.outcomes) - len(result.failed), failed=[f"{o.move.vm.name}: {o.detail}" for o in result.failed],
+                  held=len(plan.held))
 
     # -- what /healthz and /readyz report ---------------------------------------------------
     def healthz(self) -> tuple[bool, dict[str, Any]]:

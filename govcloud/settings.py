@@ -145,6 +145,13 @@ class DaemonSettings:
     """Seconds a centre must stay better before it is recorded healthy again (hysteresis)."""
     health_timeout: float = 20.0
     """Seconds an endpoint's compute API may take to answer the probe before its centres count as down."""
+    failover_policy: str = "report"
+    """What the leader does when a centre is recorded ``down`` and protected (``ha``/``dr``) VMs run
+    there: ``report`` (default) logs and audits the plan once and leaves the move to an operator
+    (``govcloud failover run``); ``evacuate`` carries it out. Report is the default because nova's
+    "down" only means missed heartbeats: without fencing (powering the hosts off) a centre cut off
+    from the control network may still run its VMs, and evacuating them would start second copies
+    on the same volumes. Choose ``evacuate`` where the centres' hosts are fenced."""
     lease_warning_days: int = 14
     """Days before a lease ends from which the daemon warns (audit) and the exporter counts it as expiring."""
     leader_poll: float = 2.0

@@ -37,9 +37,12 @@ def _listen(value: str | None) -> tuple[str, int] | None:
 @click.option("--apply-interval", type=click.FloatRange(min=0.2), help="Seconds between work passes (inbox, apply, leases).")
 @click.option("--reconcile-interval", type=click.FloatRange(min=1), help="Seconds between reconcile passes.")
 @click.option("--health-interval", type=click.FloatRange(min=0.5), help="Seconds between centre health probes.")
+@click.option("--failover", "failover_policy", type=click.Choice(["report", "evacuate"]),
+              help="A centre recorded down: report the plan (default), or evacuate its protected VMs (only where hosts are fenced).")
 @pass_app
 def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | None, policy: str | None,
-               apply_interval: float | None, reconcile_interval: float | None, health_interval: float | None) -> None:
+               apply_interval: float | None, reconcile_interval: float | None, health_interval: float | None,
+               failover_policy: str | None) -> None:
     """Run the control plane: inbox, approvals, provisioning, leases, reconcile, centre health, metrics.
 
     Several daemons may share one PostgreSQL store: one leads (advisory lock), the others stand by
@@ -51,7 +54,8 @@ def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | No
 
     settings = app.settings
     changes: dict[str, Any] = {k: v for k, v in {"inbox": inbox, "reconcile_policy": policy, "apply_interval": apply_interval,
-                                                  "reconcile_interval": reconcile_interval, "health_interval": health_interval}.items()
+                                                  "reconcile_interval": reconcile_interval, "health_interval": health_interval,
+                                                  "failover_policy": failover_policy}.items()
                                if v is not None}
     settings = dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes), user=settings.user or "system")
     address = _listen(listen) if listen is not None else (settings.exporter.host, settings.exporter.port)

@@ -1,6 +1,7 @@
 """``govcloud daemon`` against the devcloud, as a real process: a dropped ticket becomes VMs with no
 CLI command; a VM deleted with the OpenStack API is reported and recreated; a failed centre shows
-``down`` in the metrics and comes back ``healthy``; two daemons on a real PostgreSQL elect one
+``down`` in the metrics, its ha VMs are evacuated to the other Guangzhou centre, and it comes back
+``healthy``; two daemons on a real PostgreSQL elect one
 leader, and when the leader is killed (-9) mid-apply the other finishes with no duplicate VM."""
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def running(devcloud: Devcloud, tmp_path_factory: pytest.TempPathFactory) -> Ite
     base = tmp_path_factory.mktemp("daemon")
     db, inbox = f"sqlite:///{base / 'state.db'}", base / "inbox"
     inbox.mkdir()
-    daemon = start_daemon(db, inbox, base / "state", "--listen", "127.0.0.1:0", "--policy", "correct")
+    daemon = start_daemon(db, inbox, base / "state", "--listen", "127.0.0.1:0", "--policy", "correct", "--failover", "evacuate")
     try:
         yield daemon, db, inbox, base
     finally:
@@ -174,9 +175,37 @@ def test_a_dropped_ticket_becomes_vms_and_a_deleted_vm_is_recreated(running: tup
     store.close()
 
 
-def test_a_failed_centre_is_down_in_the_metrics_then_healthy_again(running: tuple[DaemonProcess, str, Path, Path], devcloud: Devcloud) -> None:
-    daemon = running[0]
+def govcloud(db: str, *args: str, user: str = "yunwei-he") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GOVCLOUD_DB": db, "GOVCLOUD_USER": user}
+    return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+def vm_rows(db: str, ticket_id: str) -> list[rows.VmRow]:
+    store = Store.open(db)
+    try:
+        with store.transaction() as conn:
+            return rows.vms_of(conn, ticket_id)
+    finally:
+        store.close()
+
+
+def test_a_failed_centre_is_down_in_the_metrics_its_ha_vms_evacuated_then_healthy_again(
+        running: tuple[DaemonProcess, str, Path, Path], devcloud: Devcloud) -> None:
+    """One centre failure for both: health (down in the metrics within the grace period, healthy after
+    restore) and failover (the daemon, under --failover evacuate, moves the ha VMs to gz-backup)."""
+    daemon, db, inbox, base = running
     up = {"cloud": "gd-prov", "centre": "gz-main"}
+    ticket_id = drop(inbox, base, tenant="gd-mzt", system="mzoa", requester="caijing", protection="ha",
+                     vms=[{"name": "web", "count": 4, "flavor": "gc.small", "cloud": "gd-prov", "centre": "any"}])
+    wait_for(f"ticket {ticket_id} submitted", lambda: state(db, ticket_id) == "submitted", timeout=60)  # ha: no auto-approval
+    approved = govcloud(db, "ticket", "approve", ticket_id, user="shenpi-chen")
+    assert approved.returncode == 0, approved.stderr
+    wait_for(f"ticket {ticket_id} active", lambda: state(db, ticket_id) == "active", timeout=240)
+    in_main = sorted(v.name for v in vm_rows(db, ticket_id) if v.centre == "gz-main")
+    assert len(in_main) == 2, vm_rows(db, ticket_id)
+    refused = govcloud(db, "failover", "plan", "gz-main")
+    assert refused.returncode == 2 and "nova reports gz-main-1, gz-main-2 up in gz-main" in refused.stderr, refused.stderr
     wait_for("gz-main healthy", lambda: daemon.metric("govcloud_centre_up", **up) == 1, timeout=60)
     failed = devcloud.cli("fail-centre", "gz-main")
     assert failed.returncode == 0, failed.stderr
@@ -186,11 +215,35 @@ def test_a_failed_centre_is_down_in_the_metrics_then_healthy_again(running: tupl
         took_down = time.monotonic() - started
         assert daemon.metric("govcloud_centre_up", cloud="gd-prov", centre="gz-backup") == 1
         assert daemon.metric("govcloud_centre_health", cloud="gd-prov", centre="gz-main", state="down") == 1
+
+        def evacuated() -> bool:
+            moved = {s.name: s for s in servers_of(ticket_id) if s.name in in_main}
+            return all(s.status == "ACTIVE" and s.availability_zone == "gz-backup" for s in moved.values()) and len(moved) == 2 and \
+                {v.centre for v in vm_rows(db, ticket_id)} == {"gz-backup"}
+
+        wait_for("the ha VMs of gz-main evacuated to gz-backup and recorded there", evacuated, timeout=240, interval=2)
+        took_over = time.monotonic() - started
+        hosts = {s.compute_host for s in servers_of(ticket_id) if s.name in in_main}
+        assert hosts <= {"gz-backup-1", "gz-backup-2"}, hosts
+        plan = govcloud(db, "failover", "plan", "gz-main", "--output", "json")
+        assert plan.returncode == 0 and json.loads(plan.stdout)["moves"] == [], plan.stdout + plan.stderr
+        store = Store.open(db)
+        moves = [r for r in store.audit.records() if r.action == "failover.move"]
+        store.close()
+        assert sorted(r.subject for r in moves) == [f"vm:{n}" for n in in_main]
     finally:
         restored = devcloud.cli("restore-centre", "gz-main", timeout=300)
     assert restored.returncode == 0, restored.stderr
     wait_for("gz-main healthy again", lambda: daemon.metric("govcloud_centre_health", state="healthy", **up) == 1, timeout=180)
-    print(f"gz-main recorded down {took_down:.0f} s after its computes were killed")  # nova's service_down_time is 25 s
+    # gz-main's restarted computes clean up the evacuated instances; the servers stay on gz-backup
+    assert {(s.status, s.availability_zone) for s in servers_of(ticket_id)} == {("ACTIVE", "gz-backup")}
+    assert len(servers_of(ticket_id)) == 4
+    print(f"gz-main recorded down {took_down:.0f} s after its computes were killed (nova's service_down_time is 25 s); "
+          f"its ha VMs ACTIVE in gz-backup {took_over:.0f} s after the kill")
+    store = Store.open(db)
+    provision.retire(engine(db, "yunwei-he", store=store), ticket_id)
+    store.close()
+    assert servers_of(ticket_id) == []
 
 
 def _leaders(db: str) -> list[facts.DaemonRow]:

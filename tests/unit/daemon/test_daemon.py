@@ -163,6 +163,49 @@ def test_centre_down_after_confirmations_and_back_after_the_hold(ctx: EngineCont
     assert [(r.details["from"], r.details["to"]) for r in changes] == [(None, "healthy"), ("healthy", "down"), ("down", "healthy")]
 
 
+def drop_ha(ctx: EngineContext) -> str:
+    """Four small VMs with protection ha: two in each Guangzhou centre."""
+    ticket_id, _ = write_ticket(ctx.settings.inbox, tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
+                                protection="ha", vms=[{"name": "web", "count": 4, "flavor": "gc.small", "cloud": "gd-prov", "centre": "any"}])
+    return ticket_id
+
+
+def lose_gz_main(runner: Daemon, cloud: FakeCloud) -> None:
+    cloud.services[GZ] = services("gz-main", "down", "down") + services("gz-backup", "up", "up")
+    runner.watch.check()
+    runner.watch.check()  # the second confirmation records it down
+
+
+def centres_of(ctx: EngineContext, ticket_id: str) -> list[str]:
+    with ctx.store.transaction() as conn:
+        return sorted(v.centre for v in rows.vms_of(conn, ticket_id))
+
+
+@pytest.mark.parametrize("policy", ["report", "evacuate"])
+def test_a_centre_down_is_failed_over_by_policy(ctx: EngineContext, cloud: FakeCloud, policy: str) -> None:
+    ticket_id = drop_ha(ctx)
+    runner = daemon(ctx, failover_policy=policy)
+    assert runner.run(once=True) == 0 and state_of(ctx, ticket_id) == "submitted"  # ha is not for auto-approval
+    tickets.approve(ctx, ticket_id)
+    assert daemon(ctx).run(once=True) == 0 and state_of(ctx, ticket_id) == "active"
+    assert centres_of(ctx, ticket_id) == ["gz-backup", "gz-backup", "gz-main", "gz-main"]
+    runner = daemon(ctx, failover_policy=policy)
+    runner.tick(force=True)
+    assert runner.leader
+    lose_gz_main(runner, cloud)
+    runner.failover_pass()
+    runner.failover_pass()  # the same plan again: audited once, nothing moved twice
+    actions = [r.action for r in ctx.store.audit.records() if r.action.startswith("failover.")]
+    if policy == "report":
+        assert actions == ["failover.needed"] and centres_of(ctx, ticket_id) == ["gz-backup", "gz-backup", "gz-main", "gz-main"]
+        (needed,) = [r for r in ctx.store.audit.records() if r.action == "failover.needed"]
+        assert needed.subject == "centre:gd-prov/gz-main" and len(needed.details["moves"]) == 2
+    else:
+        assert actions == ["failover.start", "failover.move", "failover.move", "failover.end"]
+        assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4
+    runner.lock.release()
+
+
 def test_one_leader_per_store(ctx: EngineContext) -> None:
     first, second = LeaderLock(ctx.store), LeaderLock(ctx.store)
     assert first.acquire() and first.held()
