@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from govcloud.store import tickets as rows
 from tests.integration.conftest import Devcloud
 from tests.support.postgres import create_database
 from tests.support.tickets import REPO, engine, write_ticket
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +41,6 @@ def nova(region: str = "gd-gz") -> Any:
 def servers_of(ticket_id: str) -> list[Any]:
     return [s for s in nova().compute.servers(all_projects=True) if (s.metadata or {}).get("govcloud:ticket") == ticket_id]
 
-
-def wait_for(what: str, check: Callable[[], Any], *, timeout: float, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @dataclass

@@ -6,8 +6,8 @@ instance and the server stays where it was moved. Times are printed, never asser
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import openstack
 import pytest
@@ -17,24 +17,15 @@ from govcloud.drivers.openstack import OpenStackDriver
 from govcloud.errors import PermanentError
 from govcloud.model.resources import Resources
 from tests.integration.conftest import Devcloud
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack.*")]
 
-T = TypeVar("T")
 GZ = Endpoint("devcloud-admin", "gd-gz")
 TENANT = "it-evacuate"
 TARGET = "gz-backup-1"
 MAIN_HOSTS = ("gz-main-1", "gz-main-2")
 
-
-def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 1.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def states(driver: OpenStackDriver, hosts: tuple[str, ...]) -> dict[str, str]:

@@ -144,3 +144,22 @@ class FakeDriver:
     def projects(self) -> dict[str, str]:
         self._api()
         return dict(self.cloud.projects)
+
+
+GZ = Endpoint("devcloud-admin", "gd-gz")
+SG = Endpoint("devcloud-admin", "gd-sg")
+"""The devcloud's two regions, as the sample data's endpoints profile reaches them."""
+
+
+def services(zone: str, *states: str) -> list[ComputeService]:
+    """Compute services ``<zone>-1``, ``<zone>-2``… of one zone with the given states (``up`` / ``down``)."""
+    return [ComputeService(host=f"{zone}-{i}", zone=zone, state=s, status="enabled") for i, s in enumerate(states, 1)]
+
+
+def three_centres() -> FakeCloud:
+    """The devcloud's shape: two hosts up in each of gz-main, gz-backup (region gd-gz) and sg-dr (gd-sg)."""
+    fake = FakeCloud()
+    fake.services[GZ] = services("gz-main", "up", "up") + services("gz-backup", "up", "up")
+    fake.services[SG] = services("sg-dr", "up", "up")
+    return fake
+

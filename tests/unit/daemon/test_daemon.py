@@ -12,30 +12,19 @@ from pathlib import Path
 import pytest
 
 from govcloud.daemon import Daemon
-from govcloud.drivers.base import ComputeService, Endpoint
 from govcloud.engine import leases, provision, tickets
 from govcloud.engine.context import EngineContext, build
 from govcloud.settings import DaemonSettings, Settings
 from govcloud.store import facts
 from govcloud.store import tickets as rows
 from govcloud.store.leader import LeaderLock
-from tests.support.fakecloud import FakeCloud
+from tests.support.fakecloud import GZ, SG, FakeCloud, services, three_centres
 from tests.support.tickets import REPO, write_ticket
-
-GZ = Endpoint("devcloud-admin", "gd-gz")
-SG = Endpoint("devcloud-admin", "gd-sg")
-
-
-def services(zone: str, *states: str) -> list[ComputeService]:
-    return [ComputeService(host=f"{zone}-{i}", zone=zone, state=s, status="enabled") for i, s in enumerate(states, 1)]
 
 
 @pytest.fixture
 def cloud() -> FakeCloud:
-    fake = FakeCloud()
-    fake.services[GZ] = services("gz-main", "up", "up") + services("gz-backup", "up", "up")
-    fake.services[SG] = services("sg-dr", "up", "up")
-    return fake
+    return three_centres()
 
 
 def context(tmp_path: Path, cloud: FakeCloud, user: str = "system", today: datetime.date | None = None) -> EngineContext:

@@ -9,29 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from govcloud.drivers.base import ComputeService, Endpoint
 from govcloud.engine.context import EngineContext, build
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.planner.usage import Usage
 from govcloud.settings import DaemonSettings, Settings
 from govcloud.store import tickets as rows
-from tests.support.fakecloud import FakeCloud
+from tests.support.fakecloud import GZ, FakeCloud, three_centres
 from tests.support.tickets import REPO, write_ticket
-
-GZ = Endpoint("devcloud-admin", "gd-gz")
-SG = Endpoint("devcloud-admin", "gd-sg")
-
-
-def services(zone: str, *states: str) -> list[ComputeService]:
-    return [ComputeService(host=f"{zone}-{i}", zone=zone, state=s, status="enabled") for i, s in enumerate(states, 1)]
 
 
 @pytest.fixture
 def cloud() -> FakeCloud:
-    fake = FakeCloud()
-    fake.services[GZ] = services("gz-main", "up", "up") + services("gz-backup", "up", "up")
-    fake.services[SG] = services("sg-dr", "up", "up")
-    return fake
+    return three_centres()
 
 
 @pytest.fixture
