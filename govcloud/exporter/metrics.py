@@ -46,6 +46,7 @@ class Facts:
     findings: list[tuple[str, str, int]]
     health: list[facts.CentreHealth]
     daemons: list[facts.DaemonRow]
+    waiting: list[tuple[str, str, str, int]]
 
 
 def read_facts(store: Store, *, today: datetime.date, warning_days: int) -> Facts:
@@ -65,6 +66,7 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int) -> Fact
             findings=aggregates.finding_counts(conn),
             health=facts.health(conn),
             daemons=facts.daemon_rows(conn, running=True),
+            waiting=aggregates.waiting_for_failover(conn, ticket_rows.MOVABLE_STATES),
         )
 
 
@@ -192,6 +194,14 @@ def health_families(rows: Iterable[facts.CentreHealth]) -> list[Family]:
     return [state, up, services_up, services, api, since, checked]
 
 
+def failover_families(rows: Iterable[tuple[str, str, str, int]]) -> list[Family]:
+    """VMs still in a centre recorded down, by protection: ha/dr ones wait for a failover."""
+    waiting = gauge("govcloud_failover_waiting_vms")
+    for cloud, centre, protection, count in rows:
+        waiting.add((cloud, centre, protection), float(count))
+    return [waiting]
+
+
 def _add_time(target: Gauge, key: tuple[str, ...], iso: str | None) -> None:
     value = epoch(iso)
     if value is not None:
@@ -294,6 +304,7 @@ def fact_families(found: Facts, *, now: datetime.datetime, settings: ExporterSet
     return [
         *allocation_families(found.allocation),
         *health_families(found.health),
+        *failover_families(found.waiting),
         *ticket_families(found),
         *lease_families(found.leases, warning_days),
         *reconcile_families(found.cycles, found.findings),

@@ -33,8 +33,7 @@ from govcloud.planner.usage import Usage
 from govcloud.store import Store, facts, tickets
 from govcloud.store.tickets import TicketRow, VmRow
 
-LIVE = ("active", "configuring", "config-failed")
-"""Ticket states whose VMs exist and are govcloud's to move (adopted, observe-only tickets are not)."""
+LIVE = tickets.MOVABLE_STATES
 
 
 class FailoverRefused(InputError):

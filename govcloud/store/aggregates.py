@@ -13,6 +13,7 @@ each state change (``store/latency.py``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from govcloud.errors import StoreError
 from govcloud.model.resources import Resources
 from govcloud.store.db import READ_ONLY
-from govcloud.store.tables import BIG, findings, ledger, tickets, vms
+from govcloud.store.tables import BIG, centre_health, findings, ledger, tickets, vms
 
 if TYPE_CHECKING:
     from govcloud.store.db import Store
@@ -149,6 +150,26 @@ def leases(conn: sa.Connection, *, today: str, horizon: str) -> list[tuple[str, 
              .where(tickets.c.kind == "create", tickets.c.state.in_(LIVE_LEASE_STATES), expires.is_not(None), expires <= horizon)
              .group_by(tickets.c.tenant).order_by(tickets.c.tenant))
     return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(query).all()]
+
+
+def waiting_for_failover(conn: sa.Connection, states: Sequence[str]) -> list[tuple[str, str, str, int]]:
+    """(cloud, centre, protection, count) of managed tickets' VMs (tickets in ``states``) in centres
+    recorded down: protected ones are what a failover would move. Costs one tiny query while every
+    centre is up; the plans (JSON, for the protection) are read only for tickets in a down centre."""
+    down = [(r[0], r[1]) for r in conn.execute(sa.select(centre_health.c.cloud, centre_health.c.centre)
+                                                .where(centre_health.c.state == "down")).all()]
+    if not down:
+        return []
+    in_down = sa.tuple_(vms.c.cloud, vms.c.centre).in_(down)
+    query = (sa.select(vms.c.cloud, vms.c.centre, tickets.c.plan, sa.func.count())
+             .join(tickets, tickets.c.id == vms.c.ticket)
+             .where(in_down, tickets.c.state.in_(states), tickets.c.mode == "managed")
+             .group_by(vms.c.cloud, vms.c.centre, tickets.c.id, tickets.c.plan))
+    counts: dict[tuple[str, str, str], int] = {}
+    for cloud, centre, plan, count in conn.execute(query).all():
+        protection = str((json.loads(plan) if plan else {}).get("protection", "none"))
+        counts[(cloud, centre, protection)] = counts.get((cloud, centre, protection), 0) + int(count)
+    return sorted((*key, n) for key, n in counts.items())
 
 
 def finding_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:

@@ -40,6 +40,11 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+MOVABLE_STATES = ("active", "configuring", "config-failed")
+"""Ticket states whose VMs exist and are govcloud's to fail over (with ``mode`` managed: adopted,
+observe-only tickets are never moved)."""
+
+
 class StaleState(GovcloudError):
     """The ticket moved under us (another process acted first); re-read and decide again."""
 

@@ -215,6 +215,8 @@ def test_a_failed_centre_is_down_in_the_metrics_its_ha_vms_evacuated_then_health
 
         wait_for("the ha VMs of gz-main evacuated to gz-backup and recorded there", evacuated, timeout=240, interval=2)
         took_over = time.monotonic() - started
+        wait_for("no ha VM waiting in gz-main in the metrics",
+                 lambda: daemon.metric("govcloud_failover_waiting_vms", protection="ha", **up) is None, timeout=30)
         hosts = {s.compute_host for s in servers_of(ticket_id) if s.name in in_main}
         assert hosts <= {"gz-backup-1", "gz-backup-2"}, hosts
         plan = govcloud(db, "failover", "plan", "gz-main", "--output", "json")

@@ -15,8 +15,9 @@ from govcloud.exporter import GovcloudCollector, exposition
 from govcloud.exporter.catalogue import SPECS
 from govcloud.exporter.families import Gauge
 from govcloud.model.state import DesiredState
-from govcloud.store import Store
-from tests.support.exporter import NOW, populate, registry_for, sample_state
+from govcloud.store import Store, facts
+from govcloud.store import tickets as rows
+from tests.support.exporter import NOW, iso, populate, registry_for, sample_state
 
 MiB, GiB = 2**20, 2**30
 
@@ -269,3 +270,15 @@ def test_a_reloaded_desired_state_rebuilds_the_limits(store: Store, state: Desir
     quotas = dataclasses.replace(state.quotas, quotas={**state.quotas.quotas, ("gd-gat", "gd-prov"): bigger})
     current[0] = dataclasses.replace(state, quotas=quotas)
     assert value(registry, "govcloud_quota_limit", tenant="gd-gat", cloud="gd-prov", resource="vcpus") == (before or 0) + 100
+
+
+def test_vms_waiting_in_a_down_centre_by_protection(store: Store, state: DesiredState) -> None:
+    """Nothing while the VMs' centre is up; once it is recorded down, its VMs by their ticket's protection."""
+    main = {"cloud": "gd-prov", "centre": "gz-main"}
+    assert value(registry_for(store, state), "govcloud_failover_waiting_vms", **main, protection="none") is None
+    with store.transaction() as conn:
+        facts.record_health(conn, facts.CentreHealth("gd-prov", "gz-main", "down", iso(60), iso(5), 0, 2, True))
+        rows.set_plan(conn, "t-a", {"protection": "dr", "vms": []}, now=iso(1))
+    registry = registry_for(store, state)
+    assert value(registry, "govcloud_failover_waiting_vms", **main, protection="dr") == 2
+    assert value(registry, "govcloud_failover_waiting_vms", cloud="gd-prov", centre="gz-backup", protection="none") is None
