@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ class LeaderLock:
         self._conn: Any = None
         self._keep: tuple[Any, ...] = ()  # the engine and pool proxy: if collected, the pool closes the connection
         self._fd: int | None = None
+        self._guard = threading.RLock()
+        """The daemon's main loop and its failover thread both ask ``held()``: one question at a time on
+        the lock's connection, and never while the other thread drops it."""
 
     @property
     def backend(self) -> str:
@@ -50,33 +54,36 @@ class LeaderLock:
 
     def acquire(self) -> bool:
         """Try once, without waiting."""
-        if self.store.dialect == "postgresql":
-            return self._acquire_pg()
-        return self._acquire_file()
+        with self._guard:
+            if self.store.dialect == "postgresql":
+                return self._acquire_pg()
+            return self._acquire_file()
 
     def held(self) -> bool:
         """Whether the lock is still ours (asks PostgreSQL; a broken connection means no)."""
-        if self.store.dialect != "postgresql":
-            return self._fd is not None
-        if self._conn is None:
-            return False
-        try:
-            with self._conn.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-                               "AND granted AND ((classid::bigint << 32) | objid::bigint) = %s", (lock_key(self.name),))
-                return bool(cursor.fetchone()[0])
-        except Exception:  # noqa: BLE001 - any failure of the lock's connection means the lock is gone
-            self._drop_pg()
-            return False
+        with self._guard:
+            if self.store.dialect != "postgresql":
+                return self._fd is not None
+            if self._conn is None:
+                return False
+            try:
+                with self._conn.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                                   "AND granted AND ((classid::bigint << 32) | objid::bigint) = %s", (lock_key(self.name),))
+                    return bool(cursor.fetchone()[0])
+            except Exception:  # noqa: BLE001 - any failure of the lock's connection means the lock is gone
+                self._drop_pg()
+                return False
 
     def release(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception), self._conn.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(self.name),))
-            self._drop_pg()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._guard:
+            if self._conn is not None:
+                with contextlib.suppress(Exception), self._conn.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(self.name),))
+                self._drop_pg()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     # -- PostgreSQL --------------------------------------------------------------------------
     def _connect_pg(self) -> Any:
