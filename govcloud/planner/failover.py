@@ -27,6 +27,7 @@ is brought back (failback is not automated yet; ``failover status`` lists such V
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -164,8 +165,7 @@ def plan_recovery(cloud: Cloud, failed_id: str, vms: Sequence[Placed], facts: Fa
 def _assign(cloud: Cloud, target: Centre, vms: Sequence[Placed], facts: Facts) -> tuple[list[Move], list[Held]]:
     """Give each VM, in order, a host of ``target`` while the centre has room."""
     free = (target.allocatable() - facts.allocated.get((cloud.id, target.id), Resources())).clamped()
-    hosts = list(facts.hosts_up[(cloud.id, target.id)])
-    load = dict.fromkeys(hosts, 0)
+    turn = [(0, n, host) for n, host in enumerate(facts.hosts_up[(cloud.id, target.id)])]  # (moves so far, order, host): a heap
     zone = target.availability_zones[0]
     moves: list[Move] = []
     held: list[Held] = []
@@ -174,8 +174,8 @@ def _assign(cloud: Cloud, target: Centre, vms: Sequence[Placed], facts: Facts) -
             dr = _dr_note(cloud) if vm.protection == "dr" else ""
             held.append(Held(vm, f"no room in {target.id} ({_short(free)} free, needs {_short(vm.size)}){dr}"))
             continue
-        host = min(hosts, key=lambda h: (load[h], hosts.index(h)))
-        load[host] += 1
+        load, order, host = turn[0]
+        heapq.heapreplace(turn, (load + 1, order, host))
         free = free - vm.size
         moves.append(Move(vm, target.id, zone, host))
     return moves, held
