@@ -166,11 +166,16 @@ def lock_quota(conn: sa.Connection) -> None:
     conn.execute(sa.select(locks.c.name).where(locks.c.name == "quota").with_for_update()).one()
 
 
+def _amount(row: Any) -> Resources:
+    """The four amounts of a ledger or quota-override row (both tables name them alike)."""
+    return Resources(row.instances, row.vcpus, row.ram_mb, row.disk_gb)
+
+
 def ledger_lines(conn: sa.Connection, *, ticket: str | None = None) -> list[LedgerLine]:
     query = sa.select(ledger)
     if ticket is not None:
         query = query.where(ledger.c.ticket == ticket)
-    return [LedgerLine(r.ticket, r.tenant, r.system, r.cloud, r.centre, Resources(r.instances, r.vcpus, r.ram_mb, r.disk_gb),
+    return [LedgerLine(r.ticket, r.tenant, r.system, r.cloud, r.centre, _amount(r),
                        r.state, r.kind) for r in conn.execute(query)]
 
 
@@ -202,7 +207,7 @@ def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str
     line = conn.execute(sa.select(ledger).where(*where, ledger.c.centre == source).order_by(ledger.c.id)).first()
     if line is None:
         return  # nothing recorded there (an adopted VM, or already moved): nothing to move
-    left = Resources(line.instances, line.vcpus, line.ram_mb, line.disk_gb) - size
+    left = _amount(line) - size
     if all(v <= 0 for v in left.as_dict().values()):
         conn.execute(ledger.delete().where(ledger.c.id == line.id))
     else:
@@ -212,7 +217,7 @@ def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str
         conn.execute(ledger.insert().values(ticket=ticket_id, tenant=line.tenant, system=line.system, cloud=cloud, centre=target,
                                             kind="vm", state=line.state, **size.as_dict()))
     else:
-        grown = Resources(there.instances, there.vcpus, there.ram_mb, there.disk_gb) + size
+        grown = _amount(there) + size
         conn.execute(ledger.update().where(ledger.c.id == there.id).values(**grown.as_dict()))
 
 
@@ -260,7 +265,7 @@ def delete_vm(conn: sa.Connection, ticket_id: str, idx: int) -> None:
 
 def overrides(conn: sa.Connection) -> dict[tuple[str, str], tuple[Resources, str]]:
     """Approved quota changes: (tenant, cloud) → (limit, ticket)."""
-    return {(r.tenant, r.cloud): (Resources(r.instances, r.vcpus, r.ram_mb, r.disk_gb), r.ticket)
+    return {(r.tenant, r.cloud): (_amount(r), r.ticket)
             for r in conn.execute(sa.select(quota_overrides))}
 
 
