@@ -75,7 +75,9 @@ def run_cmd(app: AppContext, centre: str, cloud: str, yes: bool, timeout: float,
         _show(plan, fmt)
     if not plan.moves:
         if fmt != "table":
-            emit({**plan.as_dict(), "outcomes": []}, fmt)
+            from govcloud.failover.recover import RecoveryRun
+
+            emit(RecoveryRun(plan).as_dict(), fmt)
         return
     if not yes and not click.confirm(f"evacuate {len(plan.moves)} VMs from {centre} to {plan.moves[0].target}?", err=True):
         raise click.exceptions.Exit(1)

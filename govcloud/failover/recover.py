@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from govcloud.drivers.base import ComputeDriver, Endpoint, Server
+from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint, Server
 from govcloud.errors import DriverError, InputError
-from govcloud.failover.watch import CentreRef, centre_refs
+from govcloud.failover.watch import CentreRef, centre_refs, reported_up
 from govcloud.model.endpoints import Endpoints
 from govcloud.model.resources import Resources
 from govcloud.model.state import DesiredState
@@ -118,12 +118,11 @@ class Recovery:
         listings = {e: self._services(e) for e in {r.endpoint for r in refs}}
         return {(r.cloud, r.centre): _up_in(listings[r.endpoint], r) for r in refs}
 
-    def _services(self, endpoint: Endpoint) -> list[tuple[str, str | None, bool]]:
+    def _services(self, endpoint: Endpoint) -> list[ComputeService]:
         try:
-            services = self.driver(endpoint).compute_services()
+            return self.driver(endpoint).compute_services()
         except DriverError as exc:
             raise FailoverRefused(f"cannot list compute services of {endpoint.cloud}/{endpoint.region}: {exc}") from exc
-        return [(s.host, s.zone, s.state == "up" and s.status == "enabled" and not s.forced_down) for s in services]
 
     # -- running -----------------------------------------------------------------------------
     def run(self, plan: RecoveryPlan, *, on_outcome: Callable[[Outcome], None] = lambda _o: None) -> RecoveryRun:
@@ -174,8 +173,9 @@ class Recovery:
                                      "host": server.host or move.host, "status": server.status}, connection=conn)
 
 
-def _up_in(services: Sequence[tuple[str, str | None, bool]], ref: CentreRef) -> tuple[str, ...]:
-    return tuple(sorted(host for host, zone, up in services if up and zone in ref.zones))
+def _up_in(services: Sequence[ComputeService], ref: CentreRef) -> tuple[str, ...]:
+    """The centre's hosts a server may be sent to: reported up and enabled."""
+    return tuple(sorted(s.host for s in services if s.zone in ref.zones and reported_up(s) and s.status == "enabled"))
 
 
 def placed_vms(live: Iterable[TicketRow], rows: Iterable[VmRow]) -> Iterable[Placed]:

@@ -50,6 +50,11 @@ def centre_refs(topology: Topology, endpoints: Endpoints) -> list[CentreRef]:
     return refs
 
 
+def reported_up(service: ComputeService) -> bool:
+    """nova's verdict on one compute service: heartbeats arriving, and not forced down by an operator."""
+    return service.state == "up" and not service.forced_down
+
+
 def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="microseconds")
 
@@ -111,7 +116,7 @@ class CentreWatch:
         recorded = []
         for ref in self.refs:
             services, error = listings[ref.endpoint]
-            probe = probe_of(services is not None, (ServiceState(s.host, s.state == "up" and not s.forced_down, s.status == "enabled")
+            probe = probe_of(services is not None, (ServiceState(s.host, reported_up(s), s.status == "enabled")
                                                     for s in services or [] if s.zone in ref.zones), error)
             before = previous.get((ref.cloud, ref.centre))
             health = step(_to_health(before) if before else None, probe, now, self.policy)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from govcloud.model.resources import Resources
 from govcloud.model.topology import Centre, Cloud
@@ -84,12 +84,11 @@ class RecoveryPlan:
     centre: str
     moves: tuple[Move, ...] = ()
     held: tuple[Held, ...] = ()
-    notes: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, object]:
         """JSON for ``--json``, the audit trail and tests."""
         return {
-            "cloud": self.cloud, "centre": self.centre, "notes": list(self.notes),
+            "cloud": self.cloud, "centre": self.centre,
             "moves": [{"vm": m.vm.name, "ticket": m.vm.ticket, "from": m.vm.centre, "to": m.target, "zone": m.zone, "host": m.host,
                        "protection": m.vm.protection} for m in self.moves],
             "held": [{"vm": h.vm.name, "ticket": h.vm.ticket, "centre": h.vm.centre, "protection": h.vm.protection, "reason": h.reason}
@@ -157,9 +156,9 @@ def plan_recovery(cloud: Cloud, failed_id: str, vms: Sequence[Placed], facts: Fa
     candidates = _order([v for v in here if v.protection in PROTECTED and v.server_id])
     if blocked is not None or target is None:
         reason = (blocked or "no target") + (_dr_note(cloud) if any(v.protection == "dr" for v in candidates) else "")
-        return RecoveryPlan(cloud.id, failed_id, (), tuple(held + [Held(v, reason) for v in candidates]), ())
+        return RecoveryPlan(cloud.id, failed_id, (), tuple(held + [Held(v, reason) for v in candidates]))
     moves, more_held = _assign(cloud, target, candidates, facts)
-    return RecoveryPlan(cloud.id, failed_id, tuple(moves), tuple(held + more_held), ())
+    return RecoveryPlan(cloud.id, failed_id, tuple(moves), tuple(held + more_held))
 
 
 def _assign(cloud: Cloud, target: Centre, vms: Sequence[Placed], facts: Facts) -> tuple[list[Move], list[Held]]:
