@@ -17,6 +17,7 @@ from typing import Any
 from govcloud.engine.context import EngineContext
 from govcloud.engine.tickets import ticket_of
 from govcloud.errors import DriverError, InvalidState
+from govcloud.model.validate_tickets import unsafe_var
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import ConfigResult, TicketRow, VmRow
 
@@ -45,6 +46,14 @@ def host_vars(ctx: EngineContext, row: TicketRow, vm: VmRow, protection: str, ro
             "govcloud_roles": list(roles)}
 
 
+def ticket_vars(variables: dict[str, Any]) -> dict[str, Any]:
+    """The ticket's role variables that are safe to hand to Ansible. Validation refuses a ticket with any
+    other (model/validate_tickets.unsafe_var); this keeps one stored before that rule from choosing the
+    connection (``ansible_host``, ``ansible_ssh_common_args``) or templating code onto the controller,
+    and govcloud's own host variables are laid over the ticket's anyway."""
+    return {name: value for name, value in variables.items() if unsafe_var(str(name), value) is None}
+
+
 def inventory(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> dict[str, Any]:
     """Ansible's dynamic-inventory JSON for the ACTIVE VMs of active or configuring tickets."""
     groups: dict[str, set[str]] = {}
@@ -61,7 +70,7 @@ def inventory(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> dict[str, A
         for vm in members[row.id]:
             if vm.status != "ACTIVE" or not vm.address:
                 continue
-            hostvars[vm.name] = host_vars(ctx, row, vm, protection, ticket.roles) | dict(ticket.vars)
+            hostvars[vm.name] = ticket_vars(ticket.vars) | host_vars(ctx, row, vm, protection, ticket.roles)
             for group in (group_name("cloud", vm.cloud), group_name("centre", vm.cloud, vm.centre), group_name("tenant", row.tenant),
                           group_name("system", row.tenant, row.system), group_name("ticket", row.id)):
                 groups.setdefault(group, set()).add(vm.name)

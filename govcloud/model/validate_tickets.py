@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from govcloud.errors import Problem
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
@@ -10,6 +13,61 @@ from govcloud.model.tenants import Tenant
 from govcloud.model.tickets import ANY, Ticket, VmRequest, vm_size
 from govcloud.model.topology import Topology
 from govcloud.model.validate_quotas import systems_of
+
+VAR_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RESERVED_VAR_PREFIXES = ("ansible_", "govcloud_")
+"""Ansible's connection and behaviour settings (``ansible_host``, ``ansible_connection``,
+``ansible_ssh_common_args`` with a ProxyCommand, ``ansible_become_*``, …) and govcloud's own host
+variables: a ticket setting one would choose where and how configuration runs."""
+MAGIC_VARS = frozenset({
+    "hostvars", "groups", "group_names", "inventory_hostname", "inventory_hostname_short", "inventory_dir", "inventory_file",
+    "inventory_sources", "play_hosts", "playbook_dir", "role_name", "role_names", "role_path", "omit", "environment",
+    "vars", "lookup", "query", "q", "item", "connection", "port", "remote_user", "become", "become_user", "become_method",
+    "become_exe", "become_flags", "delegate_to", "delegate_facts", "gather_facts", "strategy", "serial", "module_defaults",
+})
+"""Ansible's magic variables and play keywords: shadowing them changes what Ansible does, not what a role
+configures."""
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+"""Jinja in a variable is evaluated on the controller (``lookup('pipe', …)`` runs a command there):
+ticket values are data, never templates."""
+MAX_VARS_DEPTH = 8
+
+
+def _check_vars(ticket: Ticket, problems: list[Problem]) -> None:
+    """Ticket ``vars`` feed the roles' settings only: plain names, no reserved names, no templates."""
+    here = ticket.where.child("vars")
+    for name, value in ticket.vars.items():
+        found = unsafe_var(str(name), value)
+        if found is not None:
+            problems.append(here.problem(str(name), found=found, expected=SAFE_VARS, message="variable not allowed in a ticket"))
+
+
+SAFE_VARS = (f"a role variable (lowercase a-z, 0-9 and '_', starting with a letter; not ansible_*, govcloud_* or one of Ansible's "
+             f"magic variables) holding plain data without Jinja markers ({{{{ {{% {{#), at most {MAX_VARS_DEPTH} levels deep")
+
+
+def unsafe_var(name: str, value: Any) -> str | None:
+    """Why the ticket variable ``name: value`` must not reach Ansible, or None when it is plain role data.
+    Validation refuses such a ticket; configuration leaves such a variable out of a ticket stored before."""
+    if not VAR_NAME_RE.fullmatch(name) or name.startswith(RESERVED_VAR_PREFIXES) or name in MAGIC_VARS:
+        return f"variable '{name}'"
+    return _template_in(value, depth=0)
+
+
+def _template_in(value: Any, *, depth: int) -> str | None:
+    """What makes ``value`` unsafe to hand to Ansible, or None."""
+    if depth > MAX_VARS_DEPTH:
+        return f"nesting deeper than {MAX_VARS_DEPTH} levels"
+    if isinstance(value, str):
+        return f"template text {value[:60]!r}" if any(mark in value for mark in TEMPLATE_MARKS) else None
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    return next((bad for bad in (_template_in(v, depth=depth + 1) for v in items) if bad is not None), None)
+
 
 _NEEDS = {
     "create": ("vms",),
@@ -136,6 +194,7 @@ def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topolog
                                                  expected="a unique ticket id", message="duplicate ticket"))
         seen.setdefault(ticket.id, ticket.where.file)
         _check_kind(ticket, problems)
+        _check_vars(ticket, problems)
         tenant = tenants.get(ticket.tenant)
         if not parsed.known("tenant", ticket.tenant):
             problems.append(ticket.where.problem("tenant", found=f"'{ticket.tenant}'", expected="a tenant id of tenants.yaml",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,21 @@ def test_a_run_without_results_makes_every_host_failed_and_retryable(configuring
     fake = FakeAnsible({})
     state, _ = configure.run_configuration(ctx, row, "yunwei-he", only_failed=True, driver_factory=lambda _: fake)
     assert (state, fake.calls[0]["limit"]) == ("active", hosts)
+
+
+def test_stored_ticket_vars_never_override_connection_or_govcloud_vars(configuring: tuple[EngineContext, str]) -> None:
+    """A ticket stored before validation refused such vars: configuration still keeps them out."""
+    ctx, ticket_id = configuring
+    with ctx.store.transaction() as conn:
+        row = rows.require(conn, ticket_id)
+    hostile = {"ansible_connection": "local", "ansible_host": "127.0.0.1", "govcloud_tenant": "gd-zf",
+               "nginx_server_name": "{{ lookup('pipe', 'id') }}", "nginx_port": 8080}
+    monkey = pytest.MonkeyPatch()
+    real = configure.ticket_of
+    monkey.setattr(configure, "ticket_of", lambda r: dataclasses.replace(real(r), vars=hostile))
+    try:
+        hv = configure.inventory(ctx, [row.id])["_meta"]["hostvars"][f"gd-gat-hukou-{ticket_id}-1"]
+    finally:
+        monkey.undo()
+    assert (hv["ansible_host"], hv["govcloud_tenant"], hv["nginx_port"]) == ("10.250.0.11", "gd-gat", 8080)
+    assert "ansible_connection" not in hv and "nginx_server_name" not in hv
