@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from govcloud.engine import inbox, leases, provision
+from govcloud.engine.access import service_identity
 from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
@@ -108,6 +109,7 @@ class Daemon:
 
     def __init__(self, ctx: EngineContext, *, settings: DaemonSettings, lock: LeaderLock | None = None,
                  serve: Callable[[Daemon], Server] | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.identity = service_identity(ctx.state.users, ctx.settings.user)
         self.ctx = ctx
         self.settings = settings
         self.lock = lock or LeaderLock(ctx.store)
@@ -120,13 +122,13 @@ class Daemon:
         self.last_tick = monotonic()
         self.server: Server | None = None
         self._terms = 0
-        self.reconciler = Reconciler(ctx, policy=settings.reconcile_policy, timeout=settings.reconcile_timeout,
+        self.reconciler = Reconciler(ctx, policy=settings.reconcile_policy, timeout=settings.reconcile_timeout, actor=self.identity.id,
                                      terraform_runs=settings.reconcile_terraform_runs)
         self.watch = CentreWatch(store=ctx.store, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
-                                 clock=time.time, timeout=settings.health_timeout,
+                                 clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                                 actor="system")
+                                 actor=self.identity.id)
         self.failover_due = threading.Event()
         self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self.work_timer = Timer(settings.apply_interval)
@@ -214,7 +216,7 @@ class Daemon:
                 self._heartbeat()
                 with self.ctx.store.transaction() as conn:
                     stale = facts.claim_leadership(conn, self.id)
-                    self.ctx.store.audit.append("system", "daemon.leader", f"daemon:{self.id}",
+                    self.ctx.store.audit.append(self.identity.id, "daemon.leader", f"daemon:{self.id}",
                                                 {"election": self.lock.backend, "previous_leader_rows_cleared": stale}, connection=conn)
                 event("became leader", daemon=self.id, cleared=stale)
         except GovcloudError as exc:
@@ -263,7 +265,7 @@ class Daemon:
             except InputError as exc:  # moved on under us (a CLI user acted first): nothing to do
                 event("ticket skipped", ticket=ticket_id, reason=str(exc))
         if self.may_act():
-            report = leases.check(self.ctx, warn_days=self.settings.lease_warning_days, stop=lambda: not self.may_act())
+            report = leases.check(self.ctx, warn_days=self.settings.lease_warning_days, actor=self.identity.id, stop=lambda: not self.may_act())
             for ticket_id in report.warned:
                 event("lease ends soon", ticket=ticket_id)
             for outcome in report.retired:
@@ -323,7 +325,7 @@ class Daemon:
             if self.settings.failover_policy != "evacuate":
                 if self._failover_seen.get((cloud, centre)) != key:
                     self._failover_seen[(cloud, centre)] = key
-                    self.ctx.store.audit.append("system", "failover.needed", f"centre:{cloud}/{centre}", plan.as_dict())
+                    self.ctx.store.audit.append(self.identity.id, "failover.needed", f"centre:{cloud}/{centre}", plan.as_dict())
                     event("centre down: protected VMs wait for 'govcloud failover run'", logging.WARNING, cloud=cloud, centre=centre,
                           moves=len(plan.moves), held=len(plan.held), policy=self.settings.failover_policy)
                 continue

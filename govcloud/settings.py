@@ -122,6 +122,9 @@ class DaemonSettings:
 
     inbox: Path | None = None
     """Watched directory of ticket files (``$GOVCLOUD_INBOX``); None: ``<state_dir>/inbox``."""
+    identity: str = "govcloud-daemon"
+    """The users.yaml user the daemon acts as (``$GOVCLOUD_DAEMON_USER``; ``--as`` wins): its service
+    identity, which must have the operator role (engine/access.service_identity); audit records name it."""
     inbox_settle: float = 1.0
     """Seconds a file must stay unchanged before it is taken (a writer may still be copying it)."""
     apply_interval: float = 5.0
@@ -238,7 +241,8 @@ class Settings:
             user=env.get("GOVCLOUD_USER", ""),
             exporter=(ExporterSettings.from_address(env["GOVCLOUD_EXPORTER_ADDRESS"]) if env.get("GOVCLOUD_EXPORTER_ADDRESS")
                       else ExporterSettings()),
-            daemon=DaemonSettings(inbox=Path(env["GOVCLOUD_INBOX"]) if env.get("GOVCLOUD_INBOX") else None),
+            daemon=DaemonSettings(inbox=Path(env["GOVCLOUD_INBOX"]) if env.get("GOVCLOUD_INBOX") else None,
+                                  identity=env.get("GOVCLOUD_DAEMON_USER", DaemonSettings.identity)),
             terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
                                         mirror=Path(env.get("GOVCLOUD_TF_MIRROR", str(TerraformSettings.mirror))),
                                         pg_conn_str=env.get("GOVCLOUD_TF_PG_CONN_STR", ""), environ=dict(env)),

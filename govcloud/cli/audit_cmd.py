@@ -54,7 +54,11 @@ def db() -> None:
 @db.command("upgrade")
 @pass_app
 def db_upgrade(app: AppContext) -> None:
-    """Apply pending migrations (every command also does this on open)."""
+    """Apply pending migrations (every command also does this on open). Needs the admin role."""
+    from govcloud.engine.access import acting_user, require
+    from govcloud.model.state import load_state
+
+    require(acting_user(load_state(app.settings.data).users, app.settings.user), "db-upgrade")
     store = open_store(app)
     click.echo(f"{store.describe()}: schema at revision {store.current_revision()}")
 

@@ -57,17 +57,17 @@ def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | No
                                                   "reconcile_interval": reconcile_interval, "health_interval": health_interval,
                                                   "failover_policy": failover_policy}.items()
                                if v is not None}
-    settings = dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes), user=settings.user or "system")
+    settings = dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes), user=settings.user or settings.daemon.identity)
     address = _listen(listen) if listen is not None else (settings.exporter.host, settings.exporter.port)
     configure_logging()
     ctx = build(settings, progress=lambda kind, data: event(f"engine {kind}", **data))
-    settings.inbox.mkdir(parents=True, exist_ok=True)
     serve = None
     if address is not None:
         from govcloud.exporter.serve import daemon_server
 
         serve = daemon_server(ctx, host=address[0], port=address[1])
-    daemon = Daemon(ctx, settings=settings.daemon, serve=serve)
+    daemon = Daemon(ctx, settings=settings.daemon, serve=serve)  # refuses an identity without the operator role
+    settings.inbox.mkdir(parents=True, exist_ok=True)
     daemon.install_signals()
     raise SystemExit(daemon.run(once=once))
 

@@ -11,7 +11,7 @@ admin      everything
 from __future__ import annotations
 
 from govcloud.errors import PermissionDenied
-from govcloud.model.users import User, Users
+from govcloud.model.users import SYSTEM_ACTOR, User, Users
 
 ACTIONS: dict[str, tuple[str, ...]] = {
     "submit": ("requester", "admin"),
@@ -23,10 +23,13 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "onboard": ("operator", "admin"),
     "failover": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
+    "daemon": ("operator",),
+    "db-upgrade": ("admin",),
 }
 
-SYSTEM = User(id="system", name="govcloud", role="admin")
-"""The daemon and auto-approval act as this user."""
+SYSTEM = User(id=SYSTEM_ACTOR, name="govcloud", role="admin")
+"""The actor govcloud records for its own rule-based decisions (auto-approval). It is a name in the
+audit trail, never a user: ``acting_user`` refuses it, and users.yaml may not define it."""
 
 
 def acting_user(users: Users, user_id: str) -> User:
@@ -34,7 +37,8 @@ def acting_user(users: Users, user_id: str) -> User:
     if not user_id:
         raise PermissionDenied("no acting user: pass --as USER or set GOVCLOUD_USER (users are listed in users.yaml)")
     if user_id == SYSTEM.id:
-        return SYSTEM
+        raise PermissionDenied(f"'{SYSTEM.id}' is the name govcloud records for its own automatic decisions; nobody can act as it "
+                               "(the daemon acts as its service identity, see docs/daemon.md)")
     user = users.get(user_id)
     if user is None:
         raise PermissionDenied(f"unknown user '{user_id}': not in users.yaml")
@@ -50,6 +54,19 @@ def require(user: User, action: str, *, tenant: str | None = None) -> None:
     if tenant is not None and user.role == "requester" and tenant not in user.tenants:
         raise PermissionDenied(f"user '{user.id}' ({user.name}) is a requester for {', '.join(user.tenants)}, "
                                f"not for tenant '{tenant}'")
+
+
+def service_identity(users: Users, user_id: str) -> User:
+    """The user the daemon acts as: a users.yaml entry with the operator role and no other. The daemon
+    submits nothing of its own, but it applies, corrects drift, retires expired leases and may evacuate
+    a centre; a requester, approver or admin identity would mix management with operation (and an
+    admin one could approve), so anything else is refused before the daemon does any work."""
+    if not user_id:
+        raise PermissionDenied("the daemon needs its service identity: set GOVCLOUD_DAEMON_USER (default govcloud-daemon) "
+                               "to a users.yaml user with role operator")
+    user = acting_user(users, user_id)
+    require(user, "daemon")
+    return user
 
 
 def visible_tenants(user: User) -> tuple[str, ...] | None:

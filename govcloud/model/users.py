@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 from govcloud.model.schema import NOWHERE, NonEmpty, Range, Slug, Where
 
 Id = Annotated[str, Slug()]
+
+SYSTEM_ACTOR = "system"
+"""Reserved: the actor govcloud records for its own automatic decisions (auto-approval); no user may be called so."""
 Role = Literal["requester", "approver", "operator", "admin"]
 
 

@@ -18,7 +18,7 @@ from govcloud.model.state import DesiredState, Parsed
 from govcloud.model.tenants import Tenant
 from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
-from govcloud.model.users import Users
+from govcloud.model.users import SYSTEM_ACTOR, Users
 from govcloud.model.validate_quotas import resolve_quotas
 from govcloud.model.validate_tickets import check_tickets
 
@@ -143,6 +143,9 @@ def check_users(users: Users, parsed: Parsed, tickets: tuple[Ticket, ...], probl
     _duplicates(problems, users.users, "id", "user")
     _duplicates(problems, users.auto_approval, "name", "auto-approval rule")
     for user in users.users:
+        if user.id == SYSTEM_ACTOR:
+            problems.append(user.where.problem("id", found=f"'{user.id}'", expected="another id: 'system' is the name govcloud records "
+                                               "for its own automatic decisions", message="reserved user id"))
         for tenant in user.tenants:
             if not parsed.known("tenant", tenant):
                 problems.append(user.where.problem("tenants", found=f"'{tenant}'", expected="a tenant id of tenants.yaml",

@@ -61,7 +61,7 @@ class Trip:
         return build(Settings.from_env(self.env).with_overrides(user=user))
 
     def reconcile(self, policy: str) -> CloudResult:
-        ctx = self.ctx("system")
+        ctx = self.ctx("govcloud-daemon")
         ctx.driver_factory = FakeCloud().driver
         reconciler = Reconciler(ctx, policy=policy, timeout=600)
         started = time.monotonic()

@@ -14,6 +14,7 @@ import pytest
 from govcloud.daemon import Daemon
 from govcloud.engine import leases, provision, tickets
 from govcloud.engine.context import EngineContext, build
+from govcloud.errors import PermissionDenied
 from govcloud.settings import DaemonSettings, Settings
 from govcloud.store import facts
 from govcloud.store import tickets as rows
@@ -27,7 +28,7 @@ def cloud() -> FakeCloud:
     return three_centres()
 
 
-def context(tmp_path: Path, cloud: FakeCloud, user: str = "system", today: datetime.date | None = None) -> EngineContext:
+def context(tmp_path: Path, cloud: FakeCloud, user: str = "govcloud-daemon", today: datetime.date | None = None) -> EngineContext:
     settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user=user)
     settings = dataclasses.replace(settings, state_dir=tmp_path / "state", daemon=DaemonSettings(inbox=tmp_path / "inbox", inbox_settle=0))
     ctx = build(settings, driver_factory=cloud.driver)
@@ -175,7 +176,7 @@ def test_a_centre_down_is_failed_over_by_policy(ctx: EngineContext, cloud: FakeC
     ticket_id = drop_ha(ctx)
     runner = daemon(ctx, failover_policy=policy)
     assert runner.run(once=True) == 0 and state_of(ctx, ticket_id) == "submitted"  # ha is not for auto-approval
-    tickets.approve(ctx, ticket_id)
+    tickets.approve(as_user(ctx, "shenpi-chen"), ticket_id)
     assert daemon(ctx).run(once=True) == 0 and state_of(ctx, ticket_id) == "active"
     assert centres_of(ctx, ticket_id) == ["gz-backup", "gz-backup", "gz-main", "gz-main"]
     runner = daemon(ctx, failover_policy=policy)
@@ -192,6 +193,27 @@ def test_a_centre_down_is_failed_over_by_policy(ctx: EngineContext, cloud: FakeC
     else:
         assert actions == ["failover.start", "failover.move", "failover.move", "failover.end"]
         assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4
+    runner.lock.release()
+
+
+def as_user(ctx: EngineContext, user: str) -> EngineContext:
+    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, user=user))
+
+
+@pytest.mark.parametrize("user", ["system", "nobody", "caijing", "shenpi-chen", "admin", ""])
+def test_the_daemon_acts_only_as_an_operator_service_identity(ctx: EngineContext, user: str) -> None:
+    """Issue 11 items 3 and 4: no hidden 'system' admin, no role-less daemon, not even an admin one."""
+    before = ctx.store.audit.records()
+    with pytest.raises(PermissionDenied):
+        daemon(as_user(ctx, user))
+    assert ctx.store.audit.records() == before
+
+
+def test_the_daemon_records_its_service_identity(ctx: EngineContext) -> None:
+    runner = daemon(ctx)
+    runner.tick(force=True)
+    assert runner.identity.id == "govcloud-daemon" and runner.identity.role == "operator"
+    assert {r.actor for r in ctx.store.audit.records() if r.action != "store.migrate"} == {"govcloud-daemon"}
     runner.lock.release()
 
 

@@ -46,7 +46,7 @@ def _active(engine: Any, tmp_path: Path, count: int = 2) -> str:
 
 
 def _ctx(engine: Any) -> EngineContext:
-    ctx: EngineContext = engine("system")
+    ctx: EngineContext = engine("govcloud-daemon")
     ctx.driver_factory = FakeCloud().driver  # the OpenStack clouds: empty and answering
     return ctx
 

@@ -25,7 +25,7 @@ def cloud() -> FakeCloud:
 
 @pytest.fixture
 def ctx(tmp_path: Path, cloud: FakeCloud) -> Iterator[EngineContext]:
-    settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user="system")
+    settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user="admin")
     settings = dataclasses.replace(settings, state_dir=tmp_path / "state", daemon=DaemonSettings(inbox=tmp_path / "inbox", inbox_settle=0))
     context = build(settings, driver_factory=cloud.driver)
     yield context
