@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from govcloud.drivers.base import ComputeDriver, Endpoint
+from govcloud.files import private_dir
 from govcloud.model.endpoints import Endpoints, load_overlay, resolve
 from govcloud.model.state import DesiredState, load_state
 from govcloud.settings import DEFAULT_PROFILE, Settings
@@ -106,6 +107,7 @@ def build(settings: Settings, *, store: Store | None = None,
           driver_factory: Callable[[Endpoint], ComputeDriver] | None = None, progress: Progress = no_progress) -> EngineContext:
     """Load the desired state and the endpoint profile, open the store."""
     state = load_state(settings.data, [])
+    private_dir(settings.state_dir)  # run directories, known hosts, Terraform state: this account's only
     profile = settings.profile_path
     if profile is not None and not profile.exists() and settings.profile == DEFAULT_PROFILE:
         profile = None  # data without a devcloud profile (a real deployment, a test dataset)

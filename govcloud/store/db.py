@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from govcloud.errors import StoreError
+from govcloud.files import private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "govcloud_read_only"
@@ -33,7 +34,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     and then both append; taking the write lock at BEGIN serialises them.
     """
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(url.database))  # SQLite gives the -wal and -shm files the database file's mode
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
