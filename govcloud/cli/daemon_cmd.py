@@ -61,7 +61,7 @@ def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | No
     address = _listen(listen) if listen is not None else (settings.exporter.host, settings.exporter.port)
     configure_logging()
     ctx = build(settings, progress=lambda kind, data: event(f"engine {kind}", **data))
-    settings.inbox.mkdir(parents=True, exist_ok=True)
+    settings.inbox.mkdir(mode=0o711, parents=True, exist_ok=True)  # users reach their own directory, list no one's
     serve = None
     if address is not None:
         from govcloud.exporter.serve import daemon_server
