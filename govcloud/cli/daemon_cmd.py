@@ -104,21 +104,16 @@ def reconcile_cmd(app: AppContext, policy: str, fmt: str) -> None:
 COMMANDS.append(reconcile_cmd)
 
 
-def _store(app: AppContext) -> Any:
-    from govcloud.store import Store
-
-    return Store.open(app.settings.db_url)
-
-
 @click.command("status")
 @output_option
 @pass_app
 def status_cmd(app: AppContext, fmt: str) -> None:
     """What the daemon last recorded: daemons (leader), centre health, reconcile cycles per cloud."""
-    from govcloud.store import facts
+    from govcloud.engine import reads
+    from govcloud.engine.context import build
 
-    with _store(app).transaction() as conn:
-        daemons, health, cycles = facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn)
+    found = reads.status(build(app.settings))
+    daemons, health, cycles = found.daemons, found.health, found.cycles
     data = {
         "daemons": [{"id": d.id, "leader": d.leader, "started_at": d.started_at[:19], "heartbeat_at": d.heartbeat_at[:19]} for d in daemons],
         "centres": [{"cloud": h.cloud, "centre": h.centre, "state": h.state, "since": h.since[:19], "up": f"{h.services_up}/{h.services_total}",
@@ -153,11 +148,11 @@ def drift() -> None:
 @output_option
 @pass_app
 def drift_list(app: AppContext, cloud: str | None, kinds: tuple[str, ...], fmt: str) -> None:
-    """The findings of the newest reconcile pass of each cloud."""
-    from govcloud.store import facts
+    """The findings of the newest reconcile pass of each cloud (a requester: its own tenants')."""
+    from govcloud.engine import reads
+    from govcloud.engine.context import build
 
-    with _store(app).transaction() as conn:
-        found = facts.findings_of(conn, cloud=cloud, kinds=kinds)
+    found = reads.findings(build(app.settings), cloud=cloud, kinds=kinds)
     emit([{"cloud": f.cloud, "kind": f.kind, "name": f.name, "ticket": f.ticket or "", "tenant": f.tenant or "",
            "server": f.server_id or "", "first_seen": f.first_seen[:19], "detail": f.detail} for f in found], fmt, title="findings")
 

@@ -1,4 +1,5 @@
-"""Reads filtered by the acting user: quota usage, the audit trail, the Ansible inventory.
+"""Reads filtered by the acting user: quota usage, the audit trail, the Ansible inventory, reconcile's
+findings, the daemon's status.
 
 Every read needs an acting user (``PermissionDenied``, exit 2, without one) and shows a requester
 only its own tenants — one department never sees another's quotas, history, addresses or
@@ -8,7 +9,9 @@ formats what these functions return; the filtering lives here so every caller sh
 What a requester sees of the audit trail: records whose subject is one of its tenants' tickets
 (``ticket:<id>``), one of its tenants (``tenant:<id>``), a VM of its tenants (``vm:<name>``), or a
 file refused from its own inbox directory (``inbox:<user>/<file>``). Records about clouds, centres,
-daemons and the store describe shared infrastructure and every tenant on it: not shown.
+daemons and the store describe shared infrastructure and every tenant on it: not shown. Of
+reconcile's findings a requester sees those of its tenants' projects; the daemon status (daemons,
+centre health, per-cloud counts) names no tenant and is shown to every acting user.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from govcloud.engine.context import EngineContext
 from govcloud.errors import NotFound
 from govcloud.model.quotas import ResolvedQuota
 from govcloud.planner.usage import Usage
+from govcloud.store import facts
 from govcloud.store import tickets as rows
 from govcloud.store.audit import AuditRecord
 
@@ -94,3 +98,29 @@ def inventory(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> dict[str, A
     if not ids:  # configure.inventory reads "no ids" as "every ticket"
         return {"all": {"children": []}, "_meta": {"hostvars": {}}}
     return configure.inventory(ctx, ids)
+
+
+def findings(ctx: EngineContext, *, cloud: str | None = None, kinds: Sequence[str] = ()) -> list[facts.Finding]:
+    """Reconcile's newest findings the acting user may see (a requester: its tenants' only; a finding
+    that belongs to no tenant — a server in no tenant's project — is infrastructure)."""
+    user = acting_user(ctx.state.users, ctx.settings.user)
+    visible = visible_tenants(user)
+    with ctx.store.transaction() as conn:
+        found = facts.findings_of(conn, cloud=cloud, kinds=kinds)
+    return found if visible is None else [f for f in found if f.tenant in visible]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the daemons last recorded (``govcloud status``)."""
+
+    daemons: list[facts.DaemonRow]
+    health: list[facts.CentreHealth]
+    cycles: list[facts.CycleStatus]
+
+
+def status(ctx: EngineContext) -> Status:
+    """Daemons, centre health and reconcile cycles, for any acting user (none names a tenant)."""
+    acting_user(ctx.state.users, ctx.settings.user)
+    with ctx.store.transaction() as conn:
+        return Status(facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn))

@@ -15,6 +15,7 @@ from govcloud.cli import main
 from govcloud.engine import provision, reads, tickets
 from govcloud.engine.context import EngineContext
 from govcloud.errors import NotFound, PermissionDenied
+from govcloud.store import facts
 from tests.support.fakecloud import three_centres
 from tests.support.tickets import REPO, write_ticket
 from tests.unit.daemon.test_daemon import context
@@ -42,7 +43,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         audit.append("system", "failover.move", f"vm:{tenant}-{system}-{ticket_id}-1", {"to": "gz-backup"})
         audit.append("system", "inbox.refuse", f"inbox:{user}/bad.yaml", {"error": f"{user}'s bad file"})
         made[tenant] = ticket_id
-    context(base, cloud).store.audit.append("system", "reconcile.orphan", "cloud:gd-prov", {"server": "every tenant's"})
+    shared = context(base, cloud).store
+    shared.audit.append("system", "reconcile.orphan", "cloud:gd-prov", {"server": "every tenant's"})
+    with shared.transaction() as conn:
+        facts.replace_findings(conn, "gd-prov", [
+            facts.Finding(cloud="gd-prov", kind="unmanaged", key="s-1", name="mz-legacy-db", detail="", server_id="s-1", tenant=OWN),
+            facts.Finding(cloud="gd-prov", kind="unmanaged", key="s-2", name="gat-legacy-db", detail="", server_id="s-2", tenant=OTHER),
+            facts.Finding(cloud="gd-prov", kind="orphan", key="s-3", name="nobodys", detail="", server_id="s-3")], now="2026-12-04T00:00:00")
     yield made
 
 
@@ -150,3 +157,19 @@ def test_inventory_needs_an_acting_user(world: dict[str, Any]) -> None:
     code, out, err = cli(world, "inventory", "--list")
     assert (code, out) == (2, "") and "no acting user" in err
 
+
+
+# -- drift list, status --------------------------------------------------------------------------
+def test_findings_a_requester_sees_only_its_tenants(world: dict[str, Any]) -> None:
+    assert {f.name for f in reads.findings(ctx_as(world, "caijing"))} == {"mz-legacy-db"}
+    assert {f.name for f in reads.findings(ctx_as(world, "yunwei-he"))} == {"mz-legacy-db", "gat-legacy-db", "nobodys"}
+    code, out, err = cli(world, "drift", "list", "-o", "json", user="caijing")
+    assert code == 0 and [f["name"] for f in json.loads(out)] == ["mz-legacy-db"], err
+
+
+def test_findings_and_status_need_an_acting_user(world: dict[str, Any]) -> None:
+    for args in (("drift", "list"), ("status",)):
+        code, out, err = cli(world, *args)
+        assert (code, out) == (2, "") and "no acting user" in err, args
+    code, out, err = cli(world, "status", "-o", "json", user="caijing")
+    assert code == 0 and set(json.loads(out)) == {"daemons", "centres", "cycles"}, err
