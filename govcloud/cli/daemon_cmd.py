@@ -181,3 +181,36 @@ def adopt_cmd(app: AppContext, server_ids: tuple[str, ...], tenant: str, system:
 
 
 COMMANDS.append(adopt_cmd)
+
+
+@click.group("inbox")
+def inbox_group() -> None:
+    """The daemon's inbox: one directory per user, files there are submitted as that user (docs/daemon.md)."""
+
+
+@inbox_group.command("add")
+@click.argument("user")
+@click.option("--owner", "unix_user", required=True, metavar="ACCOUNT", help="The department's Unix account that writes the files.")
+@click.option("--daemon-group", metavar="GROUP", help="The daemon's own group, when it does not run as root (mode 0770 instead of 0700).")
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
+              help="The inbox (default: $GOVCLOUD_INBOX or <state dir>/inbox).")
+@pass_app
+def inbox_add(app: AppContext, user: str, unix_user: str, daemon_group: str | None, inbox: Path | None) -> None:
+    """Create USER's inbox directory, owned by ACCOUNT, mode 0700 (run as root: it changes the owner)."""
+    import grp
+    import pwd
+
+    from govcloud.engine.context import build
+    from govcloud.engine.inbox import add_user_directory
+
+    try:
+        owner = pwd.getpwnam(unix_user).pw_uid
+        group = grp.getgrnam(daemon_group).gr_gid if daemon_group else None
+    except KeyError as exc:
+        raise click.BadParameter(f"no such account or group: {exc.args[0]}") from None
+    directory = add_user_directory(build(app.settings), inbox or app.settings.inbox, user, owner=owner, group=group)
+    click.echo(f"{directory}: owner {unix_user}, mode {'0770, group ' + daemon_group if daemon_group else '0700'}; "
+               f"files there are submitted as {user}")
+
+
+COMMANDS.append(inbox_group)

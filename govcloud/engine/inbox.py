@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from govcloud.engine import tickets
+from govcloud.engine.access import ACTIONS
 from govcloud.engine.context import EngineContext
-from govcloud.errors import ConfigError, GovcloudError
+from govcloud.errors import ConfigError, GovcloudError, InputError, NotFound, PermissionDenied
 from govcloud.model.state import parse_ticket
 from govcloud.model.tickets import Ticket
 from govcloud.store import tickets as rows
@@ -332,3 +333,34 @@ def _move(inbox: Path, path: Path, where: str, user: str | None, *, error: str |
     if error is not None:
         _write_private(target.with_name(target.name + ".error"), (error + "\n").encode("utf-8"))
     return target
+
+
+def add_user_directory(ctx: EngineContext, inbox: Path, user: str, *, owner: int, group: int | None = None) -> Path:
+    """Create (or fix) ``<inbox>/<user>/`` for a user of users.yaml who may submit: owned by the
+    department's account ``owner``, mode 0700 — or 0770 with ``group``, the daemon's own group, for a
+    daemon that does not run as root and must be able to take files out. Changing the owner needs root:
+    the operating system, not govcloud, decides who may hand a directory to an account."""
+    found = ctx.state.users.get(user)
+    if found is None:
+        raise NotFound(f"no user '{user}' in users.yaml")
+    if found.role not in ACTIONS["submit"]:
+        raise PermissionDenied(f"user '{user}' ({found.name}) has role {found.role}; submitting needs role "
+                               + " or ".join(ACTIONS["submit"]) + ": no inbox directory for it")
+    if user in PRIVATE_DIRS:
+        raise InputError(f"'{user}' is the name of govcloud's own {user}/ directory in the inbox; rename the user")
+    inbox.mkdir(mode=0o711, parents=True, exist_ok=True)
+    directory = inbox / user
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, mode=0o700)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"{directory} exists and is not a directory ({exc.strerror}): remove it first") from None
+    try:
+        os.fchown(fd, owner, -1 if group is None else group)
+        os.fchmod(fd, 0o700 if group is None else 0o770)
+    except PermissionError:
+        raise InputError(f"cannot give {directory} to uid {owner}: changing a directory's owner needs root") from None
+    finally:
+        os.close(fd)
+    return directory

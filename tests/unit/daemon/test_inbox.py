@@ -14,6 +14,7 @@ import pytest
 
 from govcloud.engine import inbox
 from govcloud.engine.context import EngineContext
+from govcloud.errors import InputError, NotFound, PermissionDenied
 from govcloud.store import tickets as rows
 from tests.support.fakecloud import FakeCloud, three_centres
 from tests.support.tickets import write_ticket
@@ -164,3 +165,30 @@ def test_what_govcloud_keeps_is_private_whatever_the_umask(ctx: EngineContext) -
     kept = [p for name in ("done", "failed") for p in (ctx.settings.inbox / name).iterdir() if not p.is_symlink()]
     assert len(kept) == 4  # the submitted copy, the refused copy, both .error files (a link has no mode of its own)
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in kept} == {oct(0o600)}
+
+
+def test_inbox_add_makes_a_directory_whose_owners_files_are_taken(ctx: EngineContext) -> None:
+    """``govcloud inbox add caijing --owner ACCOUNT``: 0700, owned by the account; that account's files are
+    submitted as caijing, root's are not (the directory's owner is the only one trusted)."""
+    department = 4242
+    directory = inbox.add_user_directory(ctx, ctx.settings.inbox, "caijing", owner=department)
+    st = directory.lstat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (department, 0o700)
+    theirs, path = ticket_in(directory)
+    os.chown(path, department, department)
+    ours, _ = ticket_in(directory)
+    results = {r.file: r for r in inbox.scan(ctx, ctx.settings.inbox, settle=0)}
+    assert results[f"caijing/{theirs}.yaml"].outcome in ("submitted", "approved") and stored(ctx, theirs)
+    assert results[f"caijing/{ours}.yaml"].outcome == "refused" and not stored(ctx, ours)
+    group = inbox.add_user_directory(ctx, ctx.settings.inbox, "sunkai", owner=department, group=os.getegid())
+    assert stat.S_IMODE(group.stat().st_mode) == 0o770 and inbox._loose(group.stat()) is None  # the daemon's group may write
+
+
+def test_inbox_add_refuses_who_may_not_submit(ctx: EngineContext) -> None:
+    with pytest.raises(NotFound):
+        inbox.add_user_directory(ctx, ctx.settings.inbox, "nobody", owner=4242)
+    with pytest.raises(PermissionDenied, match="has role approver"):
+        inbox.add_user_directory(ctx, ctx.settings.inbox, "shenpi-chen", owner=4242)
+    (ctx.settings.inbox / "caijing").symlink_to(ctx.settings.inbox)
+    with pytest.raises(InputError, match="not a directory"):
+        inbox.add_user_directory(ctx, ctx.settings.inbox, "caijing", owner=4242)
