@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import datetime
 import errno
+import logging
 import os
 import stat
 import time
@@ -51,6 +52,7 @@ from govcloud.model.state import parse_ticket
 from govcloud.model.tickets import Ticket
 from govcloud.store import tickets as rows
 
+log = logging.getLogger("govcloud.inbox")
 SUFFIXES = (".yaml", ".yml")
 PRIVATE_DIRS = ("done", "failed", "claimed")
 """govcloud's own directories in the inbox (0700); no user directory may have these names."""
@@ -122,7 +124,10 @@ def pending(ctx: EngineContext, inbox: Path, *, settle: float, now: Callable[[],
     for top in inbox.iterdir():
         if top.name.startswith(".") or top.name in PRIVATE_DIRS:
             continue
-        st = top.lstat()
+        try:
+            st = top.lstat()
+        except FileNotFoundError:  # removed since the listing
+            continue
         if stat.S_ISDIR(st.st_mode):
             found.extend(_user_entries(ctx, top, st))
         elif stat.S_ISLNK(st.st_mode):
@@ -143,10 +148,16 @@ def _user_entries(ctx: EngineContext, directory: Path, st: os.stat_result) -> li
         problem = f"{directory} is {problem}: a user's inbox must be writable by its owner only (chmod 0700); not read"
     elif ctx.state.users.get(user) is None:
         problem = f"no user '{user}' in users.yaml: {directory} names who submits; not read"
-    entries = []
-    for path in directory.iterdir():
+    entries: list[Entry] = []
+    try:
+        names = list(directory.iterdir())
+    except PermissionError:  # one misconfigured directory must not stop the pass (nor the apply after it)
+        log.warning("inbox directory %s cannot be read by the daemon: give it the daemon's group (docs/daemon.md)", directory)
+        return entries
+    for path in names:
         if _wanted(path.name):
-            entries.append(Entry(path, user, st.st_uid, path.lstat().st_mtime, problem))
+            with contextlib.suppress(FileNotFoundError):  # removed since the listing
+                entries.append(Entry(path, user, st.st_uid, path.lstat().st_mtime, problem))
     return entries
 
 

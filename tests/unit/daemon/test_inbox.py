@@ -192,3 +192,21 @@ def test_inbox_add_refuses_who_may_not_submit(ctx: EngineContext) -> None:
     (ctx.settings.inbox / "caijing").symlink_to(ctx.settings.inbox)
     with pytest.raises(InputError, match="not a directory"):
         inbox.add_user_directory(ctx, ctx.settings.inbox, "caijing", owner=4242)
+
+
+def test_a_directory_the_daemon_cannot_read_does_not_stop_the_others(ctx: EngineContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A non-root daemon and a department directory without the daemon's group: that one is skipped (and
+    logged), every other user's files are still taken and the pass goes on to apply."""
+    blocked = mine(ctx)
+    ticket_in(blocked)
+    taken, _ = ticket_in(mine(ctx, "sunkai"), requester="sunkai", tenant="gd-gat", system="oa")
+    real = Path.iterdir
+
+    def iterdir(self: Path) -> Iterator[Path]:
+        if self == blocked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    (result,) = inbox.scan(ctx, ctx.settings.inbox, settle=0)
+    assert result.file == f"sunkai/{taken}.yaml" and stored(ctx, taken)
