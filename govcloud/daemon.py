@@ -2,8 +2,8 @@
 
 It does what an operator would otherwise run by hand, with the very same engine functions:
 
-* **work pass** (every ``apply_interval``): take ticket files from the inbox (submitted as their
-  requester, auto-approval included), apply approved tickets one by one (and finish interrupted
+* **work pass** (every ``apply_interval``): take ticket files from the inbox (``<inbox>/<user>/``,
+  submitted as that user, auto-approval included; ``engine/inbox.py`` says what is trusted), apply approved tickets one by one (and finish interrupted
   ones), warn about and retire expired leases;
 * **reconcile pass** (every ``reconcile_interval``): drift, orphans and unmanaged servers per cloud,
   recreated by policy (``engine/reconcile.py``; Terraform clouds by a refreshed plan per workspace,

@@ -30,8 +30,11 @@ def audit() -> None:
 @output_option
 @pass_app
 def audit_list(app: AppContext, subject: str | None, actor: str | None, limit: int, fmt: str) -> None:
-    """Show audit records, oldest first."""
-    records = open_store(app).audit.records(subject=subject, actor=actor, limit=limit)
+    """Show audit records, oldest first (a requester: only those about its tenants, and its inbox)."""
+    from govcloud.engine import reads
+    from govcloud.engine.context import build
+
+    records = reads.audit_records(build(app.settings), subject=subject, actor=actor, limit=limit)
     emit([r.as_dict() for r in records], fmt, columns=["seq", "ts", "actor", "action", "subject", "details"],
          title=f"{len(records)} audit record(s)")
 

@@ -67,7 +67,7 @@ def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | No
 
         serve = daemon_server(ctx, host=address[0], port=address[1])
     daemon = Daemon(ctx, settings=settings.daemon, serve=serve)  # refuses an identity without the operator role
-    settings.inbox.mkdir(parents=True, exist_ok=True)
+    settings.inbox.mkdir(mode=0o711, parents=True, exist_ok=True)  # users reach their own directory, list no one's
     daemon.install_signals()
     raise SystemExit(daemon.run(once=once))
 
@@ -104,21 +104,16 @@ def reconcile_cmd(app: AppContext, policy: str, fmt: str) -> None:
 COMMANDS.append(reconcile_cmd)
 
 
-def _store(app: AppContext) -> Any:
-    from govcloud.store import Store
-
-    return Store.open(app.settings.db_url)
-
-
 @click.command("status")
 @output_option
 @pass_app
 def status_cmd(app: AppContext, fmt: str) -> None:
     """What the daemon last recorded: daemons (leader), centre health, reconcile cycles per cloud."""
-    from govcloud.store import facts
+    from govcloud.engine import reads
+    from govcloud.engine.context import build
 
-    with _store(app).transaction() as conn:
-        daemons, health, cycles = facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn)
+    found = reads.status(build(app.settings))
+    daemons, health, cycles = found.daemons, found.health, found.cycles
     data = {
         "daemons": [{"id": d.id, "leader": d.leader, "started_at": d.started_at[:19], "heartbeat_at": d.heartbeat_at[:19]} for d in daemons],
         "centres": [{"cloud": h.cloud, "centre": h.centre, "state": h.state, "since": h.since[:19], "up": f"{h.services_up}/{h.services_total}",
@@ -153,11 +148,11 @@ def drift() -> None:
 @output_option
 @pass_app
 def drift_list(app: AppContext, cloud: str | None, kinds: tuple[str, ...], fmt: str) -> None:
-    """The findings of the newest reconcile pass of each cloud."""
-    from govcloud.store import facts
+    """The findings of the newest reconcile pass of each cloud (a requester: its own tenants')."""
+    from govcloud.engine import reads
+    from govcloud.engine.context import build
 
-    with _store(app).transaction() as conn:
-        found = facts.findings_of(conn, cloud=cloud, kinds=kinds)
+    found = reads.findings(build(app.settings), cloud=cloud, kinds=kinds)
     emit([{"cloud": f.cloud, "kind": f.kind, "name": f.name, "ticket": f.ticket or "", "tenant": f.tenant or "",
            "server": f.server_id or "", "first_seen": f.first_seen[:19], "detail": f.detail} for f in found], fmt, title="findings")
 
@@ -186,3 +181,36 @@ def adopt_cmd(app: AppContext, server_ids: tuple[str, ...], tenant: str, system:
 
 
 COMMANDS.append(adopt_cmd)
+
+
+@click.group("inbox")
+def inbox_group() -> None:
+    """The daemon's inbox: one directory per user, files there are submitted as that user (docs/daemon.md)."""
+
+
+@inbox_group.command("add")
+@click.argument("user")
+@click.option("--owner", "unix_user", required=True, metavar="ACCOUNT", help="The department's Unix account that writes the files.")
+@click.option("--daemon-group", metavar="GROUP", help="The daemon's own group, when it does not run as root (mode 0770 instead of 0700).")
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path),
+              help="The inbox (default: $GOVCLOUD_INBOX or <state dir>/inbox).")
+@pass_app
+def inbox_add(app: AppContext, user: str, unix_user: str, daemon_group: str | None, inbox: Path | None) -> None:
+    """Create USER's inbox directory, owned by ACCOUNT, mode 0700 (run as root: it changes the owner)."""
+    import grp
+    import pwd
+
+    from govcloud.engine.context import build
+    from govcloud.engine.inbox import add_user_directory
+
+    try:
+        owner = pwd.getpwnam(unix_user).pw_uid
+        group = grp.getgrnam(daemon_group).gr_gid if daemon_group else None
+    except KeyError as exc:
+        raise click.BadParameter(f"no such account or group: {exc.args[0]}") from None
+    directory = add_user_directory(build(app.settings), inbox or app.settings.inbox, user, owner=owner, group=group)
+    click.echo(f"{directory}: owner {unix_user}, mode {'0770, group ' + daemon_group if daemon_group else '0700'}; "
+               f"files there are submitted as {user}")
+
+
+COMMANDS.append(inbox_group)

@@ -280,37 +280,23 @@ def _usage_cell(used: int, reserved: int, limit: int) -> str:
 def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
     """Per tenant × cloud: used (committed) + reserved (approved, not yet provisioned) / limit.
     ``!`` marks a quota at or above its warn threshold; ``override`` names the quota-change ticket
-    whose approved limit replaces the one in quotas/."""
-    from govcloud.engine import tickets
-    from govcloud.errors import NotFound
+    whose approved limit replaces the one in quotas/. A requester sees only its own tenants."""
+    from govcloud.engine import reads
 
     ctx = context(app)
-    state = ctx.state
-    if tenant is not None and tenant not in state.tenants:
-        raise NotFound(f"no tenant '{tenant}' in tenants.yaml (try `govcloud tenants list`)")
-    usage = tickets.usage(ctx)
-    from govcloud.store import tickets as store_rows
-
-    with ctx.store.transaction() as conn:
-        changed_by = {key: ticket_id for key, (_, ticket_id) in store_rows.overrides(conn).items()}
     names = ("instances", "vcpus", "ram_mb", "disk_gb")
     rows = []
-    for (tenant_id, cloud_id), q in sorted(state.quotas.quotas.items()):
-        if tenant is not None and tenant_id != tenant:
-            continue
-        used = usage.committed.get((tenant_id, cloud_id))
-        reserved = usage.reserved.get((tenant_id, cloud_id))
-        u = {n: getattr(used, n) if used else 0 for n in names}
-        r = {n: getattr(reserved, n) if reserved else 0 for n in names}
+    for line in reads.quota_lines(ctx, tenant):
+        u, r, q = line.used, line.reserved, line.quota
         limit = q.limit.as_dict()
         warn = any(limit[n] and (u[n] + r[n]) / limit[n] >= q.warn_at for n in names)
         if fmt == "table":
-            rows.append({"tenant": tenant_id, "name": state.tenants[tenant_id].name, "cloud": cloud_id,
+            rows.append({"tenant": line.tenant, "name": ctx.state.tenants[line.tenant].name, "cloud": line.cloud,
                          **{n: _usage_cell(u[n], r[n], limit[n]) for n in names}, "warn": "!" if warn else "",
-                         "override": changed_by.get((tenant_id, cloud_id), "")})
+                         "override": line.override or ""})
         else:
-            rows.append({"tenant": tenant_id, "cloud": cloud_id, "limit": limit, "reserved": r, "used": u,
-                         "warn_at": q.warn_at, "warning": warn, "override": changed_by.get((tenant_id, cloud_id))})
+            rows.append({"tenant": line.tenant, "cloud": line.cloud, "limit": limit, "reserved": r, "used": u,
+                         "warn_at": q.warn_at, "warning": warn, "override": line.override})
     emit(rows, fmt, title="quota: used+reserved/limit")
 
 
@@ -353,13 +339,14 @@ def configure_cmd(app: AppContext, ticket_id: str) -> None:
 @click.option("--ticket", "ticket_ids", multiple=True, help="Only these tickets' VMs.")
 @pass_app
 def inventory_cmd(app: AppContext, list_: bool, host: str | None, static: bool, ticket_ids: tuple[str, ...]) -> None:
-    """The VMs govcloud configures, as Ansible inventory (``ansible-inventory -i inventory/govcloud.sh --list``)."""
+    """The VMs govcloud configures, as Ansible inventory (``ansible-inventory -i inventory/govcloud.sh --list``).
+    A requester gets only its own tenants' hosts; ``--host`` of any other answers ``{}``."""
     import json
 
-    from govcloud.engine import configure
+    from govcloud.engine import configure, reads
     from govcloud.model.loading import dump
 
-    data = configure.inventory(context(app), ticket_ids)
+    data = reads.inventory(context(app), ticket_ids)
     if host is not None:
         click.echo(json.dumps(data["_meta"]["hostvars"].get(host, {}), ensure_ascii=False, indent=2))
     elif static:

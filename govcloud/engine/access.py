@@ -72,3 +72,11 @@ def service_identity(users: Users, user_id: str) -> User:
 def visible_tenants(user: User) -> tuple[str, ...] | None:
     """Tenants whose tickets the user may see; None means all."""
     return None if user.role in ACTIONS["view-all"] else user.tenants
+
+
+def require_visible(user: User, tenant: str) -> None:
+    """Raise PermissionDenied when the user may not see ``tenant``'s data (a requester, another tenant)."""
+    tenants = visible_tenants(user)
+    if tenants is not None and tenant not in tenants:
+        raise PermissionDenied(f"user '{user.id}' ({user.name}) is a requester for {', '.join(tenants)}, "
+                               f"not for tenant '{tenant}'")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from govcloud.store.tables import audit_head, audit_log
+from govcloud.store.tables import audit_head, audit_log, tickets, vms
 
 if TYPE_CHECKING:
     from govcloud.store.db import Store
@@ -86,13 +86,18 @@ class AuditLog:
         conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=digest))
         return AuditRecord(seq, ts, actor, action, subject, json.loads(details_json), head.hash, digest)
 
-    def records(self, *, subject: str | None = None, actor: str | None = None, limit: int | None = None) -> list[AuditRecord]:
-        """Newest last; ``limit`` keeps the newest N."""
+    def records(self, *, subject: str | None = None, actor: str | None = None, limit: int | None = None,
+                tenants: Collection[str] | None = None, inbox_user: str | None = None) -> list[AuditRecord]:
+        """Newest last; ``limit`` keeps the newest N (of those selected). ``tenants``: only records about
+        those tenants — subjects ``tenant:<t>``, ``ticket:<id>`` and ``vm:<name>`` of their tickets and
+        VMs, and ``inbox:<inbox_user>/…`` (engine/reads.py says why)."""
         query = sa.select(audit_log).order_by(audit_log.c.seq.desc())
         if subject:
             query = query.where(audit_log.c.subject == subject)
         if actor:
             query = query.where(audit_log.c.actor == actor)
+        if tenants is not None:
+            query = query.where(_about(tenants, inbox_user))
         if limit:
             query = query.limit(limit)
         with self.store.engine.connect() as conn:
@@ -131,3 +136,14 @@ def _check_row(row: Any, expected_seq: int, prev_hash: str) -> list[str]:
 
 def _record(row: Any) -> AuditRecord:
     return AuditRecord(row.seq, row.ts, row.actor, row.action, row.subject, json.loads(row.details), row.prev_hash, row.hash)
+
+
+def _about(tenants: Collection[str], inbox_user: str | None) -> sa.ColumnElement[bool]:
+    """Records whose subject belongs to one of ``tenants`` (or to ``inbox_user``'s inbox directory)."""
+    subject = audit_log.c.subject
+    of_tickets = sa.select(sa.literal("ticket:") + tickets.c.id).where(tickets.c.tenant.in_(list(tenants)))
+    of_vms = sa.select(sa.literal("vm:") + vms.c.name).where(vms.c.tenant.in_(list(tenants)))
+    about: list[sa.ColumnElement[bool]] = [subject.in_([f"tenant:{t}" for t in tenants]), subject.in_(of_tickets), subject.in_(of_vms)]
+    if inbox_user:
+        about.append(subject.startswith(f"inbox:{inbox_user}/", autoescape=True))
+    return sa.or_(*about)

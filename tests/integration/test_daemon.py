@@ -110,9 +110,12 @@ def start_daemon(db: str, inbox: Path, state_dir: Path, *extra: str) -> DaemonPr
 
 
 def drop(inbox: Path, scratch: Path, **ticket: Any) -> str:
-    """Write a ticket where a department's tooling would: complete, then renamed into the inbox."""
+    """Write a ticket where a department's tooling would: complete, then renamed into the requester's
+    own inbox directory (0700, owned by the account the test runs as: it is submitted as that user)."""
     ticket_id, path = write_ticket(scratch, roles=(), expires="2027-06-30", **ticket)
-    path.rename(inbox / path.name)
+    mine = inbox / ticket["requester"]
+    mine.mkdir(mode=0o700, exist_ok=True)
+    path.rename(mine / path.name)
     return ticket_id
 
 

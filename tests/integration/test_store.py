@@ -132,7 +132,7 @@ def test_cli_audit_list_json(store_url: str, capsys: pytest.CaptureFixture[str])
 
     Store.open(store_url).audit.append("张伟", "ticket.submit", "ticket:t-9", {"系统": "户籍"})
     with pytest.raises(SystemExit):
-        main(["--db", store_url, "audit", "list", "-o", "json"])
+        main(["--db", store_url, "--as", "admin", "audit", "list", "-o", "json"])
     rows = json.loads(capsys.readouterr().out)
     assert rows[-1]["actor"] == "张伟" and rows[-1]["details"] == {"系统": "户籍"}
 

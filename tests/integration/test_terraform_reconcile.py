@@ -119,7 +119,7 @@ def test_report_records_an_instance_terminated_behind_govclouds_back_and_changes
     assert [(d.kind, d.reason, d.name, d.ticket) for d in result.findings] == [("drift", "missing", lost, trip.ticket)]
     assert result.servers == 1 and result.corrected == ()
     assert sorted(live_instances(trip.ec2)) == [_name(trip, 2)] and trip.vms() == before
-    shown = subprocess.run([sys.executable, str(REPO / "cli.py"), "drift", "list", "--cloud", "tp-ecloud", "-o", "json"],
+    shown = subprocess.run([sys.executable, str(REPO / "cli.py"), "--as", "yunwei-he", "drift", "list", "--cloud", "tp-ecloud", "-o", "json"],
                            capture_output=True, text=True, cwd=REPO, env=trip.env, timeout=120, check=False)
     assert shown.returncode == 0, shown.stderr
     (finding,) = json.loads(shown.stdout)

@@ -7,6 +7,7 @@ errors to exit codes — with click's test isolation capturing stdout and stderr
 from __future__ import annotations
 
 import json
+import shutil
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -217,8 +218,16 @@ def test_topology_show_table_aligned() -> None:
     assert len({width(row) for row in table_rows(out)}) == 1
 
 
+def minimal_with_an_operator(tmp_path: Path) -> Path:
+    """The minimal data (which has no users.yaml) and one operator to act as: reads need an acting user."""
+    root = tmp_path / "minimal"
+    shutil.copytree(MINIMAL, root)
+    (root / "users.yaml").write_text("version: 1\nusers:\n- {id: ops, name: 运维, role: operator}\n", encoding="utf-8")
+    return root
+
+
 def test_quota_show_json(tmp_path: Path) -> None:
-    code, out, err = run("--root", str(REPO), "--db", str(tmp_path / "s.db"), "quota", "show", "gd-gat", "-o", "json")
+    code, out, err = run("--root", str(REPO), "--db", str(tmp_path / "s.db"), "--as", "yunwei-he", "quota", "show", "gd-gat", "-o", "json")
     assert_clean(code, out, err, 0)
     rows = json.loads(out)
     assert {r["tenant"] for r in rows} == {"gd-gat"}
@@ -227,7 +236,8 @@ def test_quota_show_json(tmp_path: Path) -> None:
 
 
 def test_quota_show_minimal_json(tmp_path: Path) -> None:
-    code, out, err = run("--root", str(MINIMAL), "--db", str(tmp_path / "s.db"), "quota", "show", "gd-gat", "-o", "json")
+    code, out, err = run("--root", str(minimal_with_an_operator(tmp_path)), "--db", str(tmp_path / "s.db"), "--as", "ops",
+                         "quota", "show", "gd-gat", "-o", "json")
     assert_clean(code, out, err, 0)
     zero = {"instances": 0, "vcpus": 0, "ram_mb": 0, "disk_gb": 0}
     assert json.loads(out) == [{"tenant": "gd-gat", "cloud": "gd-prov",
@@ -236,7 +246,8 @@ def test_quota_show_minimal_json(tmp_path: Path) -> None:
 
 
 def test_quota_show_unknown_tenant(tmp_path: Path) -> None:
-    code, out, err = run("--root", str(MINIMAL), "--db", str(tmp_path / "s.db"), "quota", "show", "nope")
+    code, out, err = run("--root", str(minimal_with_an_operator(tmp_path)), "--db", str(tmp_path / "s.db"), "--as", "ops",
+                         "quota", "show", "nope")
     assert_clean(code, out, err, 2)
     assert err == "error: no tenant 'nope' in tenants.yaml (try `govcloud tenants list`)\n"
 

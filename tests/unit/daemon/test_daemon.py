@@ -49,9 +49,16 @@ def daemon(ctx: EngineContext, **changes: object) -> Daemon:
     return Daemon(ctx, settings=dataclasses.replace(ctx.settings.daemon, **changes))  # type: ignore[arg-type]
 
 
+def mine(ctx: EngineContext, user: str = "caijing") -> Path:
+    """The user's own inbox directory (0700, owned by whoever runs the tests), as an admin sets it up."""
+    directory = ctx.settings.inbox / user
+    directory.mkdir(mode=0o700, exist_ok=True)
+    return directory
+
+
 def drop(ctx: EngineContext, count: int = 2) -> str:
-    """A small ticket the auto-approval rule takes, written into the inbox as a department would."""
-    ticket_id, _ = write_ticket(ctx.settings.inbox, tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
+    """A small ticket the auto-approval rule takes, written into caijing's inbox as a department would."""
+    ticket_id, _ = write_ticket(mine(ctx), tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
                                 vms=[{"name": "web", "count": count, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
     return ticket_id
 
@@ -67,8 +74,8 @@ def test_a_dropped_ticket_becomes_vms_and_the_file_moves_to_done(ctx: EngineCont
     assert state_of(ctx, ticket_id) == "active"
     assert sorted(s.name for s in cloud.in_region(GZ)) == [f"gd-mzt-mzoa-{ticket_id}-1", f"gd-mzt-mzoa-{ticket_id}-2"]
     inbox = ctx.settings.inbox
-    assert [p.name for p in inbox.iterdir() if p.is_file()] == []
-    assert [p.name.split("-", 1)[1] for p in (inbox / "done").iterdir()] == [f"{ticket_id}.yaml"]
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == [] and list((inbox / "caijing").iterdir()) == []
+    assert [p.name.split("-", 1)[1] for p in (inbox / "done").iterdir()] == [f"caijing-{ticket_id}.yaml"]
     with ctx.store.transaction() as conn:
         row = rows.require(conn, ticket_id)
         health = {(h.cloud, h.centre): h.state for h in facts.health(conn)}
@@ -79,11 +86,11 @@ def test_a_dropped_ticket_becomes_vms_and_the_file_moves_to_done(ctx: EngineCont
 
 
 def test_a_broken_file_is_refused_with_its_reasons_and_nothing_changes(ctx: EngineContext) -> None:
-    bad = ctx.settings.inbox / "bad.yaml"
+    bad = mine(ctx) / "bad.yaml"
     bad.write_text("version: 1\nid: t-bad\ntenant: gd-nobody\nsystem: x\nrequester: caijing\nkind: create\nreason: 测试\nvms: []\n", encoding="utf-8")
     daemon(ctx).run(once=True)
     (moved, error) = sorted((ctx.settings.inbox / "failed").iterdir())
-    assert moved.name.endswith("-bad.yaml") and error.name.endswith("-bad.yaml.error")
+    assert moved.name.endswith("-caijing-bad.yaml") and error.name.endswith("-caijing-bad.yaml.error")
     assert "gd-nobody" in error.read_text(encoding="utf-8")
     with ctx.store.transaction() as conn:
         assert rows.get(conn, "t-bad") is None
@@ -155,7 +162,7 @@ def test_centre_down_after_confirmations_and_back_after_the_hold(ctx: EngineCont
 
 def drop_ha(ctx: EngineContext) -> str:
     """Four small VMs with protection ha: two in each Guangzhou centre."""
-    ticket_id, _ = write_ticket(ctx.settings.inbox, tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
+    ticket_id, _ = write_ticket(mine(ctx), tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
                                 protection="ha", vms=[{"name": "web", "count": 4, "flavor": "gc.small", "cloud": "gd-prov", "centre": "any"}])
     return ticket_id
 
@@ -232,7 +239,7 @@ def test_a_standby_does_nothing(ctx: EngineContext, cloud: FakeCloud) -> None:
     ticket_id = drop(ctx)
     standby = daemon(ctx)
     standby.tick(force=True)
-    assert not standby.leader and cloud.creates == 0 and (ctx.settings.inbox / f"{ticket_id}.yaml").exists()
+    assert not standby.leader and cloud.creates == 0 and (mine(ctx) / f"{ticket_id}.yaml").exists()
     holder.release()
     standby.tick(force=True)
     assert standby.leader and state_of(ctx, ticket_id) == "active"
