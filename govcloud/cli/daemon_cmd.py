@@ -107,7 +107,7 @@ COMMANDS.append(reconcile_cmd)
 def _store(app: AppContext) -> Any:
     from govcloud.store import Store
 
-    return Store.open(app.settings.db_url)
+    return Store.for_settings(app.settings)
 
 
 @click.command("status")
