@@ -75,8 +75,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write a 0600 temporary file beside ``path``, fsync it, rename it over ``path``: a reader sees the
-    old anchor or the new one, never half of one."""
+    """Write a 0600 temporary file beside ``path``, fsync it, rename it over ``path``: a reader (or a host
+    after a power cut) sees the old anchor or the new one, never half of one — a damaged anchor would be
+    reported as tampering."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -84,12 +85,7 @@ def _write_atomically(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    os.replace(tmp, path)  # no fsync of the directory: a rename lost in a crash leaves the older anchor, which may lag
 
 
 class Seal:
