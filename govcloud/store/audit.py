@@ -91,8 +91,9 @@ class AuditLog:
         and its audit record commit together or not at all).
 
         Fails closed: when the head row is missing or does not match the newest record, or the key is not
-        the one that wrote the chain, nothing is appended and the caller's whole transaction (the state
-        change this record describes) is refused with ``AuditHeadBroken`` / ``AuditKeyError``. Writing on
+        the one that wrote the chain, nothing is appended: ``AuditHeadBroken`` / ``AuditKeyError`` is raised,
+        and with ``connection`` the caller's whole transaction (the state change the record describes)
+        rolls back with it. Writing on
         would put unaudited-looking gaps behind new records, and "repairing" the head here would let
         whoever deleted the newest records have the next write cover it up; in a government cloud no
         state change may go on without a trail an auditor can check, so an operator looks first.

@@ -122,7 +122,7 @@ class Seal:
             pass
         finally:
             tmp.unlink()
-        log.warning("created audit key %s: back it up apart from the database; every host writing this store needs it",
+        log.info("created audit key %s: back it up apart from the database; every host writing this store needs it",
                     self.key_file)
 
     def _read_key(self) -> bytes:
