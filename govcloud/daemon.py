@@ -131,6 +131,7 @@ class Daemon:
                                  actor=self.identity.id)
         self.failover_due = threading.Event()
         self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._audit_head: tuple[int, str] | None = None
         self.work_timer = Timer(settings.apply_interval)
         self.reconcile_timer = Timer(settings.reconcile_interval)
 
@@ -204,6 +205,23 @@ class Daemon:
         if (force or self.reconcile_timer.due(now)) and self.may_act():
             self._guarded("reconcile", self.reconcile_pass)
             self.reconcile_timer.done(self.monotonic())
+        self._log_audit_head()
+
+    def _log_audit_head(self) -> None:
+        """Log the audit chain's head (seq, hash) whenever it moved: the log leaves the host (journald, a
+        collector), so it anchors the chain a third time, beside the key and the anchor file — records
+        deleted later cannot be unlogged."""
+        try:
+            head = self.ctx.store.audit.head()
+        except Exception as exc:  # noqa: BLE001 - a log line must not stop the daemon; the next tick retries
+            event("audit head not read", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+            return
+        if head != self._audit_head:
+            if head is None:
+                event("audit head row is missing: appends are refused; run `govcloud audit verify`", logging.ERROR)
+            else:
+                event("audit head", audit_seq=head[0], audit_hash=head[1])
+            self._audit_head = head
 
     def _elect(self) -> None:
         try:

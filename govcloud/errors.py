@@ -7,7 +7,9 @@
     │   ├── ConfigError            one or more problems in YAML files: file, line, key, found, expected
     │   └── PermissionDenied       the acting user's role does not allow the action
     ├── StoreError                 the state store cannot be opened or migrated
-    │   └── AuditChainBroken       ``audit verify`` found an edited, inserted or deleted record
+    │   ├── AuditChainBroken       ``audit verify`` found an edited, inserted or deleted record
+    │   │   └── AuditHeadBroken    an append found the chain's head missing or not matching its newest record
+    │   └── AuditKeyError          the audit key file is unusable (readable by others, wrong key, malformed)
     └── DriverError                an outside system failed; the engine decides what to do
         ├── TemporaryError         retry after ``delay`` seconds
         └── PermanentError         stop and report
@@ -96,6 +98,16 @@ class AuditChainBroken(StoreError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(f"audit chain broken: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+
+
+class AuditHeadBroken(AuditChainBroken):
+    """Raised by an append, which refuses to write (fails closed) when the head is missing or does not
+    match the newest record: the message says what is wrong and to run ``govcloud audit verify``."""
+
+
+class AuditKeyError(StoreError):
+    """The audit key cannot be used: readable by group or others, malformed, or not the key that wrote the
+    chain (the message names the file and what to do)."""
 
 
 class DriverError(GovcloudError):

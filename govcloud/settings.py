@@ -173,6 +173,24 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """Where the audit chain's anchors outside the database live (see ``store/seal.py``)."""
+
+    key_file: Path | None = None
+    """The audit key (``$GOVCLOUD_AUDIT_KEY_FILE``; None: ``<state_dir>/audit.key``), 32 random bytes as hex,
+    created 0600 on the first append and refused when group or others may read it. Every record is an
+    HMAC-SHA256 under it, so someone who can write the database but not read this file cannot rewrite the
+    trail and re-hash it. A file, not an environment variable: children inherit the environment and
+    ansible-runner writes it into its artifacts. With PostgreSQL and several daemons every host needs the
+    same key (copy it, or point this at a shared secret mount); keep it off the database's host and
+    backups to make it count against a database administrator."""
+    anchor_file: Path | None = None
+    """The anchor (``$GOVCLOUD_AUDIT_ANCHOR``; None: ``<state_dir>/audit.anchor``): the newest record this
+    host committed (seq and hash, HMAC'd), replaced atomically after each append and never moved backwards.
+    ``audit verify`` fails when the chain does not reach it with that hash (truncation, re-hashing)."""
+
+
+@dataclass(frozen=True)
 class ExporterSettings:
     """Where and how the daemon serves ``/metrics``, ``/healthz`` and ``/readyz`` (govcloud/exporter/)."""
 
@@ -213,6 +231,7 @@ class Settings:
     exporter: ExporterSettings = field(default_factory=ExporterSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""
@@ -241,6 +260,8 @@ class Settings:
             user=env.get("GOVCLOUD_USER", ""),
             exporter=(ExporterSettings.from_address(env["GOVCLOUD_EXPORTER_ADDRESS"]) if env.get("GOVCLOUD_EXPORTER_ADDRESS")
                       else ExporterSettings()),
+            audit=AuditSettings(key_file=Path(env["GOVCLOUD_AUDIT_KEY_FILE"]) if env.get("GOVCLOUD_AUDIT_KEY_FILE") else None,
+                                anchor_file=Path(env["GOVCLOUD_AUDIT_ANCHOR"]) if env.get("GOVCLOUD_AUDIT_ANCHOR") else None),
             daemon=DaemonSettings(inbox=Path(env["GOVCLOUD_INBOX"]) if env.get("GOVCLOUD_INBOX") else None,
                                   identity=env.get("GOVCLOUD_DAEMON_USER", DaemonSettings.identity)),
             terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
@@ -279,6 +300,16 @@ class Settings:
         if self.profile_path is not None and self.profile_path.name == "devcloud.yaml":
             return (self.devcloud_dir or self.state_dir / "devcloud") / "clouds.yaml"
         return None
+
+    @property
+    def audit_key_file(self) -> Path:
+        """The audit key: ``audit.key_file``, else ``<state_dir>/audit.key``."""
+        return self.audit.key_file or self.state_dir / "audit.key"
+
+    @property
+    def audit_anchor_file(self) -> Path:
+        """The audit anchor: ``audit.anchor_file``, else ``<state_dir>/audit.anchor``."""
+        return self.audit.anchor_file or self.state_dir / "audit.anchor"
 
     @property
     def db_url(self) -> str:

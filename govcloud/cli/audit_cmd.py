@@ -15,7 +15,7 @@ def open_store(app: AppContext):  # type: ignore[no-untyped-def]
     """Open (and migrate) the store named by --db / GOVCLOUD_DB; imported lazily to keep --help fast."""
     from govcloud.store import Store
 
-    return Store.open(app.settings.db_url)
+    return Store.for_settings(app.settings)
 
 
 @click.group()
@@ -42,11 +42,16 @@ def audit_list(app: AppContext, subject: str | None, actor: str | None, limit: i
 @audit.command("verify")
 @pass_app
 def audit_verify(app: AppContext) -> None:
-    """Recompute the hash chain; exit 1 and name each broken record if anything was edited or deleted."""
-    count, problems = open_store(app).audit.verify()
+    """Recompute the hash chain (HMACs under the audit key) and compare it with the anchor file; exit 1 and
+    name each broken record if anything was edited, re-hashed or deleted."""
+    store = open_store(app)
+    count, problems = store.audit.verify()
     if problems:
         raise AuditChainBroken(problems)
-    click.echo(f"ok: {count} audit record(s), chain intact")
+    anchor = store.audit.anchor()
+    click.echo(f"ok: {count} audit record(s), chain intact"
+               + (f"; reaches record {anchor.seq} anchored in {app.settings.audit_anchor_file}" if anchor else
+                  f"; no anchor for this store in {app.settings.audit_anchor_file} yet"))
 
 
 @click.group()
@@ -72,7 +77,7 @@ def db_status(app: AppContext) -> None:
     """Show the database URL and its schema revision."""
     from govcloud.store import Store
 
-    store = Store.open(app.settings.db_url, migrate=False)
+    store = Store.for_settings(app.settings, migrate=False)
     current, head = store.current_revision(), store.head_revision()
     click.echo(f"{store.describe()}: revision {current or '(empty)'}, newest known {head}"
                + ("" if current == head else " — run `govcloud db upgrade`"))

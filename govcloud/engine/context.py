@@ -114,7 +114,7 @@ def build(settings: Settings, *, store: Store | None = None,
     overlay = load_overlay(profile) if profile is not None else None
     endpoints = resolve(state.topology, overlay, profile=str(profile or ""))
     _withhold_secrets(endpoints)
-    store = store or Store.open(settings.db_url)
+    store = store or Store.for_settings(settings)
     ctx = EngineContext(settings=settings, state=state, store=store, endpoints=endpoints,
                         driver_factory=driver_factory or openstack_factory(settings), progress=progress)
     from govcloud.engine.quota_change import refresh

@@ -83,6 +83,8 @@ _SPECS = (
     Spec("govcloud_daemons_live", "gauge", "Running daemons whose heartbeat is fresher than the heartbeat timeout."),
     Spec("govcloud_leaders", "gauge", "Live daemons that claim leadership (1 is healthy; 0 or more is an incident)."),
     Spec("govcloud_daemon_is_leader", "gauge", "1 when the process serving this endpoint holds the leader lease."),
+    # the audit chain
+    Spec("govcloud_audit_head_seq", "gauge", "Sequence number of the audit chain's newest record (absent: the head row is missing)."),
     # the exporter itself
     Spec("govcloud_build_info", "gauge", "govcloud's version (value always 1).", ("version",)),
     Spec("govcloud_exporter_store_up", "gauge", "1 when this scrape could read the state store."),

@@ -21,6 +21,7 @@ from govcloud.model.topology import Topology
 from govcloud.settings import ExporterSettings
 from govcloud.store import aggregates, facts, latency
 from govcloud.store import tickets as ticket_rows
+from govcloud.store.audit import head_row
 from govcloud.store.db import Store
 
 T = TypeVar("T")
@@ -47,6 +48,8 @@ class Facts:
     health: list[facts.CentreHealth]
     daemons: list[facts.DaemonRow]
     waiting: list[tuple[str, str, str, int]]
+    audit_head: int | None = None
+    """The audit chain's head seq; None when the head row is missing (appends are refused then)."""
 
 
 def read_facts(store: Store, *, today: datetime.date, warning_days: int) -> Facts:
@@ -67,6 +70,7 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int) -> Fact
             health=facts.health(conn),
             daemons=facts.daemon_rows(conn, running=True),
             waiting=aggregates.waiting_for_failover(conn, ticket_rows.MOVABLE_STATES),
+            audit_head=head[0] if (head := head_row(conn)) is not None else None,
         )
 
 
@@ -289,6 +293,16 @@ def daemon_families(rows: Iterable[facts.DaemonRow], *, now: datetime.datetime, 
     return [leader, heartbeat, live, leaders]
 
 
+def audit_families(head: int | None) -> list[Family]:
+    """The audit chain's head seq, so that Prometheus keeps its history outside the database: a value
+    that goes down, or stops at a number the chain no longer reaches, shows records deleted. Absent when
+    the head row is missing."""
+    seq = gauge("govcloud_audit_head_seq")
+    if head is not None:
+        seq.add((), float(head))
+    return [seq]
+
+
 def static_families(state: DesiredState, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
     """The families that depend on the desired state and the quota overrides only (pure)."""
     return [*limit_families(state.quotas, overrides), *capacity_families(state.topology)]
@@ -309,6 +323,7 @@ def fact_families(found: Facts, *, now: datetime.datetime, settings: ExporterSet
         *lease_families(found.leases, warning_days),
         *reconcile_families(found.cycles, found.findings),
         *daemon_families(found.daemons, now=now, timeout=settings.heartbeat_timeout),
+        *audit_families(found.audit_head),
     ]
 
 

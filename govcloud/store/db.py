@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -21,6 +21,10 @@ from alembic.script import ScriptDirectory
 
 from govcloud.errors import StoreError
 from govcloud.files import private_file
+from govcloud.store.seal import Seal
+
+if TYPE_CHECKING:
+    from govcloud.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "govcloud_read_only"
@@ -71,19 +75,29 @@ def make_engine(url: str) -> sa.Engine:
 class Store:
     """The state store. ``Store.open(url)`` connects and migrates; ``transaction()`` is the unit of work."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, seal: Seal | None = None) -> None:
         self.engine = engine
         from govcloud.store.audit import AuditLog  # audit needs Store's type only at run time
 
-        self.audit = AuditLog(self)
+        self.audit = AuditLog(self, seal=seal)
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Connect to ``url`` (SQLite path URL or PostgreSQL) and bring the schema to the newest revision."""
-        store = cls(make_engine(url))
+    def open(cls, url: str, *, migrate: bool = True, seal: Seal | None = None) -> Store:
+        """Connect to ``url`` (SQLite path URL or PostgreSQL) and bring the schema to the newest revision.
+
+        ``seal`` is the audit key and anchor outside the database (``store/seal.py``); every govcloud
+        process passes one (``seal_for(settings)``). Without it the audit chain is hashed plainly, as
+        before keys existed — for tests and benchmarks, and refused on a chain that is already keyed.
+        """
+        store = cls(make_engine(url), seal=seal)
         if migrate:
             store.upgrade()
         return store
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        """The store of ``settings`` (``db_url``) with its audit key and anchor: what the CLI and daemon open."""
+        return cls.open(settings.db_url, migrate=migrate, seal=Seal(settings.audit_key_file, settings.audit_anchor_file))
 
     @property
     def dialect(self) -> str:
@@ -95,12 +109,19 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One transaction: committed on success, rolled back on any exception."""
+        """One transaction: committed on success, rolled back on any exception. Audit records appended in
+        it are anchored outside the database once it committed (``AuditLog.settle``)."""
+        connection: sa.Connection | None = None
+        committed = False
         try:
             with self.engine.begin() as connection:
                 yield connection
+            committed = True
         except sa.exc.OperationalError as exc:
             raise StoreError(f"state store {self.describe()} failed: {exc.orig}") from exc
+        finally:
+            if connection is not None:
+                self.audit.settle(connection, committed=committed)
 
     def ping(self) -> None:
         """One round trip to the database (readiness probes); StoreError when it does not answer."""
@@ -116,16 +137,19 @@ class Store:
     def upgrade(self, revision: str = "head") -> None:
         """Apply pending migrations (idempotent)."""
         try:
-            with self.engine.begin() as connection:
+            with self.transaction() as connection:
                 before = self.current_revision(connection)
                 if before == self.head_revision():
                     return
                 command.upgrade(self._alembic(connection), revision)
                 after = self.current_revision(connection)
-                self.audit.append("system", "store.migrate", "store",
-                                  {"from": before, "to": after, "dialect": self.dialect}, connection=connection)
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot open or migrate the state store {self.describe()}: {exc.orig}") from exc
+                before_keys = "key_id" not in {c["name"] for c in sa.inspect(connection).get_columns("audit_log")}
+                self.audit.append("system", "store.migrate", "store", {"from": before, "to": after, "dialect": self.dialect},
+                                  connection=connection, before_keys=before_keys)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, sa.exc.OperationalError):
+                raise StoreError(f"cannot open or migrate the state store {self.describe()}: {exc.__cause__.orig}") from exc.__cause__
+            raise
 
     def current_revision(self, connection: sa.Connection | None = None) -> str | None:
         """The schema revision recorded in the database (None for an empty database)."""

@@ -17,6 +17,7 @@ audit_log = sa.Table(
     sa.Column("details", sa.Text(), nullable=False, doc="canonical JSON"),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(16), doc="id of the audit key whose HMAC ``hash`` is; NULL: plain sha256 (before 0008)"),
 )
 
 audit_head = sa.Table(

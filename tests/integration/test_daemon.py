@@ -24,11 +24,11 @@ import openstack
 import pytest
 
 from govcloud.engine import provision, tickets
-from govcloud.store import Store, facts
+from govcloud.store import facts
 from govcloud.store import tickets as rows
 from tests.integration.conftest import Devcloud
 from tests.support.postgres import create_database
-from tests.support.tickets import REPO, engine, write_ticket
+from tests.support.tickets import REPO, engine, open_store, write_ticket
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,7 @@ def drop(inbox: Path, scratch: Path, **ticket: Any) -> str:
 
 
 def state(db: str, ticket_id: str) -> str | None:
-    store = Store.open(db)
+    store = open_store(db)
     try:
         with store.transaction() as conn:
             row = rows.get(conn, ticket_id)
@@ -154,7 +154,7 @@ def test_a_dropped_ticket_becomes_vms_and_a_deleted_vm_is_recreated(running: tup
     victim = next(s for s in servers if s.name.endswith("-1"))
     nova().compute.delete_server(victim)
     nova().compute.wait_for_delete(victim, interval=1, wait=120)
-    store = Store.open(db)
+    store = open_store(db)
 
     def recreated() -> bool:
         again = [s for s in servers_of(ticket_id) if s.name == victim.name and s.id != victim.id and s.status == "ACTIVE"]
@@ -177,7 +177,7 @@ def govcloud(db: str, *args: str, user: str = "yunwei-he") -> subprocess.Complet
 
 
 def vm_rows(db: str, ticket_id: str) -> list[rows.VmRow]:
-    store = Store.open(db)
+    store = open_store(db)
     try:
         with store.transaction() as conn:
             return rows.vms_of(conn, ticket_id)
@@ -224,7 +224,7 @@ def test_a_failed_centre_is_down_in_the_metrics_its_ha_vms_evacuated_then_health
         assert hosts <= {"gz-backup-1", "gz-backup-2"}, hosts
         plan = govcloud(db, "failover", "plan", "gz-main", "--output", "json")
         assert plan.returncode == 0 and json.loads(plan.stdout)["moves"] == [], plan.stdout + plan.stderr
-        store = Store.open(db)
+        store = open_store(db)
         moves = [r for r in store.audit.records() if r.action == "failover.move"]
         store.close()
         assert sorted(r.subject for r in moves) == [f"vm:{n}" for n in in_main]
@@ -237,14 +237,14 @@ def test_a_failed_centre_is_down_in_the_metrics_its_ha_vms_evacuated_then_health
     assert len(servers_of(ticket_id)) == 4
     print(f"gz-main recorded down {took_down:.0f} s after its computes were killed (nova's service_down_time is 25 s); "
           f"its ha VMs ACTIVE in gz-backup {took_over:.0f} s after the kill")
-    store = Store.open(db)
+    store = open_store(db)
     provision.retire(engine(db, "yunwei-he", store=store), ticket_id)
     store.close()
     assert servers_of(ticket_id) == []
 
 
 def _leaders(db: str) -> list[facts.DaemonRow]:
-    store = Store.open(db)
+    store = open_store(db)
     try:
         with store.transaction() as conn:
             return [d for d in facts.daemon_rows(conn) if d.leader]
@@ -254,7 +254,7 @@ def _leaders(db: str) -> list[facts.DaemonRow]:
 
 def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud: Devcloud, postgres_url: str, tmp_path: Path) -> None:
     db = create_database(postgres_url, "daemons")
-    Store.open(db).close()  # migrate once, before two processes race to
+    open_store(db).close()  # migrate once, before two processes race to
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     first = start_daemon(db, inbox, tmp_path / "a", "--listen", "none")
@@ -289,7 +289,7 @@ def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud:
 
 
 def _running(db: str) -> list[facts.DaemonRow]:
-    store = Store.open(db)
+    store = open_store(db)
     try:
         with store.transaction() as conn:
             return facts.daemon_rows(conn)

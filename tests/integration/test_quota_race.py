@@ -13,9 +13,8 @@ import pytest
 
 from govcloud.engine import tickets
 from govcloud.errors import ConfigError, QuotaDenied
-from govcloud.store import Store
 from govcloud.store import tickets as rows
-from tests.support.tickets import engine, write_ticket
+from tests.support.tickets import engine, open_store, write_ticket
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +56,7 @@ def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url
     start = threading.Barrier(50)
 
     def approve(ticket_id: str) -> None:
-        own = dataclasses.replace(approver, store=Store.open(store_url))  # a connection pool per "process"
+        own = dataclasses.replace(approver, store=open_store(store_url))  # a connection pool per "process"
         start.wait()
         try:
             tickets.approve(own, ticket_id)

@@ -32,7 +32,7 @@ from govcloud.store.tables import tickets
 from tests.support.hosts import TestHosts
 from tests.support.moto import ACCESS_KEY, SECRET_KEY, MotoServer, moto_server
 from tests.support.tfcloud import ec2_profile, live_instances, require_tools
-from tests.support.tickets import REPO, write_ticket
+from tests.support.tickets import REPO, open_store, write_ticket
 
 pytestmark = [
     pytest.mark.integration,
@@ -66,7 +66,7 @@ class Journey:
         return done
 
     def store(self) -> Store:
-        return Store.open(self.db)
+        return open_store(self.db)
 
     def live(self) -> dict[str, dict[str, Any]]:
         """Instances that are not terminated, by Name tag."""

@@ -46,6 +46,13 @@ def write_ticket(directory: Path, *, tenant: str, system: str, requester: str, v
     return ticket_id, path
 
 
+def open_store(db_url: str) -> Store:
+    """The store as govcloud's own processes open it: with the audit key and anchor of the environment
+    (tests/conftest.py points them at a session directory), so records this test's process appends chain
+    on to those of the CLI and daemons it starts."""
+    return Store.for_settings(Settings.from_env().with_overrides(db=db_url))
+
+
 def engine(db_url: str, user: str, *, store: Store | None = None, state_dir: Path | None = None,
            ssh_key: Path | None = None) -> EngineContext:
     """An engine context on the repository's sample data, a given store and acting user (and, for

@@ -305,3 +305,20 @@ def test_adopted_servers_are_observed_never_changed(tmp_path: Path, ctx: EngineC
     assert provision.retire(operator, "adopt-mz").state == "retired"
     with ctx.store.transaction() as conn:
         assert rows.ledger_lines(conn, ticket="adopt-mz") == [] and rows.vms_of(conn, "adopt-mz") == []
+
+
+def test_the_daemon_logs_the_audit_head_whenever_it_moved(ctx: EngineContext, caplog: pytest.LogCaptureFixture) -> None:
+    """The log leaves the host: each (seq, hash) the chain had is anchored there too."""
+    caplog.set_level("INFO", logger="govcloud.daemon")
+    first = daemon(ctx)
+    first.tick()
+    first.tick()
+    heads = [r.fields for r in caplog.records if r.getMessage() == "audit head"]  # type: ignore[attr-defined]
+    head = ctx.store.audit.head()
+    assert head is not None
+    assert heads == [{"audit_seq": head[0], "audit_hash": head[1]}]  # the second tick changed nothing: no second line
+    ctx.store.audit.append("ops", "test.event", "thing:1")
+    first.tick()
+    heads = [r.fields for r in caplog.records if r.getMessage() == "audit head"]  # type: ignore[attr-defined]
+    assert [h["audit_seq"] for h in heads] == [head[0], head[0] + 1]
+    first.lock.release()

@@ -282,3 +282,14 @@ def test_vms_waiting_in_a_down_centre_by_protection(store: Store, state: Desired
     registry = registry_for(store, state)
     assert value(registry, "govcloud_failover_waiting_vms", **main, protection="dr") == 2
     assert value(registry, "govcloud_failover_waiting_vms", cloud="gd-prov", centre="gz-backup", protection="none") is None
+
+
+def test_the_audit_head_seq_is_read_from_the_store_and_absent_without_a_head(store: Store, state: DesiredState) -> None:
+    head = store.audit.head()
+    assert head is not None and head[0] >= 1
+    assert value(registry_for(store, state), "govcloud_audit_head_seq") == head[0]
+    store.audit.append("ops", "test.event", "thing:1")
+    assert value(registry_for(store, state), "govcloud_audit_head_seq") == head[0] + 1
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_head")
+    assert value(registry_for(store, state), "govcloud_audit_head_seq") is None
