@@ -1,0 +1,58 @@
+"""The import contracts bite (issue 12, item 3): one violation of each kind is planted in a temporary copy
+of the package and ``lint-imports`` must report exactly the contract it breaks. A contract that lists its
+sources by hand can silently miss a package; this test is how we know none does."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LINT = Path(sys.executable).parent / "lint-imports"
+
+PLANTS = {
+    # module of the copy that gets the import → (the import, the contract name that must break)
+    "govcloud/engine/leases.py": ("import click", "click and rich only in govcloud.cli"),
+    "govcloud/failover/plan_steps_planted.py": ("import sqlalchemy", "SQLAlchemy and alembic only in govcloud.store"),
+    "govcloud/daemon.py": ("import alembic", "SQLAlchemy and alembic only in govcloud.store"),
+    "govcloud/engine/reconcile.py": ("import openstack", "openstacksdk and keystoneauth only in govcloud.drivers.openstack"),
+    "govcloud/failover/health.py": ("import yaml", "PyYAML only in govcloud.model.loading"),
+    "govcloud/planner/quota.py": ("import subprocess", "subprocess only where a process is really started"),
+    "govcloud/drivers/openstack.py": ("import ansible_runner", "ansible_runner only in govcloud.drivers.ansible"),
+    "govcloud/store/facts.py": ("import prometheus_client", "prometheus_client only in govcloud.exporter"),
+}
+
+
+def lint(root: Path) -> str:
+    done = subprocess.run([str(LINT), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
+    return " ".join((done.stdout + done.stderr).split())  # contract names are wrapped at the terminal's width
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("plant")
+    shutil.copytree(REPO / "govcloud", root / "govcloud", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / ".importlinter", root / ".importlinter")
+    for relative, (line, _) in PLANTS.items():
+        path = root / relative
+        text = path.read_text(encoding="utf-8") if path.exists() else '"""Planted by the test."""\n'
+        path.write_text(text + f"\n{line}  # planted\n", encoding="utf-8")
+    return lint(root)
+
+
+@pytest.mark.parametrize("module", list(PLANTS))
+def test_each_planted_violation_breaks_its_contract(planted: str, module: str) -> None:
+    _, contract = PLANTS[module]
+    assert f"{contract}" in planted
+    name_to_verdict = planted.split(contract, 1)[1]
+    assert name_to_verdict.split(" BROKEN", 1)[0].count(" KEPT") == 0, f"{contract} kept despite {module}"
+    assert module.removesuffix(".py").replace("/", ".") in planted
+
+
+def test_the_real_package_keeps_every_contract() -> None:
+    report = lint(REPO)
+    assert "BROKEN" not in report and " 0 broken" in report, report[-2000:]
