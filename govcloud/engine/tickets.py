@@ -1,6 +1,7 @@
 """Ticket lifecycle up to approval: submit, auto-approve, approve (reserving quota), reject, explain.
 
-Approval is one transaction: take the quota lock, read the ledger, place the ticket (pure planner),
+Approval is one transaction: take the quota lock, read the ledger and the quota overrides (approved
+quota changes: a cut approved by another process after this command started counts), place the ticket (pure planner),
 and either reserve every ledger line and move the ticket to ``approved`` — or change nothing and
 raise ``QuotaDenied`` with the level, cloud and numbers. 50 approvals racing for the last quota
 therefore never over-allocate.
@@ -205,6 +206,7 @@ def _approve(ctx: EngineContext, ticket_id: str, user: User, *, rule: str | None
     now = ctx.now()
     with ctx.store.transaction() as conn:
         rows.lock_quota(conn)
+        quota_change.refresh(ctx, conn)  # the limits as they are now, under the lock — not as this command found them
         row = rows.require(conn, ticket_id)
         if row.state != "submitted":
             raise InvalidState(f"ticket {ticket_id} is {row.state}; only submitted tickets can be approved")
