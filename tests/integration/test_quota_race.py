@@ -48,9 +48,9 @@ def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url
     """gd-mzt may run 40 instances in gd-prov; 50 tickets of 3 VMs race: exactly 13 fit (39 instances)."""
     requester = engine(store_url, "caijing")
     ids, paths = [], []
-    for _ in range(50):
+    for i in range(50):  # 50 requests of their own (VM names differ): the same request twice is a duplicate
         ticket_id, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing",
-                                       vms=[{"name": "app", "count": 3, "flavor": "gc.medium", "cloud": "gd-prov"}])
+                                       vms=[{"name": f"app{i}", "count": 3, "flavor": "gc.medium", "cloud": "gd-prov"}])
         ids.append(ticket_id)
         paths.append(path)
     tickets.submit(requester, paths)
@@ -158,7 +158,7 @@ def test_approvals_racing_a_quota_cut_never_over_allocate(store_url: str, tmp_pa
     Whatever the order, used + reserved never exceeds the limit in force (the cut, once approved)."""
     submitter = engine(store_url, requester)
     batch = [write_ticket(tmp_path, tenant=tenant, system=system, requester=requester,
-                          vms=[{"name": "app", "count": 2, "flavor": "gc.small", "cloud": "gd-prov"}]) for _ in range(5)]
+                          vms=[{"name": f"app{i}", "count": 2, "flavor": "gc.small", "cloud": "gd-prov"}]) for i in range(5)]
     cut, cut_path = write_ticket(tmp_path, tenant=tenant, system=system, requester=requester, kind="quota-change", vms=[],
                                  quota={"cloud": "gd-prov", "limits": {"instances": 2}})
     tickets.submit(submitter, [path for _, path in batch] + [cut_path])
