@@ -41,7 +41,18 @@ the lease end, roles, vars, VMs, target and quota are the request, and any chang
 def content_hash(ticket: Ticket) -> str:
     """Hash of what the ticket asks (not its id, requester, reason, comments or layout): a request
     identical to a live ticket's is refused as a duplicate, whatever its id."""
-    data = {k: v for k, v in dataclasses.asdict(ticket).items() if k not in UNHASHED}
+    return _hash(ticket, UNHASHED)
+
+
+def binding_hash(ticket: Ticket) -> str:
+    """Hash of every field of the ticket (id included; comments and layout not): what a Terraform plan is
+    bound to. Kept apart from ``content_hash`` so that plans saved before the duplicate check changed
+    stay valid."""
+    return _hash(ticket, ("where",))
+
+
+def _hash(ticket: Ticket, leave_out: tuple[str, ...]) -> str:
+    data = {k: v for k, v in dataclasses.asdict(ticket).items() if k not in leave_out}
     for vm in data.get("vms", []):
         vm.pop("where", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()

@@ -185,3 +185,12 @@ def test_an_expired_lease_is_refused_by_validate_as_by_submit(requester: Any, tm
     assert refused(excinfo, "lease already expired").key == "expires"
     code, _, err = cli("--root", str(REPO), "validate", str(path))
     assert code == 2 and ": expires: lease already expired" in err, err
+
+
+def test_terraform_plans_stay_bound_to_the_hash_earlier_versions_stored() -> None:
+    """A plan saved before the duplicate check changed recorded this hash of tickets/t-2026-0002-large.yaml
+    (computed by govcloud d9b5981); it must still match, or every waiting plan would be refused as stale."""
+    text = (REPO / "tickets" / "t-2026-0002-large.yaml").read_text(encoding="utf-8")
+    ticket = tickets.parse_ticket(text, "t-2026-0002-large.yaml")
+    assert tickets.binding_hash(ticket) == "e75cbe92892c2c72427e9d6287cd388253d545dac248f009310d8c49f3252df3"
+    assert tickets.content_hash(ticket) != tickets.binding_hash(ticket)
