@@ -150,6 +150,15 @@ def _check_quota_change(ticket: Ticket, tenant: Tenant | None, topology: Topolog
                                                f"'{change.cloud}' yet", message="new quota incomplete"))
 
 
+def _check_target(ticket: Ticket, checked: dict[str, Ticket], problems: list[Problem]) -> None:
+    """A resize or delete whose target is among the files checked with it must name a create ticket of its
+    own tenant (a target elsewhere is in the store, which ``submit`` checks in the same words)."""
+    target = checked.get(ticket.target or "") if ticket.kind in ("resize", "delete") else None
+    if target is not None and (target.kind != "create" or target.tenant != ticket.tenant):
+        problems.append(ticket.where.problem("target", found=f"'{ticket.target}' (no create ticket of tenant '{ticket.tenant}' has this id)",
+                                             expected="the id of a create ticket of the same tenant", message="unknown target"))
+
+
 def _check_lease(ticket: Ticket, today: datetime.date | None, problems: list[Problem]) -> None:
     """A lease that has already ended is refused (``today``: the caller's clock; None checks no date)."""
     if today is not None and ticket.expires is not None and ticket.expires < today:
@@ -185,5 +194,6 @@ def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topolog
                                                      message="unknown cloud"))
             _check_quota_change(ticket, tenant, topology, quotas, problems)
         _check_lease(ticket, today, problems)
+        _check_target(ticket, {t.id: t for t in tickets}, problems)
         if tenant is not None and topology is not None and ticket.kind in ("create", "resize"):
             _check_demand(ticket, tenant, topology, flavors, quotas, problems)

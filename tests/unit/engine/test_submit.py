@@ -153,6 +153,15 @@ def test_resize_and_delete_of_a_missing_or_foreign_target_are_refused_at_submit(
     assert stored(requester) == [foreign]
 
 
+def test_validate_refuses_a_foreign_target_among_the_files_it_checks(tmp_path: Path) -> None:
+    foreign, _ = write_ticket(tmp_path, tenant="gd-sthjt", system="hjjc", requester="ouweiming", vms=SMALL)
+    _, delete = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", kind="delete", target=foreign, vms=[])
+    code, _, err = cli("--root", str(REPO), "validate", str(tmp_path / f"{foreign}.yaml"), str(delete))
+    assert code == 2 and f"{delete}:" in err and ": target: unknown target" in err and "gd-sthjt" not in err, err
+    code, _, err = cli("--root", str(REPO), "validate")  # the samples' resize and delete target their create ticket
+    assert code == 0, err
+
+
 def test_a_retired_target_is_refused_at_submit(requester: Any, tmp_path: Path) -> None:
     target, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", vms=[{**SMALL[0], "count": 5}])
     tickets.submit(requester, [path])
