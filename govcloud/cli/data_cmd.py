@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,14 @@ def validate(app: AppContext, tickets: tuple[Path, ...], topology: str | None, t
     """Check topology, tenants, quotas and tickets; report every problem with file, line and key.
 
     TICKETS are ticket files to check in addition to the data; without them, tickets/*.yaml is checked.
-    Exit code 2 when anything is wrong.
+    Exit code 2 when anything is wrong. The files are checked as `ticket submit` checks them (leases that
+    ended included); what only the state store knows — ids in use, duplicates of live tickets, resize and
+    delete targets — is checked by `ticket submit`, which reports it in the same form.
     """
     paths = _paths(app, topology, tenants, quotas)
     files = list(tickets) if tickets else default_ticket_files(paths)
     try:
-        state = load_state(paths, files)
+        state = load_state(paths, files, today=datetime.datetime.now(datetime.UTC).date())
     except ConfigError as exc:
         if fmt == "json":
             click.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in exc.problems]}, ensure_ascii=False, indent=2))

@@ -66,10 +66,15 @@ def record(ctx: EngineContext, ticket: Ticket, conn: Any, *, now: str) -> None:
     rows.set_override(conn, ticket.tenant, ticket.quota.cloud, wanted, ticket=ticket.id, now=now)
 
 
-def refresh(ctx: EngineContext) -> None:
-    """Apply the stored overrides to the context's desired state (after an approval in this process)."""
-    with ctx.store.transaction() as conn:
-        stored = {key: limit for key, (limit, _) in rows.overrides(conn).items()}
+def refresh(ctx: EngineContext, conn: Any = None) -> None:
+    """Apply the stored overrides to the context's desired state. ``conn``: the caller's open
+    transaction — an approval passes its own, holding the quota lock, so that a quota change approved
+    by another process after this one started (a cut) counts before anything is reserved."""
+    if conn is None:
+        with ctx.store.transaction() as own:
+            refresh(ctx, own)
+        return
+    stored = {key: limit for key, (limit, _) in rows.overrides(conn).items()}
     ctx.state = dataclasses.replace(ctx.state, quotas=overridden(ctx.state.quotas, stored))
 
 

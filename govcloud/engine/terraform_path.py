@@ -36,7 +36,7 @@ from govcloud.drivers.terraform import Ec2Cloud, InstanceSpec, OpenStackCloud, P
 from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.plans import placements
-from govcloud.engine.tickets import content_hash, plan_for, show, ticket_of
+from govcloud.engine.tickets import binding_hash, plan_for, show, ticket_of
 from govcloud.errors import DriverError, InputError, InvalidState
 from govcloud.model.topology import TerraformNetwork, TerraformTarget
 from govcloud.model.users import User
@@ -232,7 +232,7 @@ def _plan_locked(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement],
     lineage, serial = driver.plan_state_version(summary.planfile)
     record = TfPlanRow(ticket=row.id, cloud=cloud_id, tenant=row.tenant, workspace=ws.name, run=summary.ident, planfile=str(summary.planfile),
                        sha256=summary.sha256, inputs_sha256=inputs_digest(cloud, specs, driver.backend),
-                       ticket_hash=content_hash(ticket_of(row)), state_lineage=lineage, state_serial=serial,
+                       ticket_hash=binding_hash(ticket_of(row)), state_lineage=lineage, state_serial=serial,
                        instances=tuple(dataclasses.asdict(s) for s in mine), add=summary.add, change=summary.change,
                        destroy=summary.destroy, flagged=tuple(summary.flagged), planned_by=actor, planned_at=ctx.now())
     with ctx.store.transaction() as conn:
@@ -247,7 +247,7 @@ def _plan_locked(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement],
 # -- approval -----------------------------------------------------------------------------------
 def _check_current(ctx: EngineContext, row: TicketRow, record: TfPlanRow, conn: Any = None) -> None:
     """The ticket and the workspace's inputs are what the plan was made from."""
-    now_hash = content_hash(ticket_of(row))
+    now_hash = binding_hash(ticket_of(row))
     if now_hash != record.ticket_hash:
         raise PlanRefused(f"ticket {row.id} changed since its plan {record.sha256[:12]} was made (content {record.ticket_hash[:12]} → "
                           f"{now_hash[:12]}): re-plan with `govcloud plan {row.id}` and have it approved; nothing was changed")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,14 +144,15 @@ def default_ticket_files(paths: DataPaths) -> list[Path]:
 
 
 def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None, *,
-               quota_overrides: Mapping[tuple[str, str], Resources] | None = None) -> DesiredState:
+               quota_overrides: Mapping[tuple[str, str], Resources] | None = None, today: datetime.date | None = None) -> DesiredState:
     """Parse and validate everything; raise one ConfigError with all problems, or return the state.
-    ``quota_overrides``: approved quota changes from the store, applied before tickets are checked."""
+    ``quota_overrides``: approved quota changes from the store, applied before tickets are checked;
+    ``today``: the caller's date, for refusing leases that have already ended (the model reads no clock)."""
     from govcloud.model.validate import validate  # validate imports this module's types
 
     files = default_ticket_files(paths) if ticket_files is None else list(ticket_files)
     parsed = parse_all(paths, files)
-    state, problems = validate(parsed, quota_overrides or {})
+    state, problems = validate(parsed, quota_overrides or {}, today=today)
     if problems or state is None:
         raise ConfigError(problems or [Problem(file="", line=0, key="", found="nothing usable",
                                                expected="valid data", message="cannot load")])

@@ -6,6 +6,7 @@ finds what only shows when files are read together. It reports, it never stops a
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Protocol
@@ -117,8 +118,10 @@ def _some(values: list[str], limit: int = 6) -> str:
     return head + (f" … ({len(values) - limit} more)" if len(values) > limit else "")
 
 
-def validate(parsed: Parsed, quota_overrides: Mapping[tuple[str, str], Resources] | None = None) -> tuple[DesiredState | None, list[Problem]]:
-    """All cross-checks; the state is returned only when nothing at all is wrong."""
+def validate(parsed: Parsed, quota_overrides: Mapping[tuple[str, str], Resources] | None = None, *,
+             today: datetime.date | None = None) -> tuple[DesiredState | None, list[Problem]]:
+    """All cross-checks; the state is returned only when nothing at all is wrong. ``today``: tickets whose
+    lease ended before it are refused (None: no date is checked)."""
     problems = list(parsed.problems)
     topology = parsed.topology
     if topology is not None:
@@ -130,7 +133,7 @@ def validate(parsed: Parsed, quota_overrides: Mapping[tuple[str, str], Resources
     if quota_overrides:
         quota_set = overridden(quota_set, dict(quota_overrides))
     tickets = tuple(parsed.tickets)
-    check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems)
+    check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems, today=today)
     users = parsed.users or Users(version=1, users=())
     check_users(users, parsed, tickets, problems, present=parsed.users is not None)
     if problems or topology is None or parsed.tenants is None:

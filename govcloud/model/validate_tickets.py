@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -183,9 +184,49 @@ def _over(ticket: Ticket, demand: Resources, limit: Resources, level: str, probl
                                              message="ticket exceeds what the tenant could ever get"))
 
 
+def _check_quota_change(ticket: Ticket, tenant: Tenant | None, topology: Topology, quotas: QuotaSet, problems: list[Problem]) -> None:
+    """A quota change names at least one limit, in one of the tenant's clouds, and all four when the
+    tenant has no quota there yet (there is nothing to keep the others from)."""
+    change = ticket.quota
+    if change is None or topology.cloud(change.cloud) is None:  # none, or an unknown cloud (reported by the caller)
+        return
+    where = ticket.where.child("quota")
+    missing = change.limits.missing()
+    if len(missing) == 4:
+        problems.append(where.problem("limits", found="no limit", expected="at least one of " + ", ".join(missing),
+                                      message="quota change asks for nothing"))
+    if tenant is None:
+        return
+    if change.cloud not in tenant.clouds:
+        problems.append(where.problem("cloud", found=f"'{change.cloud}'",
+                                      expected=f"one of the clouds of tenant '{tenant.id}': " + ", ".join(tenant.clouds),
+                                      message="cloud not allowed for this tenant"))
+    elif missing and len(missing) < 4 and quotas.of(tenant.id, change.cloud) is None:
+        problems.append(where.problem("limits", found="no " + ", ".join(missing),
+                                      expected=f"all of instances, vcpus, ram_mb, disk_gb: tenant '{tenant.id}' has no quota in "
+                                               f"'{change.cloud}' yet", message="new quota incomplete"))
+
+
+def _check_target(ticket: Ticket, checked: dict[str, Ticket], problems: list[Problem]) -> None:
+    """A resize or delete whose target is among the files checked with it must name a create ticket of its
+    own tenant (a target elsewhere is in the store, which ``submit`` checks in the same words)."""
+    target = checked.get(ticket.target or "") if ticket.kind in ("resize", "delete") else None
+    if target is not None and (target.kind != "create" or target.tenant != ticket.tenant):
+        problems.append(ticket.where.problem("target", found=f"'{ticket.target}' (no create ticket of tenant '{ticket.tenant}' has this id)",
+                                             expected="the id of a create ticket of the same tenant", message="unknown target"))
+
+
+def _check_lease(ticket: Ticket, today: datetime.date | None, problems: list[Problem]) -> None:
+    """A lease that has already ended is refused (``today``: the caller's clock; None checks no date)."""
+    if today is not None and ticket.expires is not None and ticket.expires < today:
+        problems.append(ticket.where.problem("expires", found=str(ticket.expires), expected=f"a date from today ({today}) on",
+                                             message="lease already expired"))
+
+
 def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topology | None, tenants: dict[str, Tenant],
-                  quotas: QuotaSet, problems: list[Problem]) -> None:
-    """Every ticket: unique id, known tenant and system, kind-specific keys, VMs, demand within reach."""
+                  quotas: QuotaSet, problems: list[Problem], *, today: datetime.date | None = None) -> None:
+    """Every ticket: unique id, known tenant and system, kind-specific keys, VMs, demand within reach,
+    a quota change that asks for something the tenant may have, a lease not yet over."""
     seen: dict[str, str] = {}
     flavors = {f.name: f.resources() for f in topology.flavors} if topology else {}
     for ticket in tickets:
@@ -209,5 +250,8 @@ def check_tickets(tickets: tuple[Ticket, ...], parsed: Parsed, topology: Topolog
             if ticket.quota is not None and topology.cloud(ticket.quota.cloud) is None:
                 problems.append(ticket.where.problem("quota", found=f"cloud '{ticket.quota.cloud}'", expected="a cloud id of inventory/topology.yaml",
                                                      message="unknown cloud"))
+            _check_quota_change(ticket, tenant, topology, quotas, problems)
+        _check_lease(ticket, today, problems)
+        _check_target(ticket, {t.id: t for t in tickets}, problems)
         if tenant is not None and topology is not None and ticket.kind in ("create", "resize"):
             _check_demand(ticket, tenant, topology, flavors, quotas, problems)

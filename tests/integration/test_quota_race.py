@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from govcloud.engine import tickets
+from govcloud.engine.context import EngineContext
 from govcloud.errors import ConfigError, QuotaDenied
+from govcloud.planner.usage import Usage
 from govcloud.store import tickets as rows
 from tests.support.tickets import engine, open_store, write_ticket
 
@@ -45,9 +47,9 @@ def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url
     """gd-mzt may run 40 instances in gd-prov; 50 tickets of 3 VMs race: exactly 13 fit (39 instances)."""
     requester = engine(store_url, "caijing")
     ids, paths = [], []
-    for _ in range(50):
+    for i in range(50):  # 50 requests of their own (VM names differ): the same request twice is a duplicate
         ticket_id, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing",
-                                       vms=[{"name": "app", "count": 3, "flavor": "gc.medium", "cloud": "gd-prov"}])
+                                       vms=[{"name": f"app{i}", "count": 3, "flavor": "gc.medium", "cloud": "gd-prov"}])
         ids.append(ticket_id)
         paths.append(path)
     tickets.submit(requester, paths)
@@ -117,3 +119,55 @@ def test_quota_change_below_what_is_in_use_is_denied(store_url: str, tmp_path: P
         "in use limit of tenant gd-sthjt in gd-prov (used + reserved must fit the new limit): instances 30 + 0 = 30 > 20",
     ]
     assert engine(store_url, "ouweiming").state.quotas.of("gd-sthjt", "gd-prov").limit.instances == 40  # type: ignore[union-attr]
+
+
+
+ROUNDS = [("gd-scl", "cjrfw", "wanghuimin"), ("gd-swt", "dwmy", "zengfang"), ("gd-gxt", "qyfw", "wuyan"), ("gd-xfj", "xfxx", "dengli")]
+"""Tenants of tier small in gd-prov (10 instances), systems with protection ha (never auto-approved)."""
+
+
+def _race(approvers: list[tuple[str, EngineContext]]) -> dict[str, str]:
+    """Approve each ticket in its own thread with its own context, all released at once: id → outcome."""
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(len(approvers))
+
+    def approve(ticket_id: str, own: EngineContext) -> None:
+        start.wait()
+        try:
+            tickets.approve(own, ticket_id)
+            outcomes[ticket_id] = "approved"
+        except QuotaDenied:
+            outcomes[ticket_id] = "denied"
+        finally:
+            own.store.close()
+
+    threads = [threading.Thread(target=approve, args=pair) for pair in approvers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.mark.parametrize(("tenant", "system", "requester"), ROUNDS)
+def test_approvals_racing_a_quota_cut_never_over_allocate(store_url: str, tmp_path: Path, tenant: str, system: str,
+                                                          requester: str) -> None:
+    """Five tickets of 2 VMs and a cut of the tenant's limit from 10 to 2 instances, each approved by its own
+    "process" whose command started (engine context built, overrides read) before any of them lands.
+    Whatever the order, used + reserved never exceeds the limit in force (the cut, once approved)."""
+    submitter = engine(store_url, requester)
+    batch = [write_ticket(tmp_path, tenant=tenant, system=system, requester=requester,
+                          vms=[{"name": f"app{i}", "count": 2, "flavor": "gc.small", "cloud": "gd-prov"}]) for i in range(5)]
+    cut, cut_path = write_ticket(tmp_path, tenant=tenant, system=system, requester=requester, kind="quota-change", vms=[],
+                                 quota={"cloud": "gd-prov", "limits": {"instances": 2}})
+    tickets.submit(submitter, [path for _, path in batch] + [cut_path])
+    ids = [ticket_id for ticket_id, _ in batch] + [cut]
+    outcomes = _race([(ticket_id, engine(store_url, "shenpi-chen", store=open_store(store_url))) for ticket_id in ids])
+    assert len(outcomes) == 6
+    with submitter.store.transaction() as conn:
+        used = Usage.from_lines(rows.ledger_lines(conn)).of_tenant(tenant, "gd-prov")
+        override = rows.overrides(conn).get((tenant, "gd-prov"))
+    limit = override[0].instances if override else 10
+    assert (override is not None) == (outcomes[cut] == "approved")
+    assert used.instances <= limit, f"{tenant}: {used.instances} instances reserved, limit {limit} ({outcomes})"
+    assert used.instances == 2 * [outcomes[t] for t, _ in batch].count("approved")

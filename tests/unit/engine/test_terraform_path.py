@@ -22,8 +22,11 @@ from tests.support.tickets import write_ticket
 
 
 def _submit(engine: Any, tmp_path: Path, count: int = 2, flavor: str = "gc.medium") -> str:
+    """A ticket of 2 VMs in the Terraform cloud; each call's VMs named anew (the same request twice is a duplicate)."""
+    earlier = len(list(tmp_path.glob("*.yaml")))
+    name = f"app{earlier}" if earlier else "app"
     ticket_id, path = write_ticket(tmp_path, tenant="gd-zsj", system="yunwei", requester="yuantao", roles=(),
-                                   vms=[{"name": "app", "count": count, "flavor": flavor, "cloud": "tp-ecloud"}])
+                                   vms=[{"name": name, "count": count, "flavor": flavor, "cloud": "tp-ecloud"}])
     tickets.submit(engine("yuantao"), [path])
     return ticket_id
 
