@@ -44,17 +44,29 @@ def _can_traverse(path: Path, uid: int, gid: int) -> bool:
     return bool(st.st_mode & stat.S_IXOTH)
 
 
-def grant_traverse(target: Path) -> None:
-    """Let user postgres reach ``target`` by ACL (``--x``) on the ancestors that block it."""
+def grant_traverse(target: Path, *, ours: Path | None = None) -> None:
+    """Let user postgres reach ``target`` by ACL (``--x``) on the ancestors that block it — and on every
+    ancestor from ``ours`` down that this account owns even when it does not block yet: govcloud keeps its
+    state directory 0700 (govcloud/files.py) and would take the "others may search" route away from a
+    PostgreSQL already running below it; an ACL entry survives that tightening."""
     if os.geteuid() != 0:
         return
     user = pwd.getpwnam(PG_USER)
     for parent in reversed(target.parents):
-        if _can_traverse(parent, user.pw_uid, user.pw_gid):
+        kept_private = ours is not None and parent.is_relative_to(ours) and parent.stat().st_uid == os.geteuid()
+        if _can_traverse(parent, user.pw_uid, user.pw_gid) and not (kept_private and not _named(parent)):
             continue
         if shutil.which("setfacl") is None:
             raise NotInstalled(f"user {PG_USER} cannot reach {parent} and setfacl is missing: apt-get install acl")
         run(["setfacl", "-m", f"u:{PG_USER}:--x", str(parent)], timeout=30, what=f"setfacl on {parent}")
+
+
+def _named(path: Path) -> bool:
+    """Whether ``path``'s access ACL already names user postgres."""
+    if shutil.which("getfacl") is None:
+        return False  # setfacl is missing too: grant_traverse says to install acl
+    done = subprocess.run(["getfacl", "-cp", str(path)], capture_output=True, text=True, check=False)
+    return f"user:{PG_USER}:" in done.stdout
 
 
 def _chown_pg(*paths: Path) -> None:
@@ -86,7 +98,7 @@ def init(layout: Layout) -> bool:
         return False
     if len(str(layout.pg_socket)) > SOCKET_MAX:
         raise DevcloudError(f"state directory path too long for a unix socket: {layout.pg_socket} (use a shorter GOVCLOUD_DEVCLOUD_DIR)")
-    grant_traverse(layout.data)
+    grant_traverse(layout.data, ours=layout.root.parent)
     layout.pg_data.mkdir(parents=True, exist_ok=True)
     layout.pg_data.chmod(0o700)
     _chown_pg(layout.pg_data)
@@ -99,7 +111,7 @@ def init(layout: Layout) -> bool:
 
 def start(layout: Layout) -> None:
     """pg_ctl start (waits until it accepts connections); the pid is in ``postmaster.pid``."""
-    grant_traverse(layout.run)
+    grant_traverse(layout.run, ours=layout.root.parent)
     layout.pg_socket.mkdir(parents=True, exist_ok=True)
     log = layout.service_log("postgres")
     log.touch()

@@ -21,7 +21,7 @@ import pytest
 
 from govcloud.store import Store
 from govcloud.store import tickets as rows
-from tests.support.tickets import REPO, unique_id, write_ticket
+from tests.support.tickets import REPO, open_store, unique_id, write_ticket
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def _kill_when_visible(store: Store, prefix: str, process: subprocess.Popen[byte
 def test_a_killed_submit_of_30_files_leaves_all_or_nothing(store_url: str, tmp_path: Path) -> None:
     seed = random.randrange(1 << 30)
     chance = random.Random(seed)
-    store = Store.open(store_url)  # the schema exists before the first CLI starts
+    store = open_store(store_url)  # the schema exists before the first CLI starts; with the audit key the CLI uses
     try:
         started = time.monotonic()
         whole = _submit(store_url, _files(tmp_path / "whole", "whole", ROUNDS), tmp_path / "state")

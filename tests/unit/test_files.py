@@ -78,3 +78,20 @@ def test_an_acl_grant_survives_tightening(tmp_path: Path) -> None:
     acl = subprocess.run(["getfacl", "-cp", str(directory)], check=True, capture_output=True, text=True).stdout
     assert "user:nobody:--x" in acl.splitlines() and "mask::--x" in acl.splitlines() and "other::---" in acl.splitlines()
     assert mode(directory) == 0o710
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setfacl") is None, reason="runs as root with acl, as the devcloud does")
+def test_the_devcloud_postgres_keeps_its_way_through_a_tightened_state_directory(tmp_path: Path) -> None:
+    """The devcloud's PostgreSQL (user postgres) lives below govcloud's state directory; govcloud keeps that
+    directory 0700, which must not cut a running PostgreSQL off (it did once, mid-session)."""
+    from govcloud.devcloud.pg import grant_traverse
+
+    state = tmp_path / "state"
+    data = state / "devcloud" / "data"
+    data.mkdir(parents=True)
+    for path in (tmp_path, state, state / "devcloud"):
+        path.chmod(0o755)  # postgres may search them all: nothing blocks yet
+    grant_traverse(data, ours=state)
+    private_dir(state)
+    reach = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(data.parent)], check=False)
+    assert reach.returncode == 0 and mode(state) == 0o710

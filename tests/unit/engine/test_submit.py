@@ -122,13 +122,16 @@ def test_a_lease_change_is_another_request(requester: Any, tmp_path: Path) -> No
 
 
 def test_the_inbox_still_recognises_its_own_file_after_a_crash(requester: Any, tmp_path: Path) -> None:
-    """The daemon submitted the file and died before moving it: the next pass files it under done/."""
+    """The daemon claimed and submitted the file and died before moving it: the next pass files it under done/."""
     box = tmp_path / "inbox"
-    box.mkdir()
-    ticket_id, path = write_ticket(box, tenant="gd-mzt", system="mzoa", requester="caijing", vms=SMALL)
+    claimed = box / "claimed" / "caijing"
+    claimed.mkdir(parents=True, mode=0o700)
+    box.chmod(0o711)
+    ticket_id, path = write_ticket(claimed, tenant="gd-mzt", system="mzoa", requester="caijing", vms=SMALL)
     tickets.submit(requester, [path])
-    result = inbox.take(requester, box, path)
+    (result,) = inbox.scan(requester, box, settle=0)
     assert (result.outcome, result.ticket) == ("already", ticket_id)
+    assert not path.exists() and [p.name.endswith(f"-caijing-{path.name}") for p in (box / "done").iterdir()] == [True]
 
 
 def dataclass_user(ctx: Any, user: str) -> Any:
