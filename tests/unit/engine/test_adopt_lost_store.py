@@ -35,14 +35,16 @@ class Stores:
 
     def __init__(self, tmp_path: Path, cloud: FakeCloud) -> None:
         self.tmp_path, self.cloud, self.generation = tmp_path, cloud, 0
-        self.opened: list[EngineContext] = []
+        self.opened: dict[tuple[int, str], EngineContext] = {}
 
     def as_(self, user: str) -> EngineContext:
-        db = f"sqlite:///{self.tmp_path / f'state-{self.generation}.db'}"
-        settings = Settings.from_env({}).with_overrides(root=str(REPO), db=db, user=user)
-        ctx = build(dataclasses.replace(settings, state_dir=self.tmp_path / f"state-{self.generation}"), driver_factory=self.cloud.driver)
-        self.opened.append(ctx)
-        return ctx
+        key = (self.generation, user)
+        if key not in self.opened:  # one context per store and user: loading the sample data is the slow part
+            db = f"sqlite:///{self.tmp_path / f'state-{self.generation}.db'}"
+            settings = Settings.from_env({}).with_overrides(root=str(REPO), db=db, user=user)
+            state_dir = self.tmp_path / f"state-{self.generation}"
+            self.opened[key] = build(dataclasses.replace(settings, state_dir=state_dir), driver_factory=self.cloud.driver)
+        return self.opened[key]
 
     def lose(self) -> None:
         self.generation += 1
@@ -56,7 +58,7 @@ class Stores:
         return outcome
 
     def close(self) -> None:
-        for ctx in self.opened:
+        for ctx in self.opened.values():
             ctx.store.close()
 
 
