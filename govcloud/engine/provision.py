@@ -3,8 +3,15 @@
 Idempotent by construction: every server is named ``<tenant>-<system>-<ticket>-<n>`` and carries
 ``govcloud:*`` metadata, and every step starts by *finding* what exists. A run killed at any point
 (``kill -9`` included) is finished by the next ``apply``: the ticket is still ``provisioning`` (or
-``retiring``), the servers it created are found by name, none is created twice, and the ledger is
-committed or released exactly once, in the same transaction as the state change.
+``retiring``), the servers it created are found by their metadata, none is created twice, and the ledger
+is committed or released exactly once, in the same transaction as the state change.
+
+The first run of a ticket looks too (one listing per endpoint): the store may have been reset, restored
+from a backup or pointed at a new file while the ticket's servers still run, and the same request then
+comes back under the same id. Servers whose ``govcloud:ticket/index/tenant/system`` metadata all match
+are adopted (and, being older than this run, never deleted by its rollback); a server that carries the
+ticket's id or one of its names but other metadata is another request's, and the ticket is refused
+(:class:`ForeignServers`) before anything is created.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,6 +35,11 @@ from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentErro
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow, VmRow
+
+
+class ForeignServers(PermanentError):
+    """Servers that carry a ticket's id or one of its VM names but another request's metadata (a ticket
+    id used again by a different request after the store was reset): never adopted, never duplicated."""
 
 
 @dataclass(frozen=True)
@@ -48,18 +60,27 @@ def endpoint_of(ctx: EngineContext, vm: VmPlacement) -> Endpoint:
 class _Run:
     """One ticket's provisioning: per-endpoint concurrency limits and the store updates."""
 
-    def __init__(self, ctx: EngineContext, row: TicketRow) -> None:
+    def __init__(self, ctx: EngineContext, row: TicketRow, *, prune: bool = False) -> None:
         self.ctx = ctx
         self.row = row
+        self.prune = prune
+        """Delete a VM's duplicates: a resumed ticket's are late creates of the killed run, an active
+        ticket's (converge) are not the server its record names."""
         limit = ctx.settings.engine.concurrency_per_cloud
         self._slots: dict[Endpoint, threading.Semaphore] = {}
-        self.existing: dict[str, list[Server]] = {}
-        """The ticket's servers found at the start (by metadata, one listing per endpoint). Empty on a
-        first run: the ticket only just became ``provisioning`` under our compare-and-set, so nothing of
-        it can exist yet and no per-server lookup is needed."""
+        self.existing: dict[int, list[Server]] = {}
+        """The ticket's servers found at the start (by metadata, one listing per endpoint), per VM index."""
+        self.foreign: list[tuple[Endpoint, Server]] = []
+        """Servers with the ticket's id or one of its VM names whose metadata is not this request's."""
         self._groups: dict[str, threading.Lock] = {}
         self._limit = limit
         self._lock = threading.Lock()
+
+    def owns(self, server: Server) -> bool:
+        """The server carries this request's metadata: the ticket id, tenant and system (the index
+        says which of its VMs)."""
+        meta = server.metadata
+        return (meta.get(META_TICKET), meta.get(META_TENANT), meta.get(META_SYSTEM)) == (self.row.id, self.row.tenant, self.row.system)
 
     def endpoint(self, vm: VmPlacement) -> Endpoint:
         return endpoint_of(self.ctx, vm)
@@ -121,19 +142,47 @@ class _Run:
         raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
 
     def look_around(self, vms: Sequence[VmPlacement]) -> None:
-        """Resuming or converging: learn which of the ticket's servers exist, in one listing per endpoint."""
-        self.existing = {}
-        for _, server in _ticket_servers(self.ctx, self, vms):
-            self.existing.setdefault(server.name, []).append(server)
+        """Learn which of the ticket's servers exist, in one listing per endpoint: a server is a VM's
+        when its four metadata keys match it and it is in the VM's endpoint. Any other server with the
+        ticket's id or a VM's name goes to ``foreign``."""
+        self.existing, self.foreign = {}, []
+        planned = {vm.index: vm for vm in vms}
+        names = {vm.name for vm in vms}
+        for endpoint, server in _listing(self.ctx, self, vms):
+            index = server.metadata.get(META_INDEX, "")
+            vm = planned.get(int(index)) if self.owns(server) and index.isdigit() else None
+            if vm is not None and self.endpoint(vm) == endpoint:
+                self.existing.setdefault(vm.index, []).append(server)
+            elif server.metadata.get(META_TICKET) == self.row.id or server.name in names:
+                self.foreign.append((endpoint, server))
+
+    def refuse_foreign(self) -> None:
+        """Before the first create: another request's servers under this ticket's id or names stop the ticket."""
+        if not self.foreign:
+            return
+        meta = (META_TICKET, META_INDEX, META_TENANT, META_SYSTEM)
+        listed = "; ".join(f"{s.name} ({s.id}) in {e.cloud}/{e.region}: " + ", ".join(f"{k}={s.metadata.get(k, '-')}" for k in meta)
+                           for e, s in sorted(self.foreign, key=lambda pair: (pair[1].name, pair[1].id)))
+        raise ForeignServers(
+            f"ticket {self.row.id} ({self.row.tenant}/{self.row.system}) was not provisioned: tenant {self.row.tenant}'s project "
+            f"already has server(s) with this ticket's id or names that belong to another request ({listed}). They were "
+            "neither adopted nor touched, and nothing was created. A ticket id names one request: submit this request under "
+            "a new id, or retire the other request's servers first")
+
+    def adopted(self) -> set[str]:
+        """Ids of the servers found before this run created anything."""
+        return {s.id for found in self.existing.values() for s in found}
 
     def _adopt(self, driver: ComputeDriver, vm: VmPlacement) -> Server | None:
-        """The server this VM already has (after a crash), removing any duplicates of it."""
-        ours = sorted(self.existing.get(vm.name, []), key=lambda s: s.created)
+        """The server this VM already has. Extra ones are deleted when ``prune`` is on; on a first run
+        they predate it (made by a run whose record was lost) and are left for reconcile to report as
+        duplicates: which of them a department uses is not ours to guess."""
+        ours = sorted(self.existing.get(vm.index, []), key=lambda s: s.created)
         if not ours:
             return None
         keep = next((s for s in ours if s.status == "ACTIVE"), ours[0])
         for extra in ours:
-            if extra.id != keep.id:
+            if extra.id != keep.id and self.prune:
                 self.ctx.progress("vm", {"ticket": self.row.id, "name": vm.name, "status": "DUPLICATE-DELETED", "centre": vm.centre})
                 retrying(self.ctx, f"delete duplicate {vm.name}", driver.delete_server, self.row.tenant, extra.id)
         return keep
@@ -189,13 +238,19 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
     return outcomes
 
 
-def _ticket_servers(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
-    """Every server carrying this ticket's metadata, wherever its VMs are planned."""
+def _listing(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
+    """Every server of the tenant's project in the endpoints where the ticket's VMs are planned: one
+    listing per endpoint (nova cannot filter by metadata, so the engine does)."""
     found = []
     for endpoint in sorted({run.endpoint(vm) for vm in vms}, key=lambda e: (e.cloud, e.region)):
         servers = retrying(ctx, f"list servers of {run.row.tenant}", lambda e=endpoint: list(ctx.driver(e).servers(run.row.tenant)))
-        found += [(endpoint, s) for s in servers if s.metadata.get(META_TICKET) == run.row.id]
+        found += [(endpoint, s) for s in servers]
     return found
+
+
+def _ticket_servers(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
+    """Every server carrying this request's metadata, wherever its VMs are planned."""
+    return [(e, s) for e, s in _listing(ctx, run, vms) if run.owns(s)]
 
 
 def _settle(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> None:
@@ -250,7 +305,7 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
         with ctx.store.transaction() as conn:
             rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1, provision_started_at=ctx.now())
             ctx.store.audit.append(actor, "ticket.provision", f"ticket:{row.id}", {"attempt": row.attempts + 1}, connection=conn)
-    run = _Run(ctx, row)
+    run = _Run(ctx, row, prune=resumed)
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "provisioning", "total": len(vms)})
     try:
@@ -258,13 +313,16 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
             ensure_tenant_for(ctx, row.tenant, endpoint)
         if resumed:
             _settle(ctx, run, vms)
-            run.look_around(vms)
+        run.look_around(vms)  # a first run too: a reset or restored store does not mean nothing exists
+        run.refuse_foreign()
         with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
             servers = list(pool.map(run.ensure_vm, vms))
         if resumed:
             _sweep(ctx, run, vms, {s.id for s in servers}, actor)
+    except ForeignServers as exc:
+        return fail_ticket(ctx, row, actor, str(exc), cleanup=lambda: None, cleaned="no server was created or deleted")
     except PermanentError as exc:
-        return _fail(ctx, row, actor, str(exc), vms)
+        return _fail(ctx, row, actor, str(exc), vms, keep=set() if resumed else run.adopted())
     from govcloud.engine.tickets import ticket_of
 
     roles = ticket_of(row).roles
@@ -312,7 +370,7 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
 def _converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     """An active ticket named to ``apply``: make sure every server is there and ACTIVE (found, not
     created, when nothing drifted; a server deleted behind govcloud's back is created again)."""
-    run = _Run(ctx, row)
+    run = _Run(ctx, row, prune=True)
     vms = placements(row)
     run.look_around(vms)
     with ctx.store.transaction() as conn:
@@ -325,15 +383,15 @@ def _converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     return Outcome(row.id, "active", f"{len(servers)} server(s) in place" + (f", replaced {', '.join(replaced)}" if replaced else ""))
 
 
-def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) -> int:
-    """Delete every server of the ticket (found by name) and its server groups; forget the VM rows.
-    Returns how many servers existed."""
+def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], *, keep: Set[str] = frozenset()) -> int:
+    """Delete every server of the ticket (found by name) but those in ``keep`` and its server groups;
+    forget the VM rows. Returns how many servers existed."""
     run = _Run(ctx, row)
     timeout = ctx.settings.engine.delete_timeout
 
     def delete(vm: VmPlacement) -> int:
         driver = ctx.driver(run.endpoint(vm))
-        found = retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name)
+        found = [s for s in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name) if s.id not in keep]
         for server in found:
             retrying(ctx, f"delete {vm.name}", driver.delete_server, row.tenant, server.id)
             retrying(ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, row.tenant, server.id, timeout=timeout)
@@ -350,9 +408,11 @@ def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) 
     return deleted
 
 
-def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement]) -> Outcome:
-    """Roll back what was created, give the quota back, and say what to do."""
-    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms), cleaned="its servers were deleted")
+def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement], *, keep: Set[str]) -> Outcome:
+    """Roll back what was created (not the servers in ``keep``: found running before this run, they may
+    be in use), give the quota back, and say what to do."""
+    cleaned = "its servers were deleted" + (f" except {len(keep)} that existed before this run" if keep else "")
+    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms, keep=keep), cleaned=cleaned)
 
 
 def fail_ticket(ctx: EngineContext, row: TicketRow, actor: str, reason: str, *, cleanup: Callable[[], object], cleaned: str) -> Outcome:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from govcloud.drivers.base import META_INDEX, META_TICKET, Endpoint, Server
+from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, Endpoint, Server
 from govcloud.drivers.deadline import Answer, Deadline, InFlight, collect
 from govcloud.engine import tf_reconcile
 from govcloud.engine.context import EngineContext
@@ -66,7 +66,8 @@ def observed(server: Server) -> Observed:
     index = server.metadata.get(META_INDEX, "")
     return Observed(id=server.id, name=server.name, status=server.status, zone=server.zone, project_id=server.project_id,
                     created=server.created, ticket=server.metadata.get(META_TICKET) or None,
-                    index=int(index) if index.isdigit() else None)
+                    index=int(index) if index.isdigit() else None, tenant=server.metadata.get(META_TENANT) or None,
+                    system=server.metadata.get(META_SYSTEM) or None)
 
 
 class Reconciler:
@@ -143,7 +144,7 @@ class Reconciler:
             target = self.ctx.endpoints.of(vm.cloud, vm.centre)
             per.setdefault(Endpoint(target.entry, target.region), []).append(DesiredVm(
                 ticket=vm.ticket, index=vm.idx, name=vm.name, tenant=vm.tenant, cloud=vm.cloud, zone=vm.zone,
-                server_id=vm.server_id, observe_only=modes.get(vm.ticket) == "observe"))
+                server_id=vm.server_id, observe_only=modes.get(vm.ticket) == "observe", system=vm.system))
         return per, states
 
     def run(self) -> list[CloudResult]:

@@ -13,7 +13,9 @@ Kinds of finding:
   Terraform workspace (``planner/tf_drift.py``) also ``changed`` / ``replaced`` (terraform would update
   or replace the VM's resources) and ``resource`` (a resource of the workspace that is no VM's).
 * ``orphan`` — a server carrying ``govcloud:ticket`` metadata that no live ticket owns (retired,
-  failed, unknown) or a second server for the same VM.
+  failed, unknown), a second server for the same VM (``duplicate``: two servers with one ticket and
+  index — what a provisioning run whose store was lost used to create), or one with a live VM's ticket
+  and index but another tenant or system (``reused``: a different request under the same ticket id).
 * ``unmanaged`` — a server without govcloud metadata in a tenant's project: an existing system that
   can be adopted (observe-only) with ``govcloud adopt``. Adopted servers keep no metadata of ours
   (observe-only means we write nothing to them); they are matched by server id.
@@ -46,6 +48,9 @@ class Observed:
     created: str = ""
     ticket: str | None = None
     index: int | None = None
+    tenant: str | None = None
+    system: str | None = None
+    """``govcloud:tenant`` / ``govcloud:system`` (None without): which request the ticket id belongs to."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class DesiredVm:
     zone: str
     server_id: str | None = None
     observe_only: bool = False
+    system: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class Drift:
     kind: str
     """``drift`` | ``orphan`` | ``unmanaged``."""
     reason: str
-    """``missing`` | ``broken`` | ``stopped`` | ``no-ticket`` | ``duplicate`` | ``unmanaged``."""
+    """``missing`` | ``broken`` | ``stopped`` | ``no-ticket`` | ``duplicate`` | ``reused`` | ``unmanaged``."""
     name: str
     cloud: str
     ticket: str | None = None
@@ -94,7 +100,7 @@ class Drift:
         return self.kind == "drift" and self.reason in ("missing", "broken") and not self.observe_only
 
     def describe(self) -> str:
-        return self._what() + (f"; {self.note}" if self.note else "")
+        return self._what() + (f"; {self.note}" if self.note and self.reason != "reused" else "")
 
     def _what(self) -> str:
         if self.kind == "drift":
@@ -108,7 +114,9 @@ class Drift:
             return f"{self.name}{owner}: {what}" + (" (observe-only)" if self.observe_only else "")
         if self.kind == "orphan":
             why = ("a second server for the same VM" if self.reason == "duplicate"
+                   else f"belongs to another request under the same ticket id ({self.note})" if self.reason == "reused"
                    else f"ticket {self.ticket} does not own it" if self.ticket else "no ticket owns it")
+            return f"server {self.name} ({self.server_id}) carries govcloud metadata but {why}"
             return f"server {self.name} ({self.server_id}) carries govcloud metadata but {why}"
         return f"server {self.name} ({self.server_id}) in tenant {self.tenant}'s project has no govcloud metadata"
 
@@ -132,6 +140,11 @@ def diff(desired: Iterable[DesiredVm], servers: Iterable[Observed], *, ticket_st
             if tenant is not None:
                 found.append(Drift("unmanaged", "unmanaged", server.name, cloud_of.get(server.zone or "", default_cloud),
                                    tenant=tenant, server_id=server.id, status=server.status))
+        elif slot in wanted and not _same_request(wanted[slot], server):
+            found.append(Drift("orphan", "reused", server.name, wanted[slot].cloud, ticket=slot[0], index=slot[1],
+                               tenant=tenants_by_project.get(server.project_id or ""), server_id=server.id, status=server.status,
+                               note=f"its metadata names {server.tenant or '-'}/{server.system or '-'}, "
+                                    f"the ticket {wanted[slot].tenant}/{wanted[slot].system or '-'}"))
         elif slot in wanted:
             if slot in seen:
                 more.setdefault(slot, []).append(server)
@@ -147,6 +160,11 @@ def diff(desired: Iterable[DesiredVm], servers: Iterable[Observed], *, ticket_st
             continue  # the common case: one healthy server
         found += _compare(vm, [first, *more.get(slot, ())] if first is not None else [])
     return sorted(found, key=lambda d: (d.cloud, d.kind, d.name, d.key))
+
+
+def _same_request(vm: DesiredVm, server: Observed) -> bool:
+    """The server's tenant and system metadata (where it has them) are the ticket's."""
+    return (server.tenant is None or server.tenant == vm.tenant) and (server.system is None or vm.system is None or server.system == vm.system)
 
 
 def _slot(server: Observed) -> tuple[str, int] | None:

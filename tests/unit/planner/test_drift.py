@@ -57,3 +57,15 @@ def test_large_inputs() -> None:
     desired = [vm(i, f"s{i}") for i in range(20_000)]
     servers = [server(f"s{i}", i) for i in range(20_000) if i % 1000]
     assert len(run(desired, servers)) == 20
+
+
+def test_a_reused_ticket_id_of_another_tenant_or_system_is_no_duplicate_but_reused() -> None:
+    desired = [DesiredVm(ticket="t1", index=1, name="gd-gat-oa-t1-1", tenant="gd-gat", cloud="gd-prov", zone="gz-main", server_id="a",
+                         system="oa")]
+    servers = [Observed(id="a", name="gd-gat-oa-t1-1", status="ACTIVE", project_id="p-gat", ticket="t1", index=1, tenant="gd-gat", system="oa"),
+               Observed(id="b", name="gd-mzt-mzoa-t1-1", status="ACTIVE", ticket="t1", index=1, tenant="gd-mzt", system="mzoa"),
+               Observed(id="c", name="gd-gat-hukou-t1-1", status="ACTIVE", project_id="p-gat", ticket="t1", index=1, tenant="gd-gat",
+                        system="hukou")]
+    found = diff(desired, servers, ticket_states=STATES, tenants_by_project=PROJECTS, cloud_of={}, default_cloud="gd-prov")
+    assert [(d.kind, d.reason, d.key) for d in found] == [("orphan", "reused", "c"), ("orphan", "reused", "b")]  # by name
+    assert "another request under the same ticket id (its metadata names gd-mzt/mzoa, the ticket gd-gat/oa)" in found[1].describe()
