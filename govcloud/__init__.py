@@ -8,6 +8,7 @@ The package is layered; imports run downward only (checked by import-linter, see
     planner/ drivers/ exporter/   pure planning; the outside world (openstack, terraform, ansible); metrics
     store/       SQLAlchemy persistence: tickets, quota ledger, runs, hash-chained audit log
     model/       typed desired state loaded from YAML with file/line/key for every error
+    common/      plain helpers engine and failover share: retry with backoff and jitter, shared deadlines
     settings.py errors.py   process settings and the exception tree
 
 ``devcloud/`` sits beside the layers: the embedded loopback OpenStack, used by the CLI only.

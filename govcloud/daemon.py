@@ -128,7 +128,7 @@ class Daemon:
                                  clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                                 actor=self.identity.id)
+                                 actor=self.identity.id, tries=ctx.settings.engine.temporary_retries + 1)
         self.failover_due = threading.Event()
         self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self._audit_head: tuple[int, str] | None = None

@@ -30,7 +30,7 @@ def _recovery(app: AppContext, timeout: float = 600.0) -> Any:
     ctx = build(app.settings)
     require(acting_user(ctx.state.users, app.settings.user), "failover")
     return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                    actor=app.settings.user or "system", timeout=timeout)
+                    actor=app.settings.user or "system", timeout=timeout, tries=ctx.settings.engine.temporary_retries + 1)
 
 
 def _show(plan: Any, fmt: str) -> None:

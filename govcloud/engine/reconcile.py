@@ -4,7 +4,7 @@ policy — recreate what drifted.
 One pass (:meth:`Reconciler.run`) lists every OpenStack endpoint once (all projects, as govcloud's
 service user) and plans every Terraform workspace govcloud applied, or reads the state of one where no ticket
 is live any more (``engine/tf_reconcile.py``), each call in its own thread under one deadline
-(``drivers/deadline.py``), so one slow or broken cloud never
+(``common/deadline.py``), so one slow or broken cloud never
 stalls the others: its clouds get an error row for this cycle and keep their last successful time, the
 rest go on. A call still hanging from the previous pass is not asked again until it returns. The diff
 itself is pure (``planner.drift.diff``, ``planner.tf_drift.judge``); recording replaces each cloud's
@@ -24,8 +24,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from govcloud.common.deadline import Answer, Deadline, InFlight, collect
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, Endpoint, Server
-from govcloud.drivers.deadline import Answer, Deadline, InFlight, collect
 from govcloud.engine import tf_reconcile
 from govcloud.engine.context import EngineContext
 from govcloud.engine.tf_reconcile import WorkspaceResult

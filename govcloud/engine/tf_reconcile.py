@@ -2,7 +2,7 @@
 read as drift; by policy ``correct``, that very plan applied when it only puts back what live tickets own.
 
 ``engine/reconcile.py`` runs :func:`reconcile_workspace` for each workspace in its own thread under the
-pass's deadline (``drivers/deadline.py``), at most ``slots`` terraform runs per cloud at once. For one
+pass's deadline (``common/deadline.py``), at most ``slots`` terraform runs per cloud at once. For one
 workspace:
 
 1. **Coordination.** A ticket of the workspace that is ``provisioning`` or ``retiring`` means a ticket run

@@ -6,7 +6,8 @@ only accepts it) for a host that is really gone; govcloud never forces a host do
 partner centre's hosts come from the same live listing, so a server is only sent to a host nova
 reports up right now.
 
-Each move is one forced evacuation (``ComputeDriver.evacuate_server``) followed by one transaction
+Each move is one forced evacuation (``ComputeDriver.evacuate_server``; a TemporaryError from nova is
+retried with backoff, ``common/retry.py``, up to ``tries`` tries) followed by one transaction
 that records where the VM runs now (its row's centre and zone), moves its share of the ticket's ledger
 lines to the target centre and appends a ``failover.move`` audit record. A run that dies half-way is
 finished by the next: VMs already recorded in the target are no longer in the failed centre, and a
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from govcloud.common.retry import retry
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint, Server
 from govcloud.errors import DriverError, InputError
 from govcloud.failover.watch import CentreRef, centre_refs, reported_up
@@ -70,7 +72,8 @@ class Recovery:
     """Plans and runs the failover of one centre; collaborators are passed in (STYLE habit 7)."""
 
     def __init__(self, *, store: Store, state: DesiredState, endpoints: Endpoints, driver: Callable[[Endpoint], ComputeDriver],
-                 now: Callable[[], str], actor: str, timeout: float = 600.0) -> None:
+                 now: Callable[[], str], actor: str, timeout: float = 600.0, tries: int = 6,
+                 on_retry: Callable[[dict[str, object]], None] = lambda _event: None) -> None:
         self.store = store
         self.state = state
         self.endpoints = endpoints
@@ -78,6 +81,9 @@ class Recovery:
         self.now = now
         self.actor = actor
         self.timeout = timeout
+        self.tries = tries
+        """Tries per evacuation while nova answers with a TemporaryError (the engine's ``temporary_retries`` + 1)."""
+        self.on_retry = on_retry
 
     # -- planning ----------------------------------------------------------------------------
     def cloud_of(self, cloud_id: str, centre_id: str) -> Cloud:
@@ -143,9 +149,12 @@ class Recovery:
         target = self.endpoints.of(vm.cloud, move.target)
         zone = target.zone or move.zone
         driver = self.driver(Endpoint(cloud=target.entry, region=target.region))
+        def evacuate() -> Server:  # asks first on every try: a try that timed out may have moved the server
+            return self._already_there(driver, vm, zone) or driver.evacuate_server(vm.tenant, vm.server_id or "", host=move.host,
+                                                                                   timeout=self.timeout)
+
         try:
-            server = self._already_there(driver, vm, zone) or driver.evacuate_server(vm.tenant, vm.server_id or "", host=move.host,
-                                                                                     timeout=self.timeout)
+            server = retry(f"evacuate {vm.name}", evacuate, tries=self.tries, on_retry=self.on_retry)
         except DriverError as exc:
             self.store.audit.append(self.actor, "failover.failed", f"vm:{vm.name}", {"to": move.target, "host": move.host, "error": str(exc)})
             return Outcome(move, False, str(exc))

@@ -1,7 +1,7 @@
 """Watching the centres: one compute-service listing per endpoint, a verdict per centre, recorded.
 
 The daemon calls :meth:`CentreWatch.check` on its health interval. Each endpoint (clouds.yaml entry
-+ region) is asked once, in its own thread, with a deadline (``drivers/deadline.py``, as reconcile's
++ region) is asked once, in its own thread, with a deadline (``common/deadline.py``, as reconcile's
 listings): a region whose API hangs makes its centres ``down`` (after the policy's confirmations)
 without delaying the verdict on the others, and is not asked again until it answers. Each
 centre's services are those in its availability zones. The recorded state, its ``since`` and any
@@ -18,8 +18,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from govcloud.common.deadline import InFlight
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint
-from govcloud.drivers.deadline import InFlight
 from govcloud.errors import DriverError
 from govcloud.failover.health import Health, HealthPolicy, Probe, ServiceState, probe_of, step
 from govcloud.model.endpoints import Endpoints

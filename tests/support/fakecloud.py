@@ -3,7 +3,8 @@
 It follows the ``ComputeDriver`` protocol (govcloud/drivers/base.py) closely enough for the engine's
 find-or-create logic: servers become ACTIVE at once, names are not unique (nova's aren't), and tests
 can break things behind govcloud's back (``vanish``, ``break_server``, ``add_foreign``) or take a
-region's API or compute services down (``api_down``, ``services``). ``evacuate_server`` moves a server at
+region's API or compute services down (``api_down``, ``services``), or make the next calls of one
+method fail (``faults``: method name → the errors its next calls raise, first first). ``evacuate_server`` moves a server at
 once, with nova's refusals where the fake knows enough (``services`` of the endpoint): the server's host
 still up, an unknown target host.
 """
@@ -28,6 +29,7 @@ class FakeCloud:
     projects: dict[str, str] = field(default_factory=dict)
     services: dict[Endpoint, list[ComputeService]] = field(default_factory=dict)
     api_down: set[Endpoint] = field(default_factory=set)
+    faults: dict[str, list[Exception]] = field(default_factory=dict)
     creates: int = 0
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,9 +70,12 @@ class FakeDriver:
         self.cloud = cloud
         self.endpoint = endpoint
 
-    def _api(self) -> None:
+    def _api(self, method: str = "") -> None:
         if self.endpoint in self.cloud.api_down:
             raise TemporaryError(f"cannot reach {self.endpoint.cloud}/{self.endpoint.region} (fake outage)", delay=0)
+        pending = self.cloud.faults.get(method)
+        if pending:
+            raise pending.pop(0)
 
     def ensure_tenant(self, spec: TenantSpec) -> OnboardResult:
         self._api()
@@ -87,7 +92,7 @@ class FakeDriver:
         yield from [s for s in self.cloud.in_region(self.endpoint) if pid is None or s.project_id == pid]
 
     def create_server(self, spec: ServerSpec) -> Server:
-        self._api()
+        self._api("create_server")
         with self.cloud._lock:
             self.cloud.creates += 1
             number = next(self.cloud._ids)
@@ -98,13 +103,13 @@ class FakeDriver:
         return server
 
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
-        self._api()
+        self._api("wait_for_server")
         if server_id not in self.cloud.servers:
             raise NotFound(f"server {server_id}")
         return self.cloud.servers[server_id][1]
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
-        self._api()
+        self._api("delete_server")
         self.cloud.servers.pop(server_id, None)
 
     def delete_server_group(self, tenant: str, name: str) -> None:
@@ -124,7 +129,7 @@ class FakeDriver:
         return list(self.cloud.services.get(self.endpoint, []))
 
     def evacuate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
-        self._api()
+        self._api("evacuate_server")
         if server_id not in self.cloud.servers or self.cloud.servers[server_id][1].project_id != self.cloud.project(tenant):
             raise PermanentError(f"evacuate {server_id}: HTTP 404: Instance {server_id} could not be found.")
         server = self.cloud.servers[server_id][1]

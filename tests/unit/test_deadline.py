@@ -1,4 +1,4 @@
-"""``drivers/deadline.py``: one call per key in flight, one deadline per round, a hanging call not asked
+"""``common/deadline.py``: one call per key in flight, one deadline per round, a hanging call not asked
 again until it returns, failures handed back as answers."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from govcloud.drivers.deadline import Deadline, InFlight
+from govcloud.common.deadline import Deadline, InFlight
 
 
 def test_a_hanging_call_is_late_does_not_delay_the_others_and_is_not_asked_again() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from govcloud.engine.context import EngineContext, build
+from govcloud.errors import TemporaryError
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.planner.usage import Usage
 from govcloud.settings import DaemonSettings, Settings
@@ -113,3 +114,27 @@ def test_a_failed_evacuation_is_reported_and_the_rest_go_on(ctx: EngineContext, 
     with ctx.store.transaction() as conn:
         lost = next(v for v in rows.vms_of(conn) if v.name == plan.moves[0].vm.name)
     assert lost.centre == "gz-main"  # nothing recorded for the VM that did not move
+
+
+def test_a_temporary_nova_error_during_an_evacuation_is_retried(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    active_ticket(ctx, tmp_path, "ha")
+    fail(cloud, "gz-main")
+    plan = recovery(ctx).plan("gd-prov", "gz-main")
+    cloud.faults["evacuate_server"] = [TemporaryError("evacuate: HTTP 503: try again", delay=0)]
+    retries: list[dict[str, object]] = []
+    run = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor="zhangwei",
+                   tries=2, on_retry=retries.append).run(plan)
+    assert [o.ok for o in run.outcomes] == [True, True]
+    assert [e["attempt"] for e in retries] == [1] and "HTTP 503" in str(retries[0]["error"])
+    assert "failover.failed" not in [r.action for r in ctx.store.audit.records()]
+
+
+def test_an_evacuation_still_failing_after_its_tries_is_reported(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    active_ticket(ctx, tmp_path, "ha")
+    fail(cloud, "gz-main")
+    plan = recovery(ctx).plan("gd-prov", "gz-main")
+    cloud.faults["evacuate_server"] = [TemporaryError("evacuate: HTTP 503: try again", delay=0)] * 2
+    run = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor="zhangwei",
+                   tries=2).run(plan)
+    assert [o.ok for o in run.outcomes] == [False, True]
+    assert "still failing after 2 tries" in run.outcomes[0].detail

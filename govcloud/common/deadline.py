@@ -6,8 +6,8 @@ broken endpoint must never delay the verdict on the others, and a call that hang
 again (and again) while it still hangs. So each call runs in its own thread; a pass waits for all of
 them until one deadline, takes what answered and counts the rest as *late*; a late call goes on and
 is not started again for its key until it has returned (its answer is then dropped: the next pass asks
-afresh). Used by ``engine/reconcile.py`` and ``failover/watch.py``; no govcloud import, no driver: the
-layer below both.
+afresh). Used by ``engine/reconcile.py`` and ``failover/watch.py``; no govcloud import, no driver: in the
+layer below both (``govcloud.common``).
 
 Threads are daemon threads: a process that stops does not wait for a hung API. A call that starts an
 outside process (terraform) keeps its own timeout, so nothing it holds outlives that.
