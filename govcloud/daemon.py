@@ -48,13 +48,13 @@ from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.watch import CentreWatch
+from govcloud.model.states import TO_WORK_ON
 from govcloud.settings import DaemonSettings
 from govcloud.store import facts
 from govcloud.store import tickets as rows
 from govcloud.store.leader import LeaderLock
 
 log = logging.getLogger("govcloud.daemon")
-WORK_STATES = ("approved", "provisioning", "configuring", "retiring")
 
 
 class JsonFormatter(logging.Formatter):
@@ -273,7 +273,7 @@ class Daemon:
         for result in inbox.scan(self.ctx, self.ctx.settings.inbox, settle=self.settings.inbox_settle, stop=lambda: not self.may_act()):
             event("inbox file taken", file=result.file, outcome=result.outcome, ticket=result.ticket, detail=result.detail)
         with self.ctx.store.transaction() as conn:
-            work = [r.id for r in rows.listing(conn, states=WORK_STATES)]
+            work = [r.id for r in rows.listing(conn, states=TO_WORK_ON)]
         for ticket_id in work:
             if not self.may_act():
                 return

@@ -32,6 +32,7 @@ from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.plans import placements
 from govcloud.engine.retry import retrying
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
+from govcloud.model.states import TO_WORK_ON
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow, VmRow
@@ -205,7 +206,7 @@ def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")
     outcomes = []
-    for row in _tickets(ctx, ticket_ids, ("approved", "provisioning", "configuring", "retiring")):
+    for row in _tickets(ctx, ticket_ids, TO_WORK_ON):
         terraform = tf.handles(ctx, row)  # a Terraform cloud's ticket: plan-bound apply (engine/terraform_path.py)
         try:
             if row.state == "configuring":  # a run died while configuring: configure again

@@ -38,15 +38,16 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.plans import placements
 from govcloud.engine.tickets import binding_hash, plan_for, show, ticket_of
 from govcloud.errors import DriverError, InputError, InvalidState
+from govcloud.model.states import HOLDING, OPEN
 from govcloud.model.topology import TerraformNetwork, TerraformTarget
 from govcloud.model.users import User
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import terraform_plans as plans
 from govcloud.store import tickets as rows
 from govcloud.store.terraform_plans import TfPlanRow
-from govcloud.store.tickets import OPEN_STATES, TicketRow, VmRow
+from govcloud.store.tickets import TicketRow, VmRow
 
-LIVE = ("approved", "provisioning", "configuring", "config-failed", "active")
+LIVE = HOLDING
 """Tickets whose instances belong in their workspace (what a plan renders)."""
 APPLIED = ("provisioning", "configuring", "config-failed", "active")
 """Tickets whose instances exist (what converge and removal render: an approved ticket's instances are
@@ -181,7 +182,7 @@ def workspace_specs(ctx: EngineContext, tenant: str, cloud_id: str, states: Sequ
 def _taken(ctx: EngineContext, row: TicketRow, cloud_id: str) -> set[str]:
     """Addresses of every other open ticket's instances in this cloud (all tenants share its networks)."""
     with ctx.store.transaction() as conn:
-        planned = [p for p in plans.members(conn, None, cloud_id, OPEN_STATES) if p.ticket != row.id]
+        planned = [p for p in plans.members(conn, None, cloud_id, OPEN) if p.ticket != row.id]
         recorded = [vm.address for vm in rows.vms_of(conn) if vm.cloud == cloud_id and vm.ticket != row.id and vm.address]
     return {str(i["private_ip"]) for p in planned for i in p.instances if i.get("private_ip")} | set(recorded)
 

@@ -40,6 +40,7 @@ from govcloud.drivers.terraform import PlanDetail, PlanSummary, StalePlan, State
 from govcloud.engine import terraform_path as tf
 from govcloud.engine.context import EngineContext
 from govcloud.errors import GovcloudError
+from govcloud.model.states import STATES
 from govcloud.planner.drift import Drift
 from govcloud.planner.tf_drift import Instance, Member, PlannedResource, Remaining, Verdict, judge, leftovers
 from govcloud.store import terraform_plans as plans
@@ -158,7 +159,7 @@ def _members(ctx: EngineContext, tenant: str, cloud_id: str) -> dict[str, Member
     """VM name → the ticket that has (or had) it, every ticket of the workspace whatever its state."""
     with ctx.store.transaction() as conn:
         states = rows.states(conn)
-        every = plans.members(conn, tenant, cloud_id, tuple(rows.TRANSITIONS))
+        every = plans.members(conn, tenant, cloud_id, STATES)
     return {str(i["name"]): Member(str(i["name"]), p.ticket, int(i["index"]), p.tenant, states.get(p.ticket, "unknown"))
             for p in every for i in p.instances}
 

@@ -17,6 +17,7 @@ from govcloud.exporter.families import Chunk, Family, Gauge, Histogram, Row, Ser
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
 from govcloud.model.state import DesiredState
+from govcloud.model.states import MOVABLE, UNSETTLED
 from govcloud.model.topology import Topology
 from govcloud.settings import ExporterSettings
 from govcloud.store import aggregates, facts, latency
@@ -28,8 +29,7 @@ T = TypeVar("T")
 
 HEALTH_STATES = facts.HEALTH_STATES
 FINDING_KINDS = facts.FINDING_KINDS
-OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "config-failed", "retiring", "failed", "quarantined")
-"""States a ticket should not stay in for long (``active`` is where tickets live; the rest are final)."""
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -62,14 +62,14 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int) -> Fact
             allocation=aggregates.centre_allocation(conn),
             vms=aggregates.vm_counts(conn),
             tickets=aggregates.ticket_counts(conn),
-            oldest=aggregates.oldest_change(conn, OPEN_STATES),
+            oldest=aggregates.oldest_change(conn, UNSETTLED),  # open but not active: deliberately not OPEN (model/states.py)
             leases=aggregates.leases(conn, today=today.isoformat(), horizon=horizon),
             histograms=latency.histograms(conn),
             cycles=facts.cycles(conn),
             findings=aggregates.finding_counts(conn),
             health=facts.health(conn),
             daemons=facts.daemon_rows(conn, running=True),
-            waiting=aggregates.waiting_for_failover(conn, ticket_rows.MOVABLE_STATES),
+            waiting=aggregates.waiting_for_failover(conn, MOVABLE),
             audit_head=head[0] if (head := head_row(conn)) is not None else None,
         )
 

@@ -29,13 +29,14 @@ from govcloud.failover.watch import CentreRef, centre_refs, reported_up
 from govcloud.model.endpoints import Endpoints
 from govcloud.model.resources import Resources
 from govcloud.model.state import DesiredState
+from govcloud.model.states import MOVABLE
 from govcloud.model.topology import Cloud
 from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery
 from govcloud.planner.usage import Usage
 from govcloud.store import Store, facts, tickets
 from govcloud.store.tickets import TicketRow, VmRow
 
-LIVE = tickets.MOVABLE_STATES
+LIVE = MOVABLE
 
 
 class FailoverRefused(InputError):

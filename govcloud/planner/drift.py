@@ -26,9 +26,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-LIVE = frozenset({"active", "config-failed"})
+from govcloud.model.states import LIVE as LIVE_STATES
+from govcloud.model.states import TO_WORK_ON
+
+LIVE = frozenset(LIVE_STATES)
 """Ticket states whose VMs must exist: reconcile compares them with what the cloud has."""
-IN_FLIGHT = frozenset({"approved", "provisioning", "configuring", "retiring"})
+IN_FLIGHT = frozenset(TO_WORK_ON)
 """Ticket states the engine is working on: their servers are neither drift nor orphans."""
 LEFT = "left"
 """``status`` of a Terraform resource found in a workspace none of whose tickets is live (``tf_drift.leftovers``)."""

@@ -23,13 +23,14 @@ import sqlalchemy as sa
 
 from govcloud.errors import StoreError
 from govcloud.model.resources import Resources
+from govcloud.model.states import HOLDING
 from govcloud.store.db import READ_ONLY
 from govcloud.store.tables import BIG, centre_health, findings, ledger, tickets, vms
 
 if TYPE_CHECKING:
     from govcloud.store.db import Store
 
-LIVE_LEASE_STATES = ("approved", "provisioning", "configuring", "config-failed", "active")
+LIVE_LEASE_STATES = HOLDING
 """States in which a create ticket's lease still holds resources (its expiry matters)."""
 
 

@@ -1,4 +1,5 @@
-"""Ticket rows and their state machine, the quota ledger and the VM records, in store terms.
+"""Ticket rows, the quota ledger and the VM records, in store terms (the state machine itself is
+``model/states.py``; ``move`` refuses a move it does not allow).
 
 State changes are compare-and-set (``UPDATE … WHERE state = :expected``) so two processes racing on
 one ticket cannot both move it; approvals take the ``quota`` lock row first so that reading the
@@ -18,31 +19,10 @@ import sqlalchemy as sa
 from govcloud.errors import GovcloudError, NotFound
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
+from govcloud.model.states import OPEN, allowed
+from govcloud.model.states import TRANSITIONS as TRANSITIONS  # re-exported: engine/provision.py reads rows.TRANSITIONS
 from govcloud.store import latency
 from govcloud.store.tables import config_results, ledger, locks, quota_overrides, tickets, vms
-
-OPEN_STATES = ("submitted", "approved", "provisioning", "configuring", "config-failed", "active", "retiring", "failed", "quarantined")
-"""States in which a ticket still holds its id and its content (an identical one is refused)."""
-
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "submitted": ("approved", "rejected", "quarantined"),
-    "approved": ("provisioning", "failed", "quarantined", "retiring"),
-    # → approved: terraform refused a saved plan as stale before changing anything (re-plan, approve again)
-    "provisioning": ("active", "configuring", "failed", "quarantined", "provisioning", "approved"),
-    "configuring": ("active", "config-failed", "failed", "configuring"),
-    "config-failed": ("configuring", "retiring"),
-    "active": ("retiring", "configuring"),
-    "failed": ("approved", "retiring", "retired"),
-    "quarantined": ("submitted", "retired"),
-    "retiring": ("retired", "retiring"),
-    "rejected": (),
-    "retired": (),
-}
-
-
-MOVABLE_STATES = ("active", "configuring", "config-failed")
-"""Ticket states whose VMs exist and are govcloud's to fail over (with ``mode`` managed: adopted,
-observe-only tickets are never moved)."""
 
 
 class StaleState(GovcloudError):
@@ -127,7 +107,7 @@ def set_fields(conn: sa.Connection, ticket_id: str, **fields: Any) -> None:
 
 
 def open_with_hash(conn: sa.Connection, content_hash: str) -> TicketRow | None:
-    row = conn.execute(sa.select(tickets).where(tickets.c.content_hash == content_hash, tickets.c.state.in_(OPEN_STATES))).first()
+    row = conn.execute(sa.select(tickets).where(tickets.c.content_hash == content_hash, tickets.c.state.in_(OPEN))).first()
     return _row(row) if row else None
 
 
@@ -140,7 +120,7 @@ def insert(conn: sa.Connection, row: TicketRow) -> None:
 def move(conn: sa.Connection, ticket_id: str, expected: str, new: str, *, now: str, **fields: Any) -> None:
     """Compare-and-set a ticket's state; raises StaleState when it is no longer ``expected``. A move that
     ends a latency (approval, activation, provisioning, configuration) counts it in the same transaction."""
-    if new not in TRANSITIONS.get(expected, ()):
+    if not allowed(expected, new):
         raise GovcloudError(f"ticket {ticket_id}: no transition {expected} → {new}")
     if "plan" in fields and fields["plan"] is not None:
         fields["plan"] = json.dumps(fields["plan"], ensure_ascii=False)
