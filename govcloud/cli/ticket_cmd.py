@@ -89,11 +89,12 @@ def ticket_show(app: AppContext, ticket_id: str, fmt: str) -> None:
 def ticket_approve(app: AppContext, ticket_ids: tuple[str, ...]) -> None:
     """Approve submitted tickets, reserving their quota in every cloud (approver role)."""
     from govcloud.engine import tickets
+    from govcloud.planner.stored import decode
 
     ctx = context(app)
     for ticket_id in ticket_ids:
         row = tickets.approve(ctx, ticket_id)
-        click.echo(f"ticket {row.id}: approved by {row.approved_by}; {len((row.plan or {}).get('vms', []))} VM(s) reserved")
+        click.echo(f"ticket {row.id}: approved by {row.approved_by}; {len(decode(row.plan).vms)} VM(s) reserved")
         _plan_signatures(ctx, row.id)
 
 
@@ -167,6 +168,7 @@ def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
     """Show where each VM would land and the quota before → after at every level (submitted tickets,
     or the named ones); nothing is reserved."""
     from govcloud.engine import tickets
+    from govcloud.planner.stored import encode
 
     ctx = context(app)
     rows = [tickets.show(ctx, t) for t in ticket_ids] if ticket_ids else tickets.listing(ctx, ("submitted",))
@@ -174,7 +176,7 @@ def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
     for row in rows:
         plan = tickets.plan_for(ctx, row, current)
         if fmt != "table":
-            emit(tickets.plan_json(plan), fmt)
+            emit(encode(plan), fmt)
             continue
         emit(_plan_rows(plan, ctx), fmt, title=f"plan {row.id} ({row.state}, protection {plan.protection})")
         for reservation in plan.reservations:

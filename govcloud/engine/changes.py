@@ -19,6 +19,7 @@ from govcloud.errors import InvalidState, PermanentError
 from govcloud.model.resources import Resources
 from govcloud.model.tickets import Ticket
 from govcloud.planner.placement import Plan, VmPlacement
+from govcloud.planner.stored import decode, with_vms
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow
 
@@ -84,8 +85,8 @@ def _resized_plan(target: TicketRow, row: TicketRow, new_vms: dict[int, VmPlacem
     vms = [new_vms.get(vm.index, vm) for vm in placements(target)]
     growth = {(r.cloud, r.centre): r.resources for r in reservations(row)}
     dr = [dataclasses.replace(r, resources=r.resources + growth.get((r.cloud, r.centre), Resources())) for r in reservations(target)]
-    plan = Plan(target.id, target.tenant, target.system, (target.plan or {}).get("protection", "none"), tuple(vms), tuple(dr))
-    data = dict(target.plan or {}) | {"vms": [dataclasses.asdict(v) for v in vms], "reservations": [dataclasses.asdict(r) for r in dr]}
+    plan = Plan(target.id, target.tenant, target.system, decode(target.plan).protection, tuple(vms), tuple(dr))
+    data = with_vms(target.plan, vms, dr)
     return data, plan
 
 

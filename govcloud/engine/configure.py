@@ -18,6 +18,7 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.tickets import ticket_of
 from govcloud.errors import DriverError, InvalidState
 from govcloud.model.validate_tickets import unsafe_var
+from govcloud.planner.stored import decode
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import ConfigResult, TicketRow, VmRow
 
@@ -66,7 +67,7 @@ def inventory(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> dict[str, A
         if row.kind != "create":
             continue
         ticket = ticket_of(row)
-        protection = (row.plan or {}).get("protection", "none")
+        protection = decode(row.plan).protection
         for vm in members[row.id]:
             if vm.status != "ACTIVE" or not vm.address:
                 continue

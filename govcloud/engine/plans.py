@@ -1,28 +1,22 @@
-"""Approved plans as stored with their ticket (JSON) and back."""
+"""A ticket row's approved plan, typed: thin accessors over the one codec (``planner/stored.py``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from govcloud.model.resources import Resources
 from govcloud.planner.placement import Reservation, VmPlacement
+from govcloud.planner.stored import decode
 from govcloud.store.tickets import TicketRow
-
-
-def _vm(data: dict[str, Any]) -> VmPlacement:
-    return VmPlacement(**{**data, "size": Resources(**data["size"])})
 
 
 def placements(row: TicketRow) -> list[VmPlacement]:
     """The VMs of the approved plan, as the planner produced them."""
-    return [_vm(vm) for vm in (row.plan or {}).get("vms", [])]
+    return list(decode(row.plan).vms)
 
 
 def replaced(row: TicketRow) -> list[VmPlacement]:
     """For a resize: the VMs as they were before."""
-    return [_vm(vm) for vm in (row.plan or {}).get("replaces", [])]
+    return list(decode(row.plan).replaces)
 
 
 def reservations(row: TicketRow) -> list[Reservation]:
     """The DR reservations of the approved plan."""
-    return [Reservation(**{**r, "resources": Resources(**r["resources"])}) for r in (row.plan or {}).get("reservations", [])]
+    return list(decode(row.plan).reservations)

@@ -28,6 +28,7 @@ from govcloud.model.tickets import Ticket, vm_size
 from govcloud.model.users import AutoApprovalRule, User
 from govcloud.planner.placement import PlacementError, Plan, place, protection_of
 from govcloud.planner.resize import plan_resize
+from govcloud.planner.stored import encode as plan_json
 from govcloud.planner.usage import Usage
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow
@@ -314,9 +315,4 @@ def _reserved_summary(plan: Plan) -> dict[str, Any]:
     return {cloud: r.as_dict() for cloud, r in per_cloud.items()} | {
         f"dr:{r.cloud}/{r.centre}": r.resources.as_dict() for r in plan.reservations}
 
-
-def plan_json(plan: Plan) -> dict[str, Any]:
-    data = dataclasses.asdict(plan)
-    data["checks"] = [{"level": c.level, "scope": c.scope, "ok": c.ok, "explain": c.explain()} for c in plan.checks]
-    return data
 

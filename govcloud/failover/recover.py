@@ -32,6 +32,7 @@ from govcloud.model.state import DesiredState
 from govcloud.model.states import MOVABLE
 from govcloud.model.topology import Cloud
 from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery
+from govcloud.planner.stored import decode
 from govcloud.planner.usage import Usage
 from govcloud.store import Store, facts, tickets
 from govcloud.store.tickets import TicketRow, VmRow
@@ -195,8 +196,8 @@ def placed_vms(live: Iterable[TicketRow], rows: Iterable[VmRow]) -> Iterable[Pla
         ticket = owners.get(row.ticket)
         if ticket is None:
             continue
-        plan = ticket.plan or {}
-        home = next((v.get("centre") for v in plan.get("vms", []) if v.get("name") == row.name), None) or row.centre
+        plan = decode(ticket.plan)
+        home = plan.home_of(row.name) or row.centre
         yield Placed(ticket=row.ticket, idx=row.idx, name=row.name, tenant=row.tenant, cloud=row.cloud, centre=row.centre, zone=row.zone,
-                     protection=plan.get("protection", "none"), size=Resources(1, row.vcpus, row.ram_mb, row.disk_gb), home=home,
+                     protection=plan.protection, size=Resources(1, row.vcpus, row.ram_mb, row.disk_gb), home=home,
                      server_id=row.server_id)
