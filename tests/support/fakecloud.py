@@ -4,7 +4,8 @@ It follows the ``ComputeDriver`` protocol (govcloud/drivers/base.py) closely eno
 find-or-create logic: servers become ACTIVE at once, names are not unique (nova's aren't), and tests
 can break things behind govcloud's back (``vanish``, ``break_server``, ``add_foreign``) or take a
 region's API or compute services down (``api_down``, ``services``), or make the next calls of one
-method fail (``faults``: method name → the errors its next calls raise, first first). ``evacuate_server`` moves a server at
+method fail (``faults``: method name → the errors its next calls raise, first first; ``create_server:done``
+raises after the server was made, as a process killed before it heard nova's answer). ``evacuate_server`` moves a server at
 once, with nova's refusals where the fake knows enough (``services`` of the endpoint): the server's host
 still up, an unknown target host.
 """
@@ -29,7 +30,7 @@ class FakeCloud:
     projects: dict[str, str] = field(default_factory=dict)
     services: dict[Endpoint, list[ComputeService]] = field(default_factory=dict)
     api_down: set[Endpoint] = field(default_factory=set)
-    faults: dict[str, list[Exception]] = field(default_factory=dict)
+    faults: dict[str, list[BaseException]] = field(default_factory=dict)
     creates: int = 0
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,6 +101,7 @@ class FakeDriver:
                         address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
                         project_id=self.cloud.project(spec.tenant), created=f"{number:08d}")
         self.cloud.servers[server.id] = (self.endpoint, server)
+        self._api("create_server:done")
         return server
 
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:

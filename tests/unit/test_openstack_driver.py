@@ -1,0 +1,115 @@
+"""``drivers/openstack.py``: every SDK and keystoneauth failure leaves the driver as a TemporaryError
+(worth retrying, with its delay) or a PermanentError — checked with the libraries' own exception classes
+and a fake connection, in well under a second (the devcloud tests see only the failures it happens to
+produce)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import keystoneauth1.exceptions as ks_exc
+import pytest
+from openstack import exceptions as os_exc
+
+from govcloud.drivers.base import Endpoint
+from govcloud.drivers.openstack import OpenStackDriver, translate
+from govcloud.errors import PermanentError, TemporaryError
+
+
+def http(status: int, cls: type[os_exc.HttpException] = os_exc.HttpException) -> os_exc.HttpException:
+    return cls(message=f"HTTP {status}", http_status=status, details=f"nova says {status}")
+
+
+@pytest.mark.parametrize(("exc", "delay"), [
+    (os_exc.ResourceTimeout("no answer in 60 s"), 5),
+    (http(500), 3), (http(502), 3), (http(503), 3),
+    (http(409, os_exc.ConflictException), 3),  # a busy resource (task_state set): try again
+    (http(429), 10),  # rate limited: wait longer
+    (ks_exc.ConnectFailure("refused"), 5), (ks_exc.ConnectTimeout("slow"), 5), (ks_exc.DiscoveryFailure("no catalog"), 5),
+    (ks_exc.RetriableConnectionFailure("reset"), 5),
+])
+def test_what_may_pass_is_temporary_with_its_delay(exc: Exception, delay: float) -> None:
+    err = translate(exc, "create web-1")
+    assert isinstance(err, TemporaryError) and err.delay == delay
+    assert str(err).startswith("create web-1: ")
+
+
+@pytest.mark.parametrize("exc", [
+    http(400, os_exc.BadRequestException), http(403, os_exc.ForbiddenException), http(404, os_exc.NotFoundException),
+    http(413), ks_exc.Unauthorized("bad password"), os_exc.SDKException("no such cloud"),
+    os_exc.ResourceFailure("went to ERROR"), ks_exc.ClientException("odd"),
+])
+def test_what_retrying_will_not_mend_is_permanent(exc: Exception) -> None:
+    err = translate(exc, "create web-1")
+    assert isinstance(err, PermanentError) and not isinstance(err, TemporaryError)
+    assert str(err).startswith("create web-1: ")
+
+
+def test_the_http_status_and_nova_s_detail_are_in_the_message() -> None:
+    assert str(translate(http(503), "list servers")) == "list servers: HTTP 503: nova says 503"
+    assert "authentication failed" in str(translate(ks_exc.Unauthorized("bad password"), "connect"))
+
+
+def test_anything_else_is_not_a_driver_error_and_passes_unchanged() -> None:
+    bug = ValueError("a bug of ours")
+    assert translate(bug, "create web-1") is bug
+
+
+class FakeCompute:
+    """Raises what it was given for every server call."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*_args: Any, **_kwargs: Any) -> Any:
+            self.calls.append(name)
+            raise self.error
+        return call
+
+
+def driver_failing_with(error: Exception) -> tuple[OpenStackDriver, FakeCompute]:
+    compute = FakeCompute(error)
+    project = SimpleNamespace(id="p-1", compute=compute)
+    admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                            connect_as_project=lambda _scope: project, compute=compute)
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = admin
+    return driver, compute
+
+
+@pytest.mark.parametrize(("error", "kind"), [(http(503), TemporaryError), (http(404, os_exc.NotFoundException), PermanentError),
+                                             (ks_exc.ConnectFailure("refused"), TemporaryError)])
+def test_driver_calls_raise_the_translated_error_from_the_sdk_one(error: Exception, kind: type[Exception]) -> None:
+    driver, compute = driver_failing_with(error)
+    with pytest.raises(kind) as raised:
+        driver.delete_server("gd-zf", "s-1")
+    assert raised.value.__cause__ is error and compute.calls == ["delete_server"]
+    with pytest.raises(kind):
+        driver.evacuate_server("gd-zf", "s-1", host="gz-backup-1", timeout=1)
+    assert compute.calls[-1] == "get_server"
+
+
+def test_a_server_that_goes_to_error_while_waited_for_is_returned_with_nova_s_fault() -> None:
+    raw = SimpleNamespace(id="s-1", name="web-1", status="ERROR", availability_zone="gz-main", compute_host=None, addresses={},
+                          fault={"message": "No valid host was found."}, metadata={}, created_at="", project_id="p-1", flavor=None)
+    compute = SimpleNamespace(get_server=lambda _id: raw,
+                              wait_for_server=lambda *_a, **_k: (_ for _ in ()).throw(os_exc.ResourceFailure("ERROR")))
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+    server = driver.wait_for_server("gd-zf", "s-1", timeout=1)
+    assert (server.status, server.fault) == ("ERROR", "No valid host was found.")
+
+
+def test_a_timeout_while_waited_for_is_temporary() -> None:
+    raw = SimpleNamespace(id="s-1", name="web-1")
+    compute = SimpleNamespace(get_server=lambda _id: raw,
+                              wait_for_server=lambda *_a, **_k: (_ for _ in ()).throw(os_exc.ResourceTimeout("still BUILD")))
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+    with pytest.raises(TemporaryError, match="wait for server s-1: timed out"):
+        driver.wait_for_server("gd-zf", "s-1", timeout=1)
