@@ -67,7 +67,8 @@ class EngineSettings:
     settle_timeout: float = 60.0
     """Upper bound of that wait."""
     temporary_retries: int = 5
-    """Retries of an API call that failed with a temporary error (backoff doubles from its delay)."""
+    """Retries of an API call (and of an evacuation) that failed with a temporary error (backoff doubles
+    from its delay, capped at a minute, plus jitter: ``common/retry.py``)."""
 
 
 @dataclass(frozen=True)
