@@ -64,8 +64,12 @@ class Parsed:
 def display_name(path: Path, root: Path) -> str:
     """Path as shown in messages: relative to the data root when inside it."""
     try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError up to Python 3.12): name the link itself
+            real = path.parent.resolve() / path.name
+        return str(real.relative_to(root.resolve()))
+    except (ValueError, OSError, RuntimeError):  # outside the root
         return str(path)
 
 
