@@ -442,8 +442,8 @@ def _yaml11(text: str) -> str:
 
 def iter_yaml_files(directory: Path) -> Iterator[Path]:
     """``*.yaml`` and ``*.yml`` entries of a directory in a stable order (missing directory: none)."""
-    if directory.is_dir():  # every entry but directories: a FIFO, device or broken link named *.yaml is reported, not skipped
-        yield from sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.is_dir())
+    if directory.is_dir():  # every entry: a directory, FIFO, device or broken link named *.yaml is reported, not skipped
+        yield from sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
 
 
 def dump(data: Any) -> str:

@@ -211,3 +211,24 @@ def test_trailing_newline_id_is_not_a_second_ticket(tmp_path: Path) -> None:
     assert problems_of(root) == [
         "tickets/t-1b.yaml:3: id: not a valid id (found: text 't-1\\n'; expected: a slug: lowercase a-z, 0-9 and '-', "
         "starting with a letter, at most 63 characters)"]
+
+
+def test_link_is_named_as_written_not_by_its_target(tmp_path: Path) -> None:
+    """Found by the generator: a tenants.yaml linked to /dev/zero was reported as '/tmp/…/tenants.yaml'."""
+    root = make_dataset(tmp_path, {})
+    (root / TEN).unlink()
+    (root / TEN).symlink_to("/dev/zero")
+    assert _where(_problems(root)) == [(TEN, 0, "", "not a regular file")]
+
+
+def test_dangling_users_link_is_reported(tmp_path: Path) -> None:
+    """users.yaml is optional, but a link to nothing is a mistake, not 'no users'."""
+    root = make_dataset(tmp_path, {})
+    (root / "users.yaml").symlink_to("nowhere.yaml")
+    assert _where(_problems(root)) == [("users.yaml", 0, "", "missing file")]
+
+
+def test_directory_named_like_a_quota_file_is_reported(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path, {})
+    (root / "quotas" / "more.yaml").mkdir()
+    assert _where(_problems(root)) == [("quotas/more.yaml", 0, "", "not a regular file")]
