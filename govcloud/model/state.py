@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +64,11 @@ class Parsed:
 
 
 def display_name(path: Path, root: Path) -> str:
-    """Path as shown in messages: relative to the data root when inside it."""
+    """Path as shown in messages: relative to the data root when inside it. The directory is resolved,
+    the file itself is not: a link is named as the admin wrote it, not by its target (or its loop)."""
     try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
+    except (ValueError, OSError, RuntimeError):  # outside the root; a loop in a directory (RuntimeError up to 3.12)
         return str(path)
 
 
@@ -111,7 +113,7 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
         parsed.declare("system", [f"{t.get('id')}/{s}" for t in raw_tenants or [] if isinstance(t, dict)
                                   for s in _ids(t.get("systems"))])
     users_path = paths.resolve(paths.users)
-    if users_path.exists():
+    if os.path.lexists(users_path):  # optional, but a dangling link or a loop is reported, not taken for "no users"
         parsed.users, _ = read_as(Users, users_path, root, parsed)
     quota_dir = paths.resolve(paths.quotas)
     quota_paths = list(loading.iter_yaml_files(quota_dir))
