@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from govcloud.engine import tickets
-from govcloud.engine.access import ACTIONS
 from govcloud.engine.context import EngineContext
 from govcloud.errors import ConfigError, GovcloudError, InputError, NotFound, PermissionDenied
+from govcloud.model.access import ACTIONS
 from govcloud.model.loading import read_text
 from govcloud.model.state import parse_ticket
 from govcloud.model.tickets import Ticket

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.engine import quota_change
-from govcloud.engine.access import SYSTEM, acting_user, require, visible_tenants
 from govcloud.engine.context import EngineContext
 from govcloud.engine.ledger import ledger_lines
 from govcloud.engine.plans import placements, reservations
 from govcloud.errors import ConfigError, InvalidState, NotFound, Problem, QuotaDenied
+from govcloud.model.access import SYSTEM, acting_user, require, visible_tenants
 from govcloud.model.loading import read_text
 from govcloud.model.state import DesiredState, load_state, parse_ticket
 from govcloud.model.tickets import Ticket, vm_size

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from govcloud.engine.context import EngineContext, build
+from govcloud.errors import PermissionDenied
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.planner.usage import Usage
 from govcloud.settings import DaemonSettings, Settings
@@ -32,8 +33,23 @@ def ctx(tmp_path: Path, cloud: FakeCloud) -> Iterator[EngineContext]:
     context.store.close()
 
 
-def recovery(ctx: EngineContext) -> Recovery:
-    return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor="zhangwei")
+def recovery(ctx: EngineContext, user: str = "yunwei-he") -> Recovery:
+    actor = ctx.state.users.get(user)
+    assert actor is not None
+    return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=actor)
+
+
+@pytest.mark.parametrize("user", ["caijing", "shenpi-chen"])
+def test_only_operators_and_admins_may_fail_a_centre_over(ctx: EngineContext, user: str) -> None:
+    """The check sits in failover/, so the CLI and the daemon cannot differ on it (issue 12, item 4)."""
+    with pytest.raises(PermissionDenied, match="'failover' needs role operator or admin"):
+        recovery(ctx, user)
+
+
+def test_the_cloud_of_a_centre_is_found_in_the_topology(ctx: EngineContext) -> None:
+    assert recovery(ctx).cloud_of(None, "gz-main").id == "gd-prov"
+    with pytest.raises(FailoverRefused, match="centres that can fail over: gd-prov/gz-main"):
+        recovery(ctx).cloud_of(None, "nowhere")
 
 
 def active_ticket(ctx: EngineContext, tmp_path: Path, protection: str, count: int = 4) -> str:
