@@ -24,7 +24,8 @@ from govcloud.engine.plans import placements, reservations
 from govcloud.errors import ConfigError, InvalidState, NotFound, Problem, QuotaDenied
 from govcloud.model.access import SYSTEM, acting_user, require, visible_tenants
 from govcloud.model.loading import read_text
-from govcloud.model.state import DesiredState, load_state, parse_ticket
+from govcloud.model.parsed import DesiredState
+from govcloud.model.state import load_state, parse_ticket
 from govcloud.model.tickets import Ticket, vm_size
 from govcloud.model.users import AutoApprovalRule, User
 from govcloud.planner.placement import PlacementError, Plan, place, protection_of

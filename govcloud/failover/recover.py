@@ -26,8 +26,8 @@ from govcloud.errors import DriverError, InputError
 from govcloud.failover.watch import CentreRef, centre_refs, reported_up
 from govcloud.model.access import require
 from govcloud.model.endpoints import Endpoints
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState
 from govcloud.model.topology import Cloud
 from govcloud.model.users import User
 from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery

@@ -9,58 +9,24 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from govcloud.errors import ConfigError, Problem
 from govcloud.model import loading
 from govcloud.model.loading import Document
+from govcloud.model.parsed import DesiredState, Parsed
 from govcloud.model.quotas import Policy, QuotaFile, QuotaSet
 from govcloud.model.resources import Resources
 from govcloud.model.schema import INVALID, Converter
-from govcloud.model.tenants import Tenant, Tenants
+from govcloud.model.tenants import Tenants
 from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
 from govcloud.model.users import Users
+from govcloud.model.validate import validate
 from govcloud.settings import DataPaths
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """Everything the admins and departments wrote, checked and cross-referenced."""
-
-    topology: Topology
-    tenants: dict[str, Tenant]
-    quotas: QuotaSet
-    tickets: tuple[Ticket, ...] = ()
-    users: Users = field(default_factory=lambda: Users(version=1, users=()))
-
-
-@dataclass
-class Parsed:
-    """What could be read, even when some of it was broken: cross-checks run on the readable part."""
-
-    topology: Topology | None = None
-    tenants: Tenants | None = None
-    quota_files: list[QuotaFile] = field(default_factory=list)
-    users: Users | None = None
-    tickets: list[Ticket] = field(default_factory=list)
-    declared: dict[str, set[str]] = field(default_factory=dict)
-    """Ids written in the files, including those of broken entries, so a broken tenant is not also
-    reported as 'unknown tenant' by every quota that names it."""
-    problems: list[Problem] = field(default_factory=list)
-
-    def known(self, kind: str, value: str) -> bool:
-        """Whether ``value`` was written as an id of ``kind`` — or cannot be checked because the file
-        declaring that kind was unreadable (its own problem is reported; no knock-on errors)."""
-        return kind not in self.declared or value in self.declared[kind]
-
-    def declare(self, kind: str, values: Any) -> None:
-        """Remember ids written in the files, whatever else is wrong with their entries."""
-        self.declared.setdefault(kind, set()).update(str(v) for v in values)
 
 
 def display_name(path: Path, root: Path) -> str:
@@ -150,7 +116,6 @@ def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None, *,
     """Parse and validate everything; raise one ConfigError with all problems, or return the state.
     ``quota_overrides``: approved quota changes from the store, applied before tickets are checked;
     ``today``: the caller's date, for refusing leases that have already ended (the model reads no clock)."""
-    from govcloud.model.validate import validate  # validate imports this module's types
 
     files = default_ticket_files(paths) if ticket_files is None else list(ticket_files)
     parsed = parse_all(paths, files)
