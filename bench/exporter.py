@@ -55,9 +55,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import Policy, QuotaSet, ResolvedQuota
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState
 from govcloud.model.tenants import Contact, Tenant
 from govcloud.model.topology import Topology
 from govcloud.settings import DataPaths

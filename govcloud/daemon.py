@@ -41,13 +41,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from govcloud.engine import inbox, leases, provision
-from govcloud.engine.access import service_identity
 from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.watch import CentreWatch
+from govcloud.model.access import service_identity
 from govcloud.model.states import TO_WORK_ON
 from govcloud.settings import DaemonSettings
 from govcloud.store import facts
@@ -128,7 +128,7 @@ class Daemon:
                                  clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                                 actor=self.identity.id, tries=ctx.settings.engine.temporary_retries + 1)
+                                 actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1)
         self.failover_due = threading.Event()
         self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self._audit_head: tuple[int, str] | None = None

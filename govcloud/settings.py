@@ -125,7 +125,7 @@ class DaemonSettings:
     """Watched directory of ticket files (``$GOVCLOUD_INBOX``); None: ``<state_dir>/inbox``."""
     identity: str = "govcloud-daemon"
     """The users.yaml user the daemon acts as (``$GOVCLOUD_DAEMON_USER``; ``--as`` wins): its service
-    identity, which must have the operator role (engine/access.service_identity); audit records name it."""
+    identity, which must have the operator role (model/access.service_identity); audit records name it."""
     inbox_settle: float = 1.0
     """Seconds a file must stay unchanged before it is taken (a writer may still be copying it)."""
     apply_interval: float = 5.0

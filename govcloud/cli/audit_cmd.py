@@ -63,7 +63,7 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: AppContext) -> None:
     """Apply pending migrations (every command also does this on open). Needs the admin role."""
-    from govcloud.engine.access import acting_user, require
+    from govcloud.model.access import acting_user, require
     from govcloud.model.state import load_state
 
     require(acting_user(load_state(app.settings.data).users, app.settings.user), "db-upgrade")

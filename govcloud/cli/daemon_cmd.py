@@ -82,9 +82,9 @@ COMMANDS.append(daemon_cmd)
 @pass_app
 def reconcile_cmd(app: AppContext, policy: str, fmt: str) -> None:
     """One reconcile pass over every cloud (what the daemon does on its interval)."""
-    from govcloud.engine.access import acting_user, require
     from govcloud.engine.context import build
     from govcloud.engine.reconcile import Reconciler
+    from govcloud.model.access import acting_user, require
 
     ctx = build(app.settings)
     require(acting_user(ctx.state.users, app.settings.user), "apply")
@@ -128,8 +128,8 @@ def status_cmd(app: AppContext, fmt: str) -> None:
         emit(data, fmt)
         return
     emit(data["daemons"], fmt, title="daemons")
-    emit([c for c in data["centres"] if c["state"] != "healthy" or c["cloud"] == "gd-prov"] or data["centres"], fmt,
-         title="centres (the provincial cloud's, and any not healthy)")
+    emit([c for c in data["centres"] if c["state"] != "healthy" or c["cloud"] in found.multi_centre] or data["centres"], fmt,
+         title="centres (of clouds with several centres, and any not healthy)")
     emit([c for c in data["cycles"] if c["servers"] or c["drift"] or c["orphans"] or c["unmanaged"] or c["error"]], fmt,
          title="reconcile (clouds with servers or findings)")
 

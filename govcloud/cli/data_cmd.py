@@ -14,7 +14,8 @@ from govcloud import __version__
 from govcloud.cli.app import AppContext, pass_app
 from govcloud.cli.output import emit, output_option
 from govcloud.errors import ConfigError, NotFound
-from govcloud.model.state import DesiredState, default_ticket_files, load_state
+from govcloud.model.parsed import DesiredState
+from govcloud.model.state import default_ticket_files, load_state
 from govcloud.settings import DataPaths
 
 COMMANDS: list[click.Command] = []

@@ -23,14 +23,14 @@ def failover() -> None:
 
 
 def _recovery(app: AppContext, timeout: float = 600.0) -> Any:
-    from govcloud.engine.access import acting_user, require
     from govcloud.engine.context import build
     from govcloud.failover.recover import Recovery
+    from govcloud.model.access import acting_user
 
     ctx = build(app.settings)
-    require(acting_user(ctx.state.users, app.settings.user), "failover")
     return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                    actor=app.settings.user or "system", timeout=timeout, tries=ctx.settings.engine.temporary_retries + 1)
+                    actor=acting_user(ctx.state.users, app.settings.user), timeout=timeout,
+                    tries=ctx.settings.engine.temporary_retries + 1)
 
 
 def _show(plan: Any, fmt: str) -> None:
@@ -44,7 +44,7 @@ def _show(plan: Any, fmt: str) -> None:
         emit(data["held"], fmt, columns=("vm", "ticket", "protection", "reason"), title=f"{len(plan.held)} held where they are")
 
 
-cloud_option = click.option("--cloud", default="gd-prov", show_default=True, help="Cloud id (topology.yaml).")
+cloud_option = click.option("--cloud", help="Cloud id (topology.yaml); needed only when several clouds have a centre of that name.")
 
 
 @failover.command("plan")
@@ -52,7 +52,7 @@ cloud_option = click.option("--cloud", default="gd-prov", show_default=True, hel
 @cloud_option
 @output_option
 @pass_app
-def plan_cmd(app: AppContext, centre: str, cloud: str, fmt: str) -> None:
+def plan_cmd(app: AppContext, centre: str, cloud: str | None, fmt: str) -> None:
     """What ``failover run CENTRE`` would do now (asks nova which hosts are up; changes nothing)."""
     _show(_recovery(app).plan(cloud, centre), fmt)
 
@@ -67,7 +67,7 @@ COMMANDS.append(failover)
 @click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each evacuated VM.")
 @output_option
 @pass_app
-def run_cmd(app: AppContext, centre: str, cloud: str, yes: bool, timeout: float, fmt: str) -> None:
+def run_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, timeout: float, fmt: str) -> None:
     """Evacuate the protected VMs of CENTRE (which nova must report down) to the partner centre."""
     recovery = _recovery(app, timeout)
     plan = recovery.plan(cloud, centre)

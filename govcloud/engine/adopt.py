@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Sequence
 
 from govcloud.drivers.base import META_TICKET, Endpoint, Server
-from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.retry import retrying
 from govcloud.errors import InvalidState, NotFound
+from govcloud.model.access import acting_user, require
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
 from govcloud.store import tickets as rows

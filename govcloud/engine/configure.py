@@ -167,7 +167,7 @@ def _record(ctx: EngineContext, row: TicketRow, actor: str, result: Any, *, expe
 
 def configure(ctx: EngineContext, ticket_id: str) -> tuple[str, str]:
     """``govcloud configure TICKET``: retry the hosts that failed (all hosts of an active ticket)."""
-    from govcloud.engine.access import acting_user, require
+    from govcloud.model.access import acting_user, require
 
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")

@@ -11,7 +11,8 @@ from typing import Any
 from govcloud.drivers.base import ComputeDriver, Endpoint
 from govcloud.files import private_dir
 from govcloud.model.endpoints import Endpoints, load_overlay, resolve
-from govcloud.model.state import DesiredState, load_state
+from govcloud.model.parsed import DesiredState
+from govcloud.model.state import load_state
 from govcloud.settings import DEFAULT_PROFILE, Settings
 from govcloud.store import Store
 

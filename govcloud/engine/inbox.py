@@ -45,9 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from govcloud.engine import tickets
-from govcloud.engine.access import ACTIONS
 from govcloud.engine.context import EngineContext
 from govcloud.errors import ConfigError, GovcloudError, InputError, NotFound, PermissionDenied
+from govcloud.model.access import ACTIONS
+from govcloud.model.loading import read_text
 from govcloud.model.state import parse_ticket
 from govcloud.model.tickets import Ticket
 from govcloud.store import tickets as rows
@@ -282,7 +283,7 @@ def _ticket_of(ctx: EngineContext, path: Path) -> Ticket:
     """The ticket (for its requester); when it does not even parse, every problem of the file —
     schema and cross-references — so the department fixes them all in one go."""
     try:
-        return parse_ticket(path.read_text(encoding="utf-8"), str(path))
+        return parse_ticket(read_text(path, follow_symlinks=False), str(path))
     except ConfigError:
         tickets.validated(ctx, [path])  # raises the complete list
         raise
@@ -291,7 +292,7 @@ def _ticket_of(ctx: EngineContext, path: Path) -> Ticket:
 def _already_stored(ctx: EngineContext, path: Path) -> str | None:
     """The ticket id if this very file was submitted before (the daemon died before moving it)."""
     try:
-        ticket = parse_ticket(path.read_text(encoding="utf-8"), str(path))
+        ticket = parse_ticket(read_text(path, follow_symlinks=False), str(path))
     except (GovcloudError, UnicodeDecodeError, OSError):
         return None
     with ctx.store.transaction() as conn:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from govcloud.drivers.base import Endpoint, OnboardResult, TenantSpec
-from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.retry import retrying
 from govcloud.errors import NotFound
+from govcloud.model.access import acting_user, require
 from govcloud.model.resources import Resources
 
 DEFAULT_NETWORK = "gov-shared"

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
 from govcloud.drivers.terraform import WorkspaceBusy
 from govcloud.engine import terraform_path as tf
-from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.plans import placements
 from govcloud.engine.retry import retrying
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
+from govcloud.model.access import acting_user, require
 from govcloud.model.states import TO_WORK_ON
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows

@@ -16,14 +16,15 @@ centre health, per-cloud counts) names no tenant and is shown to every acting us
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from govcloud.engine import configure
-from govcloud.engine.access import acting_user, require_visible, visible_tenants
 from govcloud.engine.context import EngineContext
 from govcloud.errors import NotFound
+from govcloud.model.access import acting_user, require_visible, visible_tenants
 from govcloud.model.quotas import ResolvedQuota
 from govcloud.planner.usage import Usage
 from govcloud.store import facts
@@ -117,10 +118,14 @@ class Status:
     daemons: list[facts.DaemonRow]
     health: list[facts.CentreHealth]
     cycles: list[facts.CycleStatus]
+    multi_centre: frozenset[str] = frozenset()
+    """Clouds with more than one centre (the provincial cloud's two sites, three centres): the ones whose
+    every centre an operator wants to see, healthy or not."""
 
 
 def status(ctx: EngineContext) -> Status:
     """Daemons, centre health and reconcile cycles, for any acting user (none names a tenant)."""
     acting_user(ctx.state.users, ctx.settings.user)
     with ctx.store.transaction() as conn:
-        return Status(facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn))
+        found = Status(facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn))
+    return dataclasses.replace(found, multi_centre=frozenset(c.id for c in ctx.state.topology.clouds if len(c.centres) > 1))

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.drivers.terraform import Ec2Cloud, InstanceSpec, OpenStackCloud, PlanSummary, StalePlan, Workspace, sha256_file
-from govcloud.engine.access import acting_user, require
 from govcloud.engine.context import EngineContext
 from govcloud.engine.plans import placements
 from govcloud.engine.tickets import binding_hash, plan_for, show, ticket_of
 from govcloud.errors import DriverError, InputError, InvalidState
+from govcloud.model.access import acting_user, require
 from govcloud.model.states import HOLDING, OPEN
 from govcloud.model.topology import TerraformNetwork, TerraformTarget
 from govcloud.model.users import User

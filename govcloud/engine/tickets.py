@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.engine import quota_change
-from govcloud.engine.access import SYSTEM, acting_user, require, visible_tenants
 from govcloud.engine.context import EngineContext
 from govcloud.engine.ledger import ledger_lines
 from govcloud.engine.plans import placements, reservations
 from govcloud.errors import ConfigError, InvalidState, NotFound, Problem, QuotaDenied
-from govcloud.model.state import DesiredState, load_state, parse_ticket
+from govcloud.model.access import SYSTEM, acting_user, require, visible_tenants
+from govcloud.model.loading import read_text
+from govcloud.model.parsed import DesiredState
+from govcloud.model.state import load_state, parse_ticket
 from govcloud.model.tickets import Ticket, vm_size
 from govcloud.model.users import AutoApprovalRule, User
 from govcloud.planner.placement import PlacementError, Plan, place, protection_of
@@ -65,7 +67,7 @@ def _validated(ctx: EngineContext, paths: Sequence[Path]) -> list[tuple[Ticket, 
     with ctx.store.transaction() as conn:
         overrides = {key: limit for key, (limit, _) in rows.overrides(conn).items()}
     state = load_state(ctx.settings.data, paths, quota_overrides=overrides, today=ctx.today())
-    return [(ticket, path.read_text(encoding="utf-8"), path) for ticket, path in zip(state.tickets, paths, strict=True)]
+    return [(ticket, read_text(path), path) for ticket, path in zip(state.tickets, paths, strict=True)]
 
 
 def validated(ctx: EngineContext, paths: Sequence[Path]) -> None:

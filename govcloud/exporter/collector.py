@@ -28,7 +28,7 @@ from govcloud.errors import StoreError
 from govcloud.exporter.catalogue import SPECS
 from govcloud.exporter.families import Family, Gauge, Histogram, Row, Spec
 from govcloud.exporter.metrics import ScrapeCache, gauge, read_facts
-from govcloud.model.state import DesiredState
+from govcloud.model.parsed import DesiredState
 from govcloud.settings import ExporterSettings
 from govcloud.store.db import Store
 

@@ -14,9 +14,9 @@ from typing import Generic, TypeVar
 
 from govcloud.exporter.catalogue import RESOURCES, SPECS
 from govcloud.exporter.families import Chunk, Family, Gauge, Histogram, Row, Series
+from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState
 from govcloud.model.states import MOVABLE, UNSETTLED
 from govcloud.model.topology import Topology
 from govcloud.settings import ExporterSettings

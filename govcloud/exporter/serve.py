@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from prometheus_client.registry import CollectorRegistry
 
 from govcloud.exporter.collector import CONTENT_TYPE, GovcloudCollector, exposition
-from govcloud.model.state import DesiredState
+from govcloud.model.parsed import DesiredState
 from govcloud.settings import ExporterSettings, Settings
 from govcloud.store.db import Store
 

@@ -26,11 +26,13 @@ from govcloud.common.retry import retry
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint, Server
 from govcloud.errors import DriverError, InputError
 from govcloud.failover.watch import CentreRef, centre_refs, reported_up
+from govcloud.model.access import require
 from govcloud.model.endpoints import Endpoints
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState
 from govcloud.model.states import MOVABLE
 from govcloud.model.topology import Cloud
+from govcloud.model.users import User
 from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery
 from govcloud.planner.stored import decode
 from govcloud.planner.usage import Usage
@@ -74,21 +76,29 @@ class Recovery:
     """Plans and runs the failover of one centre; collaborators are passed in (STYLE habit 7)."""
 
     def __init__(self, *, store: Store, state: DesiredState, endpoints: Endpoints, driver: Callable[[Endpoint], ComputeDriver],
-                 now: Callable[[], str], actor: str, timeout: float = 600.0, tries: int = 6,
+                 now: Callable[[], str], actor: User, timeout: float = 600.0, tries: int = 6,
                  on_retry: Callable[[dict[str, object]], None] = lambda _event: None) -> None:
+        require(actor, "failover")  # the CLI and the daemon build a Recovery: the check is here, once for both
         self.store = store
         self.state = state
         self.endpoints = endpoints
         self.driver = driver
         self.now = now
-        self.actor = actor
+        self.actor = actor.id
         self.timeout = timeout
         self.tries = tries
         """Tries per evacuation while nova answers with a TemporaryError (the engine's ``temporary_retries`` + 1)."""
         self.on_retry = on_retry
 
     # -- planning ----------------------------------------------------------------------------
-    def cloud_of(self, cloud_id: str, centre_id: str) -> Cloud:
+    def cloud_of(self, cloud_id: str | None, centre_id: str) -> Cloud:
+        """The cloud of ``centre_id``: named, or the one cloud of the topology that has such a centre."""
+        if cloud_id is None:
+            holders = [c.id for c in self.state.topology.clouds if c.centre(centre_id) is not None]
+            if len(holders) != 1:
+                raise FailoverRefused(f"centre {centre_id} is in {len(holders)} clouds of the topology" + (f" ({', '.join(holders)}): "
+                                      "name one with --cloud" if holders else f"; centres that can fail over: {self._centres()}"))
+            cloud_id = holders[0]
         cloud = self.state.topology.cloud(cloud_id)
         if cloud is None:
             raise FailoverRefused(f"no cloud {cloud_id} in the topology")
@@ -98,7 +108,10 @@ class Recovery:
             raise FailoverRefused(f"cloud {cloud_id} is driven by {cloud.driver}: failover evacuates nova servers and needs openstack")
         return cloud
 
-    def plan(self, cloud_id: str, centre_id: str) -> RecoveryPlan:
+    def _centres(self) -> str:
+        return ", ".join(f"{c.id}/{x.id}" for c in self.state.topology.clouds if len(c.centres) > 1 for x in c.centres)
+
+    def plan(self, cloud_id: str | None, centre_id: str) -> RecoveryPlan:
         """The plan for ``centre_id``, from the store and a live listing of the cloud's compute hosts."""
         cloud = self.cloud_of(cloud_id, centre_id)
         with self.store.transaction() as conn:

@@ -4,12 +4,22 @@ Why not ``yaml.safe_load``: it forgets where things were and silently keeps the 
 duplicate keys. Admins need ``file:line: key`` for every problem, so we compose the node tree
 ourselves, record each key's position by its key path, and report duplicates, wrong encodings,
 empty files and syntax errors as ``Problem``s instead of exceptions.
+
+Everything here is hostile-input safe, because anyone who can write a ticket file can feed it: only
+regular files are read (no FIFO, device or symlink loop can hang or flood us), at most
+``MAX_FILE_BYTES`` of them; aliases may add at most ``MAX_ALIAS_NODES`` nodes (a "billion laughs"
+bomb is refused while composing, before anything is built); explicit tags must agree with their value;
+integers are plain decimal (YAML 1.1 would read ``010`` as 8 and ``1:30`` as 90). Each refusal is a
+``ConfigError`` with file and line, so the CLI exits 2.
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +30,20 @@ import yaml
 from govcloud.errors import ConfigError, Problem
 
 KeyPath = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 512 * 1024
+"""Largest YAML file read (512 KiB). The province's biggest file, tenants.yaml with 65 tenants, is 30 kB;
+parsing 512 kB of YAML already takes about two seconds. Anything larger is a mistake (a log pasted in,
+``/dev/zero``) or an attack, and is refused before it is parsed."""
+
+MAX_ALIAS_NODES = 10_000
+"""How many nodes aliases (``*name``, ``<<: *name``) may add to one file in total. Shared defaults
+need hundreds; a "billion laughs" bomb needs billions and is refused at the alias that crosses this."""
+
+MAX_PATH_CHARS = 512
+"""Longest file path accepted (characters). A ticket's path is stored with it (``tickets.source_name``
+is a VARCHAR of this length), so a longer one is refused here with a clear message rather than by the
+database."""
 
 
 def render_path(path: KeyPath) -> str:
@@ -56,6 +80,9 @@ class Document:
 
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
 """Scalars admins write; custom (``!foo``) and python tags are refused, never constructed."""
+
+_KIND_WORDS = {"int": "a plain decimal integer", "float": "a decimal number", "bool": "true or false",
+               "null": "null or ~", "timestamp": "a date (YYYY-MM-DD)"}
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -100,8 +127,12 @@ def parse(text: str, file: str) -> Document:
                                    found=f"an invisible line separator U+{ord(separator):04X}",
                                    expected="plain newlines only (delete the character; it often comes with pasted text)",
                                    message="hidden line break")])
+    loader: _BoundedLoader | None = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoundedLoader(text, file)  # the reader checks every character as it is built
+        node = loader.get_single_node()
+    except _Refused as exc:
+        raise ConfigError([exc.problem]) from None
     except yaml.reader.ReaderError as exc:  # not a MarkedYAMLError: it knows a position, not a line
         line = text[: exc.position].count("\n") + 1
         raise ConfigError([Problem(file=file, line=line, key="", found=f"unacceptable character #x{exc.character:04x}"
@@ -118,6 +149,9 @@ def parse(text: str, file: str) -> Document:
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file=file, line=1, key="", found=str(exc), expected="valid YAML",
                                    message="YAML syntax error")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise ConfigError([Problem(file=file, line=0, key="", found="an empty file",
                                    expected="a YAML mapping", message="empty file")])
@@ -129,6 +163,74 @@ def parse(text: str, file: str) -> Document:
     if builder.problems:
         raise ConfigError(builder.problems)
     return Document(file=file, data=data, marks=builder.marks)
+
+
+class _Refused(Exception):
+    """Raised inside the composer to stop it at once; carries the problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(problem.render())
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader whose composer counts what aliases expand to and refuses an alias to its own anchor.
+
+    PyYAML's composer shares an anchored node between its aliases, so composing a bomb is cheap;
+    building plain data from it (or validating that data) is what explodes. Counting here, with the
+    size of each anchored node computed once, stops a bomb at the alias that crosses the bound.
+    """
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.expanded = 0
+        self._sizes: dict[int, int] = {}
+        self._open: set[str] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise _Refused(Problem(file=self.file, line=line, column=column, key="",
+                                       found=f"the alias *{event.anchor} inside its own anchor",
+                                       expected="an alias after its anchor's value is complete", message="recursive alias"))
+            node = super().compose_node(parent, index)
+            self.expanded += self._size(node) if node is not None else 0
+            if self.expanded > MAX_ALIAS_NODES:
+                raise _Refused(Problem(file=self.file, line=line, column=column, key="",
+                                       found=f"aliases expanding to more than {MAX_ALIAS_NODES} values (at *{event.anchor})",
+                                       expected="values written out, or fewer aliases", message="aliases expand too far"))
+            return node
+        anchor = getattr(event, "anchor", None)
+        if anchor is None:
+            return super().compose_node(parent, index)
+        self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
+
+    def _size(self, node: yaml.Node) -> int:
+        """How many nodes ``node`` stands for once every alias inside it is expanded (memoised)."""
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._size(k) + self._size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._size(item) for item in node.value)
+        else:
+            size = 1
+        self._sizes[id(node)] = size
+        return size
+
+
+_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+"""The integers we accept. YAML 1.1 also reads 010 (octal 8), 0x1f, 0b11, 1_000 and 1:30 (sexagesimal
+90); admins mean none of them, so each is refused with what YAML would have made of it."""
 
 
 def _too_deep(text: str, file: str, limit: int = 100) -> Problem:
@@ -149,18 +251,93 @@ def _too_deep(text: str, file: str, limit: int = 100) -> Problem:
                    expected="YAML nested a reasonable depth", message="YAML too deep")
 
 
-def read(path: Path, *, display: str | None = None) -> Document:
-    """Read and parse one file; ``display`` is the name used in messages (default: the path)."""
-    file = display or str(path)
+def printable_name(path: Path | str) -> str:
+    """A file name fit for messages and the store: undecodable bytes as ``\\xff``, controls escaped."""
+    name = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
+def _name_problem(path: Path, file: str) -> Problem | None:
+    """Why the name of ``path`` cannot be used: not UTF-8, control characters, too long; or None."""
+    name = str(path)
     try:
-        raw = path.read_bytes()
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return Problem(file=file, line=0, key="", found="a file name that is not UTF-8",
+                       expected="a UTF-8 file name (rename the file)", message="bad file name")
+    if not name.isprintable():
+        return Problem(file=file, line=0, key="", found="control characters in the file name",
+                       expected="a file name of printable characters (rename the file)", message="bad file name")
+    if len(name) > MAX_PATH_CHARS:
+        return Problem(file=file[:80] + "…", line=0, key="", found=f"a path of {len(name)} characters",
+                       expected=f"at most {MAX_PATH_CHARS} characters", message="path too long")
+    return None
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_bytes(path: Path, *, display: str | None = None, follow_symlinks: bool = True) -> bytes:
+    """The bytes of a regular file, at most ``MAX_FILE_BYTES``; anything else is a ConfigError.
+
+    Opened non-blocking so a FIFO cannot hang us, checked with ``fstat`` on the open descriptor (no race
+    between the check and the read), read to at most one byte past the limit (``/dev/zero`` and growing
+    files cannot flood memory). ``follow_symlinks=False`` refuses a symbolic link as the last component
+    (for directories whose writers are not trusted, such as an inbox).
+    """
+    file = printable_name(display or path)
+    bad_name = _name_problem(path, file)
+    if bad_name is not None:
+        raise ConfigError([bad_name])
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError([Problem(file=file, line=0, key="", found="no such file",
                                    expected="a readable file", message="missing file")]) from None
     except OSError as exc:
+        found = exc.strerror or str(exc)
+        if exc.errno == errno.ELOOP:
+            found = "a symbolic link loop" if follow_symlinks else "a symbolic link"
+        raise ConfigError([Problem(file=file, line=0, key="", found=found,
+                                   expected="a readable regular file", message="cannot read file")]) from None
+    try:
+        return _read_regular(fd, file)
+    finally:
+        os.close(fd)
+
+
+def _read_regular(fd: int, file: str) -> bytes:
+    """Up to ``MAX_FILE_BYTES`` from an open descriptor that must be a regular file."""
+    try:
+        info = os.fstat(fd)
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), None)
+        if kind is not None or not stat.S_ISREG(info.st_mode):
+            raise ConfigError([Problem(file=file, line=0, key="", found=kind or "not a regular file",
+                                       expected="a regular file", message="not a regular file")])
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
         raise ConfigError([Problem(file=file, line=0, key="", found=exc.strerror or str(exc),
                                    expected="a readable file", message="cannot read file")]) from None
-    return parse(decode(raw, file), file)
+    if size > MAX_FILE_BYTES:
+        raise ConfigError([Problem(file=file, line=0, key="", found=f"more than {MAX_FILE_BYTES} bytes",
+                                   expected=f"a YAML file of at most {MAX_FILE_BYTES // 1024} KiB", message="file too large")])
+    return b"".join(chunks)
+
+
+def read_text(path: Path, *, display: str | None = None, follow_symlinks: bool = True) -> str:
+    """The UTF-8 text of a file read as ``read_bytes`` reads it (for callers that keep the text)."""
+    return decode(read_bytes(path, display=display, follow_symlinks=follow_symlinks), printable_name(display or path))
+
+
+def read(path: Path, *, display: str | None = None, follow_symlinks: bool = True) -> Document:
+    """Read and parse one file; ``display`` is the name used in messages (default: the path)."""
+    return parse(read_text(path, display=display, follow_symlinks=follow_symlinks), printable_name(display or path))
 
 
 class _Builder:
@@ -178,16 +355,30 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
+        """A scalar's value, or None with a problem recorded: unknown tags, tags that contradict their value,
+        ambiguous numbers and impossible dates are refused, never constructed."""
         if node.tag not in _SCALAR_TAGS:
             return self._fail(node, path, found=f"the tag {node.tag}", expected="a plain YAML value (no tags)",
                               message="unsupported YAML tag")
+        kind = node.tag.rsplit(":", 1)[-1]
+        if kind != "str" and self._constructor.resolve(yaml.ScalarNode, node.value, (True, False)) != node.tag:  # type: ignore[no-untyped-call]
+            return self._fail(node, path, found=f"!!{kind} on {str(node.value)[:60]!r}",
+                              expected=f"{_KIND_WORDS.get(kind, kind)} (or no tag)", message="tag does not match its value")
+        if kind == "int" and not _PLAIN_INT.fullmatch(node.value):
+            return self._fail(node, path, found=f"{node.value[:60]!r} ({_yaml11(node.value)})",
+                              expected="a plain decimal integer like 10 (quote it if it is text)", message="ambiguous number")
+        if kind == "float" and ("_" in node.value or ":" in node.value):
+            return self._fail(node, path, found=f"{node.value[:60]!r} ({_yaml11(node.value)})",
+                              expected="a plain decimal number like 1.5 (quote it if it is text)", message="ambiguous number")
         try:
             value = self._constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            kind = node.tag.rsplit(":", 1)[-1]
             expected = "a real date (YYYY-MM-DD)" if kind == "timestamp" else f"a valid {kind}"
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            return self._fail(node, path, found=f"{node.value!r} ({problem})", expected=expected, message="cannot read value")
+            return self._fail(node, path, found=f"{node.value[:60]!r} ({problem})", expected=expected, message="cannot read value")
         if isinstance(value, str) and _SURROGATE.search(value):
             return self._fail(node, path, found="an escaped lone surrogate (e.g. \\ud800)", expected="valid Unicode text",
                               message="invalid character")
@@ -225,7 +416,10 @@ class _Builder:
 
     def _key(self, node: yaml.Node, path: KeyPath) -> str | None:
         if isinstance(node, yaml.ScalarNode):
-            value = self._constructor.construct_object(node, deep=True)
+            before = len(self.problems)
+            value = self._scalar(node, path)
+            if len(self.problems) > before:  # the scalar itself is unreadable: that is the problem to report
+                return None
             if isinstance(value, str):
                 return value
             found = f"key {value!r} of type {type(value).__name__}"
@@ -237,10 +431,19 @@ class _Builder:
         return None
 
 
+def _yaml11(text: str) -> str:
+    """What YAML 1.1 makes of an ambiguous number, for the message."""
+    try:
+        value = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError):  # e.g. more digits than Python converts
+        return "a number YAML 1.1 cannot even convert"
+    return f"YAML 1.1 reads it as {value!r}"
+
+
 def iter_yaml_files(directory: Path) -> Iterator[Path]:
-    """``*.yaml`` and ``*.yml`` files of a directory in a stable order (missing directory: none)."""
-    if directory.is_dir():
-        yield from sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    """``*.yaml`` and ``*.yml`` entries of a directory in a stable order (missing directory: none)."""
+    if directory.is_dir():  # every entry: a directory, FIFO, device or broken link named *.yaml is reported, not skipped
+        yield from sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
 
 
 def dump(data: Any) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import functools
 import math
 import re
 import types
@@ -26,7 +27,8 @@ from govcloud.model.loading import Document, KeyPath
 
 T = TypeVar("T")
 
-SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+SLUG_RE = re.compile(r"[a-z][a-z0-9-]{0,62}")
+"""Used with ``fullmatch`` only: ``match`` with ``$`` let ``t-1\\n`` through (``$`` matches before a final newline)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,34 @@ class Slug(Constraint):
     expected: str = "a slug: lowercase a-z, 0-9 and '-', starting with a letter, at most 63 characters"
 
     def check(self, value: Any) -> str | None:
-        return None if SLUG_RE.match(str(value)) else "not a valid id"
+        return None if SLUG_RE.fullmatch(str(value)) else "not a valid id"
+
+
+@dataclass(frozen=True)
+class OneLine(Constraint):
+    """Text that lands in a one-line format (a table cell, a header, a line of a file): no line breaks or
+    other control characters, which would start a new line where the reader does not expect one."""
+
+    expected: str = "one line of text (no line breaks or control characters)"
+
+    def check(self, value: Any) -> str | None:
+        return None if str(value).isprintable() else "line break or control character"
+
+
+SSH_KEY_RE = re.compile(r"(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com"
+                        r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}(?: [^\x00-\x1f\x7f]*)?")
+"""One OpenSSH public key as ``ssh-keygen`` prints it: type, base64, optional comment, on one line."""
+
+
+@dataclass(frozen=True)
+class SshPublicKey(Constraint):
+    """A contact's key becomes a line of ``authorized_keys`` on the tenant's VMs: a line break would add a
+    second key, and a leading ``command=``/``from=`` option would change what the key may do."""
+
+    expected: str = "one OpenSSH public key on one line: 'ssh-ed25519 AAAA… comment' (no options, no line breaks)"
+
+    def check(self, value: Any) -> str | None:
+        return None if SSH_KEY_RE.fullmatch(str(value)) else "not a single public key"
 
 
 @dataclass(frozen=True)
@@ -135,7 +164,7 @@ def describe(value: Any) -> str:
             datetime.date: "date"}.get(type(value), type(value).__name__)
     if isinstance(value, (list, dict)):
         return kind
-    shown = repr(value) if not isinstance(value, str) else f"'{value[:60]}'"
+    shown = repr(value) if not isinstance(value, str) else f"'{value[:60]}'" if value[:60].isprintable() else repr(value[:60])
     return f"{kind} {shown}"
 
 
@@ -158,6 +187,13 @@ def expected_of(tp: Any) -> str:
         return "a mapping"
     return {str: "text", int: "an integer", float: "a number", bool: "true or false",
             datetime.date: "a date (YYYY-MM-DD)"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``get_type_hints`` of a dataclass, evaluated once: it re-parses every string annotation on each call,
+    and was half the time of loading the sample data (one call per tenant, system, contact, VM…)."""
+    return get_type_hints(cls, include_extras=True)
 
 
 class Converter:
@@ -252,7 +288,7 @@ class Converter:
         """
         if not isinstance(value, dict):
             return self.fail(path, value, "a mapping", "wrong type")  # type: ignore[no-any-return]
-        hints = get_type_hints(cls, include_extras=True)
+        hints = _type_hints(cls)  # type: ignore[arg-type]
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "where"}  # type: ignore[arg-type]
         for key in value:
             if key not in fields:

@@ -7,66 +7,34 @@
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from govcloud.errors import ConfigError, Problem
 from govcloud.model import loading
 from govcloud.model.loading import Document
+from govcloud.model.parsed import DesiredState, Parsed
 from govcloud.model.quotas import Policy, QuotaFile, QuotaSet
 from govcloud.model.resources import Resources
 from govcloud.model.schema import INVALID, Converter
-from govcloud.model.tenants import Tenant, Tenants
+from govcloud.model.tenants import Tenants
 from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
 from govcloud.model.users import Users
+from govcloud.model.validate import validate
 from govcloud.settings import DataPaths
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class DesiredState:
-    """Everything the admins and departments wrote, checked and cross-referenced."""
-
-    topology: Topology
-    tenants: dict[str, Tenant]
-    quotas: QuotaSet
-    tickets: tuple[Ticket, ...] = ()
-    users: Users = field(default_factory=lambda: Users(version=1, users=()))
-
-
-@dataclass
-class Parsed:
-    """What could be read, even when some of it was broken: cross-checks run on the readable part."""
-
-    topology: Topology | None = None
-    tenants: Tenants | None = None
-    quota_files: list[QuotaFile] = field(default_factory=list)
-    users: Users | None = None
-    tickets: list[Ticket] = field(default_factory=list)
-    declared: dict[str, set[str]] = field(default_factory=dict)
-    """Ids written in the files, including those of broken entries, so a broken tenant is not also
-    reported as 'unknown tenant' by every quota that names it."""
-    problems: list[Problem] = field(default_factory=list)
-
-    def known(self, kind: str, value: str) -> bool:
-        """Whether ``value`` was written as an id of ``kind`` — or cannot be checked because the file
-        declaring that kind was unreadable (its own problem is reported; no knock-on errors)."""
-        return kind not in self.declared or value in self.declared[kind]
-
-    def declare(self, kind: str, values: Any) -> None:
-        """Remember ids written in the files, whatever else is wrong with their entries."""
-        self.declared.setdefault(kind, set()).update(str(v) for v in values)
-
-
 def display_name(path: Path, root: Path) -> str:
-    """Path as shown in messages: relative to the data root when inside it."""
+    """Path as shown in messages: relative to the data root when inside it. The directory is resolved,
+    the file itself is not: a link is named as the admin wrote it, not by its target (or its loop)."""
     try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
+        return str((path.parent.resolve() / path.name).relative_to(root.resolve()))
+    except (ValueError, OSError, RuntimeError):  # outside the root; a loop in a directory (RuntimeError up to 3.12)
         return str(path)
 
 
@@ -111,7 +79,7 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
         parsed.declare("system", [f"{t.get('id')}/{s}" for t in raw_tenants or [] if isinstance(t, dict)
                                   for s in _ids(t.get("systems"))])
     users_path = paths.resolve(paths.users)
-    if users_path.exists():
+    if os.path.lexists(users_path):  # optional, but a dangling link or a loop is reported, not taken for "no users"
         parsed.users, _ = read_as(Users, users_path, root, parsed)
     quota_dir = paths.resolve(paths.quotas)
     quota_paths = list(loading.iter_yaml_files(quota_dir))
@@ -148,7 +116,6 @@ def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None, *,
     """Parse and validate everything; raise one ConfigError with all problems, or return the state.
     ``quota_overrides``: approved quota changes from the store, applied before tickets are checked;
     ``today``: the caller's date, for refusing leases that have already ended (the model reads no clock)."""
-    from govcloud.model.validate import validate  # validate imports this module's types
 
     files = default_ticket_files(paths) if ticket_files is None else list(ticket_files)
     parsed = parse_all(paths, files)

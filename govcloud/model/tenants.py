@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from govcloud.model.schema import NOWHERE, NonEmpty, Slug, Where
+from govcloud.model.schema import NOWHERE, NonEmpty, OneLine, Slug, SshPublicKey, Where
 
 Id = Annotated[str, Slug()]
 Name = Annotated[str, NonEmpty()]
@@ -18,9 +18,9 @@ class Contact:
     """A person the operator calls; ``ssh_key`` becomes an admin login on the tenant's VMs."""
 
     name: Name
-    email: str | None = None
-    phone: str | None = None
-    ssh_key: str | None = None
+    email: Annotated[str, OneLine()] | None = None
+    phone: Annotated[str, OneLine()] | None = None
+    ssh_key: Annotated[str, SshPublicKey()] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from govcloud.errors import Problem
+from govcloud.model.parsed import DesiredState, Parsed
 from govcloud.model.quotas import Policy, QuotaSet, overridden
 from govcloud.model.resources import Resources
 from govcloud.model.schema import Where
-from govcloud.model.state import DesiredState, Parsed
 from govcloud.model.tenants import Tenant
 from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology

@@ -8,10 +8,10 @@ and — with ``policy.hierarchy: strict`` — a child's limit ≤ its parent's l
 from __future__ import annotations
 
 from govcloud.errors import Problem
+from govcloud.model.parsed import Parsed
 from govcloud.model.quotas import Policy, Quota, QuotaFile, QuotaSet, ResolvedQuota, Total
 from govcloud.model.resources import Resources
 from govcloud.model.schema import Where
-from govcloud.model.state import Parsed
 from govcloud.model.tenants import Tenant
 from govcloud.model.topology import Topology
 

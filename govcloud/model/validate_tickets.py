@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 from govcloud.errors import Problem
+from govcloud.model.parsed import Parsed
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
-from govcloud.model.state import Parsed
 from govcloud.model.tenants import Tenant
 from govcloud.model.tickets import ANY, Ticket, VmRequest, vm_size
 from govcloud.model.topology import Topology

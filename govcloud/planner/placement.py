@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState
 from govcloud.model.tickets import ANY, Ticket, VmRequest, vm_size
 from govcloud.model.topology import Centre, Cloud
 from govcloud.planner.quota import LevelCheck, check_levels, fits

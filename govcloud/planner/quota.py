@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import RESOURCE_NAMES, Resources
-from govcloud.model.state import DesiredState
 from govcloud.planner.usage import Usage
 
 

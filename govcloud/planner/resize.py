@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState
 from govcloud.model.tickets import Ticket, vm_size
 from govcloud.planner.placement import PlacementError, Plan, Reservation, VmPlacement, protection_of
 from govcloud.planner.quota import check_levels

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from govcloud.model.loading import MAX_PATH_CHARS
+
 metadata = sa.MetaData()
 
 audit_log = sa.Table(
@@ -40,7 +42,8 @@ tickets = sa.Table(
     sa.Column("state", sa.String(16), nullable=False, index=True),
     sa.Column("content_hash", sa.String(64), nullable=False, index=True),
     sa.Column("source", sa.Text(), nullable=False, doc="the ticket's YAML text as submitted"),
-    sa.Column("source_name", sa.String(512), nullable=False, doc="file it was submitted from"),
+    sa.Column("source_name", sa.String(MAX_PATH_CHARS), nullable=False,
+              doc="file it was submitted from (longer paths are refused when the file is read)"),
     sa.Column("submitted_by", sa.String(128), nullable=False),
     sa.Column("submitted_at", sa.String(32), nullable=False),
     sa.Column("approved_by", sa.String(128)),

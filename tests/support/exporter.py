@@ -16,8 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from govcloud.exporter import GovcloudCollector
 from govcloud.model.ledger import LedgerLine
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState, load_state
+from govcloud.model.state import load_state
 from govcloud.settings import DataPaths, ExporterSettings
 from govcloud.store import Store, facts
 from govcloud.store import tickets as rows

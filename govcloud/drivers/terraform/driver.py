@@ -57,7 +57,7 @@ Progress = Callable[[str, dict[str, Any]], None]
 STREAMED = frozenset({"planned_change", "resource_drift", "apply_start", "apply_progress", "apply_complete", "apply_errored",
                       "change_summary", "diagnostic", "outputs"})
 REPO_MODULES = Path(__file__).resolve().parents[3] / "terraform" / "modules"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class TerraformDriver:
     def workspace(self, tenant: str, cloud: str, *, secret_env: Mapping[str, str] | None = None) -> Workspace:
         """The workspace of tenant × cloud (whether or not rendered yet)."""
         for part in (tenant, cloud):
-            if not _NAME.match(part):
+            if not _NAME.fullmatch(part):
                 raise PermanentError(f"{part!r} cannot name a terraform workspace: use lower-case letters, digits, '-' and '_'")
         return Workspace(tenant, cloud, self.workspace_root / f"{tenant}--{cloud}", dict(secret_env or {}))
 

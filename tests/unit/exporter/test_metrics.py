@@ -14,7 +14,7 @@ from govcloud import __version__
 from govcloud.exporter import GovcloudCollector, exposition
 from govcloud.exporter.catalogue import SPECS
 from govcloud.exporter.families import Gauge
-from govcloud.model.state import DesiredState
+from govcloud.model.parsed import DesiredState
 from govcloud.store import Store, facts
 from govcloud.store import tickets as rows
 from tests.support.exporter import NOW, iso, populate, registry_for, sample_state

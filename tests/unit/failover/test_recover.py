@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from govcloud.engine.context import EngineContext, build
-from govcloud.errors import TemporaryError
+from govcloud.errors import PermissionDenied, TemporaryError
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.planner.usage import Usage
 from govcloud.settings import DaemonSettings, Settings
@@ -33,8 +34,23 @@ def ctx(tmp_path: Path, cloud: FakeCloud) -> Iterator[EngineContext]:
     context.store.close()
 
 
-def recovery(ctx: EngineContext) -> Recovery:
-    return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor="zhangwei")
+def recovery(ctx: EngineContext, user: str = "yunwei-he", **options: Any) -> Recovery:
+    actor = ctx.state.users.get(user)
+    assert actor is not None
+    return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=actor, **options)
+
+
+@pytest.mark.parametrize("user", ["caijing", "shenpi-chen"])
+def test_only_operators_and_admins_may_fail_a_centre_over(ctx: EngineContext, user: str) -> None:
+    """The check sits in failover/, so the CLI and the daemon cannot differ on it (issue 12, item 4)."""
+    with pytest.raises(PermissionDenied, match="'failover' needs role operator or admin"):
+        recovery(ctx, user)
+
+
+def test_the_cloud_of_a_centre_is_found_in_the_topology(ctx: EngineContext) -> None:
+    assert recovery(ctx).cloud_of(None, "gz-main").id == "gd-prov"
+    with pytest.raises(FailoverRefused, match="centres that can fail over: gd-prov/gz-main"):
+        recovery(ctx).cloud_of(None, "nowhere")
 
 
 def active_ticket(ctx: EngineContext, tmp_path: Path, protection: str, count: int = 4) -> str:
@@ -122,8 +138,7 @@ def test_a_temporary_nova_error_during_an_evacuation_is_retried(ctx: EngineConte
     plan = recovery(ctx).plan("gd-prov", "gz-main")
     cloud.faults["evacuate_server"] = [TemporaryError("evacuate: HTTP 503: try again", delay=0)]
     retries: list[dict[str, object]] = []
-    run = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor="zhangwei",
-                   tries=2, on_retry=retries.append).run(plan)
+    run = recovery(ctx, tries=2, on_retry=retries.append).run(plan)
     assert [o.ok for o in run.outcomes] == [True, True]
     assert [e["attempt"] for e in retries] == [1] and "HTTP 503" in str(retries[0]["error"])
     assert "failover.failed" not in [r.action for r in ctx.store.audit.records()]
@@ -134,7 +149,6 @@ def test_an_evacuation_still_failing_after_its_tries_is_reported(ctx: EngineCont
     fail(cloud, "gz-main")
     plan = recovery(ctx).plan("gd-prov", "gz-main")
     cloud.faults["evacuate_server"] = [TemporaryError("evacuate: HTTP 503: try again", delay=0)] * 2
-    run = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor="zhangwei",
-                   tries=2).run(plan)
+    run = recovery(ctx, tries=2).run(plan)
     assert [o.ok for o in run.outcomes] == [False, True]
     assert "still failing after 2 tries" in run.outcomes[0].detail

@@ -543,7 +543,7 @@ def test_ticket_path_is_a_directory(tmp_path: Path) -> None:
     root = make_dataset(tmp_path, {})
     (root / "tickets" / "dir.yaml").mkdir()
     assert problems_of(root, [root / "tickets" / "dir.yaml"]) == [
-        "tickets/dir.yaml: cannot read file (found: Is a directory; expected: a readable file)"]
+        "tickets/dir.yaml: not a regular file (found: a directory; expected: a regular file)"]
 
 
 def test_missing_topology_file(tmp_path: Path) -> None:

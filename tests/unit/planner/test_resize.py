@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from govcloud.model.ledger import LedgerLine
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState, load_state
+from govcloud.model.state import load_state
 from govcloud.model.tickets import Ticket
 from govcloud.planner.placement import PlacementError, place
 from govcloud.planner.resize import plan_resize

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from govcloud.model.parsed import DesiredState
 from govcloud.model.resources import Resources
-from govcloud.model.state import DesiredState, load_state
+from govcloud.model.state import load_state
 from govcloud.planner.placement import place
 from govcloud.planner.stored import StoredPlan, decode, encode, with_vms
 from govcloud.planner.usage import Usage
