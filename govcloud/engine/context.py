@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 from collections.abc import Callable
@@ -12,9 +13,11 @@ from govcloud.drivers.base import ComputeDriver, Endpoint
 from govcloud.files import private_dir
 from govcloud.model.endpoints import Endpoints, load_overlay, resolve
 from govcloud.model.parsed import DesiredState
+from govcloud.model.quotas import overridden
 from govcloud.model.state import load_state
 from govcloud.settings import DEFAULT_PROFILE, Settings
 from govcloud.store import Store
+from govcloud.store.tickets import overrides
 
 Clock = Callable[[], datetime.datetime]
 Progress = Callable[[str, dict[str, Any]], None]
@@ -88,6 +91,18 @@ class EngineContext:
             self._terraform = self.terraform_factory(self)
         return self._terraform
 
+    def refresh_quotas(self, conn: Any = None) -> None:
+        """Lay the approved quota changes stored as overrides over ``state``'s quotas (quotas/*.yaml).
+        ``conn``: the caller's open transaction — an approval passes its own, holding the quota lock, so
+        that a quota change approved by another process after this one started (a cut) counts before
+        anything is reserved. Here, not in quota_change.py: every command's context needs it at build."""
+        if conn is None:
+            with self.store.transaction() as own:
+                self.refresh_quotas(own)
+            return
+        stored = {key: limit for key, (limit, _) in overrides(conn).items()}
+        self.state = dataclasses.replace(self.state, quotas=overridden(self.state.quotas, stored))
+
     def now(self) -> str:
         return self.clock().astimezone(datetime.UTC).isoformat(timespec="microseconds")
 
@@ -118,7 +133,5 @@ def build(settings: Settings, *, store: Store | None = None,
     store = store or Store.for_settings(settings)
     ctx = EngineContext(settings=settings, state=state, store=store, endpoints=endpoints,
                         driver_factory=driver_factory or openstack_factory(settings), progress=progress)
-    from govcloud.engine.quota_change import refresh
-
-    refresh(ctx)  # approved quota changes count from the moment they are approved
+    ctx.refresh_quotas()  # approved quota changes count from the moment they are approved
     return ctx

@@ -8,13 +8,11 @@ hierarchy) and what the tenant already uses and has reserved; ``apply`` then set
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from govcloud.engine.context import EngineContext
 from govcloud.engine.onboard import endpoints_of, ensure_tenant_for
 from govcloud.errors import InvalidState
-from govcloud.model.quotas import overridden
 from govcloud.model.resources import Resources
 from govcloud.model.tickets import Ticket
 from govcloud.planner.placement import Plan
@@ -66,22 +64,10 @@ def record(ctx: EngineContext, ticket: Ticket, conn: Any, *, now: str) -> None:
     rows.set_override(conn, ticket.tenant, ticket.quota.cloud, wanted, ticket=ticket.id, now=now)
 
 
-def refresh(ctx: EngineContext, conn: Any = None) -> None:
-    """Apply the stored overrides to the context's desired state. ``conn``: the caller's open
-    transaction — an approval passes its own, holding the quota lock, so that a quota change approved
-    by another process after this one started (a cut) counts before anything is reserved."""
-    if conn is None:
-        with ctx.store.transaction() as own:
-            refresh(ctx, own)
-        return
-    stored = {key: limit for key, (limit, _) in rows.overrides(conn).items()}
-    ctx.state = dataclasses.replace(ctx.state, quotas=overridden(ctx.state.quotas, stored))
-
-
 def apply_quota_change(ctx: EngineContext, row: TicketRow, ticket: Ticket, actor: str) -> tuple[str, str]:
     """Set the tenant's nova quota in every endpoint the changed cloud reaches."""
     assert ticket.quota is not None
-    refresh(ctx)
+    ctx.refresh_quotas()
     if row.state == "approved":
         with ctx.store.transaction() as conn:
             rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1)

@@ -270,7 +270,7 @@ def _approve(ctx: EngineContext, ticket_id: str, user: User) -> TicketRow:
         rows.lock_quota(conn)
         row = _approve_in(ctx, conn, ticket_id, user)
     if row.kind == "quota-change":
-        quota_change.refresh(ctx)
+        ctx.refresh_quotas()
     return _get(ctx, ticket_id)
 
 
@@ -278,7 +278,7 @@ def _approve_in(ctx: EngineContext, conn: Any, ticket_id: str, user: User, *, ru
     """Place and reserve in the caller's transaction, which holds the quota lock; raises (having written
     nothing) when the ticket is not submitted or does not fit."""
     now = ctx.now()
-    quota_change.refresh(ctx, conn)  # the limits as they are now, under the lock — not as this command found them
+    ctx.refresh_quotas(conn)  # the limits as they are now, under the lock — not as this command found them
     row = rows.require(conn, ticket_id)
     if row.state != "submitted":
         raise InvalidState(f"ticket {ticket_id} is {row.state}; only submitted tickets can be approved")
