@@ -9,12 +9,14 @@ a resized server is recognised by its flavor, a retired target is left alone.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from govcloud.engine.context import EngineContext
 from govcloud.engine.ledger import ledger_lines
 from govcloud.engine.plans import placements, replaced, reservations
 from govcloud.engine.retry import retrying
+from govcloud.engine.ticket_base import Outcome, endpoint_of
 from govcloud.errors import InvalidState, PermanentError
 from govcloud.model.resources import Resources
 from govcloud.model.tickets import Ticket
@@ -44,15 +46,15 @@ def _finish(ctx: EngineContext, row: TicketRow, actor: str, details: dict[str, A
     ctx.store.audit.append(actor, f"ticket.{row.kind}.done", f"ticket:{row.id}", details, connection=conn)
 
 
-def apply_delete(ctx: EngineContext, row: TicketRow, ticket: Ticket, actor: str) -> tuple[str, str]:
-    """Retire the target (unless already retired), then mark the delete ticket done."""
-    from govcloud.engine.provision import retire_row
-
+def apply_delete(ctx: EngineContext, row: TicketRow, ticket: Ticket, actor: str, *,
+                 retire: Callable[..., Outcome]) -> tuple[str, str]:
+    """Retire the target (unless already retired), then mark the delete ticket done. ``retire``: the
+    provisioning path's retirement (provision.retire_row), passed in because provisioning runs this."""
     _start(ctx, row, actor)
     target = _target_of(ctx, ticket)
     detail = f"ticket {target.id} was already {target.state}"
     if target.state != "retired":
-        detail = retire_row(ctx, target, actor, reason=f"delete ticket {row.id}").detail
+        detail = retire(ctx, target, actor, reason=f"delete ticket {row.id}").detail
     with ctx.store.transaction() as conn:
         _finish(ctx, row, actor, {"target": target.id, "result": detail}, conn)
     return "active", f"target {target.id}: {detail}"
@@ -60,8 +62,6 @@ def apply_delete(ctx: EngineContext, row: TicketRow, ticket: Ticket, actor: str)
 
 def apply_resize(ctx: EngineContext, row: TicketRow, ticket: Ticket, actor: str) -> tuple[str, str]:
     """Resize every changed VM, then rewrite the target's plan, VM rows and ledger in one transaction."""
-    from govcloud.engine.provision import endpoint_of
-
     _start(ctx, row, actor)
     target = _target_of(ctx, ticket)
     new_vms = {vm.index: vm for vm in placements(row)}

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from govcloud.engine.context import EngineContext
-from govcloud.engine.tickets import ticket_of
+from govcloud.engine.ticket_base import ticket_of
 from govcloud.errors import DriverError, InvalidState
+from govcloud.model.access import acting_user, require
 from govcloud.model.validate_tickets import unsafe_var
 from govcloud.planner.stored import decode
 from govcloud.store import tickets as rows
@@ -167,8 +168,6 @@ def _record(ctx: EngineContext, row: TicketRow, actor: str, result: Any, *, expe
 
 def configure(ctx: EngineContext, ticket_id: str) -> tuple[str, str]:
     """``govcloud configure TICKET``: retry the hosts that failed (all hosts of an active ticket)."""
-    from govcloud.model.access import acting_user, require
-
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")
     with ctx.store.transaction() as conn:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from govcloud.engine.context import EngineContext
-from govcloud.engine.provision import Outcome, retire_row
+from govcloud.engine.provision import retire_row
+from govcloud.engine.ticket_base import Outcome, ticket_of
 from govcloud.errors import GovcloudError
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow
@@ -33,8 +34,6 @@ def lease_end(ctx: EngineContext, row: TicketRow) -> datetime.date | None:
     """The ticket's last day, filling the column from the source when it is missing."""
     if row.expires:
         return datetime.date.fromisoformat(row.expires)
-    from govcloud.engine.tickets import ticket_of
-
     expires = ticket_of(row).expires
     if expires is not None:
         with ctx.store.transaction() as conn:

@@ -19,17 +19,20 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
 from govcloud.drivers.terraform import WorkspaceBusy
+from govcloud.engine import changes
 from govcloud.engine import terraform_path as tf
+from govcloud.engine.configure import run_configuration
 from govcloud.engine.context import EngineContext
 from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.plans import placements
+from govcloud.engine.quota_change import apply_quota_change
 from govcloud.engine.retry import retrying
+from govcloud.engine.ticket_base import Outcome, endpoint_of, fail_ticket, ticket_of
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
 from govcloud.model.access import acting_user, require
 from govcloud.model.states import TO_WORK_ON
@@ -41,21 +44,6 @@ from govcloud.store.tickets import TicketRow, VmRow
 class ForeignServers(PermanentError):
     """Servers that carry a ticket's id or one of its VM names but another request's metadata (a ticket
     id used again by a different request after the store was reset): never adopted, never duplicated."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one ticket in this run."""
-
-    ticket: str
-    state: str
-    detail: str = ""
-
-
-def endpoint_of(ctx: EngineContext, vm: VmPlacement) -> Endpoint:
-    """The clouds.yaml entry and region that reach a VM's centre (after the profile's overlay)."""
-    target = ctx.endpoints.of(vm.cloud, vm.centre)
-    return Endpoint(cloud=target.entry, region=target.region)
 
 
 class _Run:
@@ -283,8 +271,6 @@ def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[
 
 
 def _ticket_roles(row: TicketRow) -> tuple[str, ...]:
-    from govcloud.engine.tickets import ticket_of
-
     return ticket_of(row).roles
 
 
@@ -294,8 +280,6 @@ def _reload(ctx: EngineContext, ticket_id: str) -> TicketRow:
 
 
 def _configure(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
-    from govcloud.engine.configure import run_configuration
-
     state, detail = run_configuration(ctx, row, actor)
     return Outcome(row.id, state, detail)
 
@@ -324,8 +308,6 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
         return fail_ticket(ctx, row, actor, str(exc), cleanup=lambda: None, cleaned="no server was created or deleted")
     except PermanentError as exc:
         return _fail(ctx, row, actor, str(exc), vms, keep=set() if resumed else run.adopted())
-    from govcloud.engine.tickets import ticket_of
-
     roles = ticket_of(row).roles
     state = "configuring" if roles and configure else "active"
     with ctx.store.transaction() as conn:
@@ -342,15 +324,13 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
 
 def _change(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     """A resize or delete ticket (engine/changes.py); a permanent failure leaves the target as it was."""
-    from govcloud.engine import changes
-    from govcloud.engine.tickets import ticket_of
-
     ticket = ticket_of(row)
     try:
-        from govcloud.engine.quota_change import apply_quota_change
-
-        apply_kind = {"resize": changes.apply_resize, "delete": changes.apply_delete, "quota-change": apply_quota_change}[row.kind]
-        state, detail = apply_kind(ctx, row, ticket, actor)
+        if row.kind == "delete":
+            state, detail = changes.apply_delete(ctx, row, ticket, actor, retire=retire_row)
+        else:
+            apply_kind = {"resize": changes.apply_resize, "quota-change": apply_quota_change}[row.kind]
+            state, detail = apply_kind(ctx, row, ticket, actor)
     except PermanentError as exc:
         advice = f"{exc}. Nothing was released; fix the cause and run `govcloud apply {row.id}` again, or retire it."
         with ctx.store.transaction() as conn:
@@ -414,23 +394,6 @@ def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequ
     be in use), give the quota back, and say what to do."""
     cleaned = "its servers were deleted" + (f" except {len(keep)} that existed before this run" if keep else "")
     return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms, keep=keep), cleaned=cleaned)
-
-
-def fail_ticket(ctx: EngineContext, row: TicketRow, actor: str, reason: str, *, cleanup: Callable[[], object], cleaned: str) -> Outcome:
-    """A provisioning ticket fails: ``cleanup`` removes what was created (either driver's way), the
-    quota is released, and the reason says what to do next."""
-    try:
-        cleanup()
-        done = cleaned
-    except GovcloudError as exc:
-        done = f"cleanup incomplete ({exc}); `govcloud ticket retire {row.id}` retries it"
-    advice = f"{reason}. The quota was released and {done}. Fix the cause, then submit the ticket again."
-    with ctx.store.transaction() as conn:
-        rows.release(conn, row.id)
-        rows.move(conn, row.id, "provisioning", "failed", now=ctx.now(), reason=advice)
-        ctx.store.audit.append(actor, "ticket.fail", f"ticket:{row.id}", {"reason": advice}, connection=conn)
-    ctx.progress("ticket", {"ticket": row.id, "state": "failed", "reason": advice})
-    return Outcome(row.id, "failed", advice)
 
 
 def _quarantine(ctx: EngineContext, row: TicketRow, exc: BaseException) -> Outcome:

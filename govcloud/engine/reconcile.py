@@ -28,6 +28,7 @@ from govcloud.common.deadline import Answer, Deadline, InFlight, collect
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, Endpoint, Server
 from govcloud.engine import tf_reconcile
 from govcloud.engine.context import EngineContext
+from govcloud.engine.provision import converge
 from govcloud.engine.tf_reconcile import WorkspaceResult
 from govcloud.errors import DriverError, GovcloudError
 from govcloud.planner.drift import LIVE, DesiredVm, Drift, Observed, diff
@@ -214,8 +215,6 @@ class Reconciler:
 
     def _correct(self, found: Sequence[Drift]) -> dict[str, list[str]]:
         """Converge each ticket with a correctable drift; returns the VM names corrected, per cloud."""
-        from govcloud.engine.provision import converge
-
         corrected: dict[str, list[str]] = {}
         for ticket_id in sorted({d.ticket for d in found if d.correctable and d.ticket}):
             with self.ctx.store.transaction() as conn:

@@ -35,7 +35,7 @@ from typing import Any
 from govcloud.drivers.terraform import Ec2Cloud, InstanceSpec, OpenStackCloud, PlanSummary, StalePlan, Workspace, sha256_file
 from govcloud.engine.context import EngineContext
 from govcloud.engine.plans import placements
-from govcloud.engine.tickets import binding_hash, plan_for, show, ticket_of
+from govcloud.engine.ticket_base import Outcome, binding_hash, fail_ticket, plan_for, show, ticket_of
 from govcloud.errors import DriverError, InputError, InvalidState
 from govcloud.model.access import acting_user, require
 from govcloud.model.states import HOLDING, OPEN
@@ -346,7 +346,7 @@ def _ready(ctx: EngineContext, row: TicketRow, record: TfPlanRow) -> Workspace:
     return ws
 
 
-def provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool = True) -> Any:
+def provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool = True) -> Outcome:
     """Apply the ticket's approved plans; record its VMs from the outputs; commit its quota."""
     if row.state == "provisioning":
         return _resume(ctx, row, actor, configure=configure)
@@ -357,9 +357,7 @@ def provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool
         return _provision_locked(ctx, row, actor, signed, configure=configure)
 
 
-def _provision_locked(ctx: EngineContext, row: TicketRow, actor: str, signed: Sequence[TfPlanRow], *, configure: bool) -> Any:
-    from govcloud.engine.provision import Outcome
-
+def _provision_locked(ctx: EngineContext, row: TicketRow, actor: str, signed: Sequence[TfPlanRow], *, configure: bool) -> Outcome:
     ready = [(record, _ready(ctx, row, record)) for record in signed]
     with ctx.store.transaction() as conn:
         rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1, provision_started_at=ctx.now())
@@ -427,11 +425,9 @@ def _finish(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) 
     return state, count
 
 
-def _resume(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Any:
+def _resume(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Outcome:
     """A run died after the plan was applied (or while applying): finish when every instance is in the
     outputs; otherwise roll back — the saved plan is consumed and a new one needs a new approval."""
-    from govcloud.engine.provision import Outcome
-
     try:
         state, count = _finish(ctx, row, actor, configure=configure)
     except DriverError as exc:
@@ -439,19 +435,15 @@ def _resume(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) 
     return Outcome(row.id, state, f"{count} instance(s) found after an interrupted run")
 
 
-def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str) -> Any:
+def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str) -> Outcome:
     """Destroy what the failed apply created, give the quota back, say what to do (as the OpenStack path)."""
-    from govcloud.engine.provision import fail_ticket
-
     return fail_ticket(ctx, row, actor, reason, cleanup=lambda: remove(ctx, row), cleaned="its instances were destroyed")
 
 
 # -- converge and retire ------------------------------------------------------------------------
-def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Any:
+def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     """``apply`` of an active ticket: plan its workspaces; no changes is the expected answer. Drift is
     reported, never applied without an approved plan."""
-    from govcloud.engine.provision import Outcome
-
     driver = ctx.terraform()
     details = []
     for cloud_id in terraform_clouds(ctx, placements(row)):

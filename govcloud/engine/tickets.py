@@ -10,55 +10,26 @@ therefore never over-allocate.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from govcloud.engine import quota_change
+from govcloud.engine import quota_change, terraform_path
 from govcloud.engine.context import EngineContext
 from govcloud.engine.ledger import ledger_lines
-from govcloud.engine.plans import placements, reservations
-from govcloud.errors import ConfigError, InvalidState, NotFound, Problem, QuotaDenied
-from govcloud.model.access import SYSTEM, acting_user, require, visible_tenants
+from govcloud.engine.ticket_base import _get, binding_hash, content_hash, listing, plan_for, show, ticket_of, usage
+from govcloud.errors import ConfigError, InvalidState, Problem, QuotaDenied
+from govcloud.model.access import SYSTEM, acting_user, require
 from govcloud.model.loading import read_text
 from govcloud.model.parsed import DesiredState
-from govcloud.model.state import load_state, parse_ticket
+from govcloud.model.state import load_state
 from govcloud.model.tickets import Ticket, vm_size
 from govcloud.model.users import AutoApprovalRule, User
-from govcloud.planner.placement import PlacementError, Plan, place, protection_of
-from govcloud.planner.resize import plan_resize
+from govcloud.planner.placement import Plan, protection_of
 from govcloud.planner.stored import encode as plan_json
 from govcloud.planner.usage import Usage
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow
-
-UNHASHED = ("id", "requester", "reason", "version", "where")
-"""Ticket fields left out of the content hash: they do not change what is asked. The same request under a
-new id, filed by another requester of the tenant or with other words of justification, is a duplicate;
-the lease end, roles, vars, VMs, target and quota are the request, and any change to them makes another."""
-
-
-def content_hash(ticket: Ticket) -> str:
-    """Hash of what the ticket asks (not its id, requester, reason, comments or layout): a request
-    identical to a live ticket's is refused as a duplicate, whatever its id."""
-    return _hash(ticket, UNHASHED)
-
-
-def binding_hash(ticket: Ticket) -> str:
-    """Hash of every field of the ticket (id included; comments and layout not): what a Terraform plan is
-    bound to. Kept apart from ``content_hash`` so that plans saved before the duplicate check changed
-    stay valid."""
-    return _hash(ticket, ("where",))
-
-
-def _hash(ticket: Ticket, leave_out: tuple[str, ...]) -> str:
-    data = {k: v for k, v in dataclasses.asdict(ticket).items() if k not in leave_out}
-    for vm in data.get("vms", []):
-        vm.pop("where", None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def _validated(ctx: EngineContext, paths: Sequence[Path]) -> list[tuple[Ticket, str, Path]]:
@@ -181,87 +152,18 @@ def _auto_approve(ctx: EngineContext, conn: Any, row: TicketRow) -> None:
     rule = matching_rule(ctx.state.users.auto_approval, ticket, ctx.state, ctx.today())
     if rule is None:
         return
-    from govcloud.engine.terraform_path import PlanRequired
-
     # stays submitted: a human approver sees why with `quota explain`; a Terraform plan needs a human to sign it
-    with contextlib.suppress(QuotaDenied, PlanRequired), conn.begin_nested():
+    with contextlib.suppress(QuotaDenied, terraform_path.PlanRequired), conn.begin_nested():
         _approve_in(ctx, conn, row.id, SYSTEM, rule=rule.name)
-
-
-def ticket_of(row: TicketRow) -> Ticket:
-    return parse_ticket(row.source, f"ticket:{row.id}")
-
-
-def _get(ctx: EngineContext, ticket_id: str) -> TicketRow:
-    with ctx.store.transaction() as conn:
-        return rows.require(conn, ticket_id)
-
-
-def show(ctx: EngineContext, ticket_id: str) -> TicketRow:
-    """One ticket, if the acting user may see it."""
-    user = acting_user(ctx.state.users, ctx.settings.user)
-    row = _get(ctx, ticket_id)
-    tenants = visible_tenants(user)
-    if tenants is not None and row.tenant not in tenants:
-        raise NotFound(f"no ticket '{ticket_id}' visible to {user.id}")
-    return row
-
-
-def listing(ctx: EngineContext, states: Sequence[str] = ()) -> list[TicketRow]:
-    user = acting_user(ctx.state.users, ctx.settings.user)
-    with ctx.store.transaction() as conn:
-        return rows.listing(conn, tenants=visible_tenants(user), states=states)
-
-
-def usage(ctx: EngineContext) -> Usage:
-    with ctx.store.transaction() as conn:
-        return Usage.from_lines(rows.ledger_lines(conn))
-
-
-def plan_for(ctx: EngineContext, row: TicketRow, current: Usage | None = None, *, conn: Any = None) -> Plan:
-    """The placement and quota picture a ticket would get now (nothing is reserved). ``conn``: the
-    caller's open transaction (approval), so the target is read under the same lock."""
-    ticket = ticket_of(row)
-    current = current if current is not None else usage(ctx)
-    try:
-        if row.kind == "create":
-            return place(ticket, ctx.state, current)
-        if row.kind in ("resize", "delete"):
-            target = _target(ctx, ticket, conn)
-            if row.kind == "delete":
-                return Plan(ticket.id, ticket.tenant, ticket.system, "none", (),
-                            notes=(f"retires ticket {target.id}: deletes its {len(placements(target))} VM(s) and releases its quota",))
-            return plan_resize(ticket, placements(target), reservations(target), ctx.state, current)
-    except PlacementError as exc:
-        raise InvalidState(f"ticket {row.id}: {exc}") from exc
-    return quota_change.plan_quota_change(ctx, ticket, current)
-
-
-def _target(ctx: EngineContext, ticket: Ticket, conn: Any = None) -> TicketRow:
-    """The create ticket a resize or delete ticket changes: same tenant, and active."""
-    if conn is None:
-        with ctx.store.transaction() as own:
-            return _target(ctx, ticket, own)
-    target = rows.get(conn, ticket.target or "")
-    if target is None or target.kind != "create":
-        raise InvalidState(f"ticket {ticket.id}: target {ticket.target} is not a stored create ticket")
-    if target.tenant != ticket.tenant:
-        raise InvalidState(f"ticket {ticket.id}: target {target.id} belongs to tenant {target.tenant}, not {ticket.tenant}")
-    if target.state != "active":
-        raise InvalidState(f"ticket {ticket.id}: target {target.id} is {target.state}; only active tickets can be changed")
-    return target
 
 
 def approve(ctx: EngineContext, ticket_id: str) -> TicketRow:
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "approve")
     current = _get(ctx, ticket_id)
-    if current.state == "approved" and current.kind == "create":
-        from govcloud.engine import terraform_path
-
-        if terraform_path.handles(ctx, current):  # a re-made plan, or the second approval of a destructive one
-            terraform_path.approve_again(ctx, current, user)
-            return _get(ctx, ticket_id)
+    if current.state == "approved" and current.kind == "create" and terraform_path.handles(ctx, current):
+        terraform_path.approve_again(ctx, current, user)  # a re-made plan, or the second approval of a destructive one
+        return _get(ctx, ticket_id)
     return _approve(ctx, ticket_id, user)
 
 
@@ -286,9 +188,7 @@ def _approve_in(ctx: EngineContext, conn: Any, ticket_id: str, user: User, *, ru
     if not plan.ok:
         raise QuotaDenied(f"ticket {ticket_id} would exceed {len(plan.denials)} quota limit(s); nothing was reserved",
                           [d.explain() for d in plan.denials] + list(plan.suggestions))
-    from govcloud.engine.terraform_path import bind_approval
-
-    terraform = bind_approval(ctx, conn, row, plan.vms, user)
+    terraform = terraform_path.bind_approval(ctx, conn, row, plan.vms, user)
     rows.reserve(conn, ledger_lines(plan, row))
     if row.kind == "quota-change":
         quota_change.record(ctx, ticket_of(row), conn, now=now)
@@ -318,3 +218,6 @@ def _reserved_summary(plan: Plan) -> dict[str, Any]:
         f"dr:{r.cloud}/{r.centre}": r.resources.as_dict() for r in plan.reservations}
 
 
+__all__ = ["approve", "binding_hash", "content_hash", "listing", "matching_rule", "plan_for", "reject", "show", "submit", "ticket_of",
+           "usage", "validated"]
+"""The ticket lifecycle's public face: the shared reads (ticket_base.py) with the workflow defined here."""

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from govcloud.cli import main
 from govcloud.engine import inbox, tickets
 from govcloud.errors import ConfigError, Problem
+from govcloud.model.state import parse_ticket
 from govcloud.store import tickets as rows
 from tests.support.tickets import REPO, write_ticket
 from tests.unit.engine.conftest import Engine
@@ -203,6 +204,6 @@ def test_terraform_plans_stay_bound_to_the_hash_earlier_versions_stored() -> Non
     """A plan saved before the duplicate check changed recorded this hash of tickets/t-2026-0002-large.yaml
     (computed by govcloud d9b5981); it must still match, or every waiting plan would be refused as stale."""
     text = (REPO / "tickets" / "t-2026-0002-large.yaml").read_text(encoding="utf-8")
-    ticket = tickets.parse_ticket(text, "t-2026-0002-large.yaml")
+    ticket = parse_ticket(text, "t-2026-0002-large.yaml")
     assert tickets.binding_hash(ticket) == "e75cbe92892c2c72427e9d6287cd388253d545dac248f009310d8c49f3252df3"
     assert tickets.content_hash(ticket) != tickets.binding_hash(ticket)
