@@ -76,9 +76,10 @@ def _server(raw: Any) -> Server:
 class OpenStackDriver:
     """Compute and onboarding for one endpoint. Thread-safe: the engine shares it across workers."""
 
-    def __init__(self, endpoint: Endpoint, *, config_file: Path | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, *, config_file: Path | None = None, api_timeout: float = 60.0) -> None:
         self.endpoint = endpoint
         self._config_file = config_file
+        self._api_timeout = api_timeout
         self._lock = threading.RLock()  # re-entrant: ``_as`` holds it while ``admin`` connects
         self._admin: Any = None
         self._projects: dict[str, Any] = {}
@@ -89,6 +90,8 @@ class OpenStackDriver:
         files = [str(self._config_file)] if self._config_file else None
         config = openstack.config.OpenStackConfig(config_files=files) if files else openstack.config.OpenStackConfig()
         region = config.get_one(cloud=self.endpoint.cloud, region_name=self.endpoint.region)
+        if region.config.get("api_timeout") is None:  # without one, an API that never answers hangs the run forever
+            region.config["api_timeout"] = self._api_timeout
         return openstack.connection.Connection(config=region)
 
     @property
