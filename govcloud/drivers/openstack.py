@@ -29,6 +29,9 @@ SECURITY_GROUP = "govcloud-default"
 MEMBER_ROLE = "member"
 EVACUATE_MICROVERSION = "2.67"
 """Nova accepts ``force`` on evacuate only from 2.29 to 2.67; the SDK would negotiate a newer version."""
+LOOKUP_TTL = 300.0
+"""Seconds an image, network or flavor id found by name is reused (the daemon keeps its drivers for days:
+a flavor recreated under the same name is picked up within this time)."""
 SETTLED = ("ACTIVE", "SHUTOFF")
 """Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
 
@@ -43,7 +46,12 @@ def translate(exc: Exception, doing: str) -> Exception:
         if status >= 500 or status in (409, 429):
             return TemporaryError(f"{doing}: HTTP {status}: {detail}", delay=10 if status == 429 else 3)
         return PermanentError(f"{doing}: HTTP {status}: {detail}")
-    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure, ks_exc.RetriableConnectionFailure)):
+    if isinstance(exc, ks_exc.HttpError):  # keystoneauth's own: keystone answering the token request, before the SDK sees anything
+        status = exc.http_status or 0
+        if status >= 500 or status in (409, 429):
+            return TemporaryError(f"{doing}: HTTP {status} from {exc.url or 'the identity service'}: {exc.message}", delay=3)
+    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure, ks_exc.RetriableConnectionFailure,
+                        ks_exc.UnknownConnectionError)):
         return TemporaryError(f"{doing}: cannot reach the cloud ({type(exc).__name__}: {exc})", delay=5)
     if isinstance(exc, ks_exc.Unauthorized):
         return PermanentError(f"{doing}: authentication failed ({exc})")
@@ -57,6 +65,26 @@ def _call(doing: str, function: Callable[[], T]) -> T:
         return function()
     except (os_exc.SDKException, ks_exc.ClientException) as exc:
         raise translate(exc, doing) from exc
+
+
+def _poll(doing: str, get: Callable[[], T], done: Callable[[T], bool], *, timeout: float, interval: float = 1.0) -> T:
+    """``get()`` every ``interval`` s until ``done`` says so; TemporaryError at ``timeout``.
+
+    One poll that fails with a temporary error is a missed poll, not a failed wait: a wait makes dozens of
+    reads, and aborting it on the first 503 or reset makes a flaky API look much worse than it is (at 20 %
+    faults almost no 20-second boot could be waited for). The last such error is named at the deadline."""
+    deadline = time.monotonic() + timeout
+    missed: TemporaryError | None = None
+    while True:
+        try:
+            result = _call(doing, get)
+            if done(result):
+                return result
+        except TemporaryError as exc:
+            missed = exc
+        if time.monotonic() >= deadline:
+            raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
+        time.sleep(interval)
 
 
 def _server(raw: Any) -> Server:
@@ -84,11 +112,14 @@ class OpenStackDriver:
         self._admin: Any = None
         self._projects: dict[str, Any] = {}
         self._project_ids: dict[str, str] = {}
+        self._ids: dict[tuple[str, ...], tuple[str, float]] = {}
+        """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> Any:
         files = [str(self._config_file)] if self._config_file else None
-        config = openstack.config.OpenStackConfig(config_files=files) if files else openstack.config.OpenStackConfig()
+        # the file govcloud was given, exactly: the SDK would otherwise put $OS_CLIENT_CONFIG_FILE first
+        config = openstack.config.OpenStackConfig(config_files=files, load_envvars=False) if files else openstack.config.OpenStackConfig()
         region = config.get_one(cloud=self.endpoint.cloud, region_name=self.endpoint.region)
         if region.config.get("api_timeout") is None:  # without one, an API that never answers hangs the run forever
             region.config["api_timeout"] = self._api_timeout
@@ -224,14 +255,15 @@ class OpenStackDriver:
     def create_server(self, spec: ServerSpec) -> Server:
         conn = self._as(spec.tenant)
         flavor_id = self._flavor_id(spec)
-        image = _call("find image", lambda: conn.image.find_image(spec.image))
-        if image is None:
+        image_id = self._cached(("image", spec.tenant, spec.image), lambda: _call("find image", lambda: conn.image.find_image(spec.image)))
+        if image_id is None:
             raise PermanentError(f"image {spec.image} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
-        network = _call("find network", lambda: conn.network.find_network(spec.network))
-        if network is None:
+        network_id = self._cached(("network", spec.tenant, spec.network),
+                                  lambda: _call("find network", lambda: conn.network.find_network(spec.network)))
+        if network_id is None:
             raise PermanentError(f"network {spec.network} is not visible to {spec.tenant} in {self.endpoint.region}")
-        attrs: dict[str, Any] = {"name": spec.name, "flavor_id": flavor_id, "image_id": image.id,
-                                 "networks": [{"uuid": network.id}], "metadata": dict(spec.metadata),
+        attrs: dict[str, Any] = {"name": spec.name, "flavor_id": flavor_id, "image_id": image_id,
+                                 "networks": [{"uuid": network_id}], "metadata": dict(spec.metadata),
                                  "security_groups": [{"name": SECURITY_GROUP}]}
         if spec.zone:  # never send availability_zone=None: nova answers 400
             attrs["availability_zone"] = spec.zone
@@ -240,6 +272,22 @@ class OpenStackDriver:
         raw = _call(f"create server {spec.name}", lambda: conn.compute.create_server(**attrs))
         return _server(raw)
 
+    def _cached(self, key: tuple[str, ...], find: Callable[[], Any]) -> str | None:
+        """The id of what ``find()`` returns, remembered for ``LOOKUP_TTL`` s: a 100-VM apply would otherwise
+        look the same image, network and flavor up 100 times, and each lookup (two calls, by id then by
+        name) is one more call that can fail and fail the whole create with it."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._ids.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        found = find()
+        if found is None:
+            return None
+        with self._lock:
+            self._ids[key] = (str(found.id), now + LOOKUP_TTL)
+        return str(found.id)
+
     def _flavor_id(self, spec: ServerSpec) -> str:
         return self.flavor_id(spec.flavor, spec.size)
 
@@ -247,9 +295,9 @@ class OpenStackDriver:
         """The named flavor, or a public ``gc.custom-<v>c-<ram>m-<disk>g`` made once for explicit sizes."""
         conn = self.admin
         name = flavor or f"gc.custom-{size.vcpus}c-{size.ram_mb}m-{size.disk_gb}g"
-        found = _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True))
+        found = self._cached(("flavor", name), lambda: _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True)))
         if found is not None:
-            return str(found.id)
+            return found
         if flavor:
             raise PermanentError(f"flavor {flavor} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
         created = _call("create flavor", lambda: conn.compute.create_flavor(
@@ -298,13 +346,8 @@ class OpenStackDriver:
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
         """Until ACTIVE or ERROR (returned, with nova's fault); a timeout is a TemporaryError."""
         conn = self._as(tenant)
-        raw = _call("get server", lambda: conn.compute.get_server(server_id))
-        try:
-            raw = conn.compute.wait_for_server(raw, status="ACTIVE", failures=["ERROR"], interval=1, wait=timeout)
-        except os_exc.ResourceFailure:
-            raw = _call("get server", lambda: conn.compute.get_server(server_id))
-        except (os_exc.SDKException, ks_exc.ClientException) as exc:
-            raise translate(exc, f"wait for server {server_id}") from exc
+        raw = _poll(f"wait for server {server_id}", lambda: conn.compute.get_server(server_id),
+                    lambda s: s.status in ("ACTIVE", "ERROR"), timeout=timeout)
         return _server(raw)
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
@@ -313,9 +356,8 @@ class OpenStackDriver:
 
     def wait_for_delete(self, tenant: str, server_id: str, *, timeout: float) -> None:
         conn = self._as(tenant)
-        raw = _call("get server", lambda: conn.compute.find_server(server_id, ignore_missing=True))
-        if raw is not None:
-            _call(f"wait for deletion of {server_id}", lambda: conn.compute.wait_for_delete(raw, interval=1, wait=timeout))
+        _poll(f"wait for deletion of {server_id}", lambda: conn.compute.find_server(server_id, ignore_missing=True),
+              lambda s: s is None, timeout=timeout)
 
     # -- evacuation --------------------------------------------------------------------------
     def evacuate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
