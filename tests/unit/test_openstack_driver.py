@@ -11,7 +11,7 @@ import pytest
 import yaml
 from openstack import exceptions as os_exc
 
-from govcloud.drivers.base import Endpoint, ServerSpec
+from govcloud.drivers.base import Endpoint, ServerSpec, TenantSpec
 from govcloud.drivers.openstack import OpenStackDriver, translate
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
@@ -119,3 +119,37 @@ def test_the_given_clouds_yaml_wins_over_the_environment(monkeypatch: pytest.Mon
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml(tmp_path / "other", api_timeout=99)))
     driver = OpenStackDriver(Endpoint(cloud="c", region="gd-gz"), config_file=clouds_yaml(tmp_path, api_timeout=3))
     assert driver.admin.session.timeout == 3
+
+
+class OnceFailingReads:
+    """Every read of onboarding fails once with a 503, then answers: what a flaky API does to a tenant in place."""
+
+    def __init__(self) -> None:
+        self.failed: set[str] = set()
+        limits = {"instances": 10, "cores": 40, "ram": 81920, "server_groups": 10, "server_group_members": 10}
+        self.current_user_id = "u"
+        self.identity = SimpleNamespace(find_project=self._flaky("project", SimpleNamespace(id="p", description="d")),
+                                        find_role=self._flaky("role", SimpleNamespace(id="r")),
+                                        validate_user_has_project_role=self._flaky("has-role", True))
+        self.compute = SimpleNamespace(get_quota_set=self._flaky("quota", SimpleNamespace(**limits)))
+        self.network = SimpleNamespace(find_network=self._flaky("network", SimpleNamespace(id="n", is_shared=True)),
+                                       find_security_group=self._flaky("group", SimpleNamespace(id="g")))
+
+    def _flaky(self, what: str, answer: Any) -> Any:
+        def read(*_args: Any, **_kwargs: Any) -> Any:
+            if what not in self.failed:
+                self.failed.add(what)
+                raise os_exc.HttpException("injected", http_status=503)
+            return answer
+        return read
+
+
+def test_onboarding_survives_one_failed_read_of_each_kind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    driver = OpenStackDriver(Endpoint(cloud="c", region="gd-gz"), config_file=clouds_yaml(tmp_path))
+    cloud = OnceFailingReads()
+    driver._admin = cloud
+    monkeypatch.setattr("govcloud.drivers.openstack.time.sleep", lambda _s: None)
+    spec = TenantSpec(tenant="gd-scl", description="d", limits=Resources(instances=10, vcpus=40, ram_mb=81920, disk_gb=2000),
+                      network="gov-shared")
+    assert driver.ensure_tenant(spec).changed == ()
+    assert cloud.failed == {"project", "role", "has-role", "quota", "network", "group"}
