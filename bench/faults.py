@@ -51,7 +51,8 @@ def proxied_apply(place: Place, work: Path, count: int, share: float, seed: int)
         wall = time.monotonic() - started
         summary = proxy.summary()
     found = census(nova(place.clouds_yaml), operator, [ticket_id])
-    return {"ticket": ticket_id, "state": outcome.state, "wall_s": round(wall, 1), "faults": summary, "retries": events["retry"],
+    return {"ticket": ticket_id, "state": outcome.state, "why": outcome.detail[:600], "wall_s": round(wall, 1), "faults": summary,
+            "retries": events["retry"],
             "adopted_after_lost_answer": events["vm:ADOPTED-AFTER-LOST-ANSWER"], "servers": found.servers,
             "duplicates": found.duplicates, "orphans": found.orphans, "missing": found.missing, "not_active": found.not_active,
             "ledger": ledger_consistent(operator, ticket_id, count) or "consistent", "detail": found.detail[:10]}

@@ -263,13 +263,13 @@ class OpenStackDriver:
     def find_servers(self, tenant: str, name: str) -> list[Server]:
         """Servers of the tenant's project with exactly this name (nova filters by regex; we compare)."""
         conn = self._as(tenant)
-        raw = _call(f"list servers {name}", lambda: list(conn.compute.servers(name=name)))
+        raw = _read(f"list servers {name}", lambda: list(conn.compute.servers(name=name)))
         return sorted((_server(s) for s in raw if s.name == name), key=lambda s: s.created)
 
     def servers(self, tenant: str | None = None) -> Iterator[Server]:
         conn = self._as(tenant) if tenant else self.admin
         query: dict[str, Any] = {} if tenant else {"all_projects": True}
-        yield from (_server(s) for s in _call("list servers", lambda: list(conn.compute.servers(**query))))
+        yield from (_server(s) for s in _read("list servers", lambda: list(conn.compute.servers(**query))))
 
     def create_server(self, spec: ServerSpec) -> Server:
         conn = self._as(spec.tenant)
