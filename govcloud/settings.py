@@ -66,6 +66,9 @@ class EngineSettings:
     flight at the API may still land); the servers must look the same twice."""
     settle_timeout: float = 60.0
     """Upper bound of that wait."""
+    api_timeout: float = 60.0
+    """Seconds one OpenStack API call may take when clouds.yaml sets no ``api_timeout``: an API that accepts
+    the connection and never answers is then a temporary error, retried, instead of a run that hangs forever."""
     temporary_retries: int = 5
     """Retries of an API call (and of an evacuation) that failed with a temporary error (backoff doubles
     from its delay, capped at a minute, plus jitter: ``common/retry.py``)."""

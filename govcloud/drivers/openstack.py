@@ -29,6 +29,9 @@ SECURITY_GROUP = "govcloud-default"
 MEMBER_ROLE = "member"
 EVACUATE_MICROVERSION = "2.67"
 """Nova accepts ``force`` on evacuate only from 2.29 to 2.67; the SDK would negotiate a newer version."""
+LOOKUP_TTL = 300.0
+"""Seconds an image, network or flavor id found by name is reused (the daemon keeps its drivers for days:
+a flavor recreated under the same name is picked up within this time)."""
 SETTLED = ("ACTIVE", "SHUTOFF")
 """Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
 
@@ -43,7 +46,12 @@ def translate(exc: Exception, doing: str) -> Exception:
         if status >= 500 or status in (409, 429):
             return TemporaryError(f"{doing}: HTTP {status}: {detail}", delay=10 if status == 429 else 3)
         return PermanentError(f"{doing}: HTTP {status}: {detail}")
-    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure, ks_exc.RetriableConnectionFailure)):
+    if isinstance(exc, ks_exc.HttpError):  # keystoneauth's own: keystone answering the token request, before the SDK sees anything
+        status = exc.http_status or 0
+        if status >= 500 or status in (409, 429):
+            return TemporaryError(f"{doing}: HTTP {status} from {exc.url or 'the identity service'}: {exc.message}", delay=3)
+    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.DiscoveryFailure, ks_exc.RetriableConnectionFailure,
+                        ks_exc.UnknownConnectionError)):
         return TemporaryError(f"{doing}: cannot reach the cloud ({type(exc).__name__}: {exc})", delay=5)
     if isinstance(exc, ks_exc.Unauthorized):
         return PermanentError(f"{doing}: authentication failed ({exc})")
@@ -57,6 +65,45 @@ def _call(doing: str, function: Callable[[], T]) -> T:
         return function()
     except (os_exc.SDKException, ks_exc.ClientException) as exc:
         raise translate(exc, doing) from exc
+
+
+READ_TRIES = 3
+"""Tries of one idempotent read (GET) inside the driver before its TemporaryError goes up to the engine."""
+
+
+def _read(doing: str, function: Callable[[], T]) -> T:
+    """A read, tried ``READ_TRIES`` times a second apart: a GET can always be repeated, and onboarding makes
+    about nine of them in a row — retried only as a whole by the engine, one 503 anywhere restarts all nine
+    (at 20 % API faults 1 - 0.8^9, 87 % of onboarding attempts, fail somewhere, and the engine's doubling
+    backoff made a 30-VM apply of the fault suite take 242 s)."""
+    for attempt in range(1, READ_TRIES + 1):
+        try:
+            return _call(doing, function)
+        except TemporaryError:
+            if attempt == READ_TRIES:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def _poll(doing: str, get: Callable[[], T], done: Callable[[T], bool], *, timeout: float, interval: float = 1.0) -> T:
+    """``get()`` every ``interval`` s until ``done`` says so; TemporaryError at ``timeout``.
+
+    One poll that fails with a temporary error is a missed poll, not a failed wait: a wait makes dozens of
+    reads, and aborting it on the first 503 or reset makes a flaky API look much worse than it is (at 20 %
+    faults almost no 20-second boot could be waited for). The last such error is named at the deadline."""
+    deadline = time.monotonic() + timeout
+    missed: TemporaryError | None = None
+    while True:
+        try:
+            result = _call(doing, get)
+            if done(result):
+                return result
+        except TemporaryError as exc:
+            missed = exc
+        if time.monotonic() >= deadline:
+            raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
+        time.sleep(interval)
 
 
 def _server(raw: Any) -> Server:
@@ -76,19 +123,25 @@ def _server(raw: Any) -> Server:
 class OpenStackDriver:
     """Compute and onboarding for one endpoint. Thread-safe: the engine shares it across workers."""
 
-    def __init__(self, endpoint: Endpoint, *, config_file: Path | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, *, config_file: Path | None = None, api_timeout: float = 60.0) -> None:
         self.endpoint = endpoint
         self._config_file = config_file
+        self._api_timeout = api_timeout
         self._lock = threading.RLock()  # re-entrant: ``_as`` holds it while ``admin`` connects
         self._admin: Any = None
         self._projects: dict[str, Any] = {}
         self._project_ids: dict[str, str] = {}
+        self._ids: dict[tuple[str, ...], tuple[str, float]] = {}
+        """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> Any:
         files = [str(self._config_file)] if self._config_file else None
-        config = openstack.config.OpenStackConfig(config_files=files) if files else openstack.config.OpenStackConfig()
+        # the file govcloud was given, exactly: the SDK would otherwise put $OS_CLIENT_CONFIG_FILE first
+        config = openstack.config.OpenStackConfig(config_files=files, load_envvars=False) if files else openstack.config.OpenStackConfig()
         region = config.get_one(cloud=self.endpoint.cloud, region_name=self.endpoint.region)
+        if region.config.get("api_timeout") is None:  # without one, an API that never answers hangs the run forever
+            region.config["api_timeout"] = self._api_timeout
         return openstack.connection.Connection(config=region)
 
     @property
@@ -104,7 +157,7 @@ class OpenStackDriver:
     def project_id(self, tenant: str) -> str:
         """The keystone project of a tenant (named after its slug); PermanentError if not onboarded."""
         if tenant not in self._project_ids:
-            project = _call(f"find project {tenant}", lambda: self.admin.identity.find_project(tenant, domain_id="default"))
+            project = _read(f"find project {tenant}", lambda: self.admin.identity.find_project(tenant, domain_id="default"))
             if project is None:
                 raise PermanentError(f"tenant {tenant} has no project in {self.endpoint.cloud}/{self.endpoint.region}: "
                                      "run `govcloud tenants sync`")
@@ -123,7 +176,7 @@ class OpenStackDriver:
     def ensure_tenant(self, spec: TenantSpec) -> OnboardResult:
         """Project, govcloud's role in it, nova quotas, network access, security group — each only if missing."""
         conn, changed = self.admin, []
-        project = _call("find project", lambda: conn.identity.find_project(spec.tenant, domain_id="default"))
+        project = _read("find project", lambda: conn.identity.find_project(spec.tenant, domain_id="default"))
         if project is None:
             project = _call("create project", lambda: conn.identity.create_project(
                 name=spec.tenant, description=spec.description, domain_id="default", is_enabled=True))
@@ -140,11 +193,11 @@ class OpenStackDriver:
 
     def _ensure_role(self, project_id: str) -> list[str]:
         conn = self.admin
-        role = _call("find role", lambda: conn.identity.find_role(MEMBER_ROLE))
+        role = _read("find role", lambda: conn.identity.find_role(MEMBER_ROLE))
         if role is None:
             raise PermanentError(f"keystone of {self.endpoint.cloud} has no role '{MEMBER_ROLE}'")
         user_id = conn.current_user_id
-        has = _call("check role", lambda: conn.identity.validate_user_has_project_role(project_id, user_id, role.id))
+        has = _read("check role", lambda: conn.identity.validate_user_has_project_role(project_id, user_id, role.id))
         if has:
             return []
         _call("assign role", lambda: conn.identity.assign_project_role_to_user(project_id, user_id, role.id))
@@ -152,7 +205,7 @@ class OpenStackDriver:
 
     def _ensure_quota(self, project_id: str, limits: Resources) -> list[str]:
         conn = self.admin
-        current = _call("get nova quota", lambda: conn.compute.get_quota_set(project_id))
+        current = _read("get nova quota", lambda: conn.compute.get_quota_set(project_id))
         # every HA ticket makes a server group per centre and group: allow as many as instances
         wanted = {"instances": limits.instances, "cores": limits.vcpus, "ram": limits.ram_mb,
                   "server_groups": limits.instances, "server_group_members": limits.instances}
@@ -163,12 +216,12 @@ class OpenStackDriver:
 
     def _ensure_network_access(self, project_id: str, network: str) -> list[str]:
         conn = self.admin
-        net = _call("find network", lambda: conn.network.find_network(network))
+        net = _read("find network", lambda: conn.network.find_network(network))
         if net is None:
             raise PermanentError(f"network {network} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
         if net.is_shared:
             return []
-        existing = _call("list rbac", lambda: list(conn.network.rbac_policies(object_id=net.id, target_project_id=project_id)))
+        existing = _read("list rbac", lambda: list(conn.network.rbac_policies(object_id=net.id, target_project_id=project_id)))
         if existing:
             return []
         _call("share network", lambda: conn.network.create_rbac_policy(object_type="network", object_id=net.id,
@@ -177,7 +230,7 @@ class OpenStackDriver:
 
     def _ensure_security_group(self, project_id: str) -> list[str]:
         conn = self.admin
-        group = _call("find security group", lambda: conn.network.find_security_group(SECURITY_GROUP, project_id=project_id))
+        group = _read("find security group", lambda: conn.network.find_security_group(SECURITY_GROUP, project_id=project_id))
         if group is not None:
             return []
         group = _call("create security group", lambda: conn.network.create_security_group(
@@ -210,25 +263,26 @@ class OpenStackDriver:
     def find_servers(self, tenant: str, name: str) -> list[Server]:
         """Servers of the tenant's project with exactly this name (nova filters by regex; we compare)."""
         conn = self._as(tenant)
-        raw = _call(f"list servers {name}", lambda: list(conn.compute.servers(name=name)))
+        raw = _read(f"list servers {name}", lambda: list(conn.compute.servers(name=name)))
         return sorted((_server(s) for s in raw if s.name == name), key=lambda s: s.created)
 
     def servers(self, tenant: str | None = None) -> Iterator[Server]:
         conn = self._as(tenant) if tenant else self.admin
         query: dict[str, Any] = {} if tenant else {"all_projects": True}
-        yield from (_server(s) for s in _call("list servers", lambda: list(conn.compute.servers(**query))))
+        yield from (_server(s) for s in _read("list servers", lambda: list(conn.compute.servers(**query))))
 
     def create_server(self, spec: ServerSpec) -> Server:
         conn = self._as(spec.tenant)
         flavor_id = self._flavor_id(spec)
-        image = _call("find image", lambda: conn.image.find_image(spec.image))
-        if image is None:
+        image_id = self._cached(("image", spec.tenant, spec.image), lambda: _call("find image", lambda: conn.image.find_image(spec.image)))
+        if image_id is None:
             raise PermanentError(f"image {spec.image} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
-        network = _call("find network", lambda: conn.network.find_network(spec.network))
-        if network is None:
+        network_id = self._cached(("network", spec.tenant, spec.network),
+                                  lambda: _call("find network", lambda: conn.network.find_network(spec.network)))
+        if network_id is None:
             raise PermanentError(f"network {spec.network} is not visible to {spec.tenant} in {self.endpoint.region}")
-        attrs: dict[str, Any] = {"name": spec.name, "flavor_id": flavor_id, "image_id": image.id,
-                                 "networks": [{"uuid": network.id}], "metadata": dict(spec.metadata),
+        attrs: dict[str, Any] = {"name": spec.name, "flavor_id": flavor_id, "image_id": image_id,
+                                 "networks": [{"uuid": network_id}], "metadata": dict(spec.metadata),
                                  "security_groups": [{"name": SECURITY_GROUP}]}
         if spec.zone:  # never send availability_zone=None: nova answers 400
             attrs["availability_zone"] = spec.zone
@@ -237,6 +291,22 @@ class OpenStackDriver:
         raw = _call(f"create server {spec.name}", lambda: conn.compute.create_server(**attrs))
         return _server(raw)
 
+    def _cached(self, key: tuple[str, ...], find: Callable[[], Any]) -> str | None:
+        """The id of what ``find()`` returns, remembered for ``LOOKUP_TTL`` s: a 100-VM apply would otherwise
+        look the same image, network and flavor up 100 times, and each lookup (two calls, by id then by
+        name) is one more call that can fail and fail the whole create with it."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._ids.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        found = find()
+        if found is None:
+            return None
+        with self._lock:
+            self._ids[key] = (str(found.id), now + LOOKUP_TTL)
+        return str(found.id)
+
     def _flavor_id(self, spec: ServerSpec) -> str:
         return self.flavor_id(spec.flavor, spec.size)
 
@@ -244,9 +314,9 @@ class OpenStackDriver:
         """The named flavor, or a public ``gc.custom-<v>c-<ram>m-<disk>g`` made once for explicit sizes."""
         conn = self.admin
         name = flavor or f"gc.custom-{size.vcpus}c-{size.ram_mb}m-{size.disk_gb}g"
-        found = _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True))
+        found = self._cached(("flavor", name), lambda: _call("find flavor", lambda: conn.compute.find_flavor(name, ignore_missing=True)))
         if found is not None:
-            return str(found.id)
+            return found
         if flavor:
             raise PermanentError(f"flavor {flavor} does not exist in {self.endpoint.cloud}/{self.endpoint.region}")
         created = _call("create flavor", lambda: conn.compute.create_flavor(
@@ -295,13 +365,8 @@ class OpenStackDriver:
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
         """Until ACTIVE or ERROR (returned, with nova's fault); a timeout is a TemporaryError."""
         conn = self._as(tenant)
-        raw = _call("get server", lambda: conn.compute.get_server(server_id))
-        try:
-            raw = conn.compute.wait_for_server(raw, status="ACTIVE", failures=["ERROR"], interval=1, wait=timeout)
-        except os_exc.ResourceFailure:
-            raw = _call("get server", lambda: conn.compute.get_server(server_id))
-        except (os_exc.SDKException, ks_exc.ClientException) as exc:
-            raise translate(exc, f"wait for server {server_id}") from exc
+        raw = _poll(f"wait for server {server_id}", lambda: conn.compute.get_server(server_id),
+                    lambda s: s.status in ("ACTIVE", "ERROR"), timeout=timeout)
         return _server(raw)
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
@@ -310,9 +375,8 @@ class OpenStackDriver:
 
     def wait_for_delete(self, tenant: str, server_id: str, *, timeout: float) -> None:
         conn = self._as(tenant)
-        raw = _call("get server", lambda: conn.compute.find_server(server_id, ignore_missing=True))
-        if raw is not None:
-            _call(f"wait for deletion of {server_id}", lambda: conn.compute.wait_for_delete(raw, interval=1, wait=timeout))
+        _poll(f"wait for deletion of {server_id}", lambda: conn.compute.find_server(server_id, ignore_missing=True),
+              lambda s: s is None, timeout=timeout)
 
     # -- evacuation --------------------------------------------------------------------------
     def evacuate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:

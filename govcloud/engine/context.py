@@ -37,7 +37,7 @@ def openstack_factory(settings: Settings) -> Callable[[Endpoint], ComputeDriver]
     def make(endpoint: Endpoint) -> ComputeDriver:
         from govcloud.drivers.openstack import OpenStackDriver
 
-        return OpenStackDriver(endpoint, config_file=settings.clouds_config)
+        return OpenStackDriver(endpoint, config_file=settings.clouds_config, api_timeout=settings.engine.api_timeout)
 
     return make
 

@@ -28,6 +28,7 @@ from govcloud.engine import changes
 from govcloud.engine import terraform_path as tf
 from govcloud.engine.configure import run_configuration
 from govcloud.engine.context import EngineContext
+from govcloud.engine.create import create_once
 from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.plans import placements
 from govcloud.engine.quota_change import apply_quota_change
@@ -115,7 +116,7 @@ class _Run:
             for attempt in range(1, settings.boot_attempts + 1):
                 server = self._adopt(driver, vm) if attempt == 1 else None
                 if server is None:
-                    server = retrying(self.ctx, f"create {vm.name}", driver.create_server, self.spec(vm))
+                    server = create_once(self.ctx, driver, self.spec(vm))  # a lost answer never makes a second server
                     self.record(vm, "BUILD", server)
                 if server.status != "ACTIVE":
                     server = retrying(self.ctx, f"wait for {vm.name}", driver.wait_for_server, self.row.tenant, server.id,
