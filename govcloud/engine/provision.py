@@ -36,7 +36,7 @@ from govcloud.engine.retry import retrying
 from govcloud.engine.ticket_base import Outcome, endpoint_of, fail_ticket, ticket_of
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
 from govcloud.model.access import acting_user, require
-from govcloud.model.states import TO_WORK_ON
+from govcloud.model.states import TO_WORK_ON, allowed
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow, VmRow
@@ -403,7 +403,7 @@ def _quarantine(ctx: EngineContext, row: TicketRow, exc: BaseException) -> Outco
     try:
         with ctx.store.transaction() as conn:
             current = rows.get(conn, row.id)
-            if current is not None and "quarantined" in rows.TRANSITIONS.get(current.state, ()):
+            if current is not None and allowed(current.state, "quarantined"):
                 rows.move(conn, row.id, current.state, "quarantined", now=ctx.now(), reason=reason)
                 ctx.store.audit.append("system", "ticket.quarantine", f"ticket:{row.id}", {"reason": reason}, connection=conn)
     except GovcloudError as store_error:
@@ -420,7 +420,7 @@ def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
         row = rows.require(conn, ticket_id)
         if row.kind != "create":
             raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
-        if row.state != "retiring" and "retiring" not in rows.TRANSITIONS.get(row.state, ()):
+        if row.state != "retiring" and not allowed(row.state, "retiring"):
             raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
     return retire_row(ctx, row, user.id, reason="operator")
 

@@ -20,7 +20,6 @@ from govcloud.errors import GovcloudError, NotFound
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
 from govcloud.model.states import OPEN, allowed
-from govcloud.model.states import TRANSITIONS as TRANSITIONS  # re-exported: engine/provision.py reads rows.TRANSITIONS
 from govcloud.store import latency
 from govcloud.store.tables import config_results, ledger, locks, quota_overrides, tickets, vms
 
