@@ -9,7 +9,7 @@ The package is layered; imports run downward only (checked by import-linter, see
     store/       SQLAlchemy persistence: tickets, quota ledger, runs, hash-chained audit log
     model/       typed desired state loaded from YAML with file/line/key for every error
     common/      plain helpers engine and failover share: retry with backoff and jitter, shared deadlines
-    settings.py errors.py   process settings and the exception tree
+    settings.py errors.py files.py   process settings, the exception tree, private files (0600/0700)
 
 ``devcloud/`` sits beside the layers: the embedded loopback OpenStack, used by the CLI only.
 """
