@@ -54,25 +54,7 @@ def test_fifty_approvals_racing_for_the_last_quota_never_over_allocate(store_url
         paths.append(path)
     tickets.submit(requester, paths)
     approver = engine(store_url, "shenpi-chen")
-    outcomes: dict[str, str] = {}
-    start = threading.Barrier(50)
-
-    def approve(ticket_id: str) -> None:
-        own = dataclasses.replace(approver, store=open_store(store_url))  # a connection pool per "process"
-        start.wait()
-        try:
-            tickets.approve(own, ticket_id)
-            outcomes[ticket_id] = "approved"
-        except QuotaDenied:
-            outcomes[ticket_id] = "denied"
-        finally:
-            own.store.close()
-
-    threads = [threading.Thread(target=approve, args=(t,)) for t in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = _race([(t, dataclasses.replace(approver, store=open_store(store_url))) for t in ids])  # a connection pool per "process"
     assert sorted(outcomes.values()).count("approved") == 13
     assert len(outcomes) == 50
     with approver.store.transaction() as conn:

@@ -7,28 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from govcloud.cli import main
 from govcloud.engine import inbox, tickets
 from govcloud.errors import ConfigError, Problem
 from govcloud.model.state import parse_ticket
 from govcloud.store import tickets as rows
 from tests.support.tickets import REPO, write_ticket
 from tests.unit.engine.conftest import Engine
+from tests.unit.test_cli_data import run as cli
 
 SMALL = [{"name": "app", "count": 1, "flavor": "gc.small", "cloud": "gd-prov"}]
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """``govcloud ARGS`` in-process: exit code, stdout, stderr."""
-    code: Any = None
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-    return int(code or 0), out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8")
 
 
 def refused(excinfo: pytest.ExceptionInfo[ConfigError], message: str) -> Problem:
