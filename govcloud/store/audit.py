@@ -16,8 +16,9 @@ import datetime
 import hashlib
 import json
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -25,8 +26,16 @@ from govcloud.errors import AuditHeadBroken, AuditKeyError
 from govcloud.store.seal import Anchor, Seal, key_id, keyed_hash
 from govcloud.store.tables import audit_head, audit_log, tickets, vms
 
-if TYPE_CHECKING:
-    from govcloud.store.db import Store
+
+class Database(Protocol):
+    """What the audit log needs of the store (``store/db.py``'s ``Store``): named here, not imported, so
+    that db.py — which builds the log — and this module do not import each other."""
+
+    engine: sa.Engine
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]: ...
+
+    def describe(self) -> str: ...
 
 GENESIS = "0" * 64
 VERIFY_HINT = "run `govcloud audit verify` to see what is wrong, then restore the store from a backup"
@@ -78,7 +87,7 @@ class AuditLog:
     records are hashed plainly as before 0008, and appending to a chain that is already keyed is refused.
     """
 
-    def __init__(self, store: Store, clock: Callable[[], datetime.datetime] = utcnow, *, seal: Seal | None = None) -> None:
+    def __init__(self, store: Database, clock: Callable[[], datetime.datetime] = utcnow, *, seal: Seal | None = None) -> None:
         self.store = store
         self.clock = clock
         self.seal = seal

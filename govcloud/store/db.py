@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from govcloud.errors import StoreError
 from govcloud.files import private_file
+from govcloud.store.audit import AuditLog
 from govcloud.store.seal import Seal
 
 if TYPE_CHECKING:
@@ -77,8 +78,6 @@ class Store:
 
     def __init__(self, engine: sa.Engine, *, seal: Seal | None = None) -> None:
         self.engine = engine
-        from govcloud.store.audit import AuditLog  # audit needs Store's type only at run time
-
         self.audit = AuditLog(self, seal=seal)
 
     @classmethod
