@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,9 @@ class Place:
     clouds_yaml: Path
 
     def engine(self, user: str, *, clouds_yaml: Path | None = None, progress: Progress | None = None) -> EngineContext:
-        settings = Settings.from_env({}).with_overrides(root=str(REPO), db=self.db, user=user)
+        # The audit key and anchor of the environment, as the CLI and daemons this suite starts use: one chain, one key.
+        audit = {name: os.environ[name] for name in ("GOVCLOUD_AUDIT_KEY_FILE", "GOVCLOUD_AUDIT_ANCHOR") if os.environ.get(name)}
+        settings = Settings.from_env(audit).with_overrides(root=str(REPO), db=self.db, user=user)
         settings = dataclasses.replace(settings, state_dir=self.state_dir, clouds_yaml=str(clouds_yaml or self.clouds_yaml))
         ctx = build(settings)
         if progress is not None:
@@ -60,13 +62,14 @@ class Place:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def approved_ticket(place: Place, directory: Path, count: int) -> str:
-    """A create ticket of ``count`` gc.small VMs in gd-zf, half in each Guangzhou centre, submitted and approved."""
+def approved_ticket(place: Place, directory: Path, count: int, *, roles: Sequence[str] = ("baseline",)) -> str:
+    """A create ticket of ``count`` gc.small VMs in gd-zf, half in each Guangzhou centre, submitted and approved
+    (``roles=()`` for a daemon's apply, which configures: nothing to run on the VMs)."""
     first = count // 2
     vms = [{"name": "fault", "count": first, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"},
            {"name": "suite", "count": count - first, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-backup"}]
     ticket_id, path = write_ticket(directory, tenant=TENANT, system=SYSTEM, requester=REQUESTER, protection="none",
-                                   vms=[vm for vm in vms if vm["count"]])
+                                   vms=[vm for vm in vms if vm["count"]], roles=roles)
     tickets.submit(place.engine(REQUESTER), [path])
     if tickets.show(place.engine(APPROVER), ticket_id).state != "approved":
         tickets.approve(place.engine(APPROVER), ticket_id)
