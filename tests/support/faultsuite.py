@@ -191,7 +191,7 @@ class DaemonPair:
     def __init__(self, db: str, work: Path) -> None:
         self.db = db
         self.inbox = work / "inbox"
-        self.inbox.mkdir(exist_ok=True)
+        self.inbox.mkdir(parents=True, exist_ok=True)
         self.dirs = [work / "daemon-a", work / "daemon-b"]
         self.daemons = [self._start(state_dir) for state_dir in self.dirs]
 
