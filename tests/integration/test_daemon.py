@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +20,9 @@ import openstack
 import pytest
 
 from govcloud.engine import provision, tickets
-from govcloud.store import facts
 from govcloud.store import tickets as rows
 from tests.integration.conftest import Devcloud
+from tests.support.daemons import DaemonProcess, daemon_rows, leaders, start_daemon
 from tests.support.postgres import create_database
 from tests.support.tickets import REPO, engine, open_store, write_ticket
 from tests.support.waiting import wait_for
@@ -40,73 +36,6 @@ def nova(region: str = "gd-gz") -> Any:
 
 def servers_of(ticket_id: str) -> list[Any]:
     return [s for s in nova().compute.servers(all_projects=True) if (s.metadata or {}).get("govcloud:ticket") == ticket_id]
-
-
-
-@dataclass
-class DaemonProcess:
-    """One ``govcloud daemon`` subprocess; its JSON log lines are collected as they arrive."""
-
-    process: subprocess.Popen[str]
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    reader: threading.Thread | None = None
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            try:
-                self.lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                self.lines.append({"msg": line.rstrip()})
-
-    @property
-    def port(self) -> int:
-        def announced() -> Any:
-            return next((e["port"] for e in self.lines if e.get("msg") == "serving metrics and health"), None)
-
-        found = wait_for("the daemon's metrics port", announced, timeout=60, interval=0.2)
-        return int(found)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        """The value of one sample in /metrics (None when absent)."""
-        _, text = self.get("/metrics")
-        for line in text.splitlines():
-            match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-            if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
-                return float(match.group(2))
-        return None
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=timeout)
-        self.close()
-        return code
-
-    def close(self) -> None:
-        """After the process ended: let the reader reach EOF, then close the pipe."""
-        if self.reader is not None:
-            self.reader.join(timeout=10)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-
-
-def start_daemon(db: str, inbox: Path, state_dir: Path, *extra: str) -> DaemonProcess:
-    env = {**os.environ, "GOVCLOUD_DB": db, "GOVCLOUD_INBOX": str(inbox), "GOVCLOUD_STATE_DIR": str(state_dir), "GOVCLOUD_USER": ""}
-    process = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "daemon", "--apply-interval", "1", "--reconcile-interval", "5",
-                                "--health-interval", "2", *extra], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
-    daemon = DaemonProcess(process)
-    daemon.reader = threading.Thread(target=daemon._read, daemon=True)
-    daemon.reader.start()
-    return daemon
 
 
 def drop(inbox: Path, scratch: Path, **ticket: Any) -> str:
@@ -243,15 +172,6 @@ def test_a_failed_centre_is_down_in_the_metrics_its_ha_vms_evacuated_then_health
     assert servers_of(ticket_id) == []
 
 
-def _leaders(db: str) -> list[facts.DaemonRow]:
-    store = open_store(db)
-    try:
-        with store.transaction() as conn:
-            return [d for d in facts.daemon_rows(conn) if d.leader]
-    finally:
-        store.close()
-
-
 def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud: Devcloud, postgres_url: str, tmp_path: Path) -> None:
     db = create_database(postgres_url, "daemons")
     open_store(db).close()  # migrate once, before two processes race to
@@ -260,9 +180,9 @@ def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud:
     first = start_daemon(db, inbox, tmp_path / "a", "--listen", "none")
     second = start_daemon(db, inbox, tmp_path / "b", "--listen", "none")
     try:
-        wait_for("both daemons registered", lambda: len(_running(db)) == 2, timeout=60)
+        wait_for("both daemons registered", lambda: len(daemon_rows(db)) == 2, timeout=60)
         time.sleep(3)  # a few election rounds
-        (leader,) = _leaders(db)
+        (leader,) = leaders(db)
         ticket_id, path = write_ticket(tmp_path, tenant="gd-czt", system="yszx", requester="suxiaodong", roles=(),
                                        vms=[{"name": "batch", "count": 12, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
         tickets.submit(engine(db, "suxiaodong"), [path])
@@ -273,7 +193,7 @@ def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud:
         os.killpg(victim.process.pid, signal.SIGKILL)
         victim.process.wait(timeout=30)
         killed = time.monotonic()
-        wait_for("the standby to lead", lambda: [d.pid for d in _leaders(db) if d.pid == other.process.pid], timeout=60, interval=0.5)
+        wait_for("the standby to lead", lambda: [d.pid for d in leaders(db) if d.pid == other.process.pid], timeout=60, interval=0.5)
         takeover = time.monotonic() - killed
         wait_for(f"ticket {ticket_id} active", lambda: state(db, ticket_id) == "active", timeout=300, interval=2)
         servers = servers_of(ticket_id)
@@ -286,12 +206,3 @@ def test_two_daemons_on_postgresql_one_leader_and_a_takeover_mid_apply(devcloud:
             if daemon.process.poll() is None:
                 daemon.stop()
             daemon.close()
-
-
-def _running(db: str) -> list[facts.DaemonRow]:
-    store = open_store(db)
-    try:
-        with store.transaction() as conn:
-            return facts.daemon_rows(conn)
-    finally:
-        store.close()

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,9 @@ from govcloud.engine import provision, tickets
 from govcloud.engine.context import EngineContext, Progress, build
 from govcloud.settings import Settings
 from govcloud.store import tickets as rows
+from tests.support.daemons import DaemonProcess, daemon_rows, leaders, start_daemon
 from tests.support.tickets import REPO, write_ticket
+from tests.support.waiting import wait_for
 
 TENANT, SYSTEM, REQUESTER, APPROVER, OPERATOR = "gd-zf", "dcdb", "zhangwei", "shenpi-chen", "yunwei-he"
 """gd-zf's quota in gd-prov (2,000 instances) holds 100 small VMs beside whatever else runs on the devcloud."""
@@ -44,7 +46,9 @@ class Place:
     clouds_yaml: Path
 
     def engine(self, user: str, *, clouds_yaml: Path | None = None, progress: Progress | None = None) -> EngineContext:
-        settings = Settings.from_env({}).with_overrides(root=str(REPO), db=self.db, user=user)
+        # The audit key and anchor of the environment, as the CLI and daemons this suite starts use: one chain, one key.
+        audit = {name: os.environ[name] for name in ("GOVCLOUD_AUDIT_KEY_FILE", "GOVCLOUD_AUDIT_ANCHOR") if os.environ.get(name)}
+        settings = Settings.from_env(audit).with_overrides(root=str(REPO), db=self.db, user=user)
         settings = dataclasses.replace(settings, state_dir=self.state_dir, clouds_yaml=str(clouds_yaml or self.clouds_yaml))
         ctx = build(settings)
         if progress is not None:
@@ -63,13 +67,14 @@ class Place:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def approved_ticket(place: Place, directory: Path, count: int) -> str:
-    """A create ticket of ``count`` gc.small VMs in gd-zf, half in each Guangzhou centre, submitted and approved."""
+def approved_ticket(place: Place, directory: Path, count: int, *, roles: Sequence[str] = ("baseline",)) -> str:
+    """A create ticket of ``count`` gc.small VMs in gd-zf, half in each Guangzhou centre, submitted and approved
+    (``roles=()`` for a daemon's apply, which configures: nothing to run on the VMs)."""
     first = count // 2
     vms = [{"name": "fault", "count": first, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"},
            {"name": "suite", "count": count - first, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-backup"}]
     ticket_id, path = write_ticket(directory, tenant=TENANT, system=SYSTEM, requester=REQUESTER, protection="none",
-                                   vms=[vm for vm in vms if vm["count"]])
+                                   vms=[vm for vm in vms if vm["count"]], roles=roles)
     tickets.submit(place.engine(REQUESTER), [path])
     if tickets.show(place.engine(APPROVER), ticket_id).state != "approved":
         tickets.approve(place.engine(APPROVER), ticket_id)
@@ -149,14 +154,115 @@ def kill_apply(place: Place, ticket_id: str, after: float, conn: Any) -> KillRun
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         killed = True
-    servers = sum(1 for s in conn.compute.servers(all_projects=True) if (s.metadata or {}).get("govcloud:ticket") == ticket_id)
-    return KillRun(after=after, killed=killed, servers_then=servers)
+    return KillRun(after=after, killed=killed, servers_then=servers_of(conn, ticket_id))
+
+
+def servers_of(conn: Any, ticket_id: str) -> int:
+    """How many servers of the ticket nova holds now."""
+    return sum(1 for s in conn.compute.servers(all_projects=True) if (s.metadata or {}).get("govcloud:ticket") == ticket_id)
 
 
 def kill_points(seed: int, count: int, span: float) -> list[float]:
     """``count`` seconds in (1, span) at which successive applies are killed (drawn from ``seed``)."""
     rng = random.Random(seed)
     return [round(rng.uniform(1.0, span), 2) for _ in range(count)]
+
+
+@dataclass(frozen=True)
+class LeaderKill:
+    """The leader daemon killed with SIGKILL (its process group) once ``at`` servers of the ticket were in nova
+    and ``delay`` seconds more had passed."""
+
+    at: int
+    delay: float
+    servers_then: int
+    takeover_s: float
+    """From the SIGKILL to a live daemon recorded as leader in the store."""
+
+
+def leader_kill_points(seed: int, count: int, vms: int) -> list[tuple[int, float]]:
+    """``count`` points of a ``vms``-VM apply, each (servers in nova, then a delay of 0 to 2 s), in order, all
+    before the last server exists, so that each lands while the ticket is still provisioning."""
+    rng = random.Random(seed)
+    return [(at, round(rng.uniform(0.0, 2.0), 2)) for at in sorted(rng.sample(range(1, vms), count))]
+
+
+class DaemonPair:
+    """Two ``govcloud daemon`` processes on one PostgreSQL store, each with its own state directory; a killed
+    one is started again on its directory at once, so a standby always exists."""
+
+    def __init__(self, db: str, work: Path) -> None:
+        self.db = db
+        self.inbox = work / "inbox"
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.dirs = [work / "daemon-a", work / "daemon-b"]
+        self.daemons = [self._start(state_dir) for state_dir in self.dirs]
+
+    def _start(self, state_dir: Path) -> DaemonProcess:
+        return start_daemon(self.db, self.inbox, state_dir, "--listen", "none")
+
+    def wait_ready(self) -> None:
+        """Both registered in the store and one of them leading (before a ticket is approved)."""
+        wait_for("both daemons registered, one leading", lambda: len(daemon_rows(self.db)) >= 2 and self.leader_pid(), timeout=60, interval=0.5)
+
+    def leader_pid(self) -> int | None:
+        """The pid of the live daemon the store records as leader (a killed leader's row lingers until the
+        next leader claims)."""
+        live = {d.process.pid for d in self.daemons if d.process.poll() is None}
+        return next((row.pid for row in leaders(self.db) if row.pid in live), None)
+
+    def kill_leader(self) -> float:
+        """SIGKILL the leader's process group, start it again, and return the seconds until a live daemon leads."""
+        pid = wait_for("a live leader", self.leader_pid, timeout=60, interval=0.2)
+        index = next(i for i, d in enumerate(self.daemons) if d.process.pid == pid)
+        victim = self.daemons[index]
+        os.killpg(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        victim.process.wait(timeout=30)
+        victim.close()
+        self.daemons[index] = self._start(self.dirs[index])
+        wait_for("another daemon to lead", self.leader_pid, timeout=120, interval=0.2)
+        return time.monotonic() - killed
+
+    def close(self) -> None:
+        """SIGTERM both (the leader finishes its ticket); SIGKILL what has not ended after 60 s."""
+        for daemon in self.daemons:
+            if daemon.process.poll() is None:
+                daemon.process.send_signal(signal.SIGTERM)
+        for daemon in self.daemons:
+            try:
+                daemon.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.process.pid, signal.SIGKILL)
+                daemon.process.wait(timeout=30)
+            daemon.close()
+
+
+def kill_leaders(pair: DaemonPair, ctx: EngineContext, ticket_id: str, points: Iterable[tuple[int, float]], conn: Any) -> list[LeaderKill]:
+    """Kill the leader at each point of the ticket's apply (the points whose server count the ticket passed
+    while its previous leader was dying land right after the takeover); stops when the ticket is no longer
+    provisioning or approved."""
+    kills = []
+    for at, delay in points:
+        def reached(at: int = at) -> bool:
+            return servers_of(conn, ticket_id) >= at or tickets.show(ctx, ticket_id).state not in ("approved", "provisioning")
+
+        wait_for(f"{at} servers of {ticket_id}", reached, timeout=300, interval=0.3)
+        time.sleep(delay)
+        if tickets.show(ctx, ticket_id).state not in ("approved", "provisioning"):
+            break
+        servers = servers_of(conn, ticket_id)
+        kills.append(LeaderKill(at=at, delay=delay, servers_then=servers, takeover_s=round(pair.kill_leader(), 2)))
+    return kills
+
+
+def wait_state(ctx: EngineContext, ticket_id: str, wanted: str, timeout: float) -> str:
+    """Wait until the ticket leaves approved/provisioning (or reaches ``wanted``); returns its state then."""
+    def settled() -> str | None:
+        now = tickets.show(ctx, ticket_id).state
+        return now if now == wanted or now not in ("approved", "provisioning") else None
+
+    return wait_for(f"ticket {ticket_id} {wanted}", settled, timeout=timeout, interval=1)
 
 
 def retire_all(place: Place, ticket_ids: Iterable[str], conn: Any) -> list[str]:
