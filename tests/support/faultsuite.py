@@ -56,10 +56,7 @@ class Place:
         return ctx
 
     def cli_env(self, clouds_yaml: Path | None = None) -> dict[str, str]:
-        """The environment of govcloud processes run here: like ``engine``, the audit key and anchor are the
-        state directory's (tests/conftest.py's session-wide ones would be another key for the same chain)."""
-        inherited = {k: v for k, v in os.environ.items() if k not in ("GOVCLOUD_AUDIT_KEY_FILE", "GOVCLOUD_AUDIT_ANCHOR")}
-        return {**inherited, "GOVCLOUD_DB": self.db, "GOVCLOUD_USER": OPERATOR, "GOVCLOUD_ROOT": str(REPO),
+        return {**os.environ, "GOVCLOUD_DB": self.db, "GOVCLOUD_USER": OPERATOR, "GOVCLOUD_ROOT": str(REPO),
                 "GOVCLOUD_STATE_DIR": str(self.state_dir), "OS_CLIENT_CONFIG_FILE": str(clouds_yaml or self.clouds_yaml)}
 
     def cli(self, *args: str, timeout: float = 600, clouds_yaml: Path | None = None) -> subprocess.CompletedProcess[str]:
