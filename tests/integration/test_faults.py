@@ -116,7 +116,7 @@ def test_kill_9_at_3_random_points_of_an_apply_then_apply_again(place: Place, tm
 def test_the_leader_daemon_killed_at_3_random_points_of_an_apply_a_standby_finishes(devcloud: Devcloud, postgres_url: str,
                                                                                    tmp_path: Path) -> None:
     count = 20
-    db = create_database(postgres_url, "leaderkill")
+    db = create_database(postgres_url, "faults_leader")  # test_leader.py has "leaderkill" on the same session server
     open_store(db).close()  # migrate once, before two processes race to
     place = Place(state_dir=tmp_path / "state", db=db, clouds_yaml=devcloud.clouds_yaml)
     conn = nova(place.clouds_yaml)
