@@ -48,7 +48,7 @@ from govcloud.engine import tickets
 from govcloud.engine.context import EngineContext
 from govcloud.errors import ConfigError, GovcloudError, InputError, NotFound, PermissionDenied
 from govcloud.model.access import ACTIONS
-from govcloud.model.loading import read_text
+from govcloud.model.loading import MAX_FILE_BYTES, read_text
 from govcloud.model.state import parse_ticket
 from govcloud.model.tickets import Ticket
 from govcloud.store import tickets as rows
@@ -57,9 +57,10 @@ log = logging.getLogger("govcloud.inbox")
 SUFFIXES = (".yaml", ".yml")
 PRIVATE_DIRS = ("done", "failed", "claimed")
 """govcloud's own directories in the inbox (0700); no user directory may have these names."""
-MAX_TICKET_BYTES = 1024 * 1024
-"""Largest ticket file taken (1 MiB; the sample tickets are under 2 KiB). A bigger one is moved aside
-unread, so a department cannot make the daemon read or copy gigabytes."""
+MAX_TICKET_BYTES = MAX_FILE_BYTES
+"""Largest ticket file taken: the reader's own bound (model/loading.py), so a file the inbox claims is one
+the reader will read. A bigger one is moved aside unread: a department cannot make the daemon read or copy
+gigabytes."""
 
 
 @dataclass(frozen=True)
