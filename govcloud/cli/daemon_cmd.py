@@ -112,7 +112,7 @@ def status_cmd(app: AppContext, fmt: str) -> None:
     from govcloud.engine import reads
     from govcloud.engine.context import build
 
-    found = reads.status(build(app.settings))
+    found = reads.status(build(app.settings, create_store=False))
     daemons, health, cycles = found.daemons, found.health, found.cycles
     data = {
         "daemons": [{"id": d.id, "leader": d.leader, "started_at": d.started_at[:19], "heartbeat_at": d.heartbeat_at[:19]} for d in daemons],
@@ -152,7 +152,7 @@ def drift_list(app: AppContext, cloud: str | None, kinds: tuple[str, ...], fmt: 
     from govcloud.engine import reads
     from govcloud.engine.context import build
 
-    found = reads.findings(build(app.settings), cloud=cloud, kinds=kinds)
+    found = reads.findings(build(app.settings, create_store=False), cloud=cloud, kinds=kinds)
     emit([{"cloud": f.cloud, "kind": f.kind, "name": f.name, "ticket": f.ticket or "", "tenant": f.tenant or "",
            "server": f.server_id or "", "first_seen": f.first_seen[:19], "detail": f.detail} for f in found], fmt, title="findings")
 
@@ -171,7 +171,7 @@ COMMANDS.append(drift)
 @pass_app
 def adopt_cmd(app: AppContext, server_ids: tuple[str, ...], tenant: str, system: str, cloud: str, centre: str,
               ticket_id: str | None, fmt: str) -> None:
-    """Record existing servers (``drift list --kind unmanaged``) as an observe-only ticket: counted in the
+    """Record existing servers (see drift list --kind unmanaged) as an observe-only ticket: counted in the
     quota ledger, watched by reconcile, never changed or deleted by govcloud."""
     from govcloud.engine.adopt import adopt
     from govcloud.engine.context import build

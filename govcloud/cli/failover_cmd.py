@@ -27,7 +27,7 @@ def _recovery(app: AppContext, timeout: float = 600.0) -> Any:
     from govcloud.failover.recover import Recovery
     from govcloud.model.access import acting_user
 
-    ctx = build(app.settings)
+    ctx = build(app.settings, create_store=False)  # no store yet: no VMs, nothing to move or record
     return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
                     actor=acting_user(ctx.state.users, app.settings.user), timeout=timeout,
                     tries=ctx.settings.engine.temporary_retries + 1)
@@ -53,7 +53,7 @@ cloud_option = click.option("--cloud", help="Cloud id (topology.yaml); needed on
 @output_option
 @pass_app
 def plan_cmd(app: AppContext, centre: str, cloud: str | None, fmt: str) -> None:
-    """What ``failover run CENTRE`` would do now (asks nova which hosts are up; changes nothing)."""
+    """What "failover run CENTRE" would do now (asks nova which hosts are up; changes nothing)."""
     _show(_recovery(app).plan(cloud, centre), fmt)
 
 

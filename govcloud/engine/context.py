@@ -11,6 +11,7 @@ from typing import Any
 
 from govcloud.drivers.base import ComputeDriver, Endpoint
 from govcloud.files import private_dir
+from govcloud.model.access import acting_user
 from govcloud.model.endpoints import Endpoints, load_overlay, resolve
 from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import overridden
@@ -120,17 +121,25 @@ def _withhold_secrets(endpoints: Endpoints) -> None:
 
 
 def build(settings: Settings, *, store: Store | None = None,
-          driver_factory: Callable[[Endpoint], ComputeDriver] | None = None, progress: Progress = no_progress) -> EngineContext:
-    """Load the desired state and the endpoint profile, open the store."""
+          driver_factory: Callable[[Endpoint], ComputeDriver] | None = None, progress: Progress = no_progress,
+          create_store: bool = True) -> EngineContext:
+    """Load the desired state and the endpoint profile, open the store.
+
+    The acting user is checked before anything is created: a refused command leaves no state directory
+    and no store behind. ``create_store=False`` for commands that only read, or act on rows that must
+    already exist: a store that does not exist yet is read as an empty one and not created
+    (``Store.for_settings``)."""
     state = load_state(settings.data, [])
-    private_dir(settings.state_dir)  # run directories, known hosts, Terraform state: this account's only
+    acting_user(state.users, settings.user)
+    if create_store or settings.state_dir.exists():
+        private_dir(settings.state_dir)  # run directories, known hosts, Terraform state: this account's only
     profile = settings.profile_path
     if profile is not None and not profile.exists() and settings.profile == DEFAULT_PROFILE:
         profile = None  # data without a devcloud profile (a real deployment, a test dataset)
     overlay = load_overlay(profile) if profile is not None else None
     endpoints = resolve(state.topology, overlay, profile=str(profile or ""))
     _withhold_secrets(endpoints)
-    store = store or Store.for_settings(settings)
+    store = store or Store.for_settings(settings, create=create_store)
     ctx = EngineContext(settings=settings, state=state, store=store, endpoints=endpoints,
                         driver_factory=driver_factory or openstack_factory(settings), progress=progress)
     ctx.refresh_quotas()  # approved quota changes count from the moment they are approved

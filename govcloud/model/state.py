@@ -62,6 +62,17 @@ def _raw(doc: Document | None, key: str) -> Any:
     return doc.data.get(key) if doc is not None and isinstance(doc.data, dict) else None
 
 
+def no_data_root(paths: DataPaths) -> Problem | None:
+    """One problem instead of three "missing file" errors when the data root holds none of the desired
+    state's files: govcloud was run outside the repository, and the remedy is where to find it."""
+    wanted = (paths.resolve(paths.topology), paths.resolve(paths.tenants), paths.resolve(paths.quotas))
+    if any(os.path.lexists(path) for path in wanted):
+        return None
+    return Problem(file=str(paths.root.absolute()), line=0, key="", message="no govcloud data here",
+                   found=f"none of {paths.topology}, {paths.tenants}, {paths.quotas}/",
+                   expected="the directory of the province's data: run govcloud there, or pass --root DIR, or set GOVCLOUD_ROOT")
+
+
 def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
     """Read every file of the desired state; nothing is cross-checked yet."""
     parsed = Parsed()
@@ -117,6 +128,9 @@ def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None, *,
     ``quota_overrides``: approved quota changes from the store, applied before tickets are checked;
     ``today``: the caller's date, for refusing leases that have already ended (the model reads no clock)."""
 
+    no_data = no_data_root(paths)
+    if no_data is not None:
+        raise ConfigError([no_data])
     files = default_ticket_files(paths) if ticket_files is None else list(ticket_files)
     parsed = parse_all(paths, files)
     state, problems = validate(parsed, quota_overrides or {}, today=today)

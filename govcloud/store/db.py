@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from govcloud.errors import StoreError
+from govcloud.errors import InputError, StoreError
 from govcloud.files import private_file
 from govcloud.store.audit import AuditLog
 from govcloud.store.seal import Seal
@@ -40,7 +40,9 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     """
     if url.database and url.database != ":memory:":
         private_file(Path(url.database))  # SQLite gives the -wal and -shm files the database file's mode
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    else:  # in memory: every connection would be a database of its own; one shared connection is the database
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False}, poolclass=sa.pool.StaticPool)
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -57,6 +59,21 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+EMPTY_URL = "sqlite://"
+"""An empty store in memory (one connection shared by every thread): what a read of a store that does not exist yet sees."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or SQLite in memory."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # make_engine reports it
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -94,9 +111,22 @@ class Store:
         return store
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, migrate: bool = True) -> Store:
-        """The store of ``settings`` (``db_url``) with its audit key and anchor: what the CLI and daemon open."""
-        return cls.open(settings.db_url, migrate=migrate, seal=Seal(settings.audit_key_file, settings.audit_anchor_file))
+    def for_settings(cls, settings: Settings, *, migrate: bool = True, create: bool = True) -> Store:
+        """The store of ``settings`` (``db_url``) with its audit key and anchor: what the CLI and daemon open.
+
+        A SQLite file named with ``--db`` / ``$GOVCLOUD_DB`` whose directory does not exist is an input
+        error naming that directory (a typo must not look like an empty province). ``create=False`` (reads,
+        and commands that only act on rows that already exist): a missing SQLite file is not created; the
+        caller gets an empty store in memory, without a seal, so that nothing — database, key, anchor —
+        is written for a command that had nothing to read."""
+        url = settings.db_url
+        path = sqlite_path(url)
+        if path is not None and settings.store.url and not path.parent.is_dir():
+            raise InputError(f"state store {path}: directory {path.parent} does not exist "
+                             "(check --db / GOVCLOUD_DB; govcloud creates the database file, not its directory)")
+        if path is not None and not create and not path.exists():
+            return cls.open(EMPTY_URL, migrate=migrate)
+        return cls.open(url, migrate=migrate, seal=Seal(settings.audit_key_file, settings.audit_anchor_file))
 
     @property
     def dialect(self) -> str:
