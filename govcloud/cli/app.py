@@ -22,7 +22,7 @@ pass_app = click.make_pass_decorator(AppContext)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--root", envvar="GOVCLOUD_ROOT", metavar="DIR",
-              help="Directory holding inventory/, tenants.yaml, quotas/ (default: .).")
+              help="Directory holding inventory/, tenants.yaml, quotas/ (default: the current directory).")
 @click.option("--db", envvar="GOVCLOUD_DB", metavar="URL|PATH",
               help="State store: SQLite path or SQLAlchemy URL (default: ~/.local/state/govcloud/govcloud.db).")
 @click.option("--as", "user", envvar="GOVCLOUD_USER", metavar="USER", help="Acting user, checked against users.yaml.")

@@ -153,7 +153,10 @@ def version() -> None:
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Print the shell completion script, e.g. ``eval "$(govcloud completion bash)"``."""
+    """Print the shell completion script for bash, zsh or fish.
+
+    Load it in the running shell with: eval "$(govcloud completion bash)"
+    """
     from click.shell_completion import get_completion_class
 
     root = ctx.find_root().command

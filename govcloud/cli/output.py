@@ -3,17 +3,24 @@
 Every listing command builds plain rows (lists of dicts) and calls ``emit``; the format is the
 user's choice through ``--output``. Tables align Chinese text because rich measures cell width
 (East Asian wide characters count two columns), which ``str.ljust`` does not.
+
+A table fits the terminal, as ``openstack server list`` does: a listing names the columns it shows only
+with ``--wide``; the widest columns give up width first and their cells end in an ellipsis, never wrap
+mid-word. The width is the terminal's, or ``$COLUMNS`` when set; a pipe without ``$COLUMNS`` gets the
+whole table. An empty listing says so in one line (``no VMs``) instead of printing an empty table.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -40,16 +47,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def wide_option(function: F) -> F:
+    """``--wide``: every column of a table, however wide (JSON and YAML always have every field)."""
+    return click.option("--wide", is_flag=True, help="Show every column, wider than the terminal if need be.")(function)
+
+
+def fit_width(stream: Any = None) -> int | None:
+    """The width tables must fit: ``$COLUMNS`` when set, else the terminal's; None for a pipe (no limit)."""
+    value = os.environ.get("COLUMNS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return Console(file=stream).width
+    return None
+
+
 def console(stderr: bool = False) -> Console:
     """A console that does not wrap or colour when the output is not a terminal (pipes, tests)."""
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return Console(stderr=stderr)
-    return Console(file=stream, width=250, no_color=True, highlight=False, soft_wrap=True)
+    return Console(file=stream, width=fit_width(stream) or 250, no_color=True, highlight=False, soft_wrap=True)
 
 
-def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None = None) -> None:
-    """Print ``data`` (a list of row dicts, or one dict) in the requested format."""
+def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None = None, narrow: Sequence[str] = (),
+         wide: bool = False, empty: str | None = None) -> None:
+    """Print ``data`` (a list of row dicts, or one dict) in the requested format.
+
+    Tables only: ``narrow`` names the columns shown without ``wide`` (default: all); ``empty`` is the line
+    printed for no rows (default: ``<title>: none``)."""
     if fmt == "json":
         click.echo(json.dumps(_plain(data), ensure_ascii=False, indent=2))
         return
@@ -57,13 +84,46 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
         click.echo(dump(_plain(data)), nl=False)
         return
     rows = data if isinstance(data, list) else [data]
-    cols = list(columns) or (list(rows[0]) if rows else [])
+    if not rows:
+        click.echo(empty or (f"{title}: none" if title else "none"))
+        return
+    cols = list(columns) or list(rows[0])
+    if narrow and not wide:
+        cols = [col for col in cols if col in narrow]
+    cells = [[_cell(row.get(col)) for col in cols] for row in rows]
+    limit = None if wide else fit_width()
+    widths = [max(cell_len(col), *(cell_len(line[i]) for line in cells)) for i, col in enumerate(cols)]
+    if limit is not None:
+        cols, widths = fitted(cols, widths, limit)
     table = Table(title=title, show_lines=False, header_style="bold")
-    for col in cols:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(col)) for col in cols))
-    console().print(table)
+    for col, size in zip(cols, widths, strict=True):
+        table.add_column(col, width=size, no_wrap=True, overflow="ellipsis")
+    for line in cells:
+        table.add_row(*line[:len(cols)])
+    out = console()
+    if limit is None:  # --wide, or a pipe: the whole table, however wide
+        out.width = max(out.width, sum(widths) + 3 * len(widths) + 1)
+    out.print(table)
+
+
+MIN_COLUMN = 6
+"""Columns narrower than this are not shrunk (``status``, ``zone``): a cut there says nothing."""
+
+
+def fitted(cols: list[str], widths: list[int], limit: int) -> tuple[list[str], list[int]]:
+    """Column widths for a table at most ``limit`` columns wide (each column costs 3 more for its border and
+    padding, the table 1): the widest column gives up one column at a time down to ``MIN_COLUMN`` (or its
+    header); when that is not enough, the rightmost columns are left out."""
+    floors = [min(size, max(MIN_COLUMN, cell_len(col))) for col, size in zip(cols, widths, strict=True)]
+    count = len(cols)
+    while count > 1 and sum(floors[:count]) > limit - 3 * count - 1:
+        count -= 1
+    cols, widths, floors = cols[:count], widths[:count], floors[:count]
+    room = limit - 3 * count - 1
+    while sum(widths) > room and any(w > f for w, f in zip(widths, floors, strict=True)):
+        widest = max(range(len(widths)), key=lambda i: (widths[i] > floors[i], widths[i]))
+        widths[widest] -= 1
+    return cols, widths
 
 
 def _cell(value: Any) -> str:

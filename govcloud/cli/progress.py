@@ -1,5 +1,8 @@
 """Progress display for long work (``apply``, ``retire``, ``tenants sync``): a rich progress bar on a
-terminal, one line per event otherwise (logs, CI, tests). The engine only calls ``progress(event, data)``."""
+terminal, one line per event otherwise (logs, CI, tests). The engine only calls ``progress(event, data)``.
+
+Progress goes to stderr, always: stdout carries the command's result alone, so that
+``govcloud apply -o json | jq`` reads JSON and nothing else (as ``openstack`` and ``terraform -json`` do)."""
 
 from __future__ import annotations
 
@@ -42,12 +45,12 @@ def _line(event: str, data: dict[str, Any]) -> str | None:
 @contextmanager
 def progress_sink() -> Iterator[Any]:
     """Yield a ``progress(event, data)`` callable for the engine."""
-    out = console()
+    out = console(stderr=True)
     if not out.is_terminal:
         def plain(event: str, data: dict[str, Any]) -> None:
             text = _line(event, data)
             if text is not None and not (event == "vm" and data["status"] not in DONE | {"ERROR", "DUPLICATE-DELETED"}):
-                click.echo(text)
+                click.echo(text, err=True)
         yield plain
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out) as bars:

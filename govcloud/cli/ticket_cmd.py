@@ -12,17 +12,18 @@ from typing import Any
 import click
 
 from govcloud.cli.app import AppContext, pass_app
-from govcloud.cli.output import emit, output_option
+from govcloud.cli.output import emit, output_option, wide_option
 from govcloud.cli.progress import progress_sink
 
 COMMANDS: list[click.Command] = []
 
 
-def context(app: AppContext, progress: Any = None) -> Any:
-    """The engine context, imported lazily (SQLAlchemy, the engine) to keep ``--help`` fast."""
+def context(app: AppContext, progress: Any = None, *, create: bool = False) -> Any:
+    """The engine context, imported lazily (SQLAlchemy, the engine) to keep ``--help`` fast. ``create``: the
+    command may start a new store (submit, tenants sync); the others only act on rows that must exist."""
     from govcloud.engine.context import build, no_progress
 
-    return build(app.settings, progress=progress or no_progress)
+    return build(app.settings, progress=progress or no_progress, create_store=create)
 
 
 def _ticket_rows(rows: list[Any]) -> list[dict[str, Any]]:
@@ -44,7 +45,7 @@ def ticket_submit(app: AppContext, files: tuple[Path, ...], fmt: str) -> None:
     """Validate and store ticket files (all or nothing); small ones may be auto-approved."""
     from govcloud.engine import tickets
 
-    emit(_ticket_rows(tickets.submit(context(app), list(files))), fmt, title="submitted")
+    emit(_ticket_rows(tickets.submit(context(app, create=True), list(files))), fmt, title="submitted")
 
 
 @ticket.command("list")
@@ -55,7 +56,7 @@ def ticket_list(app: AppContext, states: tuple[str, ...], fmt: str) -> None:
     """Tickets the acting user may see (a requester sees only its own tenants')."""
     from govcloud.engine import tickets
 
-    emit(_ticket_rows(tickets.listing(context(app), states)), fmt, title="tickets")
+    emit(_ticket_rows(tickets.listing(context(app), states)), fmt, title="tickets", empty="no tickets")
 
 
 @ticket.command("show")
@@ -266,7 +267,7 @@ def tenants_sync(app: AppContext, tenant_ids: tuple[str, ...], fmt: str) -> None
     from govcloud.engine import onboard
 
     with progress_sink() as sink:
-        results = onboard.sync(context(app, sink), tenant_ids)
+        results = onboard.sync(context(app, sink, create=True), tenant_ids)
     emit([{"tenant": r.tenant, "cloud": e.cloud, "region": e.region, "project": r.project_id,
            "changed": ", ".join(r.changed) or "(nothing)"} for e, r in results], fmt, title="tenants sync")
 
@@ -281,7 +282,7 @@ def _usage_cell(used: int, reserved: int, limit: int) -> str:
 @pass_app
 def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
     """Per tenant × cloud: used (committed) + reserved (approved, not yet provisioned) / limit.
-    ``!`` marks a quota at or above its warn threshold; ``override`` names the quota-change ticket
+    A "!" marks a quota at or above its warn threshold; the override column names the quota-change ticket
     whose approved limit replaces the one in quotas/. A requester sees only its own tenants."""
     from govcloud.engine import reads
 
@@ -305,8 +306,9 @@ def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
 @click.command("list")
 @click.option("--ticket", "ticket_id", help="Only the VMs of this ticket.")
 @output_option
+@wide_option
 @pass_app
-def vm_list(app: AppContext, ticket_id: str | None, fmt: str) -> None:
+def vm_list(app: AppContext, ticket_id: str | None, fmt: str, wide: bool) -> None:
     """Where every VM govcloud manages landed: cloud, centre, region, zone, status, address."""
     from govcloud.engine import tickets
     from govcloud.store import tickets as store_rows
@@ -316,8 +318,12 @@ def vm_list(app: AppContext, ticket_id: str | None, fmt: str) -> None:
     with ctx.store.transaction() as conn:
         vms = [vm for vm in store_rows.vms_of(conn, ticket_id) if vm.ticket in visible]
     emit([{"vm": v.name, "ticket": v.ticket, "tenant": v.tenant, "cloud": v.cloud, "centre": v.centre, "region": v.region,
-           "zone": v.zone, "flavor": v.flavor or "", "status": v.status, "address": v.address or ""} for v in vms], fmt,
-         title=f"{len(vms)} VM(s)")
+           "zone": v.zone, "flavor": v.flavor or "", "status": v.status, "address": v.address or "", "server": v.server_id or ""}
+          for v in vms], fmt, title=f"{len(vms)} VM(s)", narrow=VM_COLUMNS, wide=wide, empty="no VMs")
+
+
+VM_COLUMNS = ("vm", "cloud", "centre", "status", "address")
+"""``vm list`` without ``--wide``: the name already carries tenant, system and ticket."""
 
 
 @click.command("configure")
@@ -341,8 +347,8 @@ def configure_cmd(app: AppContext, ticket_id: str) -> None:
 @click.option("--ticket", "ticket_ids", multiple=True, help="Only these tickets' VMs.")
 @pass_app
 def inventory_cmd(app: AppContext, list_: bool, host: str | None, static: bool, ticket_ids: tuple[str, ...]) -> None:
-    """The VMs govcloud configures, as Ansible inventory (``ansible-inventory -i inventory/govcloud.sh --list``).
-    A requester gets only its own tenants' hosts; ``--host`` of any other answers ``{}``."""
+    """The VMs govcloud configures, as Ansible inventory (ansible-inventory -i inventory/govcloud.sh --list).
+    A requester gets only its own tenants' hosts; --host of any other answers {}."""
     import json
 
     from govcloud.engine import configure, reads
