@@ -11,12 +11,11 @@ from govcloud.errors import AuditChainBroken
 COMMANDS: list[click.Command] = []
 
 
-def open_store(app: AppContext, *, create: bool):  # type: ignore[no-untyped-def]
-    """Open (and migrate) the store named by --db / GOVCLOUD_DB; imported lazily to keep --help fast.
-    ``create``: a missing SQLite file is created (``db upgrade``), else read as an empty store."""
+def open_store(app: AppContext):  # type: ignore[no-untyped-def]
+    """Open (and migrate) the store named by --db / GOVCLOUD_DB; imported lazily to keep --help fast."""
     from govcloud.store import Store
 
-    return Store.for_settings(app.settings, create=create)
+    return Store.for_settings(app.settings)
 
 
 @click.group()
@@ -45,7 +44,7 @@ def audit_list(app: AppContext, subject: str | None, actor: str | None, limit: i
 def audit_verify(app: AppContext) -> None:
     """Recompute the hash chain (HMACs under the audit key) and compare it with the anchor file; exit 1 and
     name each broken record if anything was edited, re-hashed or deleted."""
-    store = open_store(app, create=False)
+    store = open_store(app)
     count, problems = store.audit.verify()
     if problems:
         raise AuditChainBroken(problems)
@@ -68,7 +67,7 @@ def db_upgrade(app: AppContext) -> None:
     from govcloud.model.state import load_state
 
     require(acting_user(load_state(app.settings.data).users, app.settings.user), "db-upgrade")
-    store = open_store(app, create=True)
+    store = open_store(app)
     click.echo(f"{store.describe()}: schema at revision {store.current_revision()}")
 
 
@@ -77,13 +76,7 @@ def db_upgrade(app: AppContext) -> None:
 def db_status(app: AppContext) -> None:
     """Show the database URL and its schema revision."""
     from govcloud.store import Store
-    from govcloud.store.db import sqlite_path
 
-    path = sqlite_path(app.settings.db_url)
-    if path is not None and not path.exists():
-        Store.for_settings(app.settings, migrate=False, create=False).close()  # refuses a missing directory
-        click.echo(f"{path}: does not exist yet (the first command that writes creates it)")
-        return
     store = Store.for_settings(app.settings, migrate=False)
     current, head = store.current_revision(), store.head_revision()
     click.echo(f"{store.describe()}: revision {current or '(empty)'}, newest known {head}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,13 @@ def test_names_are_deterministic(state: DesiredState) -> None:
     t = ticket(state, "t-2026-0003")
     assert vm_name(t, 3) == "gd-zsj-zwfw-t-2026-0003-3"
     assert [v.name for v in place(t, state, Usage()).vms] == [vm_name(t, i) for i in range(1, 6)]
+
+
+def test_the_data_model_doc_names_servers_as_the_code_does(state: DesiredState) -> None:
+    """docs/data-model.md's comment on ``vms[].name`` gives the server name pattern; filled in for a ticket
+    it must be the name placement gives (it once had a ``<name>`` part the code never used)."""
+    doc = (REPO / "docs" / "data-model.md").read_text(encoding="utf-8")
+    (pattern,) = re.findall(r"servers are named (\S+?),", doc)
+    t = ticket(state, "t-2026-0003")
+    filled = pattern.replace("<tenant>", t.tenant).replace("<system>", t.system).replace("<ticket>", t.id).replace("<n>", "2")
+    assert filled == place(t, state, Usage()).vms[1].name == vm_name(t, 2)
