@@ -24,6 +24,7 @@ from govcloud.store import tickets as rows
 from tests.integration.conftest import Devcloud
 from tests.support.daemons import DaemonProcess, daemon_rows, leaders, start_daemon
 from tests.support.postgres import create_database
+from tests.support.projects import projects_removed
 from tests.support.tickets import REPO, engine, open_store, write_ticket
 from tests.support.waiting import wait_for
 
@@ -56,6 +57,13 @@ def state(db: str, ticket_id: str) -> str | None:
         return row.state if row else None
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_projects(devcloud: Devcloud) -> Iterator[None]:
+    """gd-czt is onboarded here (the two daemons' ticket) for the tests alone: its project goes at the end."""
+    with projects_removed("gd-czt"):
+        yield
 
 
 @pytest.fixture(scope="module")

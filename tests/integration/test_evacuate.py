@@ -17,6 +17,7 @@ from govcloud.drivers.openstack import OpenStackDriver
 from govcloud.errors import PermanentError
 from govcloud.model.resources import Resources
 from tests.integration.conftest import Devcloud
+from tests.support.projects import projects_removed
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack.*")]
@@ -25,6 +26,13 @@ GZ = Endpoint("devcloud-admin", "gd-gz")
 TENANT = "it-evacuate"
 TARGET = "gz-backup-1"
 MAIN_HOSTS = ("gz-main-1", "gz-main-2")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_projects(devcloud: Devcloud) -> Iterator[None]:
+    """The tenant it-evacuate exists only for this module: its project goes at the end."""
+    with projects_removed(TENANT):
+        yield
 
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tests.integration.conftest import Devcloud
 from tests.support.faultproxy import KINDS, FaultPlan, FaultProxy, devcloud_upstreams, write_clouds_yaml
 from tests.support.faultsuite import (
     OPERATOR,
+    TENANT,
     DaemonPair,
     Place,
     approved_ticket,
@@ -46,6 +48,7 @@ from tests.support.faultsuite import (
     wait_state,
 )
 from tests.support.postgres import create_database
+from tests.support.projects import projects_removed
 from tests.support.tickets import open_store
 
 pytestmark = pytest.mark.integration
@@ -55,6 +58,13 @@ VMS = int(os.environ.get("GOVCLOUD_FAULT_VMS", "30"))
 SHARE = 0.2
 API_TIMEOUT, HOLD = 8.0, 12.0
 """The client gives up on a call after API_TIMEOUT s; a ``timeout`` fault holds the connection for HOLD s."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_projects(devcloud: Devcloud) -> Iterator[None]:
+    """The fault suite's tenant (gd-zf) is onboarded here for the suite alone: its project goes at the end."""
+    with projects_removed(TENANT):
+        yield
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from govcloud.engine import onboard, provision, tickets
 from govcloud.engine.context import EngineContext
 from govcloud.store import tickets as rows
 from tests.integration.conftest import Devcloud
+from tests.support.projects import projects_removed
 from tests.support.tickets import REPO, engine, write_ticket
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,13 @@ def nova(region: str = "gd-gz") -> Any:
 
 def servers_named(prefix: str, region: str = "gd-gz") -> list[Any]:
     return [s for s in nova(region).compute.servers(all_projects=True) if s.name.startswith(prefix)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_projects(devcloud: Devcloud) -> Iterator[None]:
+    """gd-scl and gd-czt are onboarded here for the tests alone: their projects go at the end."""
+    with projects_removed("gd-scl", "gd-czt"):
+        yield
 
 
 @pytest.fixture(scope="module")
