@@ -36,7 +36,7 @@ def audit_list(app: AppContext, subject: str | None, actor: str | None, limit: i
 
     records = reads.audit_records(build(app.settings, create_store=False), subject=subject, actor=actor, limit=limit)
     emit([r.as_dict() for r in records], fmt, columns=["seq", "ts", "actor", "action", "subject", "details"],
-         title=f"{len(records)} audit record(s)")
+         title=f"{len(records)} audit record(s)", empty="no audit records")
 
 
 @audit.command("verify")

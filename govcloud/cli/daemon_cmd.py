@@ -154,7 +154,8 @@ def drift_list(app: AppContext, cloud: str | None, kinds: tuple[str, ...], fmt: 
 
     found = reads.findings(build(app.settings, create_store=False), cloud=cloud, kinds=kinds)
     emit([{"cloud": f.cloud, "kind": f.kind, "name": f.name, "ticket": f.ticket or "", "tenant": f.tenant or "",
-           "server": f.server_id or "", "first_seen": f.first_seen[:19], "detail": f.detail} for f in found], fmt, title="findings")
+           "server": f.server_id or "", "first_seen": f.first_seen[:19], "detail": f.detail} for f in found], fmt, title="findings",
+         empty="no findings (no reconcile pass recorded one)")
 
 
 COMMANDS.append(drift)

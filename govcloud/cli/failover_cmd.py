@@ -39,7 +39,7 @@ def _show(plan: Any, fmt: str) -> None:
         emit(data, fmt)
         return
     emit(data["moves"], fmt, columns=("vm", "ticket", "protection", "from", "to", "host"),
-         title=f"failover of {plan.cloud}/{plan.centre}: {len(plan.moves)} to move")
+         title=f"failover of {plan.cloud}/{plan.centre}: {len(plan.moves)} to move", empty=f"failover of {plan.cloud}/{plan.centre}: nothing to move")
     if data["held"]:
         emit(data["held"], fmt, columns=("vm", "ticket", "protection", "reason"), title=f"{len(plan.held)} held where they are")
 

@@ -233,7 +233,8 @@ def apply_cmd(app: AppContext, ticket_ids: tuple[str, ...], skip_configure: bool
 
     with progress_sink() as sink:
         outcomes = provision.apply(context(app, sink), ticket_ids, configure=not skip_configure)
-    emit([{"ticket": o.ticket, "state": o.state, "detail": o.detail} for o in outcomes], fmt, title="apply")
+    emit([{"ticket": o.ticket, "state": o.state, "detail": o.detail} for o in outcomes], fmt, title="apply",
+         empty="nothing to apply (no approved ticket, no interrupted run or retirement)")
     if any(o.state in ("failed", "quarantined", "config-failed") for o in outcomes):
         raise click.exceptions.Exit(1)
     if any(o.state == "refused" for o in outcomes):  # a stale or unsigned Terraform plan: nothing was changed
@@ -300,7 +301,7 @@ def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
         else:
             rows.append({"tenant": line.tenant, "cloud": line.cloud, "limit": limit, "reserved": r, "used": u,
                          "warn_at": q.warn_at, "warning": warn, "override": line.override})
-    emit(rows, fmt, title="quota: used+reserved/limit")
+    emit(rows, fmt, title="quota: used+reserved/limit", empty="no quotas")
 
 
 @click.command("list")

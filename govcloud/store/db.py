@@ -125,7 +125,10 @@ class Store:
             raise InputError(f"state store {path}: directory {path.parent} does not exist "
                              "(check --db / GOVCLOUD_DB; govcloud creates the database file, not its directory)")
         if path is not None and not create and not path.exists():
-            return cls.open(EMPTY_URL, migrate=migrate)
+            empty = cls(make_engine(EMPTY_URL))
+            if migrate:
+                empty.upgrade(record=False)  # the schema only: no migration record to show as if it were the province's
+            return empty
         return cls.open(url, migrate=migrate, seal=Seal(settings.audit_key_file, settings.audit_anchor_file))
 
     @property
@@ -163,14 +166,16 @@ class Store:
         config.attributes["connection"] = connection
         return config
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Apply pending migrations (idempotent)."""
+    def upgrade(self, revision: str = "head", *, record: bool = True) -> None:
+        """Apply pending migrations (idempotent); ``record``: append the ``store.migrate`` audit record."""
         try:
             with self.transaction() as connection:
                 before = self.current_revision(connection)
                 if before == self.head_revision():
                     return
                 command.upgrade(self._alembic(connection), revision)
+                if not record:
+                    return
                 after = self.current_revision(connection)
                 before_keys = "key_id" not in {c["name"] for c in sa.inspect(connection).get_columns("audit_log")}
                 self.audit.append("system", "store.migrate", "store", {"from": before, "to": after, "dialect": self.dialect},

@@ -120,6 +120,10 @@ def test_an_empty_listing_says_so_and_a_read_creates_no_store(env: dict[str, str
     assert (code, out) == (0, "no tickets\n")
     code, out, _ = run("--as", "admin", "vm", "list", "-o", "json", env=env)
     assert (code, json.loads(out)) == (0, [])
+    for args, said in ((("audit", "list"), "no audit records\n"), (("drift", "list"), "no findings (no reconcile pass recorded one)\n"),
+                       (("apply",), "nothing to apply (no approved ticket, no interrupted run or retirement)\n")):
+        code, out, err = run("--as", "admin", *args, env=env)
+        assert (code, out) == (0, said), (args, out, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no state directory, no store, no audit key
 
 
