@@ -92,9 +92,11 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
         cols = [col for col in cols if col in narrow]
     cells = [[_cell(row.get(col)) for col in cols] for row in rows]
     limit = None if wide else fit_width()
-    widths = [max(cell_len(col), *(cell_len(line[i]) for line in cells)) for i, col in enumerate(cols)]
+    lengths = [sorted(cell_len(line[i]) for line in cells) for i in range(len(cols))]
+    widths = [max(cell_len(col), column[-1]) for col, column in zip(cols, lengths, strict=True)]
     if limit is not None:
-        cols, widths = fitted(cols, widths, limit)
+        typical = [max(cell_len(col), column[(len(column) - 1) * 9 // 10]) for col, column in zip(cols, lengths, strict=True)]
+        cols, widths = fitted(cols, widths, limit, typical=typical)
     table = Table(title=title, show_lines=False, header_style="bold")
     for col, size in zip(cols, widths, strict=True):
         table.add_column(col, width=size, no_wrap=True, overflow="ellipsis")
@@ -110,19 +112,22 @@ MIN_COLUMN = 6
 """Columns narrower than this are not shrunk (``status``, ``zone``): a cut there says nothing."""
 
 
-def fitted(cols: list[str], widths: list[int], limit: int) -> tuple[list[str], list[int]]:
+def fitted(cols: list[str], widths: list[int], limit: int, *, typical: list[int] | None = None) -> tuple[list[str], list[int]]:
     """Column widths for a table at most ``limit`` columns wide (each column costs 3 more for its border and
-    padding, the table 1): the widest column gives up one column at a time down to ``MIN_COLUMN`` (or its
-    header); when that is not enough, the rightmost columns are left out."""
+    padding, the table 1). First the columns wider than their ``typical`` cell (the 90th percentile: one
+    long name should not cost every row its last characters) give up what only their few long cells use;
+    then the widest column gives up one column at a time down to ``MIN_COLUMN`` (or its header); when that
+    is not enough, the rightmost columns are left out."""
     floors = [min(size, max(MIN_COLUMN, cell_len(col))) for col, size in zip(cols, widths, strict=True)]
     count = len(cols)
     while count > 1 and sum(floors[:count]) > limit - 3 * count - 1:
         count -= 1
-    cols, widths, floors = cols[:count], widths[:count], floors[:count]
+    cols, widths, floors = cols[:count], list(widths[:count]), floors[:count]
     room = limit - 3 * count - 1
-    while sum(widths) > room and any(w > f for w, f in zip(widths, floors, strict=True)):
-        widest = max(range(len(widths)), key=lambda i: (widths[i] > floors[i], widths[i]))
-        widths[widest] -= 1
+    for bounds in ([max(f, t) for f, t in zip(floors, (typical or widths)[:count], strict=True)], floors):
+        while sum(widths) > room and any(w > b for w, b in zip(widths, bounds, strict=True)):
+            widest = max(range(count), key=lambda i: (widths[i] > bounds[i], widths[i] - bounds[i] if bounds is not floors else widths[i]))
+            widths[widest] -= 1
     return cols, widths
 
 

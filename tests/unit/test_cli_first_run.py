@@ -179,3 +179,15 @@ def test_help_has_no_markup_and_no_summary_cut_at_an_abbreviation(path: tuple[st
     assert "``" not in out, out
     summaries = re.findall(r"^  \S+\s{2,}(.+)$", out.split("Commands:", 1)[1], re.M) if "Commands:" in out else []
     assert not [s for s in summaries if re.search(r"\be\.g\.?$|\bi\.e\.?$", s)], summaries
+
+
+def test_one_long_cell_does_not_cost_every_row_its_end() -> None:
+    """The widest cell of a column is often one long name: the typical cells (90th percentile) stay whole."""
+    from govcloud.cli.output import fitted
+
+    cols, widths = fitted(["vm", "cloud", "status"], [36, 13, 6], 3 * 3 + 1 + 40, typical=[25, 7, 6])
+    assert cols == ["vm", "cloud", "status"] and sum(widths) == 40
+    assert widths[0] >= 25 and widths[1] >= 7 and widths[2] == 6
+    cols, widths = fitted(["vm", "cloud", "status"], [36, 13, 6], 3 * 3 + 1 + 20)  # too narrow for the typical widths
+    assert sum(widths) == 20 and min(widths) >= 5
+    assert fitted(["vm", "cloud", "status"], [36, 13, 6], 3 * 2 + 1 + 14)[0] == ["vm", "cloud"]  # status left out
