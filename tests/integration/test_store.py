@@ -139,7 +139,7 @@ def test_cli_audit_list_json(store_url: str, capsys: pytest.CaptureFixture[str])
 
 def test_unreachable_database_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["--db", "postgresql+psycopg2://nobody@/x?host=/nonexistent", "audit", "list"])
+        main(["--db", "postgresql+psycopg2://nobody@/x?host=/nonexistent", "--as", "admin", "audit", "list"])
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: cannot open or migrate the state store postgresql+psycopg2://nobody@/x?host=%2Fnonexistent: connection to server")
