@@ -11,14 +11,14 @@ import datetime
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from govcloud.errors import AuditChainBroken, ConfigError, GovcloudError
-from govcloud.model.loading import dump
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "yaml")
@@ -42,6 +42,8 @@ def _plain(value: Any) -> Any:
 
 def console(stderr: bool = False) -> Console:
     """A console that does not wrap or colour when the output is not a terminal (pipes, tests)."""
+    from rich.console import Console  # rich (a tenth of a second) only when something is printed with it
+
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return Console(stderr=stderr)
@@ -54,8 +56,12 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
         click.echo(json.dumps(_plain(data), ensure_ascii=False, indent=2))
         return
     if fmt == "yaml":
+        from govcloud.model.loading import dump
+
         click.echo(dump(_plain(data)), nl=False)
         return
+    from rich.table import Table
+
     rows = data if isinstance(data, list) else [data]
     cols = list(columns) or (list(rows[0]) if rows else [])
     table = Table(title=title, show_lines=False, header_style="bold")
