@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -456,6 +457,7 @@ class _Builder:
             key = self._key(key_node, path)
             if key is None:
                 continue
+            key = sys.intern(key)  # one object per distinct key: the key paths of a large file share them (memory, cache size)
             child = (*path, key)
             line = key_node.start_mark.line + 1
             if key in result:

@@ -221,3 +221,25 @@ def test_users_file_added_and_changed_is_a_miss(tmp_path: Path, parses: list[int
     users.write_text(line.format(name="Sum"), encoding="utf-8")
     assert [u.name for u in state.load_state(paths).users.users] == ["Sum"]
     assert len(parses) == 3
+
+
+def test_the_collector_is_paused_while_loading_and_resumed_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = state.validate
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(state, "validate", spying)
+    paths = _paths(tmp_path)
+    assert gc.isenabled()
+    state.load_state(paths)
+    assert seen == [False]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0  # the state is out of the collector's way
+    state.load_state(replace(paths, cache=None))
+    assert seen == [False, False] and gc.isenabled()
+    gc.unfreeze()
