@@ -124,6 +124,18 @@ def _read(path: Path, secret: bytes, key: bytes) -> Any:
         return None  # written by another govcloud whose classes changed (the key names the model's source too)
 
 
+MAX_ENTRIES = 16
+"""Entries kept per cache directory (one per data root): the least recently written go first, so test
+runs over many temporary roots do not pile up states."""
+
+
+def _prune(directory: Path, keep: int = MAX_ENTRIES) -> None:
+    entries = sorted(directory.glob("state-*"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for stale in entries[keep:]:
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def _write(path: Path, secret: bytes, key: bytes, value: Any) -> None:
     body = key + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     blob = MAGIC + hmac.new(secret, body, hashlib.sha256).digest() + body
@@ -133,6 +145,7 @@ def _write(path: Path, secret: bytes, key: bytes, value: Any) -> None:
         with os.fdopen(fd, "wb") as stream:
             stream.write(blob)
         os.replace(temporary, path)
+        _prune(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

@@ -243,3 +243,13 @@ def test_the_collector_is_paused_while_loading_and_resumed_after(tmp_path: Path,
     state.load_state(replace(paths, cache=None))
     assert seen == [False, False] and gc.isenabled()
     gc.unfreeze()
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path: Path) -> None:
+    shared = tmp_path / "state" / "cache"
+    for i in range(cache.MAX_ENTRIES + 3):
+        root = make_dataset(tmp_path / f"r{i}", {})
+        state.load_state(DataPaths(root=root, cache=shared))
+    assert len(list(shared.glob("state-*"))) == cache.MAX_ENTRIES
+    newest = DataPaths(root=tmp_path / f"r{cache.MAX_ENTRIES + 2}" / "data", cache=shared)
+    assert _entry(newest).exists()
