@@ -1,4 +1,4 @@
-"""A private cache of one validated value per data root, keyed by the exact bytes it was made from.
+"""A private cache of validated values (one per data root and kind of load), keyed by the exact bytes they were made from.
 
 Why: every command re-read and re-validated the whole desired state; at 5,000 tenants that is seconds
 before anything else happens. The key (``state.py`` builds it) is a SHA-256 over the govcloud version,
@@ -65,7 +65,7 @@ def cached(directory: Path, name: str, key: bytes, compute: Callable[[], T]) -> 
 
 
 def entry_name(label: str) -> str:
-    """A file name for the cache entry of ``label`` (a data root): one entry per root, any characters."""
+    """A file name for the cache entry of ``label`` (a data root and what was loaded from it), any characters."""
     return "state-" + hashlib.sha256(label.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
@@ -125,7 +125,7 @@ def _read(path: Path, secret: bytes, key: bytes) -> Any:
 
 
 MAX_ENTRIES = 16
-"""Entries kept per cache directory (one per data root): the least recently written go first, so test
+"""Entries kept per cache directory (one per data root and kind of load): the least recently written go first, so test
 runs over many temporary roots do not pile up states."""
 
 

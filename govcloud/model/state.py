@@ -218,8 +218,15 @@ def load_state(paths: DataPaths, ticket_files: Iterable[Path] | None = None, *,
         return _validated(paths, files, overrides, today, None)
     key = cache_key(paths, files, sources, overrides, today)
     with _collector_paused():  # unpickling makes as many objects as parsing: 0.77 s -> 0.18 s at 5,000 tenants
-        return cache.cached(paths.cache, cache.entry_name(str(paths.root.resolve())), key,
+        return cache.cached(paths.cache, cache.entry_name(_variant(paths, files, overrides, today)), key,
                             lambda: _validated(paths, files, overrides, today, sources))
+
+
+def _variant(paths: DataPaths, files: Sequence[Path], overrides: Mapping[tuple[str, str], Resources],
+             today: datetime.date | None) -> str:
+    """Which load of a data root this is: ``validate`` (the tickets, today) and the listings (no tickets)
+    each keep their own cache entry instead of replacing each other's at every command."""
+    return repr((str(paths.root.resolve()), [str(f) for f in files], today, sorted(overrides.items())))
 
 
 def _validated(paths: DataPaths, files: Sequence[Path], overrides: Mapping[tuple[str, str], Resources],

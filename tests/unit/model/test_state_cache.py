@@ -47,7 +47,8 @@ def _paths(tmp_path: Path) -> DataPaths:
 
 def _entry(paths: DataPaths) -> Path:
     assert paths.cache is not None
-    return paths.cache / cache.entry_name(str(paths.root.resolve()))
+    files = state.default_ticket_files(paths)
+    return paths.cache / cache.entry_name(state._variant(paths, files, {}, None))
 
 
 def test_second_load_comes_from_the_cache(tmp_path: Path, parses: list[int]) -> None:
@@ -104,7 +105,10 @@ def test_a_file_added_or_removed_is_a_miss(tmp_path: Path, parses: list[int]) ->
     extra.write_bytes((paths.root / TIC).read_bytes().replace(b"t-1", b"t-zz"))
     assert "t-zz" in {t.id for t in state.load_state(paths).tickets}
     extra.unlink()
-    assert "t-zz" not in {t.id for t in state.load_state(paths).tickets}
+    assert "t-zz" not in {t.id for t in state.load_state(paths).tickets}  # the first entry again: its files are these
+    assert len(parses) == 2
+    (paths.root / "quotas" / "extra.yaml").write_text("version: 1\n", encoding="utf-8")
+    state.load_state(paths)
     assert len(parses) == 3
 
 
@@ -253,3 +257,12 @@ def test_the_cache_keeps_a_bounded_number_of_entries(tmp_path: Path) -> None:
     assert len(list(shared.glob("state-*"))) == cache.MAX_ENTRIES
     newest = DataPaths(root=tmp_path / f"r{cache.MAX_ENTRIES + 2}" / "data", cache=shared)
     assert _entry(newest).exists()
+
+
+def test_validate_and_listings_keep_their_own_entries(tmp_path: Path, parses: list[int]) -> None:
+    """``validate`` loads the tickets, the listings do not: one must not evict the other."""
+    paths = _paths(tmp_path)
+    for _ in range(3):
+        state.load_state(paths)
+        state.load_state(paths, [])
+    assert len(parses) == 2
