@@ -19,7 +19,9 @@ The scrape is measured in a **fresh process** (``--measure``), so that its RSS i
 the desired state and serving scrapes would have, not the builder's. Printed: median of R runs of
 
 1. the collector's store read + family building (``GovcloudCollector.families``);
-2. ``exposition(registry)``, what ``/metrics`` sends (store read + families + text: the whole scrape);
+2. ``exposition(registry)``, what ``/metrics`` sends (store read + families + text: the whole scrape),
+   with nothing changed, after a heartbeat (daemons and health rows written: the usual case), and after a
+   change of a VM and a ledger line (the VM and ledger aggregates are read again);
 3. ``GET /metrics`` over HTTP with ``cache_seconds`` set (served from the newest snapshot);
 4. ``generate_latest(registry)``, prometheus_client's own text writer over the same collector;
 5. the baseline: a bare ``SELECT cloud, centre, tenant, status, count(*) FROM vms GROUP BY …``.
@@ -31,7 +33,8 @@ The latency histograms are counters the store keeps at each state change (``stor
 bulk INSERTs bypass those moves, so the builder recounts them once with ``latency.rebuild``, as
 migration 0007 does for an existing store.
 
-Targets (issue 7): scrape < 0.2 s, RSS < 200 MB.
+Each is printed as wall time and CPU time (median) and the fastest wall time: on a busy 2-core machine the
+wall time is mostly waiting for a core. Targets (issues 7 and 16): scrape < 0.2 s wall, RSS < 200 MB.
 """
 
 from __future__ import annotations
@@ -222,6 +225,8 @@ def measure(url: str, tenants: int, repeat: int) -> None:
     results = {
         "store read + families": median_time(collector.families, repeat, "store read + families"),
         "exposition (/metrics)": median_time(lambda: exposition(registry), repeat, "exposition (/metrics)"),
+        "exposition, after a heartbeat": median_time(lambda: exposition(registry), repeat, "exposition, after a heartbeat",
+                                                     setup=lambda i: heartbeat(store, i)),
         "exposition, after a change": median_time(lambda: exposition(registry), repeat, "exposition, after a change",
                                                   setup=lambda i: change(store, i)),
     }
@@ -235,9 +240,10 @@ def measure(url: str, tenants: int, repeat: int) -> None:
     for name, seconds in results.items():
         print(f"  {name:<28} {seconds * 1000:8.1f} ms wall {CPU[name] * 1000:8.1f} ms CPU {BEST[name] * 1000:8.1f} ms best"
               f"   ({seconds / results['baseline GROUP BY vms']:.2f}x baseline)")
-    scrape, changed, cached = (results["exposition (/metrics)"], results["exposition, after a change"],
-                               results["GET /metrics, cache_seconds"])
-    print(f"target scrape < 200 ms: {'met' if scrape < 0.2 else 'NOT met'} ({scrape * 1000:.0f} ms); after a change: "
+    scrape, beat, changed, cached = (results["exposition (/metrics)"], results["exposition, after a heartbeat"],
+                                     results["exposition, after a change"], results["GET /metrics, cache_seconds"])
+    print(f"target scrape < 200 ms: {'met' if scrape < 0.2 else 'NOT met'} ({scrape * 1000:.0f} ms); after a heartbeat: "
+          f"{'met' if beat < 0.2 else 'NOT met'} ({beat * 1000:.0f} ms); after a change: "
           f"{'met' if changed < 0.2 else 'NOT met'} ({changed * 1000:.0f} ms); cache_seconds: {'met' if cached < 0.2 else 'NOT met'} "
           f"({cached * 1000:.0f} ms, data up to one refresh old)")
     print(f"RSS after the scrapes: {daemon_rss[0]:.0f} MB now, {daemon_rss[1]:.0f} MB peak; target < 200 MB: "
@@ -251,6 +257,14 @@ def change(store: Store, i: int) -> None:
     with store.transaction() as conn:
         conn.execute(t.vms.update().where(t.vms.c.ticket == "b-000000", t.vms.c.idx == 1).values(status="SHUTOFF" if i % 2 else "ACTIVE"))
         conn.execute(t.ledger.update().where(t.ledger.c.id == 1).values(vcpus=t.ledger.c.vcpus + (1 if i % 2 else -1)))
+
+
+def heartbeat(store: Store, i: int) -> None:
+    """What happens between two scrapes of a quiet province: the daemons' heartbeats and the centres'
+    health checks, no VM, ledger or ticket change (the big aggregates are reused: migration 0009)."""
+    with store.transaction() as conn:
+        conn.execute(t.daemons.update().values(heartbeat_at=iso(-i)))
+        conn.execute(t.centre_health.update().values(checked_at=iso(-i)))
 
 
 def fetch(url: str) -> bytes:

@@ -43,6 +43,9 @@ class DataPaths:
     """Users, roles and auto-approval rules; optional (without it only ``validate`` and listings work)."""
     tickets: Path = Path("tickets")
     """Directory of ticket files validated by ``govcloud validate`` when present."""
+    cache: Path | None = None
+    """Private directory of validated states (``<state_dir>/cache`` for the CLI and the daemon; None: every
+    load validates from scratch). Keyed by the files' bytes: never stale (``model/cache.py``)."""
 
     def resolve(self, path: Path) -> Path:
         """Absolute path of one of the fields above."""
@@ -252,7 +255,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             state_dir=default_state_dir(env),
-            data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", "."))),
+            data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", ".")), cache=default_state_dir(env) / "cache"),
             store=StoreSettings(url=env.get("GOVCLOUD_DB", "")),
             profile=env.get("GOVCLOUD_PROFILE", DEFAULT_PROFILE),
             clouds_yaml=env.get("OS_CLIENT_CONFIG_FILE", ""),

@@ -2,8 +2,9 @@
 
 Commands parse flags, call the same functions the daemon calls, and format the result. Exit codes
 (documented in the README): 0 ok, 1 failure, 2 bad input (``InputError``, click usage errors).
-Heavy libraries (openstacksdk, ansible-runner, SQLAlchemy) are imported inside the commands that need
-them so that ``govcloud --help`` stays fast.
+Heavy libraries (openstacksdk, ansible-runner, SQLAlchemy, and also rich, PyYAML, the model and the
+devcloud package) are imported inside the commands that need them, so that ``govcloud --help`` and
+``govcloud version`` load click and the command modules only (``tests/unit/test_cli_startup.py``).
 """
 
 from __future__ import annotations

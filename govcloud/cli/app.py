@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from govcloud import __version__
-from govcloud.settings import Settings
+
+if TYPE_CHECKING:
+    from govcloud.settings import Settings
 
 
 @dataclass
@@ -33,5 +36,7 @@ def cli(ctx: click.Context, root: str | None, db: str | None, user: str | None) 
 
     Exit codes: 0 ok, 1 failure, 2 bad input (nothing was changed).
     """
+    from govcloud.settings import Settings  # not for --help, which click answers before this runs
+
     ctx.obj = AppContext(settings=Settings.from_env().with_overrides(root=root, db=db, user=user))
 

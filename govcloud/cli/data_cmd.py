@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,9 +14,10 @@ from govcloud import __version__
 from govcloud.cli.app import AppContext, pass_app
 from govcloud.cli.output import emit, output_option
 from govcloud.errors import ConfigError, NotFound
-from govcloud.model.parsed import DesiredState
-from govcloud.model.state import default_ticket_files, load_state
 from govcloud.settings import DataPaths
+
+if TYPE_CHECKING:
+    from govcloud.model.parsed import DesiredState
 
 COMMANDS: list[click.Command] = []
 
@@ -29,6 +30,8 @@ def _paths(app: AppContext, topology: str | None = None, tenants: str | None = N
 
 def load(app: AppContext, *, with_tickets: bool = False) -> DesiredState:
     """The desired state for commands that only read it (tickets are validated by ``validate``)."""
+    from govcloud.model.state import load_state  # the model (and PyYAML) only for commands that read data
+
     paths = app.settings.data
     return load_state(paths, None if with_tickets else [])
 
@@ -49,6 +52,8 @@ def validate(app: AppContext, tickets: tuple[Path, ...], topology: str | None, t
     ended included); what only the state store knows — ids in use, duplicates of live tickets, resize and
     delete targets — is checked by `ticket submit`, which reports it in the same form.
     """
+    from govcloud.model.state import default_ticket_files, load_state
+
     paths = _paths(app, topology, tenants, quotas)
     files = list(tickets) if tickets else default_ticket_files(paths)
     try:
@@ -92,6 +97,8 @@ def topology_show(app: AppContext, fmt: str) -> None:
 
 def _complete_tenants(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Tenant ids for shell completion; silent when the data does not load."""
+    from govcloud.model.state import load_state
+
     app = ctx.find_object(AppContext)
     try:
         state = load_state(app.settings.data if app else DataPaths(), [])

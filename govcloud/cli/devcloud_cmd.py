@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from govcloud.cli.app import AppContext, pass_app
 from govcloud.cli.output import emit, output_option
-from govcloud.devcloud.centres import fail_centre, find_centre, restore_centre, status, wait_nova_state
-from govcloud.devcloud.install import install
-from govcloud.devcloud.layout import Layout, devcloud_dir
-from govcloud.devcloud.lifecycle import down, reset, stored_profile, up
-from govcloud.devcloud.profile import Profile, load_profile
 from govcloud.errors import InputError
+
+if TYPE_CHECKING:  # the devcloud package (urllib, http.client, PyYAML) is imported by its commands only
+    from govcloud.devcloud.layout import Layout
+    from govcloud.devcloud.profile import Profile
 
 COMMANDS: list[click.Command] = []
 
 
 def _layout() -> Layout:
+    from govcloud.devcloud.layout import Layout, devcloud_dir
+
     return Layout(devcloud_dir(os.environ))
 
 
@@ -34,10 +36,14 @@ def _report(message: str) -> None:
 
 
 def _profile(app: AppContext, path: str | None) -> Profile:
+    from govcloud.devcloud.profile import load_profile
+
     return load_profile(Path(path) if path else app.settings.data.resolve(Path("inventory/devcloud.yaml")))
 
 
 def _running_profile(layout: Layout) -> Profile:
+    from govcloud.devcloud.lifecycle import stored_profile
+
     profile = stored_profile(layout)
     if profile is None:
         raise InputError(f"devcloud in {layout.root} was never started: run `govcloud devcloud up`")
@@ -56,6 +62,8 @@ def devcloud() -> None:
 @devcloud.command("install")
 def install_cmd() -> None:
     """Install Debian packages and the services' own virtualenv (idempotent: skips what is there)."""
+    from govcloud.devcloud.install import install
+
     layout = _layout()
     seconds = install(layout, _report)
     click.echo(f"devcloud installed in {layout.root} ({seconds:.0f} s)")
@@ -66,6 +74,8 @@ def install_cmd() -> None:
 @pass_app
 def up_cmd(app: AppContext, profile_path: str | None) -> None:
     """Start everything from a clean or stopped state. Exit 2 when already up or a port is taken."""
+    from govcloud.devcloud.lifecycle import up
+
     layout = _layout()
     seconds = up(_profile(app, profile_path), layout, _report)
     click.echo(f"devcloud up in {seconds:.0f} s; export OS_CLIENT_CONFIG_FILE={layout.clouds_yaml}")
@@ -74,6 +84,8 @@ def up_cmd(app: AppContext, profile_path: str | None) -> None:
 @devcloud.command("down")
 def down_cmd() -> None:
     """Stop every process the devcloud started (by recorded pid / process group only)."""
+    from govcloud.devcloud.lifecycle import down
+
     seconds = down(_layout(), _report)
     click.echo(f"devcloud down in {seconds:.0f} s")
 
@@ -82,6 +94,8 @@ def down_cmd() -> None:
 @output_option
 def status_cmd(fmt: str) -> None:
     """Each service and each compute host with its region, centre and nova state."""
+    from govcloud.devcloud.centres import status
+
     rows = [row.as_dict() for row in status(_layout())]
     emit(rows, fmt, columns=["name", "kind", "region", "centre", "pid", "running", "nova_state"], title="devcloud")
 
@@ -90,6 +104,8 @@ def status_cmd(fmt: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset_cmd(yes: bool) -> None:
     """Wipe the cloud's data (databases, images, logs, secrets); the installed venv is kept."""
+    from govcloud.devcloud.lifecycle import reset
+
     layout = _layout()
     if not yes:
         click.confirm(f"wipe all devcloud data in {layout.root}?", abort=True)
@@ -102,6 +118,8 @@ def reset_cmd(yes: bool) -> None:
               help="Wait up to S seconds until nova reports the centre's computes down.")
 def fail_centre_cmd(centre: str, wait_s: float) -> None:
     """SIGKILL every nova-compute of CENTRE, as a power loss would."""
+    from govcloud.devcloud.centres import fail_centre, find_centre, wait_nova_state
+
     layout = _layout()
     profile = _running_profile(layout)
     hosts = list(find_centre(profile, centre)[1].hosts)
@@ -118,6 +136,8 @@ def fail_centre_cmd(centre: str, wait_s: float) -> None:
               help="Wait up to S seconds until nova reports them up (0: do not wait).")
 def restore_centre_cmd(centre: str, wait_s: float) -> None:
     """Start CENTRE's nova-compute services again (same host ids, servers kept)."""
+    from govcloud.devcloud.centres import restore_centre
+
     started = restore_centre(_layout(), centre, wait=wait_s)
     click.echo(f"centre {centre}: started nova-compute on {', '.join(started) or 'nothing (already running)'}")
 

@@ -17,15 +17,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
 
 from govcloud.errors import AuditChainBroken, ConfigError, GovcloudError
-from govcloud.model.loading import dump
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ("table", "json", "yaml")
@@ -59,12 +58,16 @@ def fit_width(stream: Any = None) -> int | None:
         return int(value)
     stream = stream or sys.stdout
     if stream.isatty():
+        from rich.console import Console
+
         return Console(file=stream).width
     return None
 
 
 def console(stderr: bool = False) -> Console:
     """A console that does not wrap or colour when the output is not a terminal (pipes, tests)."""
+    from rich.console import Console  # rich (a tenth of a second) only when something is printed with it
+
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return Console(stderr=stderr)
@@ -81,8 +84,12 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
         click.echo(json.dumps(_plain(data), ensure_ascii=False, indent=2))
         return
     if fmt == "yaml":
+        from govcloud.model.loading import dump
+
         click.echo(dump(_plain(data)), nl=False)
         return
+    from rich.table import Table
+
     rows = data if isinstance(data, list) else [data]
     if not rows:
         click.echo(empty or (f"{title}: none" if title else "none"))
@@ -106,6 +113,13 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
     if limit is None:  # --wide, or a pipe: the whole table, however wide
         out.width = max(out.width, sum(widths) + 3 * len(widths) + 1)
     out.print(table)
+
+
+def cell_len(text: str) -> int:
+    """Display columns of ``text`` (a Chinese character takes two); rich is imported only when a table is printed."""
+    from rich.cells import cell_len as measure
+
+    return measure(text)
 
 
 MIN_COLUMN = 6

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from govcloud.cli.output import console
 
@@ -53,6 +52,8 @@ def progress_sink() -> Iterator[Any]:
                 click.echo(text, err=True)
         yield plain
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # a terminal only
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out) as bars:
         tasks: dict[str, Any] = {}
 

@@ -159,7 +159,7 @@ class GovcloudCollector(Collector):
         result: list[Family] = []
         store_up = gauge("govcloud_exporter_store_up")
         try:
-            found = read_facts(self.store, today=now.date(), warning_days=self.lease_warning_days)
+            found = read_facts(self.store, today=now.date(), warning_days=self.lease_warning_days, reads=self.cache.reads)
         except StoreError as exc:
             log.warning("exporter: cannot read the state store: %s", exc)
             store_up.add((), 0.0)

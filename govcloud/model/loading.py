@@ -7,8 +7,9 @@ empty files and syntax errors as ``Problem``s instead of exceptions.
 
 Everything here is hostile-input safe, because anyone who can write a ticket file can feed it: only
 regular files are read (no FIFO, device or symlink loop can hang or flood us), at most
-``MAX_FILE_BYTES`` of them; aliases may add at most ``MAX_ALIAS_NODES`` nodes (a "billion laughs"
-bomb is refused while composing, before anything is built); explicit tags must agree with their value;
+``MAX_FILE_BYTES`` of a ticket and ``MAX_PROVINCE_FILE_BYTES`` of the admins' files; aliases may add at
+most ``MAX_ALIAS_NODES`` nodes (a "billion laughs" bomb is refused while composing, before anything is
+built); explicit tags must agree with their value;
 integers are plain decimal (YAML 1.1 would read ``010`` as 8 and ``1:30`` as 90). Each refusal is a
 ``ConfigError`` with file and line, so the CLI exits 2.
 """
@@ -16,10 +17,12 @@ integers are plain decimal (YAML 1.1 would read ``010`` as 8 and ``1:30`` as 90)
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +35,13 @@ from govcloud.errors import ConfigError, Problem
 KeyPath = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 512 * 1024
-"""Largest YAML file read (512 KiB). The province's biggest file, tenants.yaml with 65 tenants, is 30 kB;
-parsing 512 kB of YAML already takes about two seconds. Anything larger is a mistake (a log pasted in,
-``/dev/zero``) or an attack, and is refused before it is parsed."""
+"""Largest YAML file read by default (512 KiB): a ticket is a few hundred bytes to a few kB, so anything
+larger is a mistake (a log pasted in, ``/dev/zero``) or an attack, and is refused before it is parsed."""
+
+MAX_PROVINCE_FILE_BYTES = 4 * 1024 * 1024
+"""Largest topology, tenants, users or quota file (4 MiB): the admins' own files, which grow with the
+province. ``tenants.yaml`` holds every tenant in one file: 30 kB for the sample's 65, 2.4 MB for 5,000
+(``bench/province_gen.py``); 4 MiB is about 8,500 tenants, read and composed in about a second."""
 
 MAX_ALIAS_NODES = 10_000
 """How many nodes aliases (``*name``, ``<<: *name``) may add to one file in total. Shared defaults
@@ -115,8 +122,9 @@ _HIDDEN_BREAKS = ("\u2028", "\u2029", "\x85")
 """Characters YAML treats as line breaks but editors and ``grep -n`` do not."""
 
 
-def parse(text: str, file: str) -> Document:
-    """Parse YAML text into a Document; raises ConfigError for syntax errors, empty files, duplicates."""
+def parse(text: str, file: str, *, use_libyaml: bool = True) -> Document:
+    """Parse YAML text into a Document; raises ConfigError for syntax errors, empty files, duplicates.
+    ``use_libyaml=False`` takes PyYAML's pure-Python parser (the tests hold both to the same answers)."""
     if "\x00" in text:
         raise ConfigError([Problem(file=file, line=text[: text.index("\x00")].count("\n") + 1, key="",
                                    found="a NUL byte", expected="text", message="binary content")])
@@ -127,31 +135,14 @@ def parse(text: str, file: str) -> Document:
                                    found=f"an invisible line separator U+{ord(separator):04X}",
                                    expected="plain newlines only (delete the character; it often comes with pasted text)",
                                    message="hidden line break")])
-    loader: _BoundedLoader | None = None
     try:
-        loader = _BoundedLoader(text, file)  # the reader checks every character as it is built
-        node = loader.get_single_node()
-    except _Refused as exc:
-        raise ConfigError([exc.problem]) from None
-    except yaml.reader.ReaderError as exc:  # not a MarkedYAMLError: it knows a position, not a line
-        line = text[: exc.position].count("\n") + 1
-        raise ConfigError([Problem(file=file, line=line, key="", found=f"unacceptable character #x{exc.character:04x}"
-                                   if isinstance(exc.character, int) else f"unacceptable character {exc.character!r}",
-                                   expected="printable text (no control characters)", message="YAML syntax error")]) from None
-    except RecursionError:
-        raise ConfigError([_too_deep(text, file)]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 0)
-        what = exc.problem or "syntax error"
-        raise ConfigError([Problem(file=file, line=line, column=column, key="", found=what,
-                                   expected="valid YAML", message="YAML syntax error")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(file=file, line=1, key="", found=str(exc), expected="valid YAML",
-                                   message="YAML syntax error")]) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+        node = _compose(text, file, use_libyaml)
+    except yaml.YAMLError:
+        if not use_libyaml:
+            raise
+        # libyaml's messages are terser ("found character that cannot start any token"): the pure-Python
+        # parser reads the broken text again, only on this path, so every message names what it found.
+        return parse(text, file, use_libyaml=False)
     if node is None:
         raise ConfigError([Problem(file=file, line=0, key="", found="an empty file",
                                    expected="a YAML mapping", message="empty file")])
@@ -165,6 +156,41 @@ def parse(text: str, file: str) -> Document:
     return Document(file=file, data=data, marks=builder.marks)
 
 
+def _compose(text: str, file: str, use_libyaml: bool) -> yaml.Node | None:
+    """The node tree of ``text``. A refusal is a ConfigError; a syntax error from libyaml is left to the caller."""
+    loader: _BoundedLoader | None = None
+    try:
+        loader = _BoundedLoader(text, file, use_libyaml=use_libyaml)  # the reader checks every character as it is built
+        return loader.get_single_node()
+    except _Refused as exc:
+        raise ConfigError([exc.problem]) from None
+    except RecursionError:
+        raise ConfigError([_too_deep(text, file)]) from None
+    except yaml.YAMLError as exc:
+        if loader is not None and loader.libyaml:
+            raise
+        raise _syntax_error(text, file, exc) from None
+    finally:
+        if loader is not None:
+            loader.parser.dispose()
+
+
+def _syntax_error(text: str, file: str, exc: yaml.YAMLError) -> ConfigError:
+    """A YAML error of PyYAML's own parser as a ConfigError with its line."""
+    if isinstance(exc, yaml.reader.ReaderError):  # not a MarkedYAMLError: it knows a position, not a line
+        line = text[: exc.position].count("\n") + 1
+        return ConfigError([Problem(file=file, line=line, key="", found=f"unacceptable character #x{exc.character:04x}"
+                                    if isinstance(exc.character, int) else f"unacceptable character {exc.character!r}",
+                                    expected="printable text (no control characters)", message="YAML syntax error")])
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 0)
+        what = exc.problem or "syntax error"
+        return ConfigError([Problem(file=file, line=line, column=column, key="", found=what,
+                                    expected="valid YAML", message="YAML syntax error")])
+    return ConfigError([Problem(file=file, line=1, key="", found=str(exc), expected="valid YAML", message="YAML syntax error")])
+
+
 class _Refused(Exception):
     """Raised inside the composer to stop it at once; carries the problem to report."""
 
@@ -173,26 +199,58 @@ class _Refused(Exception):
         super().__init__(problem.render())
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader whose composer counts what aliases expand to and refuses an alias to its own anchor.
+_CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+"""libyaml's scanner and parser (C), when PyYAML was built with it. Only the *events* are taken from it:
+composing stays in Python (``_BoundedLoader.compose_node``), so the alias bound, the recursive-alias check
+and Python's recursion limit hold exactly as with the pure-Python reader. libyaml's own composer
+(``CSafeLoader.get_single_node``) would skip all three, and crashes the interpreter on deep nesting."""
+
+
+class _BoundedLoader(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """A safe loader whose composer counts what aliases expand to and refuses an alias to its own anchor.
 
     PyYAML's composer shares an anchored node between its aliases, so composing a bomb is cheap;
     building plain data from it (or validating that data) is what explodes. Counting here, with the
     size of each anchored node computed once, stops a bomb at the alias that crosses the bound.
+
+    The events come from ``parser``: libyaml's (six times faster: the scanner was three quarters of
+    validating the province) or, where PyYAML has no libyaml, PyYAML's own reader, scanner and parser.
+    Both give the same events with the same line and column marks.
     """
 
-    def __init__(self, text: str, file: str) -> None:
-        super().__init__(text)
+    def __init__(self, text: str, file: str, *, use_libyaml: bool = True) -> None:
+        self.parser: Any = None
+        if use_libyaml and _CParser is not None:
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: PyYAML's reader names it below
+                self.parser = _CParser(text)
+        if self.parser is None:
+            self.parser = yaml.SafeLoader(text)
+        self.libyaml = not isinstance(self.parser, yaml.SafeLoader)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.check_event = self.parser.check_event
+        self.peek_event = self.parser.peek_event
+        self.get_event = self.parser.get_event
         self.file = file
         self.expanded = 0
         self._sizes: dict[int, int] = {}
         self._open: set[str] = set()
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        mark = event.start_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        event = self.peek_event()
+        if type(event) is yaml.ScalarEvent and event.anchor is None:
+            # Nine nodes in ten: what Composer.compose_node and compose_scalar_node do for a scalar without
+            # an anchor, without their resolver bookkeeping (only path resolvers use it; the safe loader has none).
+            self.get_event()
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+            start: Any = event.start_mark  # libyaml's marks have the same line and column attributes
+            return yaml.ScalarNode(tag, event.value, start, event.end_mark, style=event.style)  # type: ignore[arg-type]
         if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
             if event.anchor in self._open:
                 raise _Refused(Problem(file=self.file, line=line, column=column, key="",
                                        found=f"the alias *{event.anchor} inside its own anchor",
@@ -278,8 +336,8 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_bytes(path: Path, *, display: str | None = None, follow_symlinks: bool = True) -> bytes:
-    """The bytes of a regular file, at most ``MAX_FILE_BYTES``; anything else is a ConfigError.
+def read_bytes(path: Path, *, display: str | None = None, follow_symlinks: bool = True, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, at most ``limit`` (``MAX_FILE_BYTES``); anything else is a ConfigError.
 
     Opened non-blocking so a FIFO cannot hang us, checked with ``fstat`` on the open descriptor (no race
     between the check and the read), read to at most one byte past the limit (``/dev/zero`` and growing
@@ -303,13 +361,13 @@ def read_bytes(path: Path, *, display: str | None = None, follow_symlinks: bool 
         raise ConfigError([Problem(file=file, line=0, key="", found=found,
                                    expected="a readable regular file", message="cannot read file")]) from None
     try:
-        return _read_regular(fd, file)
+        return _read_regular(fd, file, limit)
     finally:
         os.close(fd)
 
 
-def _read_regular(fd: int, file: str) -> bytes:
-    """Up to ``MAX_FILE_BYTES`` from an open descriptor that must be a regular file."""
+def _read_regular(fd: int, file: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes from an open descriptor that must be a regular file."""
     try:
         info = os.fstat(fd)
         kind = next((name for test, name in _KINDS if test(info.st_mode)), None)
@@ -318,26 +376,26 @@ def _read_regular(fd: int, file: str) -> bytes:
                                        expected="a regular file", message="not a regular file")])
         chunks: list[bytes] = []
         size = 0
-        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+        while size <= limit and (chunk := os.read(fd, limit + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
         raise ConfigError([Problem(file=file, line=0, key="", found=exc.strerror or str(exc),
                                    expected="a readable file", message="cannot read file")]) from None
-    if size > MAX_FILE_BYTES:
-        raise ConfigError([Problem(file=file, line=0, key="", found=f"more than {MAX_FILE_BYTES} bytes",
-                                   expected=f"a YAML file of at most {MAX_FILE_BYTES // 1024} KiB", message="file too large")])
+    if size > limit:
+        raise ConfigError([Problem(file=file, line=0, key="", found=f"more than {limit} bytes",
+                                   expected=f"a YAML file of at most {limit // 1024} KiB", message="file too large")])
     return b"".join(chunks)
 
 
-def read_text(path: Path, *, display: str | None = None, follow_symlinks: bool = True) -> str:
+def read_text(path: Path, *, display: str | None = None, follow_symlinks: bool = True, limit: int = MAX_FILE_BYTES) -> str:
     """The UTF-8 text of a file read as ``read_bytes`` reads it (for callers that keep the text)."""
-    return decode(read_bytes(path, display=display, follow_symlinks=follow_symlinks), printable_name(display or path))
+    return decode(read_bytes(path, display=display, follow_symlinks=follow_symlinks, limit=limit), printable_name(display or path))
 
 
-def read(path: Path, *, display: str | None = None, follow_symlinks: bool = True) -> Document:
+def read(path: Path, *, display: str | None = None, follow_symlinks: bool = True, limit: int = MAX_FILE_BYTES) -> Document:
     """Read and parse one file; ``display`` is the name used in messages (default: the path)."""
-    return parse(read_text(path, display=display, follow_symlinks=follow_symlinks), printable_name(display or path))
+    return parse(read_text(path, display=display, follow_symlinks=follow_symlinks, limit=limit), printable_name(display or path))
 
 
 class _Builder:
@@ -374,7 +432,12 @@ class _Builder:
             return self._fail(node, path, found=f"{node.value[:60]!r} ({_yaml11(node.value)})",
                               expected="a plain decimal number like 1.5 (quote it if it is text)", message="ambiguous number")
         try:
-            value = self._constructor.construct_object(node, deep=True)
+            if kind == "str":  # what SafeConstructor makes of a str node (nine in ten scalars), without its memo
+                value = node.value
+            elif kind == "int":  # plain decimal, checked above: int() reads it as SafeConstructor does
+                value = int(node.value)
+            else:
+                value = self._constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             expected = "a real date (YYYY-MM-DD)" if kind == "timestamp" else f"a valid {kind}"
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -403,6 +466,7 @@ class _Builder:
             key = self._key(key_node, path)
             if key is None:
                 continue
+            key = sys.intern(key)  # one object per distinct key: the key paths of a large file share them (memory, cache size)
             child = (*path, key)
             line = key_node.start_mark.line + 1
             if key in result:

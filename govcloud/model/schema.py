@@ -196,6 +196,19 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls, include_extras=True)
 
 
+@functools.cache
+def _init_fields(cls: type) -> tuple[dict[str, dataclasses.Field[Any]], bool]:
+    """The fields a document may set (``where`` excepted), and whether the class has a ``where``: once per class."""
+    every = dataclasses.fields(cls)
+    return {f.name: f for f in every if f.init and f.name != "where"}, any(f.name == "where" for f in every)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``(get_origin(tp), get_args(tp))``, once per annotation: asked for every value of every file."""
+    return get_origin(tp), get_args(tp)
+
+
 class Converter:
     """Converts one document's data; problems accumulate in ``problems``."""
 
@@ -209,28 +222,28 @@ class Converter:
 
     def convert(self, tp: Any, value: Any, path: KeyPath) -> Any:
         """Convert ``value`` at ``path`` to ``tp``; INVALID (with a problem recorded) if it does not fit."""
-        origin = get_origin(tp)
+        origin, args = _shape(tp)
         if origin is typing.Annotated:
             return self._annotated(tp, value, path)
         if origin in (Union, types.UnionType):
             return self._union(tp, value, path)
         if origin is Literal:
-            choices = get_args(tp)
+            choices = args
             if value in choices and type(value) is type(choices[0]):
                 return value
             hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
             message = f"unknown value; did you mean '{hint[0]}'?" if hint else "unknown value"
             return self.fail(path, value, expected_of(tp), message)
         if origin is tuple:
-            return self._sequence(get_args(tp)[0], value, path)
+            return self._sequence(args[0], value, path)
         if origin is dict:
-            return self._dict(get_args(tp)[1], value, path)
-        if dataclasses.is_dataclass(tp):
-            return self.dataclass(tp, value, path)  # type: ignore[arg-type]
+            return self._dict(args[1], value, path)
+        if origin is None and isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            return self.dataclass(tp, value, path)
         return self._scalar(tp, value, path)
 
     def _annotated(self, tp: Any, value: Any, path: KeyPath) -> Any:
-        base, *constraints = get_args(tp)
+        base, *constraints = _shape(tp)[1]
         result = self.convert(base, value, path)
         if result is INVALID or result is None:
             return result
@@ -240,8 +253,9 @@ class Converter:
         return result
 
     def _union(self, tp: Any, value: Any, path: KeyPath) -> Any:
-        options = [a for a in get_args(tp) if a is not type(None)]
-        if value is None and len(options) < len(get_args(tp)):
+        args = _shape(tp)[1]
+        options = [a for a in args if a is not type(None)]
+        if value is None and len(options) < len(args):
             return None
         if len(options) == 1:
             return self.convert(options[0], value, path)
@@ -289,7 +303,7 @@ class Converter:
         if not isinstance(value, dict):
             return self.fail(path, value, "a mapping", "wrong type")  # type: ignore[no-any-return]
         hints = _type_hints(cls)  # type: ignore[arg-type]
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "where"}  # type: ignore[arg-type]
+        fields, has_where = _init_fields(cls)  # type: ignore[arg-type]
         for key in value:
             if key not in fields:
                 hint = difflib.get_close_matches(key, list(fields), n=1)
@@ -316,6 +330,6 @@ class Converter:
             kwargs[name] = converted
         if broken:
             return INVALID  # type: ignore[no-any-return]
-        if "where" in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
+        if has_where:
             kwargs["where"] = Where(self.doc, path, frozenset(skipped))
         return cls(**kwargs)

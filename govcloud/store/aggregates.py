@@ -52,6 +52,25 @@ def snapshot(store: Store) -> Iterator[sa.Connection]:
         raise StoreError(f"cannot read the state store {store.describe()}: {exc}") from exc
 
 
+VERSIONED = ("vms", "ledger", "tickets")
+_TRIGGERS = tuple(f"{table}_version_{event}" for table in VERSIONED for event in ("insert", "update", "delete"))
+
+
+def table_versions(conn: sa.Connection) -> dict[str, int] | None:
+    """The versions of ``vms``, ``ledger`` and ``tickets`` in ``conn``'s snapshot (migration 0009): a
+    version that did not change means the table did not. None where they are not kept (PostgreSQL), or
+    when any of the nine triggers is missing — a later migration that rebuilds one of these tables drops
+    its triggers with it, and an unchanged version must never stand for a changed table."""
+    if conn.dialect.name != "sqlite":
+        return None
+    names = ", ".join(f"'{name}'" for name in _TRIGGERS)
+    present = conn.exec_driver_sql(f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})").scalar()
+    if present != len(_TRIGGERS):
+        return None
+    versions = {str(name): int(version) for name, version in conn.exec_driver_sql("SELECT name, version FROM table_versions")}
+    return versions if set(versions) == set(VERSIONED) else None
+
+
 def _driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of ``query`` as the database driver returns them (plain tuples), in ``conn``'s transaction.
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from govcloud.model.loading import MAX_FILE_BYTES, MAX_PROVINCE_FILE_BYTES
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = ["inventory/topology.yaml", "tenants.yaml", "users.yaml",
         *sorted(f"quotas/{p.name}" for p in (REPO / "quotas").glob("*.yaml")),
@@ -179,7 +181,8 @@ def structure_cases() -> Iterator[Case]:
         yield Case(f"{rel}:deep-map", rel, _put(rel, (text + "zz_d: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n").encode()), lines + 1)
         yield Case(f"{rel}:huge-int", rel, _put(rel, (text + "zz_i: " + "9" * 100_000 + "\n").encode()), lines + 1)
         yield Case(f"{rel}:empty", rel, _put(rel, b""), None, no_line=True)  # "empty file": line 0 by definition
-        yield Case(f"{rel}:oversize", rel, _put(rel, ORIGINAL[rel] + b"#" + b"x" * (512 * 1024) + b"\n"), no_line=True)
+        bound = MAX_FILE_BYTES if rel.startswith("tickets/") else MAX_PROVINCE_FILE_BYTES  # the admins' files have a larger one
+        yield Case(f"{rel}:oversize", rel, _put(rel, ORIGINAL[rel] + b"#" + b"x" * bound + b"\n"), no_line=True)
 
 
 NO_LINE["empty file"] = "an empty file has no line to point at"
@@ -330,12 +333,12 @@ def parse_memo() -> Iterator[None]:
     from govcloud.model import loading
 
     real = loading.parse
-    memo: dict[tuple[str, str], Any] = {}
+    memo: dict[tuple[Any, ...], Any] = {}
 
-    def parse(text: str, file: str) -> Any:
-        key = (text, file)
+    def parse(text: str, file: str, **options: Any) -> Any:
+        key = (text, file, *sorted(options.items()))
         if key not in memo:
-            memo[key] = real(text, file)  # a ConfigError is raised, never stored: broken texts are parsed every time
+            memo[key] = real(text, file, **options)  # a ConfigError is raised, never stored: broken texts are parsed every time
         return memo[key]
 
     loading.parse = parse  # type: ignore[assignment]
