@@ -1,4 +1,4 @@
-"""``govcloud devcloud install|up|down|status|reset|fail-centre|restore-centre``: the loopback OpenStack.
+"""``govcloud devcloud install|up|down|status|reset|fail-centre|restore-centre|host``: the loopback OpenStack.
 
 The only module that imports ``govcloud.devcloud``. Commands resolve the state directory
 (``$GOVCLOUD_DEVCLOUD_DIR`` or ``<state_dir>/devcloud``) and the profile (``--profile``, default
@@ -15,7 +15,7 @@ import click
 
 from govcloud.cli.app import AppContext, pass_app
 from govcloud.cli.output import emit, output_option
-from govcloud.devcloud.centres import fail_centre, find_centre, restore_centre, status, wait_nova_state
+from govcloud.devcloud.centres import fail_centre, find_centre, host_power, restore_centre, set_host_power, status, wait_nova_state
 from govcloud.devcloud.install import install
 from govcloud.devcloud.layout import Layout, devcloud_dir
 from govcloud.devcloud.lifecycle import down, reset, stored_profile, up
@@ -120,6 +120,23 @@ def restore_centre_cmd(centre: str, wait_s: float) -> None:
     """Start CENTRE's nova-compute services again (same host ids, servers kept)."""
     started = restore_centre(_layout(), centre, wait=wait_s)
     click.echo(f"centre {centre}: started nova-compute on {', '.join(started) or 'nothing (already running)'}")
+
+
+@devcloud.command("host")
+@click.argument("action", type=click.Choice(["off", "on", "status"]))
+@click.argument("host")
+def host_cmd(action: str, host: str) -> None:
+    """Power one compute HOST off (SIGKILL its nova-compute) or on, or print its power (on/off).
+
+    The devcloud's fence agent: failover's ``devcloud`` fence method and the tests' simulated BMCs run it,
+    as pacemaker runs a fence_* agent. ``status`` prints ``on`` or ``off``; every action exits 0 when done."""
+    layout = _layout()
+    if action == "status":
+        click.echo(host_power(layout, host))
+        return
+    changed = set_host_power(layout, host, action == "on")
+    click.echo(f"host {host}: {'powered ' + action if changed else 'already ' + action}", err=True)
+    click.echo(host_power(layout, host))
 
 
 COMMANDS.append(devcloud)
