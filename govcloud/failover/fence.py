@@ -296,3 +296,51 @@ def fence_state(target: FenceTarget, services: Sequence[ComputeService]) -> Fenc
     mine = sorted((s for s in services if s.zone in target.zones), key=lambda s: s.host)
     return FenceState(target.cloud, target.centre, target.fence.method, tuple(s.host for s in mine),
                       tuple(s.host for s in mine if s.forced_down), tuple(s.host for s in mine if s.state == "up" and not s.forced_down))
+
+
+class Fencer:
+    """Fencing with its collaborators bound, for the recovery, the daemon and the CLI (STYLE habit 7):
+    ``fence``/``unfence`` one centre by id, ``states`` of every centre from one listing per endpoint."""
+
+    def __init__(self, *, topology: Topology, endpoints: Endpoints, fencing: Fencing, driver: Callable[[Endpoint], ComputeDriver],
+                 settings: FencingSettings, agent: Callable[[CentreFence, FencingSettings], FenceAgent | None] = make_agent,
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.topology = topology
+        self.endpoints = endpoints
+        self.fencing = fencing
+        self.driver = driver
+        self.settings = settings
+        self.agent = agent
+        self.sleep = sleep
+        self.monotonic = monotonic
+
+    def target(self, cloud: str, centre: str) -> FenceTarget:
+        return target_of(self.topology, self.endpoints, self.fencing, cloud, centre)
+
+    def method(self, cloud: str, centre: str) -> str:
+        """The centre's configured method (``none`` when the fencing file does not name it)."""
+        return self.fencing.of(cloud, centre).method
+
+    def fence(self, cloud: str, centre: str) -> FenceReport:
+        target = self.target(cloud, centre)
+        return fence_centre(target, compute=self.driver(target.endpoint), agent=self.agent(target.fence, self.settings),
+                            settings=self.settings, sleep=self.sleep, monotonic=self.monotonic)
+
+    def unfence(self, cloud: str, centre: str) -> FenceReport:
+        target = self.target(cloud, centre)
+        return unfence_centre(target, compute=self.driver(target.endpoint), agent=self.agent(target.fence, self.settings),
+                              settings=self.settings, sleep=self.sleep, monotonic=self.monotonic)
+
+    def states(self) -> list[FenceState | tuple[FenceTarget, str]]:
+        """Each centre's ``FenceState``, or (target, why) where its endpoint could not be listed."""
+        found: list[FenceState | tuple[FenceTarget, str]] = []
+        listings: dict[Endpoint, list[ComputeService] | str] = {}
+        for target in targets(self.topology, self.endpoints, self.fencing):
+            if target.endpoint not in listings:
+                try:
+                    listings[target.endpoint] = self.driver(target.endpoint).compute_services()
+                except DriverError as exc:
+                    listings[target.endpoint] = str(exc)
+            listing = listings[target.endpoint]
+            found.append((target, listing) if isinstance(listing, str) else fence_state(target, listing))
+        return found

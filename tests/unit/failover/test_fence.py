@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from govcloud.drivers.base import ComputeService
-from govcloud.errors import PermanentError, TemporaryError
+from govcloud.errors import InputError, PermanentError, TemporaryError
 from govcloud.failover.fence import FenceTarget, fence_centre, fence_state, unfence_centre
 from govcloud.model.fencing import Bmc, CentreFence
 from govcloud.settings import FencingSettings
@@ -202,3 +202,36 @@ def test_fence_state_reads_nova_flags(flags: tuple[bool, bool], method: str, sta
     view = fence_state(replace(TARGET, fence=replace(IPMI, method=method)), listing + services("gz-main", "up"))  # type: ignore[arg-type]
     assert (view.state, view.evacuate_now) == (state, now)
     assert view.hosts == ("gz-backup-1", "gz-backup-2")
+
+
+def test_the_fencer_binds_the_collaborators_and_lists_every_centre_once_per_endpoint() -> None:
+    from govcloud.failover.fence import Fencer
+    from govcloud.model.endpoints import load_overlay, resolve
+    from govcloud.model.fencing import Fencing, load_fencing
+    from govcloud.model.state import load_state
+    from govcloud.settings import DataPaths
+    from tests.unit.test_cli_data import REPO
+
+    topology = load_state(DataPaths(root=REPO), []).topology
+    endpoints = resolve(topology, load_overlay(REPO / "inventory" / "devcloud.yaml"))
+    cloud, events, _, clock = world()
+    calls: list[object] = []
+
+    def driver(endpoint):  # type: ignore[no-untyped-def]
+        calls.append(endpoint)
+        return Recording(cloud, events) if endpoint == GZ else cloud.driver(endpoint)
+
+    fencing = Fencing(centres={("gd-prov", "gz-backup"): IPMI})
+    bmcs = Agent(cloud, events)  # the BMCs keep their power between calls
+    fencer = Fencer(topology=topology, endpoints=endpoints, fencing=fencing, driver=driver, settings=SETTINGS,
+                    agent=lambda fence, settings: bmcs if fence.method == "ipmi" else None,
+                    sleep=clock.sleep, monotonic=clock.monotonic)
+    assert fencer.method("gd-prov", "gz-backup") == "ipmi" and fencer.method("gd-prov", "gz-main") == "none"
+    assert fencer.fence("gd-prov", "gz-backup").ready
+    states = {(s.cloud, s.centre): s for s in fencer.states() if not isinstance(s, tuple)}
+    assert states[("gd-prov", "gz-backup")].state == "fenced" and states[("gd-prov", "gz-main")].state == "none"
+    assert len(calls) == 1 + 2  # fence: one driver; states: one per endpoint (gd-gz, gd-sg), not one per centre
+    assert fencer.unfence("gd-prov", "gz-backup").restored
+    with pytest.raises(InputError):
+        fencer.fence("gd-prov", "nowhere")
+    assert load_fencing(REPO / "inventory" / "fencing.yaml", topology).of("gd-prov", "sg-dr").method == "devcloud"

@@ -1,7 +1,8 @@
-"""IPMI fencing for real: sg-dr's two compute hosts get simulated BMCs (``ipmi_sim``, tests/support/ipmisim.py)
+"""Fencing for real, IPMI and the devcloud's own agent. IPMI: sg-dr's two compute hosts get simulated BMCs (``ipmi_sim``, tests/support/ipmisim.py)
 whose power is that host's nova-compute; ``fence_centre`` powers them off with ``ipmitool -I lanplus``,
 confirms it, and forces their services down in nova (at once, not after ``service_down_time``);
-``unfence_centre`` powers them on and clears the flag once the heartbeats are back.
+``unfence_centre`` powers them on and clears the flag once the heartbeats are back. The ``devcloud``
+method does the same through ``govcloud devcloud host off|on`` run as a fence agent command.
 
 It disturbs the shared devcloud: run it under ``flock -x /tmp/devcloud.lock``. It leaves every compute
 running and none forced down, also when it fails."""
@@ -88,3 +89,19 @@ def test_ipmi_fencing_of_sg_dr_through_simulated_bmcs(devcloud: Devcloud, driver
         assert {power(devcloud, h) for h in HOSTS} == {"on"}
         assert nova(driver) == {h: ("up", False) for h in HOSTS}
     print(f"\nipmi fence of sg-dr (2 hosts): {fenced_in:.1f} s to fenced + forced down; unfence {unfenced_in:.1f} s")
+
+
+def test_devcloud_method_fences_sg_dr_through_its_fence_agent(devcloud: Devcloud, driver: OpenStackDriver) -> None:
+    settings = FencingSettings(timeout=90, poll=0.5)
+    target = FenceTarget("gd-prov", "sg-dr", SG, ("sg-dr",), CentreFence(method="devcloud"))
+    agent = make_agent(target.fence, settings)
+    started = time.monotonic()
+    report = fence_centre(target, compute=driver, agent=agent, settings=settings)
+    fenced_in = time.monotonic() - started
+    assert report.ready and [h.host for h in report.hosts] == list(HOSTS), report.as_dict()
+    assert {power(devcloud, h) for h in HOSTS} == {"off"}
+    assert nova(driver) == {h: ("down", True) for h in HOSTS}
+    back = unfence_centre(target, compute=driver, agent=agent, settings=settings)
+    assert back.restored, back.as_dict()
+    assert nova(driver) == {h: ("up", False) for h in HOSTS}
+    print(f"\ndevcloud fence of sg-dr (2 hosts): {fenced_in:.1f} s to fenced + forced down")
