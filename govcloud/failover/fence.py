@@ -35,9 +35,11 @@ from govcloud.drivers.fence_command import CommandAgent
 from govcloud.drivers.ipmi import BmcAddress, IpmiAgent, read_password
 from govcloud.errors import DriverError, InputError, TemporaryError
 from govcloud.failover.watch import centre_refs
+from govcloud.model.access import require
 from govcloud.model.endpoints import Endpoints
 from govcloud.model.fencing import CentreFence, Fencing
 from govcloud.model.topology import Topology
+from govcloud.model.users import User
 from govcloud.settings import FencingSettings
 
 log = logging.getLogger("govcloud.failover.fence")
@@ -303,8 +305,10 @@ class Fencer:
     ``fence``/``unfence`` one centre by id, ``states`` of every centre from one listing per endpoint."""
 
     def __init__(self, *, topology: Topology, endpoints: Endpoints, fencing: Fencing, driver: Callable[[Endpoint], ComputeDriver],
-                 settings: FencingSettings, agent: Callable[[CentreFence, FencingSettings], FenceAgent | None] = make_agent,
+                 settings: FencingSettings, actor: User, agent: Callable[[CentreFence, FencingSettings], FenceAgent | None] = make_agent,
                  sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+        require(actor, "failover")  # powering hosts off is failover work: operators and admins (the CLI and the daemon alike)
+        self.actor = actor.id
         self.topology = topology
         self.endpoints = endpoints
         self.fencing = fencing
@@ -314,19 +318,26 @@ class Fencer:
         self.sleep = sleep
         self.monotonic = monotonic
 
-    def target(self, cloud: str, centre: str) -> FenceTarget:
+    def target(self, cloud: str | None, centre: str) -> FenceTarget:
+        """The centre by id; ``cloud`` may be left out when only one cloud has a centre of that name."""
+        if cloud is None:
+            holders = [c.id for c in self.topology.clouds if c.driver == "openstack" and c.centre(centre) is not None]
+            if len(holders) != 1:
+                raise FenceRefused(f"centre {centre} is in {len(holders)} OpenStack clouds of the topology"
+                                   + (f" ({', '.join(holders)}): name one with --cloud" if holders else ""))
+            cloud = holders[0]
         return target_of(self.topology, self.endpoints, self.fencing, cloud, centre)
 
     def method(self, cloud: str, centre: str) -> str:
         """The centre's configured method (``none`` when the fencing file does not name it)."""
         return self.fencing.of(cloud, centre).method
 
-    def fence(self, cloud: str, centre: str) -> FenceReport:
+    def fence(self, cloud: str | None, centre: str) -> FenceReport:
         target = self.target(cloud, centre)
         return fence_centre(target, compute=self.driver(target.endpoint), agent=self.agent(target.fence, self.settings),
                             settings=self.settings, sleep=self.sleep, monotonic=self.monotonic)
 
-    def unfence(self, cloud: str, centre: str) -> FenceReport:
+    def unfence(self, cloud: str | None, centre: str) -> FenceReport:
         target = self.target(cloud, centre)
         return unfence_centre(target, compute=self.driver(target.endpoint), agent=self.agent(target.fence, self.settings),
                               settings=self.settings, sleep=self.sleep, monotonic=self.monotonic)

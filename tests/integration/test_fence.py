@@ -10,7 +10,10 @@ running and none forced down, also when it fails."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from govcloud.errors import DriverError
 from govcloud.failover.fence import FenceTarget, fence_centre, make_agent, unfence_centre
 from govcloud.model.fencing import Bmc, CentreFence
 from govcloud.settings import FencingSettings
-from tests.integration.conftest import Devcloud
+from tests.integration.conftest import REPO, Devcloud
 from tests.support import ipmisim
 from tests.support.waiting import wait_for
 
@@ -105,3 +108,30 @@ def test_devcloud_method_fences_sg_dr_through_its_fence_agent(devcloud: Devcloud
     assert back.restored, back.as_dict()
     assert nova(driver) == {h: ("up", False) for h in HOSTS}
     print(f"\ndevcloud fence of sg-dr (2 hosts): {fenced_in:.1f} s to fenced + forced down")
+
+
+def test_the_cli_fences_and_unfences_sg_dr_with_the_shipped_fencing_file(devcloud: Devcloud, driver: OpenStackDriver,
+                                                                           tmp_path: Path) -> None:
+    env = {**os.environ, "GOVCLOUD_STATE_DIR": str(tmp_path / "state"), "GOVCLOUD_DEVCLOUD_DIR": str(devcloud.root),
+           "GOVCLOUD_ROOT": str(REPO), "OS_CLIENT_CONFIG_FILE": str(devcloud.clouds_yaml), "GOVCLOUD_USER": "admin"}
+
+    def govcloud(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], capture_output=True, text=True, timeout=300, cwd=REPO,
+                              env=env, check=False)
+
+    dry = govcloud("failover", "fence", "sg-dr", "--dry-run", "-o", "json")
+    assert dry.returncode == 0 and json.loads(dry.stdout)[0]["state"] == "armed", dry.stderr
+    assert nova(driver) == {h: ("up", False) for h in HOSTS}  # a dry run touches nothing
+    fenced = govcloud("failover", "fence", "sg-dr", "--yes", "-o", "json")
+    assert fenced.returncode == 0, fenced.stderr
+    assert json.loads(fenced.stdout)["ready"] is True
+    assert nova(driver) == {h: ("down", True) for h in HOSTS}
+    listing = govcloud("failover", "fencing", "-o", "json")
+    assert {(r["centre"], r["state"]) for r in json.loads(listing.stdout) if r["cloud"] == "gd-prov"} == {
+        ("gz-main", "armed"), ("gz-backup", "armed"), ("sg-dr", "fenced")}
+    back = govcloud("failover", "unfence", "sg-dr", "--yes", "-o", "json")
+    assert back.returncode == 0, back.stderr
+    assert nova(driver) == {h: ("up", False) for h in HOSTS}
+    audit = govcloud("audit", "list", "-o", "json")
+    assert [r["action"] for r in json.loads(audit.stdout) if r["action"].startswith("centre.")][-2:] == ["centre.fence", "centre.unfence"]
+    assert govcloud("failover", "fence", "nowhere", "--yes").returncode == 2

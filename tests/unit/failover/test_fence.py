@@ -9,14 +9,17 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from govcloud.drivers.base import ComputeService
-from govcloud.errors import InputError, PermanentError, TemporaryError
+from govcloud.errors import InputError, PermanentError, PermissionDenied, TemporaryError
 from govcloud.failover.fence import FenceTarget, fence_centre, fence_state, unfence_centre
 from govcloud.model.fencing import Bmc, CentreFence
+from govcloud.model.users import User
 from govcloud.settings import FencingSettings
 from tests.support.fakecloud import GZ, FakeCloud, FakeDriver, services
 
 SETTINGS = FencingSettings(timeout=10.0, poll=1.0, parallel=4)
 IPMI = CentreFence(method="ipmi", user="govcloud", hosts={"gz-backup-1": Bmc("127.0.0.1", 1623), "gz-backup-2": Bmc("127.0.0.1", 1624)})
+OPERATOR = User(id="yunwei-he", name="运维", role="operator")
+APPROVER = User(id="shenpi", name="审批", role="approver")
 TARGET = FenceTarget("gd-prov", "gz-backup", GZ, ("gz-backup",), IPMI)
 
 
@@ -223,7 +226,9 @@ def test_the_fencer_binds_the_collaborators_and_lists_every_centre_once_per_endp
 
     fencing = Fencing(centres={("gd-prov", "gz-backup"): IPMI})
     bmcs = Agent(cloud, events)  # the BMCs keep their power between calls
-    fencer = Fencer(topology=topology, endpoints=endpoints, fencing=fencing, driver=driver, settings=SETTINGS,
+    with pytest.raises(PermissionDenied):
+        Fencer(topology=topology, endpoints=endpoints, fencing=fencing, driver=driver, settings=SETTINGS, actor=APPROVER)
+    fencer = Fencer(topology=topology, endpoints=endpoints, fencing=fencing, driver=driver, settings=SETTINGS, actor=OPERATOR,
                     agent=lambda fence, settings: bmcs if fence.method == "ipmi" else None,
                     sleep=clock.sleep, monotonic=clock.monotonic)
     assert fencer.method("gd-prov", "gz-backup") == "ipmi" and fencer.method("gd-prov", "gz-main") == "none"
@@ -234,4 +239,5 @@ def test_the_fencer_binds_the_collaborators_and_lists_every_centre_once_per_endp
     assert fencer.unfence("gd-prov", "gz-backup").restored
     with pytest.raises(InputError):
         fencer.fence("gd-prov", "nowhere")
+    assert fencer.target(None, "gz-backup").cloud == "gd-prov"
     assert load_fencing(REPO / "inventory" / "fencing.yaml", topology).of("gd-prov", "sg-dr").method == "devcloud"
