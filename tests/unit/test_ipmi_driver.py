@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,16 @@ def ipmitool(tmp_path: Path) -> tuple[Path, Path]:
     return script, log
 
 
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Everything govcloud logs, also after a test of the daemon set ``govcloud`` not to propagate to the root."""
+    logger = logging.getLogger("govcloud")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="govcloud")
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
 def agent(script: Path, password: str = SECRET) -> IpmiAgent:
     return IpmiAgent({"gz-backup-1": BmcAddress("127.0.0.1", 16231), "gz-backup-2": BmcAddress("127.0.0.1", 16232)},
                      user="govcloud", password=password, binary=str(script), timeout=20)
@@ -62,9 +73,8 @@ def calls(log: Path) -> list[dict[str, object]]:
 
 
 def test_power_off_and_status_with_the_password_only_in_the_environment(ipmitool: tuple[Path, Path],
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+                                                                      logs: pytest.LogCaptureFixture) -> None:
     script, log = ipmitool
-    caplog.set_level(logging.DEBUG)
     bmc = agent(script)
     assert bmc.power_state("gz-backup-1") == "on"
     bmc.power_off("gz-backup-1")
@@ -78,7 +88,7 @@ def test_power_off_and_status_with_the_password_only_in_the_environment(ipmitool
         assert argv[argv.index("-I") + 1] == "lanplus" and argv[argv.index("-U") + 1] == "govcloud"
         assert call["password"] == SECRET
         assert call["env"] == ["IPMI_PASSWORD", "LC_ALL", "PATH"]  # nothing else of govcloud's environment
-    assert SECRET not in repr(bmc) and SECRET not in caplog.text
+    assert SECRET not in repr(bmc) and SECRET not in logs.text
 
 
 def test_a_refused_session_is_a_temporary_error_without_the_password(ipmitool: tuple[Path, Path]) -> None:
@@ -96,16 +106,15 @@ def test_a_host_without_a_bmc_and_a_missing_ipmitool_are_permanent(ipmitool: tup
         agent(tmp_path / "no-such-ipmitool").power_state("gz-backup-1")
 
 
-def test_fencing_a_centre_through_the_driver_logs_no_password(ipmitool: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+def test_fencing_a_centre_through_the_driver_logs_no_password(ipmitool: tuple[Path, Path], logs: pytest.LogCaptureFixture) -> None:
     script, log = ipmitool
-    caplog.set_level(logging.DEBUG, logger="govcloud")
     cloud = FakeCloud()
     cloud.services[GZ] = services("gz-backup", "down", "down")
     fence = CentreFence(method="ipmi", user="govcloud", hosts={"gz-backup-1": Bmc("127.0.0.1", 16231), "gz-backup-2": Bmc("127.0.0.1", 16232)})
     report = fence_centre(FenceTarget("gd-prov", "gz-backup", GZ, ("gz-backup",), fence), compute=cloud.driver(GZ),
                           agent=agent(script), settings=FencingSettings(timeout=5, poll=0.01))
     assert report.ready, report
-    assert "fenced gd-prov/gz-backup" in caplog.text and SECRET not in caplog.text
+    assert "fenced gd-prov/gz-backup" in logs.text and "host gz-backup-1 is off" in logs.text and SECRET not in logs.text
     assert SECRET not in json.dumps(report.as_dict())
     assert all(SECRET not in " ".join(c["argv"]) for c in calls(log))  # type: ignore[arg-type]
 
