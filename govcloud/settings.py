@@ -46,6 +46,8 @@ class DataPaths:
     cache: Path | None = None
     """Private directory of validated states (``<state_dir>/cache`` for the CLI and the daemon; None: every
     load validates from scratch). Keyed by the files' bytes: never stale (``model/cache.py``)."""
+    fencing: Path = Path("inventory/fencing.yaml")
+    """How each centre's compute hosts are fenced (``$GOVCLOUD_FENCING``); optional: without it no centre is fenced."""
 
     def resolve(self, path: Path) -> Path:
         """Absolute path of one of the fields above."""
@@ -172,6 +174,27 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class FencingSettings:
+    """How govcloud powers a failed centre's hosts off (``failover/fence.py``; methods per centre in ``DataPaths.fencing``)."""
+
+    ipmi_password_file: Path | None = None
+    """A file holding the BMC password on its first line (``$GOVCLOUD_IPMI_PASSWORD_FILE``), refused unless only its
+    owner may read it (0600). Without it the password is ``$GOVCLOUD_IPMI_PASSWORD``. Either way it reaches
+    ``ipmitool`` only through the child's environment (``-E``), never its command line (``ps`` shows that to
+    every user), and is never logged."""
+    ipmi_password: str = field(default="", repr=False)
+    """``$GOVCLOUD_IPMI_PASSWORD`` (kept out of ``repr`` so that settings can be printed)."""
+    timeout: float = 60.0
+    """Seconds one host may take to be confirmed off (or on) after its power command."""
+    poll: float = 1.0
+    """Seconds between two power-state reads while waiting."""
+    parallel: int = 8
+    """Hosts fenced at once (each is one ``ipmitool`` process at a time)."""
+    command_timeout: float = 30.0
+    """Seconds one ``ipmitool`` (or fence agent) run may take before it counts as failed."""
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """How to reach the state store."""
 
@@ -239,6 +262,7 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    fencing: FencingSettings = field(default_factory=FencingSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""
@@ -255,7 +279,10 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             state_dir=default_state_dir(env),
-            data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", ".")), cache=default_state_dir(env) / "cache"),
+            data=DataPaths(root=Path(env.get("GOVCLOUD_ROOT", ".")), cache=default_state_dir(env) / "cache",
+                           fencing=Path(env.get("GOVCLOUD_FENCING", str(DataPaths.fencing)))),
+            fencing=FencingSettings(ipmi_password_file=Path(env["GOVCLOUD_IPMI_PASSWORD_FILE"]) if env.get("GOVCLOUD_IPMI_PASSWORD_FILE")
+                                    else None, ipmi_password=env.get("GOVCLOUD_IPMI_PASSWORD", "")),
             store=StoreSettings(url=env.get("GOVCLOUD_DB", "")),
             profile=env.get("GOVCLOUD_PROFILE", DEFAULT_PROFILE),
             clouds_yaml=env.get("OS_CLIENT_CONFIG_FILE", ""),

@@ -15,7 +15,7 @@ import traceback
 
 import click
 
-from govcloud.cli import audit_cmd, daemon_cmd, data_cmd, devcloud_cmd, failover_cmd, ticket_cmd
+from govcloud.cli import audit_cmd, daemon_cmd, data_cmd, devcloud_cmd, failover_cmd, fence_cmd, ticket_cmd
 from govcloud.cli.app import cli
 from govcloud.errors import GovcloudError
 
@@ -24,7 +24,7 @@ __all__ = ["cli", "main"]
 for _module in (data_cmd, ticket_cmd, audit_cmd, daemon_cmd, failover_cmd, devcloud_cmd):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
-for _group, _command in ticket_cmd.EXTRA:
+for _group, _command in ticket_cmd.EXTRA + fence_cmd.EXTRA:
     group = cli.commands[_group]
     assert isinstance(group, click.Group)
     group.add_command(_command)

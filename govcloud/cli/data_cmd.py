@@ -45,19 +45,21 @@ def load(app: AppContext, *, with_tickets: bool = False) -> DesiredState:
 @pass_app
 def validate(app: AppContext, tickets: tuple[Path, ...], topology: str | None, tenants: str | None,
              quotas: str | None, fmt: str) -> None:
-    """Check topology, tenants, quotas and tickets; report every problem with file, line and key.
+    """Check topology, tenants, quotas, tickets and fencing; report every problem with file, line and key.
 
     TICKETS are ticket files to check in addition to the data; without them, tickets/*.yaml is checked.
     Exit code 2 when anything is wrong. The files are checked as `ticket submit` checks them (leases that
     ended included); what only the state store knows — ids in use, duplicates of live tickets, resize and
     delete targets — is checked by `ticket submit`, which reports it in the same form.
     """
+    from govcloud.model.fencing import load_fencing
     from govcloud.model.state import default_ticket_files, load_state
 
     paths = _paths(app, topology, tenants, quotas)
     files = list(tickets) if tickets else default_ticket_files(paths)
     try:
         state = load_state(paths, files, today=datetime.datetime.now(datetime.UTC).date())
+        load_fencing(paths.resolve(paths.fencing), state.topology)
     except ConfigError as exc:
         if fmt == "json":
             click.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in exc.problems]}, ensure_ascii=False, indent=2))

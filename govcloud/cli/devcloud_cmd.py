@@ -1,4 +1,4 @@
-"""``govcloud devcloud install|up|down|status|reset|fail-centre|restore-centre``: the loopback OpenStack.
+"""``govcloud devcloud install|up|down|status|reset|fail-centre|restore-centre|host``: the loopback OpenStack.
 
 The only module that imports ``govcloud.devcloud``. Commands resolve the state directory
 (``$GOVCLOUD_DEVCLOUD_DIR`` or ``<state_dir>/devcloud``) and the profile (``--profile``, default
@@ -140,6 +140,25 @@ def restore_centre_cmd(centre: str, wait_s: float) -> None:
 
     started = restore_centre(_layout(), centre, wait=wait_s)
     click.echo(f"centre {centre}: started nova-compute on {', '.join(started) or 'nothing (already running)'}")
+
+
+@devcloud.command("host")
+@click.argument("action", type=click.Choice(["off", "on", "status"]))
+@click.argument("host")
+def host_cmd(action: str, host: str) -> None:
+    """Power one compute HOST off (SIGKILL its nova-compute) or on, or print its power (on/off).
+
+    The devcloud's fence agent: failover's 'devcloud' fence method and the tests' simulated BMCs run it,
+    as pacemaker runs a fence_* agent. 'status' prints 'on' or 'off'; every action exits 0 when done."""
+    from govcloud.devcloud.centres import host_power, set_host_power
+
+    layout = _layout()
+    if action == "status":
+        click.echo(host_power(layout, host))
+        return
+    changed = set_host_power(layout, host, action == "on")
+    click.echo(f"host {host}: {'powered ' + action if changed else 'already ' + action}", err=True)
+    click.echo(host_power(layout, host))
 
 
 COMMANDS.append(devcloud)

@@ -1,8 +1,10 @@
-"""``status``, ``fail-centre`` and ``restore-centre``: the devcloud seen as centres with hosts.
+"""``status``, ``fail-centre``, ``restore-centre`` and ``host``: the devcloud seen as centres with hosts.
 
 ``fail-centre`` SIGKILLs every nova-compute of a centre (a power loss gives no graceful shutdown);
 ``restore-centre`` starts them again — possible because the fake driver keeps a fixed node id per
-host. Nova's view (``up``/``down``) comes from ``data/scripts/status.py`` run in the services' venv.
+host. ``host off|on|status HOST`` does the same to one host: it is the devcloud's fence agent, run by
+``failover/fence.py`` (method ``devcloud``) and by the ipmi_sim BMCs of the tests. Nova's view
+(``up``/``down``) comes from ``data/scripts/status.py`` run in the services' venv.
 """
 
 from __future__ import annotations
@@ -103,6 +105,36 @@ def restore_centre(layout: Layout, centre_id: str, *, wait: float = 90) -> list[
     if wait > 0:
         wait_nova_state(profile, layout, hosts, "up", timeout=wait)
     return started
+
+
+def _host_service(profile: Profile, layout: Layout, host: str) -> Service:
+    for service in compute_services(profile, layout):
+        if service.name == f"nova-compute-{host}":
+            return service
+    hosts = [s.name.removeprefix("nova-compute-") for s in compute_services(profile, layout)]
+    raise NotRunning(f"unknown compute host {host!r}: expected one of {', '.join(hosts)}")
+
+
+def host_power(layout: Layout, host: str) -> str:
+    """``on`` while the host's nova-compute runs, else ``off``: the devcloud's idea of a host's power."""
+    service = _host_service(_profile(layout), layout, host)
+    return "on" if procs.running_pid(layout.pidfile(service.name)) is not None else "off"
+
+
+def set_host_power(layout: Layout, host: str, on: bool) -> bool:
+    """Power one host off (SIGKILL its nova-compute, as a BMC's power-off gives no shutdown) or on (start it
+    again, not waiting for nova). The fence agent of the devcloud (``govcloud devcloud host``). True when
+    something changed."""
+    profile = _profile(layout)
+    service = _host_service(profile, layout, host)
+    if not on:
+        return procs.stop(layout.pidfile(service.name), grace=0, sig=signal.SIGKILL)
+    if "keystone" not in running(layout):
+        raise NotRunning("devcloud is not up: run `govcloud devcloud up`")
+    if procs.running_pid(layout.pidfile(service.name)) is not None:
+        return False
+    procs.start(service.argv, pidfile=layout.pidfile(service.name), log=layout.out_log(service.name), env=service.env)
+    return True
 
 
 def wait_nova_state(profile: Profile, layout: Layout, hosts: list[str], state: str, *, timeout: float) -> None:

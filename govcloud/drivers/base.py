@@ -122,4 +122,26 @@ class ComputeDriver(Protocol):
         TemporaryError."""
         ...
 
+    def force_down(self, host: str, *, forced: bool) -> ComputeService:
+        """Set (``forced=True``) or clear nova's ``forced_down`` flag of ``host``'s nova-compute service
+        (os-services, compute microversion >= 2.11) and return the service as nova reports it after. Only
+        for a host that is fenced: nova then reports it down at once, so evacuation need not wait for its
+        ``service_down_time``. Unknown host: PermanentError. Clearing it may be refused (409) while the
+        restarted compute still cleans up evacuations: a TemporaryError."""
+        ...
+
     def projects(self) -> dict[str, str]: ...
+
+
+class FenceAgent(Protocol):
+    """Powers one centre's compute hosts off and on (``drivers/ipmi.py``: their BMCs; ``drivers/fence_command.py``:
+    an external fence agent such as the devcloud's). ``power_state`` is ``"on"`` or ``"off"`` as the agent
+    sees it now; every failure is a DriverError naming the host, never the credentials."""
+
+    method: str
+
+    def power_off(self, host: str) -> None: ...
+
+    def power_on(self, host: str) -> None: ...
+
+    def power_state(self, host: str) -> str: ...

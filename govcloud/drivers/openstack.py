@@ -254,6 +254,24 @@ class OpenStackDriver:
         return [ComputeService(host=s.host, zone=s.availability_zone, state=s.state, status=s.status,
                                forced_down=bool(s.is_forced_down), updated_at=s.updated_at or "") for s in raw]
 
+    def force_down(self, host: str, *, forced: bool) -> ComputeService:
+        """Set or clear ``forced_down`` of ``host``'s nova-compute (admin). The SDK picks the call: from
+        microversion 2.53 ``PUT /os-services/{id}``, before that ``PUT /os-services/force-down`` (2.11+)."""
+        conn = self.admin
+        found = _call(f"find compute service of {host}", lambda: list(conn.compute.services(binary="nova-compute", host=host)))
+        if not found:
+            raise PermanentError(f"force down {host}: no nova-compute service on that host in "
+                                 f"{self.endpoint.cloud}/{self.endpoint.region}")
+        service = found[0]
+        doing = f"{'force down' if forced else 'clear forced_down of'} {host}"
+        _call(doing, lambda: conn.compute.update_service_forced_down(service, host=host, binary="nova-compute", forced=forced))
+        after = _call(f"get compute service of {host}", lambda: list(conn.compute.services(binary="nova-compute", host=host)))
+        if not after:
+            raise PermanentError(f"{doing}: the service vanished from nova")
+        s = after[0]
+        return ComputeService(host=s.host, zone=s.availability_zone, state=s.state, status=s.status,
+                              forced_down=bool(s.is_forced_down), updated_at=s.updated_at or "")
+
     def projects(self) -> dict[str, str]:
         """Project id → name: tenants' projects are named after the tenant slug."""
         raw = _call("list projects", lambda: list(self.admin.identity.projects()))

@@ -5,7 +5,8 @@ find-or-create logic: servers become ACTIVE at once, names are not unique (nova'
 can break things behind govcloud's back (``vanish``, ``break_server``, ``add_foreign``) or take a
 region's API or compute services down (``api_down``, ``services``), or make the next calls of one
 method fail (``faults``: method name → the errors its next calls raise, first first; ``create_server:done``
-raises after the server was made, as a process killed before it heard nova's answer). ``evacuate_server`` moves a server at
+raises after the server was made, as a process killed before it heard nova's answer). ``force_down`` sets nova's flag
+(recorded in ``force_calls``). ``evacuate_server`` moves a server at
 once, with nova's refusals where the fake knows enough (``services`` of the endpoint): the server's host
 still up, an unknown target host.
 """
@@ -32,6 +33,10 @@ class FakeCloud:
     api_down: set[Endpoint] = field(default_factory=set)
     faults: dict[str, list[BaseException]] = field(default_factory=dict)
     creates: int = 0
+    powered_off: set[str] = field(default_factory=set)
+    """Hosts a fake fence agent has powered off (their service stays ``down`` when ``forced_down`` is cleared)."""
+    force_calls: list[tuple[str, bool]] = field(default_factory=list)
+    """Every successful ``force_down`` call, in order: (host, forced)."""
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -147,6 +152,19 @@ class FakeDriver:
         moved = replace(server, host=host, zone=zone, status="ACTIVE", fault=None)
         self.cloud.servers[server_id] = (self.endpoint, moved)
         return moved
+
+    def force_down(self, host: str, *, forced: bool) -> ComputeService:
+        """nova's flag on the service; a forced-down service reports ``down`` (nova's servicegroup does)."""
+        self._api("force_down")
+        with self.cloud._lock:
+            listing = self.cloud.services.get(self.endpoint, [])
+            for i, service in enumerate(listing):
+                if service.host == host:
+                    state = "down" if forced else ("up" if host not in self.cloud.powered_off else "down")
+                    listing[i] = replace(service, forced_down=forced, state=state)
+                    self.cloud.force_calls.append((host, forced))
+                    return listing[i]
+        raise PermanentError(f"force down {host}: HTTP 404: Host '{host}' is not a nova-compute service")
 
     def projects(self) -> dict[str, str]:
         self._api()

@@ -112,3 +112,44 @@ def test_a_timeout_while_waited_for_is_temporary() -> None:
                                     connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
     with pytest.raises(TemporaryError, match="wait for server s-1: not done after 1 s"):
         driver.wait_for_server("gd-zf", "s-1", timeout=1)
+
+
+class Services:
+    """The SDK's compute proxy as far as ``force_down`` uses it: services by host, the forced_down update."""
+
+    def __init__(self, refuse: Exception | None = None) -> None:
+        self.flag = False
+        self.refuse = refuse
+        self.calls: list[dict[str, Any]] = []
+
+    def services(self, binary: str, host: str) -> list[SimpleNamespace]:
+        if host != "gz-backup-1":
+            return []
+        return [SimpleNamespace(id="svc-1", host=host, availability_zone="gz-backup", state="down" if self.flag else "up",
+                                status="enabled", is_forced_down=self.flag, updated_at="2026-12-05T01:00:00")]
+
+    def update_service_forced_down(self, service: Any, host: str | None = None, binary: str | None = None, forced: bool = True) -> None:
+        self.calls.append({"service": service.id, "host": host, "binary": binary, "forced": forced})
+        if self.refuse is not None:
+            raise self.refuse
+        self.flag = forced
+
+
+def test_force_down_sets_and_clears_nova_s_flag_through_the_sdk() -> None:
+    compute = Services()
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(compute=compute)
+    after = driver.force_down("gz-backup-1", forced=True)
+    assert after.forced_down and after.state == "down" and after.zone == "gz-backup"
+    assert not driver.force_down("gz-backup-1", forced=False).forced_down
+    assert compute.calls == [{"service": "svc-1", "host": "gz-backup-1", "binary": "nova-compute", "forced": True},
+                             {"service": "svc-1", "host": "gz-backup-1", "binary": "nova-compute", "forced": False}]
+    with pytest.raises(PermanentError, match="no nova-compute service"):
+        driver.force_down("gz-main-9", forced=True)
+
+
+def test_clearing_forced_down_while_nova_refuses_is_temporary() -> None:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(compute=Services(refuse=http(409, os_exc.ConflictException)))
+    with pytest.raises(TemporaryError, match="clear forced_down of gz-backup-1: HTTP 409"):
+        driver.force_down("gz-backup-1", forced=False)
