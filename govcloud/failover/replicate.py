@@ -135,6 +135,8 @@ class Result:
     replica: ReplicaRow | None = None
     pruned: int = 0
     errors: list[str] = field(default_factory=list)
+    gone: bool = False
+    """The VM is no longer a ``dr`` VM: its replicas were pruned, none was taken."""
 
     @property
     def ok(self) -> bool:
@@ -143,7 +145,7 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         made = self.replica
         return {"vm": self.vm.name, "tenant": self.vm.tenant, "system": self.vm.system, "ok": self.ok,
-                "replica": made.id if made else None, "state": made.state if made else "not due",
+                "replica": made.id if made else None, "state": made.state if made else ("no longer dr: pruned" if self.gone else "not due"),
                 "source_image": made.source_image if made else None, "dr_image": made.dr_image if made else None,
                 "size": made.size if made else None, "checksum": made.checksum if made else None,
                 "pruned": self.pruned, "errors": self.errors}
@@ -192,20 +194,49 @@ class Replicator:
 
     def run(self, *, system: str | None = None, tenant: str | None = None, force: bool = False,
             stop: Callable[[], bool] = lambda: False, on_result: Callable[[Result], None] = lambda _r: None) -> list[Result]:
-        """One pass: each selected VM replicated when due (every one with ``force``), then pruned."""
-        results = []
-        for vm in self.candidates(system=system, tenant=tenant):
+        """One pass: each selected VM replicated when due (every one with ``force``), then pruned; without a
+        filter, the replicas of VMs that are no longer ``dr`` VMs are pruned too."""
+        results: list[Result] = []
+        chosen = self.candidates(system=system, tenant=tenant)
+        for vm in chosen:
             if stop():
-                break
+                return results
             result = Result(vm)
             if force or self.due(vm, self.clock()):
                 result.replica = self.replicate(vm)
                 if result.replica.error:
                     result.errors.append(result.replica.error)
-            self._prune(vm, result)
+            self._prune(result, keep=self.settings.keep)
+            results.append(result)
+            on_result(result)
+        if system is None and tenant is None and not stop():
+            results += self._prune_gone({(v.ticket, v.idx) for v in chosen}, on_result)
+        return results
+
+    def _prune_gone(self, live: set[tuple[str, int]], on_result: Callable[[Result], None]) -> list[Result]:
+        """Every replica of a VM that is no longer a ``dr`` VM (its ticket retired, the VM deleted by a
+        resize, the protection gone) loses its images in both regions: nothing would ever prune them."""
+        with self.store.transaction() as conn:
+            rows = [r for r in replicas.listing(conn) if (r.ticket, r.idx) not in live]
+        results: list[Result] = []
+        for key in sorted({(r.ticket, r.idx) for r in rows}):
+            first = next(r for r in rows if (r.ticket, r.idx) == key)
+            gone = DrVm(first.ticket, first.idx, first.vm, first.tenant, first.system, first.cloud, first.server_id,
+                        self._endpoint(first.cloud, first.source_region), self._endpoint(first.cloud, first.dr_region))
+            result = Result(gone, gone=True)
+            self._prune(result, keep=0)
             results.append(result)
             on_result(result)
         return results
+
+    def _endpoint(self, cloud_id: str, region: str) -> Endpoint:
+        """The clouds.yaml entry that reaches ``region`` of ``cloud_id`` (a replica row names cloud and region)."""
+        cloud = self.state.topology.cloud(cloud_id)
+        for centre in cloud.centres if cloud is not None else ():
+            target = self.endpoints.of(cloud_id, centre.id)
+            if target.region == region:
+                return Endpoint(target.entry, region)
+        raise InputError(f"replica of cloud {cloud_id} in region {region}: no centre of the topology is reached there any more")
 
     # -- one replica -------------------------------------------------------------------------
     def _retry(self, doing: str, call: Callable[[], Any]) -> Any:
@@ -285,11 +316,12 @@ class Replicator:
         return self._save(row, state="failed", error=error, finished_at=_iso(self.clock()), **left)
 
     # -- keep K ------------------------------------------------------------------------------
-    def _prune(self, vm: DrVm, result: Result) -> None:
+    def _prune(self, result: Result, *, keep: int) -> None:
+        vm = result.vm
         with self.store.transaction() as conn:
             rows = replicas.of_vm(conn, vm.ticket, vm.idx)
         stale = datetime.timedelta(seconds=self.settings.stale_after)
-        for row in to_prune(rows, keep=self.settings.keep, now=self.clock(), stale_after=stale):
+        for row in to_prune(rows, keep=keep, now=self.clock(), stale_after=stale):
             error = self._delete_images(vm, row)
             if error:
                 result.errors.append(error)

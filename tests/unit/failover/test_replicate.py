@@ -260,3 +260,14 @@ def test_dr_vms_of_a_retired_ticket_are_not_replicated(ctx: EngineContext, tmp_p
     with ctx.store.transaction() as conn:
         rows.set_fields(conn, ticket_id, state="retired")
     assert replicator(ctx).candidates() == []
+
+
+def test_replicas_of_a_vm_that_is_no_longer_dr_are_pruned_in_both_regions(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    ticket_id = active_ticket(ctx, tmp_path, "dr", count=1)
+    replicator(ctx).run()
+    assert len(cloud.images_in(GZ)) == len(cloud.images_in(SG)) == 1
+    with ctx.store.transaction() as conn:
+        rows.set_fields(conn, ticket_id, state="retired")
+    (result,) = replicator(ctx).run()
+    assert result.gone and result.pruned == 1 and result.ok
+    assert stored(ctx) == [] and cloud.images_in(GZ) == [] and cloud.images_in(SG) == []
