@@ -86,12 +86,10 @@ class Image:
 
 
 class ImageData:
-    """An image's bytes on their way out of glance: ``image`` as it was when the download began, and
-    ``chunks`` read from the open response (nothing is held beyond one chunk). ``close()`` ends the
-    response early (a copy that failed half-way)."""
+    """An image's bytes on their way out of glance: ``chunks`` read from the open response (nothing is
+    held beyond one chunk). ``close()`` ends the response early (a copy that failed half-way)."""
 
-    def __init__(self, image: Image, chunks: Iterator[bytes], close: Callable[[], None] = lambda: None) -> None:
-        self.image = image
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None] = lambda: None) -> None:
         self.chunks = chunks
         self._close = close
 

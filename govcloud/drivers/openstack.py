@@ -475,16 +475,13 @@ class OpenStackDriver:
                 raise PermanentError(f"image {image.name} ({image_id}) ended {image.status} in {self.endpoint.region}")
             return bool(image.status == "active")
 
-        return _image(_poll(f"wait for image {image_id}", lambda: conn.image.get_image(image_id), done, timeout=timeout))
+        return _image(_poll(f"wait for image {image_id}", lambda: conn.image.get_image(image_id), done, timeout=timeout, interval=0.5))
 
     def read_image(self, tenant: str, image_id: str, *, chunk_size: int) -> ImageData:
-        """``download_image(stream=True)``: the SDK returns the open response; its ``iter_content`` reads
-        one chunk at a time. A connection that breaks mid-stream (requests' errors are OSErrors) is a
-        TemporaryError."""
+        """``download_image(stream=True)``: the SDK looks the image up and returns the open response; its
+        ``iter_content`` reads one chunk at a time (an image that is not active answers with an HTTP
+        error). A connection that breaks mid-stream (requests' errors are OSErrors) is a TemporaryError."""
         conn = self._as(tenant)
-        image = _image(_read(f"get image {image_id}", lambda: conn.image.get_image(image_id)))
-        if image.status != "active":
-            raise PermanentError(f"image {image_id} is {image.status} in {self.endpoint.region}, not active: nothing to read")
         response = _call(f"download image {image_id}", lambda: conn.image.download_image(image_id, stream=True, chunk_size=chunk_size))
 
         def chunks() -> Iterator[bytes]:
@@ -495,7 +492,7 @@ class OpenStackDriver:
             finally:
                 response.close()
 
-        return ImageData(image, chunks(), response.close)
+        return ImageData(chunks(), response.close)
 
     def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
                      properties: Mapping[str, str]) -> Image:

@@ -207,8 +207,8 @@ class FakeDriver:
         own = self._own(tenant, image_id)
         if own is None:
             raise PermanentError(f"get image {image_id}: HTTP 404: No image found with ID {image_id}")
-        image, data = own
-        return ImageData(image, (data[i:i + chunk_size] for i in range(0, len(data), chunk_size)))
+        _, data = own
+        return ImageData(data[i:i + chunk_size] for i in range(0, len(data), chunk_size))
 
     def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
                      properties: Mapping[str, str]) -> Image:

@@ -147,7 +147,7 @@ def test_a_download_that_breaks_off_is_temporary_and_closes_the_response() -> No
         raise OSError("Connection broken: IncompleteRead")
 
     response = SimpleNamespace(iter_content=chunks, close=lambda: closed.append(True))
-    driver = image_driver(SimpleNamespace(get_image=lambda _id: raw_image(), download_image=lambda *_a, **_k: response))
+    driver = image_driver(SimpleNamespace(download_image=lambda *_a, **_k: response))
     data = driver.read_image("gd-zf", "i-1", chunk_size=3)
     with pytest.raises(TemporaryError, match="download of image i-1 from gd-sg broke off"):
         list(data.chunks)
