@@ -178,4 +178,9 @@ class ComputeDriver(Protocol):
 
     def find_image(self, tenant: str, image_id: str) -> Image | None: ...
 
+    def images(self, tenant: str, *, name: str) -> list[Image]:
+        """The tenant's images with exactly this name (how a run that died before recording an image id
+        finds what it made: replica images have names derived from their row)."""
+        ...
+
     def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None: ...

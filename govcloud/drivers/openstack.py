@@ -525,6 +525,13 @@ class OpenStackDriver:
         raw = _read(f"find image {image_id}", lambda: conn.image.find_image(image_id, ignore_missing=True))
         return None if raw is None else _image(raw)
 
+    def images(self, tenant: str, *, name: str) -> list[Image]:
+        """glance filters by name; only the tenant's own images (an admin would see every project's)."""
+        conn = self._as(tenant)
+        project_id = self.project_id(tenant)
+        raw = _read(f"list images {name}", lambda: list(conn.image.images(name=name, owner=project_id)))
+        return [_image(i) for i in raw if i.name == name]
+
     def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None:
         conn = self._as(tenant)
         _call(f"delete image {image_id} in {self.endpoint.region}", lambda: conn.image.delete_image(image_id, ignore_missing=ignore_missing))

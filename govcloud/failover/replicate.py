@@ -119,6 +119,12 @@ def to_prune(rows: Sequence[ReplicaRow], *, keep: int, now: datetime.datetime, s
     return ready[max(keep, 0):] + old_failed + stale + pruning
 
 
+def image_name(row: ReplicaRow) -> str:
+    """The name of a replica's images in both regions, derived from its row: a run that died before it
+    recorded an image id leaves an image the next run finds by this name (``Replicator._delete_images``)."""
+    return f"{row.vm}-dr-{_time(row.taken_at).astimezone(datetime.UTC):%Y%m%dT%H%M%S}-{row.id[:8]}"
+
+
 def _time(iso: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(iso)
 
@@ -251,7 +257,7 @@ class Replicator:
         with self.store.transaction() as conn:
             replicas.insert(conn, row)
         source, target = self.driver(vm.source), self.driver(vm.dr)
-        name = f"{vm.name}-dr-{taken.astimezone(datetime.UTC):%Y%m%dT%H%M%S}-{row.id[:6]}"
+        name = image_name(row)
         properties = {PROPERTY: row.id, "govcloud:vm": vm.name, "govcloud:ticket": vm.ticket, "govcloud:tenant": vm.tenant,
                       "govcloud:system": vm.system}
         try:
@@ -332,18 +338,27 @@ class Replicator:
             result.pruned += 1
 
     def _delete_images(self, vm: DrVm, row: ReplicaRow) -> str | None:
-        """Delete the replica's images in both regions (missing ones count as deleted); the error, if any."""
+        """Delete the replica's images in both regions (missing ones count as deleted); the error, if any.
+        Besides the ids the row recorded, a replica that never became ready is looked for by its images'
+        name: its run may have died between nova's (or glance's) answer and recording the id."""
         errors = []
         for image_id, endpoint in ((row.source_image, Endpoint(vm.source.cloud, row.source_region)),
                                    (row.dr_image, Endpoint(vm.dr.cloud, row.dr_region))):
-            if not image_id:
-                continue
             try:
-                self._delete_image(endpoint, row.tenant, image_id)
+                for found in self._images_of(endpoint, row, image_id):
+                    self._delete_image(endpoint, row.tenant, found)
             except DriverError as exc:
-                errors.append(f"image {image_id} in {endpoint.region} not deleted: {exc}")
+                errors.append(f"images of replica {row.id} in {endpoint.region} not deleted: {exc}")
         return "; ".join(errors) or None
 
+    def _images_of(self, endpoint: Endpoint, row: ReplicaRow, recorded: str | None) -> list[str]:
+        ids = [recorded] if recorded else []
+        if row.state != "ready":
+            driver = self.driver(endpoint)
+            listed = self._retry(f"list images of replica {row.id} in {endpoint.region}",
+                                 lambda: driver.images(row.tenant, name=image_name(row)))
+            ids += [i.id for i in listed if i.id not in ids]
+        return ids
 
     def _delete_image(self, endpoint: Endpoint, tenant: str, image_id: str) -> None:
         driver = self.driver(endpoint)

@@ -12,7 +12,8 @@ still up, an unknown target host.
 Images (replication, issue 14): ``snapshot_server`` makes an active image in the server's endpoint whose
 bytes derive from the server id and a counter (as the devcloud's fake hypervisor does), ``read_image``
 streams them in chunks, ``upload_image`` consumes the stream and stores what arrived (``corrupt``: the
-next uploads store one byte changed, as a copy garbled on the way). ``images`` holds every image with
+next uploads store one byte changed, as a copy garbled on the way); ``snapshot_server:done`` and
+``upload_image:done`` faults raise after the image was made (a process killed before it heard). ``images`` holds every image with
 its endpoint, tenant and bytes.
 """
 
@@ -187,6 +188,7 @@ class FakeDriver:
         data = f"fake-disk server={server_id} snapshot={number}\n".encode() * 200
         image = _made(f"i-{number}", name, data, disk_format="raw", container_format="bare", properties=metadata, number=number)
         self.cloud.images[image.id] = (self.endpoint, tenant, image, data)
+        self._api("snapshot_server:done")
         return image
 
     def wait_for_image(self, tenant: str, image_id: str, *, timeout: float) -> Image:
@@ -228,6 +230,10 @@ class FakeDriver:
         self._api("find_image")
         own = self._own(tenant, image_id)
         return None if own is None else own[0]
+
+    def images(self, tenant: str, *, name: str) -> list[Image]:
+        self._api("images")
+        return [i for e, owner, i, _ in self.cloud.images.values() if e == self.endpoint and owner == tenant and i.name == name]
 
     def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_image")

@@ -271,3 +271,28 @@ def test_replicas_of_a_vm_that_is_no_longer_dr_are_pruned_in_both_regions(ctx: E
     (result,) = replicator(ctx).run()
     assert result.gone and result.pruned == 1 and result.ok
     assert stored(ctx) == [] and cloud.images_in(GZ) == [] and cloud.images_in(SG) == []
+
+
+class Killed(BaseException):
+    """The process dying between the cloud's answer and the store's record (not an error it could catch)."""
+
+
+@pytest.mark.parametrize(("fault", "left_in"), [("snapshot_server:done", GZ), ("upload_image:done", SG)])
+def test_images_of_a_run_killed_before_it_recorded_them_are_found_by_name_and_deleted(
+        ctx: EngineContext, cloud: FakeCloud, tmp_path: Path, clock: Clock, fault: str, left_in: Any) -> None:
+    active_ticket(ctx, tmp_path, "dr", count=1)
+    cloud.faults[fault] = [Killed()]
+    with pytest.raises(Killed):
+        replicator(ctx).run()
+    (dead,) = stored(ctx)
+    assert dead.state in ("taking", "copying") and dead.dr_image is None
+    assert len(cloud.images_in(left_in)) == 1  # made, never recorded
+    (result,) = replicator(ctx).run()  # an hour has not passed: the run may still be alive, its row is left alone
+    assert dead.id in {r.id for r in stored(ctx)}
+    clock.advance(hours=2)
+    (result,) = replicator(ctx).run()
+    assert result.ok and result.pruned == 1
+    ready = stored(ctx)
+    assert dead.id not in {r.id for r in ready} and {r.state for r in ready} == {"ready"}
+    assert {i.id for i in cloud.images_in(GZ)} == {r.source_image for r in ready}
+    assert {i.id for i in cloud.images_in(SG)} == {r.dr_image for r in ready}
