@@ -7,19 +7,22 @@ Run it under ``flock -s /tmp/devcloud.lock`` when the devcloud is shared."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import openstack
 import pytest
 
+from govcloud.drivers.base import Endpoint
 from govcloud.engine import provision, tickets
 from govcloud.engine.context import EngineContext
-from govcloud.failover.replicate import Replicator
+from govcloud.failover.replicate import Replicator, image_name
 from govcloud.settings import DrSettings
 from govcloud.store import replicas
 from govcloud.store import tickets as rows
@@ -111,6 +114,26 @@ def test_dr_replicate_on_the_cli_and_keep_k_prunes_both_regions(db: str, dr_tick
                              "dr", "replicas", "-o", "json"], capture_output=True, text=True, timeout=120, check=False)
     assert listed.returncode == 0, listed.stderr
     assert {r["id"] for r in json.loads(listed.stdout)} == {r.id for r in kept}  # the requester sees its own tenant's
+
+
+def test_a_replica_whose_run_died_before_recording_its_snapshot_is_found_by_name_and_deleted(db: str, dr_ticket: str) -> None:
+    """The run asked nova for the snapshot and died before the store heard the image id: the row says
+    ``taking`` and names no image; two hours later the next pass finds the image by its name and deletes it."""
+    operator = engine(db, "yunwei-he")
+    with operator.store.transaction() as conn:
+        vm = rows.vms_of(conn, dr_ticket)[0]
+        dead = replicas.ReplicaRow(id=uuid.uuid4().hex, ticket=vm.ticket, idx=vm.idx, vm=vm.name, tenant=vm.tenant, system=vm.system,
+                                   cloud=vm.cloud, server_id=vm.server_id or "", source_region="gd-gz", dr_region="gd-sg",
+                                   taken_at=(operator.clock() - datetime.timedelta(hours=2)).isoformat(), state="taking")
+        replicas.insert(conn, dead)
+    gz = operator.driver(Endpoint("devcloud-admin", "gd-gz"))
+    made = gz.snapshot_server(vm.tenant, vm.server_id or "", name=image_name(dead), metadata={})
+    gz.wait_for_image(vm.tenant, made.id, timeout=120)
+    (result,) = [r for r in replicator(operator, keep=1).run(system="hukou") if r.vm.name == vm.name]
+    assert result.replica is None and result.pruned == 1 and result.ok  # not due: only the prune
+    assert glance("gd-gz").find_image(made.id, ignore_missing=True) is None
+    with operator.store.transaction() as conn:
+        assert dead.id not in {r.id for r in replicas.listing(conn)}
 
 
 def test_retiring_the_ticket_prunes_its_replicas_in_both_regions(db: str, dr_ticket: str) -> None:
