@@ -1,13 +1,14 @@
 """Benchmark: replication of ``dr`` VMs into gd-sg vs a plain openstacksdk download/upload loop (issue 14).
 
-usage: flock -s /tmp/devcloud.lock python bench/replication.py [--vms 8]
+usage: flock -s /tmp/devcloud.lock python bench/replication.py [--vms 8] [--disk-mib 4]
 
 Against the running devcloud, in one run: a ``dr`` ticket (gd-gat/hukou) with ``--vms`` small VMs is
 applied into a temporary store; then, each serial, one image at a time:
 
 1. **govcloud replicate**: ``Replicator.run(force=True)`` — per VM a nova snapshot in gd-gz (the fake
-   hypervisor writes 4 MiB), its wait, the streamed copy into gd-sg with its checks, the store rows and
-   the audit records. What the daemon does;
+   hypervisor writes ``--disk-mib`` MiB: the bench sets the servers' ``devcloud:disk_mib``), its wait,
+   the streamed copy into gd-sg with its checks, the store rows and the audit records. What the daemon
+   does;
 2. **govcloud copy**: the copy step alone (``Replicator._copy``: ``read_image`` → ``upload_image`` with
    MD5 and size checked three ways) over the same snapshots;
 3. **plain SDK**: over the same snapshots, what a script would do: ``download_image`` (the whole image in
@@ -39,6 +40,7 @@ from govcloud.engine.context import EngineContext, build
 from govcloud.failover.replicate import Replicator
 from govcloud.settings import DrSettings, Settings
 from govcloud.store import replicas
+from govcloud.store import tickets as rows
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -79,6 +81,7 @@ def line(what: str, images: int, size: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vms", type=int, default=8)
+    parser.add_argument("--disk-mib", type=int, default=4, help="size of each snapshot (the devcloud's fake hypervisor: 1-256)")
     args = parser.parse_args()
     if not os.environ.get("OS_CLIENT_CONFIG_FILE"):
         os.environ["OS_CLIENT_CONFIG_FILE"] = str(Path("~/.local/state/govcloud/devcloud/clouds.yaml").expanduser())
@@ -86,6 +89,10 @@ def main() -> None:
     db = f"sqlite:///{work / 'state.db'}"
     ticket_id = apply_ticket(db, work, args.vms)
     operator = engine(db, "yunwei-he")
+    nova = openstack.connect(cloud="devcloud-admin", region_name="gd-gz").compute
+    with operator.store.transaction() as conn:
+        for vm in rows.vms_of(conn, ticket_id):
+            nova.set_server_metadata(vm.server_id, **{"devcloud:disk_mib": str(args.disk_mib)})
     plain: list[str] = []
     sg = openstack.connect(cloud="devcloud-admin", region_name="gd-sg").image
     try:
