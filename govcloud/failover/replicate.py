@@ -260,13 +260,25 @@ class Replicator:
         name = image_name(row)
         properties = {PROPERTY: row.id, "govcloud:vm": vm.name, "govcloud:ticket": vm.ticket, "govcloud:tenant": vm.tenant,
                       "govcloud:system": vm.system}
+        tries = {"snapshot": 0, "copy": 0}
+
+        def take() -> Image:  # a try after a temporary error asks first: nova may have made it and lost the answer
+            tries["snapshot"] += 1
+            made = source.images(vm.tenant, name=name) if tries["snapshot"] > 1 else []
+            return made[0] if made else source.snapshot_server(vm.tenant, vm.server_id, name=name, metadata=properties)
+
+        def copy_once(snapshot: Image) -> Image:  # and a copy tried again first removes what an earlier try left
+            tries["copy"] += 1
+            for left in target.images(vm.tenant, name=name) if tries["copy"] > 1 else []:
+                target.delete_image(vm.tenant, left.id)
+            return self._copy(source, target, vm.tenant, snapshot, properties)
+
         try:
-            snapshot = self._retry(f"snapshot {vm.name}", lambda: source.snapshot_server(vm.tenant, vm.server_id, name=name,
-                                                                                              metadata=properties))
+            snapshot = self._retry(f"snapshot {vm.name}", take)
             row = self._save(row, state="copying", source_image=snapshot.id)
             snapshot = self._retry(f"wait for snapshot {name}", lambda: source.wait_for_image(
                 vm.tenant, snapshot.id, timeout=self.settings.snapshot_timeout))
-            copy = self._retry(f"copy {name} to {vm.dr.region}", lambda: self._copy(source, target, vm.tenant, snapshot, properties))
+            copy = self._retry(f"copy {name} to {vm.dr.region}", lambda: copy_once(snapshot))
             row = self._save(row, state="ready", dr_image=copy.id, size=copy.size, checksum=copy.checksum, finished_at=_iso(self.clock()))
         except DriverError as exc:
             row = self._give_up(row, source, target, f"{type(exc).__name__}: {exc}")

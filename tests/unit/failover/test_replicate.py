@@ -296,3 +296,17 @@ def test_images_of_a_run_killed_before_it_recorded_them_are_found_by_name_and_de
     assert dead.id not in {r.id for r in ready} and {r.state for r in ready} == {"ready"}
     assert {i.id for i in cloud.images_in(GZ)} == {r.source_image for r in ready}
     assert {i.id for i in cloud.images_in(SG)} == {r.dr_image for r in ready}
+
+
+@pytest.mark.parametrize(("fault", "region"), [("snapshot_server:done", GZ), ("upload_image:done", SG)])
+def test_a_try_whose_answer_was_lost_leaves_no_second_image(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path, fault: str,
+                                                           region: Any) -> None:
+    """nova (or glance) made the image and the answer never came: the next try finds it by name (snapshot)
+    or deletes it before copying again (upload), so exactly one image per region is left."""
+    active_ticket(ctx, tmp_path, "dr", count=1)
+    cloud.faults[fault] = [TemporaryError("connection reset after the request was sent", delay=0)]
+    (result,) = replicator(ctx).run()
+    assert result.ok and result.replica is not None
+    assert [i.id for i in cloud.images_in(GZ)] == [result.replica.source_image]
+    assert [i.id for i in cloud.images_in(SG)] == [result.replica.dr_image]
+    assert len(cloud.images_in(region)) == 1
