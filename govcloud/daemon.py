@@ -12,7 +12,10 @@ It does what an operator would otherwise run by hand, with the very same engine 
   states from nova's compute services (``failover/watch.py``);
 * **failover** (on its own thread, woken by the health loop): for a centre recorded ``down``, the
   recovery plan of its protected VMs (``failover/recover.py``), audited once, and carried out when
-  ``failover_policy`` is ``evacuate``.
+  ``failover_policy`` is ``evacuate``;
+* **replication** (every ``dr.interval``, on its own thread: snapshots and copies take seconds each):
+  each ``dr`` VM whose newest replica is older than its RPO is snapshotted and copied into its cloud's
+  DR region, old replicas pruned (``failover/replicate.py``).
 
 Only the **leader** acts. Leadership comes from the store (``store/leader.py``: a PostgreSQL advisory
 lock, or a lock file next to a SQLite database); standbys poll for it. Before every step the leader
@@ -46,6 +49,7 @@ from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
 from govcloud.failover.recover import FailoverRefused, Recovery
+from govcloud.failover.replicate import Replicator
 from govcloud.failover.watch import CentreWatch
 from govcloud.model.access import service_identity
 from govcloud.model.states import TO_WORK_ON
@@ -129,6 +133,8 @@ class Daemon:
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
                                  actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1)
+        self.replicator = Replicator(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, clock=ctx.clock,
+                                     actor=self.identity, settings=ctx.settings.dr, tries=ctx.settings.engine.temporary_retries + 1)
         self.failover_due = threading.Event()
         self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self._audit_head: tuple[int, str] | None = None
@@ -157,6 +163,7 @@ class Daemon:
         health = threading.Thread(target=self._health_loop, name="health", daemon=True)
         health.start()
         threading.Thread(target=self._failover_loop, name="failover", daemon=True).start()
+        threading.Thread(target=self._replicate_loop, name="replicate", daemon=True).start()
         event("daemon started", daemon=self.id, store=self.ctx.store.describe(), election=self.lock.backend,
               inbox=str(self.ctx.settings.inbox), policy=self.settings.reconcile_policy)
         try:
@@ -324,6 +331,26 @@ class Daemon:
             self.failover_due.clear()
             if self.leader and not self.stopping.is_set():
                 self._guarded("failover", self.failover_pass)
+
+    def _replicate_loop(self) -> None:
+        """Its own thread: a pass snapshots and copies one VM after another and must not hold up applies."""
+        while not self.stopping.is_set():
+            if self.leader:
+                self._guarded("replicate", self.replicate_pass)
+            self.stopping.wait(self.ctx.settings.dr.interval)
+
+    def replicate_pass(self) -> None:
+        """The ``dr`` VMs due for replication (newest replica older than the RPO), replicated and pruned;
+        the leader only, and it stops between VMs when leadership is lost or a stop is asked for."""
+        if not self.may_act():
+            return
+        for result in self.replicator.run(stop=lambda: not self.may_act()):
+            made = result.replica
+            if made is not None or result.pruned or result.errors:
+                event("dr replica" if result.ok else "dr replication failed", logging.INFO if result.ok else logging.ERROR,
+                      vm=result.vm.name, replica=made.id if made else None, state=made.state if made else "not due",
+                      dr_image=made.dr_image if made else None, size=made.size if made else None, pruned=result.pruned,
+                      errors=result.errors)
 
     def failover_pass(self) -> None:
         """Each centre recorded down: plan; audit a plan not seen before; evacuate under that policy."""

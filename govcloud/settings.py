@@ -195,6 +195,28 @@ class FencingSettings:
 
 
 @dataclass(frozen=True)
+class DrSettings:
+    """Replication of ``dr`` VMs into their cloud's DR region (``failover/replicate.py``, issue 14)."""
+
+    rpo: float = 3600.0
+    """Seconds: the recovery point objective of a ``dr`` VM no recovery plan gives one (``rpo_of``'s default;
+    a plan's ``rpo:`` wins once plans are wired in). A VM is due for replication when its newest ready
+    replica is at least this old (or it has none). The data a disaster can lose is then at most this,
+    plus the daemon's ``interval``, plus the time one snapshot and copy take."""
+    keep: int = 3
+    """Replicas kept per VM (K): once a new one is ready, older ready ones beyond K are deleted in both regions."""
+    interval: float = 60.0
+    """Seconds between two daemon passes that look for VMs due for replication."""
+    snapshot_timeout: float = 600.0
+    """Seconds one snapshot may take to become ``active`` in glance before the try counts as failed."""
+    chunk_size: int = 1024 * 1024
+    """Bytes read from the source glance and written to the DR glance at a time (the copy holds one chunk)."""
+    stale_after: float = 3600.0
+    """Seconds after which a replica still ``taking`` or ``copying`` is taken for abandoned (its process
+    died) and its images are deleted; longer than any snapshot and copy can take."""
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     """How to reach the state store."""
 
@@ -263,6 +285,7 @@ class Settings:
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     fencing: FencingSettings = field(default_factory=FencingSettings)
+    dr: DrSettings = field(default_factory=DrSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,6 +64,37 @@ class Server:
     flavor: str | None = None
     size: Resources | None = None
     """The flavor's vCPU, RAM and disk as nova embeds them in the server (what adoption counts)."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image as glance reports it (replication's snapshots and their copies in the DR region)."""
+
+    id: str
+    name: str
+    status: str
+    size: int | None = None
+    checksum: str | None = None
+    """glance's ``checksum``: MD5 of the data, hex."""
+    hash_algo: str | None = None
+    hash_value: str | None = None
+    """glance's multihash (``os_hash_algo``, ``os_hash_value``; sha512 by default)."""
+    disk_format: str | None = None
+    container_format: str | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""
+
+
+class ImageData:
+    """An image's bytes on their way out of glance: ``chunks`` read from the open response (nothing is
+    held beyond one chunk). ``close()`` ends the response early (a copy that failed half-way)."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None] = lambda: None) -> None:
+        self.chunks = chunks
+        self._close = close
+
+    def close(self) -> None:
+        self._close()
 
 
 @dataclass(frozen=True)
@@ -129,6 +160,36 @@ class ComputeDriver(Protocol):
         ``service_down_time``. Unknown host: PermanentError. Clearing it may be refused (409) while the
         restarted compute still cleans up evacuations: a TemporaryError."""
         ...
+
+    # -- images (replication to the DR region, issue 14) -----------------------------------------
+    def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:
+        """nova createImage of the tenant's server; returns the image as nova announced it (not yet
+        ``active``: nova uploads in the background). ``metadata`` becomes the image's properties."""
+        ...
+
+    def wait_for_image(self, tenant: str, image_id: str, *, timeout: float) -> Image:
+        """Until glance has the image ``active`` (with its size and checksum). ``killed`` or ``deleted``:
+        PermanentError; not active by ``timeout``: TemporaryError."""
+        ...
+
+    def read_image(self, tenant: str, image_id: str, *, chunk_size: int) -> ImageData:
+        """Open the image's data for streaming, ``chunk_size`` bytes at a time."""
+        ...
+
+    def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
+                     properties: Mapping[str, str]) -> Image:
+        """Create an image in the tenant's project and stream ``data`` (exactly ``size`` bytes) into it;
+        returns it as glance has it afterwards. A failed upload deletes the half-made image."""
+        ...
+
+    def find_image(self, tenant: str, image_id: str) -> Image | None: ...
+
+    def images(self, tenant: str, *, name: str) -> list[Image]:
+        """The tenant's images with exactly this name (how a run that died before recording an image id
+        finds what it made: replica images have names derived from their row)."""
+        ...
+
+    def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None: ...
 
     def projects(self) -> dict[str, str]: ...
 

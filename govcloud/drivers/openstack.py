@@ -9,9 +9,10 @@ quota is a real second line of defence. Every SDK failure leaves this module as 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ import openstack
 import openstack.config
 from openstack import exceptions as os_exc
 
-from govcloud.drivers.base import ComputeService, Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, OnboardResult, Server, ServerSpec, TenantSpec
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -118,6 +119,33 @@ def _server(raw: Any) -> Server:
                   address=address, fault=fault, metadata=dict(raw.metadata or {}), created=raw.created_at or "",
                   project_id=raw.project_id, flavor=getattr(flavor, "original_name", None) or getattr(flavor, "name", None),
                   size=size)
+
+
+def _image(raw: Any) -> Image:
+    properties = {str(k): str(v) for k, v in (raw.properties or {}).items()}
+    return Image(id=raw.id, name=raw.name or "", status=raw.status or "", size=raw.size, checksum=raw.checksum,
+                 hash_algo=raw.hash_algo, hash_value=raw.hash_value, disk_format=raw.disk_format,
+                 container_format=raw.container_format, properties=properties, created=raw.created_at or "")
+
+
+IMAGE_FAILED = ("killed", "deleted", "pending_delete")
+"""Glance states from which an image never becomes ``active``."""
+
+
+class _Body:
+    """A request body that requests streams with a Content-Length: an iterable (urllib3 sends each chunk as
+    it comes, nothing is buffered) that knows its length. A bare generator would go out with
+    ``Transfer-Encoding: chunked``, and glance under uWSGI refuses a chunked part of 1 MiB or more."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
 
 
 class OpenStackDriver:
@@ -447,3 +475,81 @@ class OpenStackDriver:
                 raise TemporaryError(f"evacuating {raw.name} to {host}: still {raw.status} on {raw.compute_host} "
                                      f"(task {raw.task_state}) at the deadline", delay=5)
             time.sleep(1)
+
+    # -- images (replication) ----------------------------------------------------------------
+    def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:
+        """nova createImage as the tenant (the snapshot belongs to its project). Nova answers at once with
+        the image id and uploads in the background: ``wait_for_image`` waits for the data."""
+        conn = self._as(tenant)
+        raw = _call(f"snapshot server {server_id}", lambda: conn.compute.create_server_image(server_id, name, metadata=dict(metadata)))
+        return _image(raw)
+
+    def wait_for_image(self, tenant: str, image_id: str, *, timeout: float) -> Image:
+        """glance polled until the image is ``active``; ``killed``/``deleted``: PermanentError."""
+        conn = self._as(tenant)
+
+        def done(image: Any) -> bool:
+            if image.status in IMAGE_FAILED:
+                raise PermanentError(f"image {image.name} ({image_id}) ended {image.status} in {self.endpoint.region}")
+            return bool(image.status == "active")
+
+        return _image(_poll(f"wait for image {image_id}", lambda: conn.image.get_image(image_id), done, timeout=timeout, interval=0.5))
+
+    def read_image(self, tenant: str, image_id: str, *, chunk_size: int) -> ImageData:
+        """``download_image(stream=True)``: the SDK looks the image up and returns the open response; its
+        ``iter_content`` reads one chunk at a time (an image that is not active answers with an HTTP
+        error). A connection that breaks mid-stream (requests' errors are OSErrors) is a TemporaryError."""
+        conn = self._as(tenant)
+        response = _call(f"download image {image_id}", lambda: conn.image.download_image(image_id, stream=True, chunk_size=chunk_size))
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_content(chunk_size=chunk_size)
+            except OSError as exc:
+                raise TemporaryError(f"download of image {image_id} from {self.endpoint.region} broke off: {exc}", delay=3) from exc
+            finally:
+                response.close()
+
+        return ImageData(chunks(), response.close)
+
+    def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
+                     properties: Mapping[str, str]) -> Image:
+        """The image record (``create_image`` without data: one POST), then its data PUT as a stream of
+        known length (``Image.upload``, the call the SDK's own ``create_image`` makes). Whatever fails
+        after the record exists deletes it again, so a failed copy leaves nothing behind."""
+        conn = self._as(tenant)
+        raw = _call(f"create image {name}", lambda: conn.image.create_image(
+            name, disk_format=disk_format, container_format=container_format, allow_duplicates=True,
+            disable_vendor_agent=False, visibility="private", meta=dict(properties)))
+
+        def put() -> None:
+            response = raw.upload(conn.image, data=_Body(data, size), size=size)
+            os_exc.raise_from_response(response)
+
+        try:
+            _call(f"upload image {name} to {self.endpoint.region}", put)
+            return _image(_read(f"get image {name}", lambda: conn.image.get_image(raw.id)))
+        except BaseException:
+            self._delete_quietly(conn, raw.id)
+            raise
+
+    def _delete_quietly(self, conn: Any, image_id: str) -> None:
+        # the caller's error is the one worth reporting; an image left behind is named in it
+        with contextlib.suppress(os_exc.SDKException, ks_exc.ClientException):
+            conn.image.delete_image(image_id, ignore_missing=True)
+
+    def find_image(self, tenant: str, image_id: str) -> Image | None:
+        conn = self._as(tenant)
+        raw = _read(f"find image {image_id}", lambda: conn.image.find_image(image_id, ignore_missing=True))
+        return None if raw is None else _image(raw)
+
+    def images(self, tenant: str, *, name: str) -> list[Image]:
+        """glance filters by name; only the tenant's own images (an admin would see every project's)."""
+        conn = self._as(tenant)
+        project_id = self.project_id(tenant)
+        raw = _read(f"list images {name}", lambda: list(conn.image.images(name=name, owner=project_id)))
+        return [_image(i) for i in raw if i.name == name]
+
+    def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None:
+        conn = self._as(tenant)
+        _call(f"delete image {image_id} in {self.endpoint.region}", lambda: conn.image.delete_image(image_id, ignore_missing=ignore_missing))

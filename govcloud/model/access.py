@@ -22,6 +22,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "retire": ("operator", "admin"),
     "onboard": ("operator", "admin"),
     "failover": ("operator", "admin"),
+    "replicate": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
     "daemon": ("operator",),
     "db-upgrade": ("admin",),

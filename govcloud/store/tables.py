@@ -231,3 +231,27 @@ ticket_latency = sa.Table(
     sa.Column("count", BIG, nullable=False, doc="observations in this bucket alone (not cumulative)"),
     sa.Column("total", sa.Float(), nullable=False, doc="sum of those observations, seconds"),
 )
+
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True, doc="uuid4 hex, also the images' govcloud:replica property"),
+    sa.Column("ticket", sa.String(63), nullable=False),
+    sa.Column("idx", sa.Integer(), nullable=False, doc="the VM: its ticket and index, as in vms"),
+    sa.Column("vm", sa.String(255), nullable=False, doc="the VM's name when the replica was taken"),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("system", sa.String(63), nullable=False),
+    sa.Column("cloud", sa.String(63), nullable=False),
+    sa.Column("server_id", sa.String(64), nullable=False, doc="the server that was snapshotted"),
+    sa.Column("source_region", sa.String(63), nullable=False),
+    sa.Column("source_image", sa.String(64), doc="the snapshot in the VM's own region (NULL until nova made it)"),
+    sa.Column("dr_region", sa.String(63), nullable=False),
+    sa.Column("dr_image", sa.String(64), doc="its copy in the DR region's glance (NULL until copied)"),
+    sa.Column("taken_at", sa.String(32), nullable=False, doc="when the snapshot was asked for: the age of the data it holds"),
+    sa.Column("finished_at", sa.String(32), doc="when the copy was verified (ready) or given up (failed)"),
+    sa.Column("size", BIG, doc="bytes"),
+    sa.Column("checksum", sa.String(64), doc="MD5 of the data (glance's checksum), the same in both regions"),
+    sa.Column("state", sa.String(16), nullable=False, doc="taking | copying | ready | failed | pruning"),
+    sa.Column("error", sa.Text(), doc="why it failed, or why its images could not be deleted yet"),
+)
+sa.Index("replicas_by_vm", replicas.c.ticket, replicas.c.idx, replicas.c.state, replicas.c.taken_at)

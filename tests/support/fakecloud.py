@@ -9,16 +9,24 @@ raises after the server was made, as a process killed before it heard nova's ans
 (recorded in ``force_calls``). ``evacuate_server`` moves a server at
 once, with nova's refusals where the fake knows enough (``services`` of the endpoint): the server's host
 still up, an unknown target host.
+
+Images (replication, issue 14): ``snapshot_server`` makes an active image in the server's endpoint whose
+bytes derive from the server id and a counter (as the devcloud's fake hypervisor does), ``read_image``
+streams them in chunks, ``upload_image`` consumes the stream and stores what arrived (``corrupt``: the
+next uploads store one byte changed, as a copy garbled on the way); ``snapshot_server:done`` and
+``upload_image:done`` faults raise after the image was made (a process killed before it heard). ``images`` holds every image with
+its endpoint, tenant and bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from govcloud.drivers.base import ComputeService, Endpoint, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, OnboardResult, Server, ServerSpec, TenantSpec
 from govcloud.errors import NotFound, PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -37,6 +45,10 @@ class FakeCloud:
     """Hosts a fake fence agent has powered off (their service stays ``down`` when ``forced_down`` is cleared)."""
     force_calls: list[tuple[str, bool]] = field(default_factory=list)
     """Every successful ``force_down`` call, in order: (host, forced)."""
+    images: dict[str, tuple[Endpoint, str, Image, bytes]] = field(default_factory=dict)
+    """image id → (endpoint, tenant, image, data)."""
+    corrupt: int = 0
+    """The next this many uploads store their data with one byte changed."""
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +79,20 @@ class FakeCloud:
         self.servers[server_id] = (endpoint, Server(id=server_id, name=name, status="ACTIVE", zone=zone, metadata=metadata or {},
                                                     project_id=self.project(tenant), created=f"{next(self._ids):08d}"))
         return server_id
+
+
+    def images_in(self, endpoint: Endpoint) -> list[Image]:
+        return [image for e, _, image, _ in self.images.values() if e == endpoint]
+
+    def data_of(self, image_id: str) -> bytes:
+        return self.images[image_id][3]
+
+
+def _made(image_id: str, name: str, data: bytes, *, disk_format: str, container_format: str, properties: Mapping[str, str],
+          number: int) -> Image:
+    return Image(id=image_id, name=name, status="active", size=len(data), checksum=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                 hash_algo="sha512", hash_value=hashlib.sha512(data).hexdigest(), disk_format=disk_format,
+                 container_format=container_format, properties=dict(properties), created=f"{number:08d}")
 
 
 class FakeDriver:
@@ -169,6 +195,71 @@ class FakeDriver:
     def projects(self) -> dict[str, str]:
         self._api()
         return dict(self.cloud.projects)
+
+    # -- images ------------------------------------------------------------------------------
+    def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:
+        self._api("snapshot_server")
+        found = self.cloud.servers.get(server_id)
+        if found is None or found[0] != self.endpoint or found[1].project_id != self.cloud.project(tenant):
+            raise PermanentError(f"snapshot server {server_id}: HTTP 404: Instance {server_id} could not be found.")
+        number = next(self.cloud._ids)
+        data = f"fake-disk server={server_id} snapshot={number}\n".encode() * 200
+        image = _made(f"i-{number}", name, data, disk_format="raw", container_format="bare", properties=metadata, number=number)
+        self.cloud.images[image.id] = (self.endpoint, tenant, image, data)
+        self._api("snapshot_server:done")
+        return image
+
+    def wait_for_image(self, tenant: str, image_id: str, *, timeout: float) -> Image:
+        self._api("wait_for_image")
+        own = self._own(tenant, image_id)
+        if own is None:
+            raise PermanentError(f"image {image_id} ended deleted in {self.endpoint.region}")
+        return own[0]
+
+    def _own(self, tenant: str, image_id: str) -> tuple[Image, bytes] | None:
+        found = self.cloud.images.get(image_id)
+        if found is None or found[0] != self.endpoint or found[1] != tenant:
+            return None
+        return found[2], found[3]
+
+    def read_image(self, tenant: str, image_id: str, *, chunk_size: int) -> ImageData:
+        self._api("read_image")
+        own = self._own(tenant, image_id)
+        if own is None:
+            raise PermanentError(f"get image {image_id}: HTTP 404: No image found with ID {image_id}")
+        _, data = own
+        return ImageData(data[i:i + chunk_size] for i in range(0, len(data), chunk_size))
+
+    def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
+                     properties: Mapping[str, str]) -> Image:
+        self._api("upload_image")
+        received = b"".join(data)  # the fake keeps the bytes; the real driver streams them on
+        if self.cloud.corrupt > 0 and received:
+            self.cloud.corrupt -= 1
+            received = bytes([received[0] ^ 0xFF]) + received[1:]
+        number = next(self.cloud._ids)
+        image = _made(f"i-{number}", name, received, disk_format=disk_format, container_format=container_format,
+                      properties=properties, number=number)
+        self.cloud.images[image.id] = (self.endpoint, tenant, image, received)
+        self._api("upload_image:done")
+        return image
+
+    def find_image(self, tenant: str, image_id: str) -> Image | None:
+        self._api("find_image")
+        own = self._own(tenant, image_id)
+        return None if own is None else own[0]
+
+    def images(self, tenant: str, *, name: str) -> list[Image]:
+        self._api("images")
+        return [i for e, owner, i, _ in self.cloud.images.values() if e == self.endpoint and owner == tenant and i.name == name]
+
+    def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None:
+        self._api("delete_image")
+        if self._own(tenant, image_id) is None:
+            if not ignore_missing:
+                raise NotFound(f"image {image_id}")
+            return
+        del self.cloud.images[image_id]
 
 
 GZ = Endpoint("devcloud-admin", "gd-gz")

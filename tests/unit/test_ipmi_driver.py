@@ -112,7 +112,7 @@ def test_fencing_a_centre_through_the_driver_logs_no_password(ipmitool: tuple[Pa
     cloud.services[GZ] = services("gz-backup", "down", "down")
     fence = CentreFence(method="ipmi", user="govcloud", hosts={"gz-backup-1": Bmc("127.0.0.1", 16231), "gz-backup-2": Bmc("127.0.0.1", 16232)})
     report = fence_centre(FenceTarget("gd-prov", "gz-backup", GZ, ("gz-backup",), fence), compute=cloud.driver(GZ),
-                          agent=agent(script), settings=FencingSettings(timeout=5, poll=0.01))
+                          agent=agent(script), settings=FencingSettings(timeout=60, poll=0.01))
     assert report.ready, report
     assert "fenced gd-prov/gz-backup" in logs.text and "host gz-backup-1 is off" in logs.text and SECRET not in logs.text
     assert SECRET not in json.dumps(report.as_dict())

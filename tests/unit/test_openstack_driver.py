@@ -153,3 +153,58 @@ def test_clearing_forced_down_while_nova_refuses_is_temporary() -> None:
     driver._admin = SimpleNamespace(compute=Services(refuse=http(409, os_exc.ConflictException)))
     with pytest.raises(TemporaryError, match="clear forced_down of gz-backup-1: HTTP 409"):
         driver.force_down("gz-backup-1", forced=False)
+# -- images (replication) ------------------------------------------------------------------------
+def image_driver(image: Any) -> OpenStackDriver:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-sg"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    connect_as_project=lambda _scope: SimpleNamespace(image=image))
+    return driver
+
+
+def raw_image(**fields: Any) -> SimpleNamespace:
+    values = {"id": "i-1", "name": "web-1-dr", "status": "active", "size": 6, "checksum": "c", "hash_algo": "sha512", "hash_value": "h",
+              "disk_format": "raw", "container_format": "bare", "properties": {}, "created_at": ""}
+    return SimpleNamespace(**{**values, **fields})
+
+
+def test_the_upload_body_goes_out_with_a_content_length_not_chunked() -> None:
+    """glance under uWSGI refuses chunked parts of 1 MiB or more: a stream of known length is sent plainly."""
+    import requests
+
+    from govcloud.drivers.openstack import _Body
+
+    sent = requests.Request("PUT", "http://127.0.0.1:19292/v2/images/i-1/file", data=_Body(iter([b"abc", b"def"]), 6)).prepare()
+    assert sent.headers["Content-Length"] == "6" and "Transfer-Encoding" not in sent.headers
+    assert b"".join(sent.body) == b"abcdef"  # type: ignore[arg-type]
+
+
+def test_a_download_that_breaks_off_is_temporary_and_closes_the_response() -> None:
+    closed: list[bool] = []
+
+    def chunks(chunk_size: int) -> Any:
+        yield b"abc"
+        raise OSError("Connection broken: IncompleteRead")
+
+    response = SimpleNamespace(iter_content=chunks, close=lambda: closed.append(True))
+    driver = image_driver(SimpleNamespace(download_image=lambda *_a, **_k: response))
+    data = driver.read_image("gd-zf", "i-1", chunk_size=3)
+    with pytest.raises(TemporaryError, match="download of image i-1 from gd-sg broke off"):
+        list(data.chunks)
+    assert closed
+
+
+def test_a_failed_upload_deletes_the_image_it_created() -> None:
+    deleted: list[str] = []
+    made = raw_image(status="queued")
+    made.upload = lambda *_a, **_k: (_ for _ in ()).throw(http(503))
+    image = SimpleNamespace(create_image=lambda *_a, **_k: made, delete_image=lambda image_id, ignore_missing: deleted.append(image_id))
+    with pytest.raises(TemporaryError, match="upload image web-1-dr to gd-sg: HTTP 503"):
+        image_driver(image).upload_image("gd-zf", name="web-1-dr", data=[b"abcdef"], size=6, disk_format="raw", container_format="bare",
+                                         properties={})
+    assert deleted == ["i-1"]
+
+
+def test_a_snapshot_that_glance_kills_is_permanent() -> None:
+    driver = image_driver(SimpleNamespace(get_image=lambda _id: raw_image(status="killed")))
+    with pytest.raises(PermanentError, match="ended killed in gd-sg"):
+        driver.wait_for_image("gd-zf", "i-1", timeout=5)

@@ -59,6 +59,8 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`tenants sync`": (["tenants", "sync", "no-such-tenant"], None),
         "`failover plan` / `failover run`": (["failover", "plan", "no-such-centre"], None),
         "`failover fence` / `failover unfence` / `failover fencing`": (["failover", "fence", "no-such-centre", "--yes"], None),
+        "`dr replicate`": (["dr", "replicate", "--system", "no-such-system"], None),
+        "`dr replicas`": (["dr", "replicas", "-o", "json"], None),
         "`plan` (placement and quota)": (["plan", own], ["plan", other]),
         "`ticket list` / `ticket show`": (["ticket", "show", own], ["ticket", "show", other]),
         "`vm list`": (["vm", "list", "-o", "json"], None),
@@ -113,7 +115,7 @@ def test_each_role_gets_exactly_what_the_table_says(world: dict[str, Any], tmp_p
 
 
 def test_listings_of_a_requester_hold_only_its_tenants(world: dict[str, Any]) -> None:
-    for args in (["vm", "list", "-o", "json"], ["drift", "list", "-o", "json"], ["ticket", "list", "-o", "json"]):
+    for args in (["vm", "list", "-o", "json"], ["drift", "list", "-o", "json"], ["ticket", "list", "-o", "json"], ["dr", "replicas", "-o", "json"]):
         code, out, err = cli(world, *args, user="caijing")
         assert code == 0, err
         assert {row.get("tenant") for row in json.loads(out)} <= {OWN}, (args, out)
