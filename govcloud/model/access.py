@@ -23,6 +23,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "onboard": ("operator", "admin"),
     "failover": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
+    "report-sample": ("operator", "admin"),
     "daemon": ("operator",),
     "db-upgrade": ("admin",),
 }

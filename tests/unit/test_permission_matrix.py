@@ -67,6 +67,7 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`inventory --list\\|--host\\|--static`": (["inventory", "--list"], None),
         "`drift list`": (["drift", "list", "-o", "json"], None),
         "`status`": (["status", "-o", "json"], None),
+        "`report sample`": (["report", "sample", "-o", "json"], None),
         "`db upgrade`": (["db", "upgrade"], None),
         "`audit verify`, `db status`": (["audit", "verify"], None),
         "`validate`, `topology show`, `tenants list\\|show`, `version`, `completion`": (["topology", "show"], None),
