@@ -6,12 +6,70 @@ planner/report.py); these commands parse flags and print.
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
 from govcloud.cli.app import AppContext, pass_app
 from govcloud.cli.output import emit, output_option
 
 COMMANDS: list[click.Command] = []
+F = TypeVar("F", bound=Callable[..., Any])
+REPORT_FORMATS = ("table", "csv", "json", "xlsx", "html")
+
+
+def report_options(function: F) -> F:
+    """``--period``, ``--tenant``, ``--output``, ``--file``, ``--section`` for every report."""
+    for option in reversed((
+        click.option("--period", metavar="YYYY-MM[..YYYY-MM]", help="Whole months, UTC (default: the last whole month)."),
+        click.option("--tenant", metavar="TENANT", help="One tenant only (a requester: one of its own)."),
+        click.option("-o", "--output", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True,
+                     help="table, csv, json, xlsx (one sheet per section) or html (one page with charts)."),
+        click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write there instead of stdout (needed for xlsx)."),
+        click.option("--section", metavar="KEY", help="Only this section (table, csv, json)."),
+    )):
+        function = option(function)
+    return function
+
+
+def _period(text: str | None) -> Any:
+    from govcloud.planner.periods import parse_period, previous_month
+
+    return parse_period(text) if text is not None else previous_month(datetime.datetime.now(datetime.UTC).date())
+
+
+def _write(report: Any, fmt: str, path: Path | None, section: str | None) -> None:
+    """Print or write ``report`` in ``fmt``."""
+    if fmt == "xlsx":
+        if path is None:
+            raise click.UsageError("--output xlsx needs --file PATH (a spreadsheet is not sent to a terminal)")
+        from govcloud.cli.report_xlsx import write_xlsx
+
+        write_xlsx(report, path)
+        click.echo(f"written: {path}", err=True)
+        return
+    if fmt == "html":
+        from govcloud.cli.report_html import render_html
+
+        page = render_html(report)
+        if path is None:
+            click.echo(page, nl=False)
+        else:
+            path.write_text(page, encoding="utf-8")
+            click.echo(f"written: {path}", err=True)
+        return
+    from govcloud.cli.report_output import render
+
+    text = render(report, fmt, section=section)
+    if path is None:
+        click.echo(text, nl=False)
+    else:
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"written: {path}", err=True)
 
 
 @click.group()
@@ -30,6 +88,30 @@ def report_sample(app: AppContext, fmt: str) -> None:
 
     run = history.sample(build(app.settings))
     emit(run.__dict__, fmt, columns=["at", "groups", "written", "actor"], title="usage history sample")
+
+
+@report.command("usage")
+@report_options
+@pass_app
+def report_usage(app: AppContext, period: str | None, tenant: str | None, fmt: str, path: Path | None, section: str | None) -> None:
+    """Showback: resource-hours and cost per department, business system and cloud; quota held against
+    used; DR reservations priced on their own card (rates.yaml)."""
+    from govcloud.engine import reports
+    from govcloud.engine.context import build
+
+    _write(reports.usage(build(app.settings), _period(period), tenant=tenant), fmt, path, section)
+
+
+@report.command("service")
+@report_options
+@pass_app
+def report_service(app: AppContext, period: str | None, tenant: str | None, fmt: str, path: Path | None, section: str | None) -> None:
+    """The operator's service per month: ticket lead times against the SLA, failed and quarantined tickets,
+    centre availability, failover runs and their RTO."""
+    from govcloud.engine import reports
+    from govcloud.engine.context import build
+
+    _write(reports.service(build(app.settings), _period(period), tenant=tenant), fmt, path, section)
 
 
 COMMANDS.append(report)

@@ -67,6 +67,7 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`inventory --list\\|--host\\|--static`": (["inventory", "--list"], None),
         "`drift list`": (["drift", "list", "-o", "json"], None),
         "`status`": (["status", "-o", "json"], None),
+        "`report usage\\|service\\|idle`": (["report", "usage", "--tenant", OWN, "-o", "json"], ["report", "usage", "--tenant", OTHER, "-o", "json"]),
         "`report sample`": (["report", "sample", "-o", "json"], None),
         "`db upgrade`": (["db", "upgrade"], None),
         "`audit verify`, `db status`": (["audit", "verify"], None),
