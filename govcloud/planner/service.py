@@ -59,23 +59,23 @@ def _within(at: str | None, period: Period) -> bool:
     return at is not None and period.start.timestamp() <= seconds(at) < period.end.timestamp()
 
 
-def _state_at(start: float, changes: Sequence[HealthChange], current: tuple[str, str] | None) -> str:
+def _state_at(start: float, changes: Sequence[HealthChange]) -> str:
     """A centre's state at ``start``: the last change before it; else the state the first later change
-    left; else the current record when it began before ``start``; else healthy."""
+    left; else healthy."""
     before = [c for c in changes if seconds(c.at) < start]
     if before:
         return before[-1].after
-    if changes:
-        return changes[0].before or "healthy"
-    if current is not None and seconds(current[1]) <= start:
-        return current[0]
-    return "healthy"
+    return (changes[0].before or "healthy") if changes else "healthy"
 
 
 def availability(centre: tuple[str, str], changes: Sequence[HealthChange], current: tuple[str, str] | None,
                  start: float, end: float) -> tuple[float, float]:
-    """Seconds recorded ``down`` and ``degraded`` in ``[start, end)``."""
-    state, at = _state_at(start, changes, current), start
+    """Seconds recorded ``down`` and ``degraded`` in ``[start, end)``. A centre with no audited change
+    (a store older than the audit of health changes) has its current record taken as one: in that state
+    since ``since``, healthy before."""
+    if not changes and current is not None and current[0] != "healthy":
+        changes = [HealthChange(current[1], centre[0], centre[1], "healthy", current[0])]
+    state, at = _state_at(start, changes), start
     spent = {"down": 0.0, "degraded": 0.0}
     for change in changes:
         moment = seconds(change.at)
