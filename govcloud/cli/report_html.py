@@ -1,5 +1,9 @@
-"""One self-contained HTML page of a report: its charts as inline SVG (drawn here, no script, no font or
-file from the network, so it opens offline and prints as it shows), then every section as a table.
+"""One self-contained HTML page of a report: its charts as inline SVG (drawn here; no font, script or file
+from the network, so it opens offline and prints as it shows), then every section as a table.
+
+A few lines of inline script only *report* what the browser drew: each chart's figure gets
+``data-rendered="W×H"`` (the bounding box of its drawn marks), which is how a headless browser test tells
+a drawn chart from markup that never rendered. The page reads the same without it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ def _axes(chart: Chart, top: float) -> list[str]:
              f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + inner_h}" stroke="#888"/>']
     for i in range(5):
         value, y = top * i / 4, TOP + inner_h - inner_h * i / 4
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,.0f}</text>')
+        label = f"{value:,.0f}" if top >= 20 else f"{value:g}"
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + inner_w}" y2="{y:.1f}" stroke="#eee"/>')
     every = max(1, len(chart.x) // 10)
     for i, label in enumerate(chart.x):
@@ -92,9 +97,26 @@ def section_html(section: Section) -> str:
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>")
 
 
+PROBE = """<script>
+window.addEventListener("load", function () {
+  document.querySelectorAll("figure.chart").forEach(function (figure) {
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    figure.querySelectorAll(".series, .bar").forEach(function (mark) {
+      var b = mark.getBBox();
+      if (b.width > 0 || b.height > 0) {
+        x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
+      }
+    });
+    figure.setAttribute("data-rendered", x1 > x0 ? Math.round(x1 - x0) + "x" + Math.round(y1 - y0) : "0x0");
+  });
+  document.body.setAttribute("data-ready", "1");
+});
+</script>"""
+
+
 def render_html(report: Report) -> str:
     title = escape(report.title)
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in report.notes)
     return ("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
             f"<title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1>{notes}"
-            + "".join(chart_svg(c) for c in report.charts) + "".join(section_html(s) for s in report.sections) + "</body></html>\n")
+            + "".join(chart_svg(c) for c in report.charts) + "".join(section_html(s) for s in report.sections) + PROBE + "</body></html>\n")
