@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -24,22 +25,32 @@ def _width(text: str) -> int:
 
 
 def write_xlsx(report: Report, path: Path) -> None:
-    book = Workbook()
-    book.remove(book.active)
+    """Write-only mode (rows streamed, not kept as cell objects): 35k rows in seconds, not minutes."""
+    book = Workbook(write_only=True)
     book.properties.title = report.title
+    bold = Font(bold=True)
     for section in report.sections:
         sheet = book.create_sheet(_SHEET_FORBIDDEN.sub("_", section.title)[:31])
-        sheet.append([c.title for c in section.columns])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in section.rows:
-            sheet.append([row.get(c.key) for c in section.columns])
         for index, column in enumerate(section.columns, 1):
-            letter = get_column_letter(index)
-            if column.kind in FORMATS:
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                    cell.number_format = FORMATS[column.kind]
             widest = max([_width(column.title), *(_width(str(r.get(column.key) or "")) for r in section.rows[:500])])
-            sheet.column_dimensions[letter].width = min(60, widest + 2)
+            sheet.column_dimensions[get_column_letter(index)].width = min(60, widest + 2)
         sheet.freeze_panes = "A2"
+        header = []
+        for column in section.columns:
+            cell = WriteOnlyCell(sheet, value=column.title)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        formats = [FORMATS.get(c.kind) for c in section.columns]
+        for row in section.rows:
+            cells: list[object] = []
+            for column, number_format in zip(section.columns, formats, strict=True):
+                value = row.get(column.key)
+                if number_format is None or value is None:
+                    cells.append(value)
+                else:
+                    cell = WriteOnlyCell(sheet, value=value)
+                    cell.number_format = number_format
+                    cells.append(cell)
+            sheet.append(cells)
     book.save(path)

@@ -35,37 +35,49 @@ class Names:
     systems: Mapping[tuple[str, str], str]
 
 
-def _hours(amount: Resources, duration: float) -> ResourceHours:
+def resource_hours(amount: Resources, duration: float) -> ResourceHours:
     h = duration / 3600
     return ResourceHours(amount.instances * h, amount.vcpus * h, amount.ram_mb * h, amount.disk_gb * h)
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """``amount`` held by ``key`` over ``[lo, hi)`` (epoch seconds, clipped to the period)."""
+
+    key: GroupKey
+    lo: float
+    hi: float
+    amount: Resources
+
+
 @dataclass
 class Integrated:
-    """Resource-hours per group, and per group per day (the chart's buckets)."""
+    """Resource-hours per group, and the segments they were summed from (for the charts' day buckets)."""
 
     totals: dict[GroupKey, ResourceHours]
-    daily: dict[GroupKey, list[ResourceHours]]
+    segments: list[Segment]
 
 
-def integrate(points: Iterable[Point], start: float, end: float, *, days: int = 0) -> Integrated:
-    """The step function of each group integrated over ``[start, end)`` (epoch seconds); ``days``: also
-    split into that many day buckets from ``start``. ``points`` oldest first, as the store returns them."""
+def integrate(points: Iterable[Point], start: float, end: float) -> Integrated:
+    """The step function of each group integrated over ``[start, end)`` (epoch seconds). ``points`` oldest
+    first, as the store returns them."""
     last: dict[GroupKey, tuple[float, Resources]] = {}
-    totals: dict[GroupKey, ResourceHours] = defaultdict(ResourceHours)
-    daily: dict[GroupKey, list[ResourceHours]] = {}
+    sums: dict[GroupKey, list[float]] = {}
+    segments: list[Segment] = []
+    nothing = Resources()
 
     def segment(key: GroupKey, lo: float, hi: float, amount: Resources) -> None:
         lo, hi = max(lo, start), min(hi, end)
-        if hi <= lo or amount == Resources():
-            return
-        totals[key] = totals[key] + _hours(amount, hi - lo)
-        if days:
-            buckets = daily.setdefault(key, [ResourceHours()] * days)
-            first, final = int((lo - start) // 86400), min(days - 1, int((hi - start - 1e-9) // 86400))
-            for day in range(first, final + 1):
-                b_lo, b_hi = max(lo, start + day * 86400), min(hi, start + (day + 1) * 86400)
-                buckets[day] = buckets[day] + _hours(amount, b_hi - b_lo)
+        if hi > lo and amount != nothing:
+            h = (hi - lo) / 3600
+            acc = sums.get(key)
+            if acc is None:
+                acc = sums[key] = [0.0, 0.0, 0.0, 0.0]
+            acc[0] += amount.instances * h
+            acc[1] += amount.vcpus * h
+            acc[2] += amount.ram_mb * h
+            acc[3] += amount.disk_gb * h
+            segments.append(Segment(key, lo, hi, amount))
 
     for point in points:
         at = seconds(point.at)
@@ -77,7 +89,34 @@ def integrate(points: Iterable[Point], start: float, end: float, *, days: int = 
         last[point.key] = (at, point.amount)
     for key, (at, amount) in last.items():
         segment(key, at, end, amount)
-    return Integrated(dict(totals), daily)
+    return Integrated({k: ResourceHours(*v) for k, v in sums.items()}, segments)
+
+
+def spread(segments: Iterable[tuple[str, float, float, float]], start: float, days: int) -> dict[str, list[float]]:
+    """Per line, ``rate × hours`` of each day from ``start``: each ``(line, lo, hi, rate)`` adds its partial
+    first and last days directly and its whole days through a difference array — constant work per segment
+    however long it is (29k groups × a month: a few hundred ms instead of seconds)."""
+    partial: dict[str, list[float]] = {}
+    whole: dict[str, list[float]] = {}
+    for line, lo, hi, rate in segments:
+        values = partial.setdefault(line, [0.0] * days)
+        diff = whole.setdefault(line, [0.0] * (days + 1))
+        first, final = int((lo - start) // 86400), min(days - 1, int((hi - start - 1e-9) // 86400))
+        if first == final:
+            values[first] += rate * (hi - lo) / 3600
+            continue
+        values[first] += rate * (start + (first + 1) * 86400 - lo) / 3600
+        values[final] += rate * (hi - (start + final * 86400)) / 3600
+        diff[first + 1] += rate * 24
+        diff[final] -= rate * 24
+    found = {}
+    for line, values in partial.items():
+        running, diff = 0.0, whole[line]
+        for day in range(days):
+            running += diff[day]
+            values[day] += running
+        found[line] = values
+    return found
 
 
 USAGE_COLUMNS = (
@@ -151,24 +190,27 @@ def _summary(usage: list[dict[str, object]], dr: list[dict[str, object]], quota:
 
 def _usage_chart(integrated: Integrated, rates: Rates, names: Names, period: Period, summary: list[dict[str, object]]) -> Chart:
     """Cost per day of the biggest departments (the rest as 其他)."""
-    top = [str(e["tenant"]) for e in summary[:TOP_DEPARTMENTS]]
+    top = {str(e["tenant"]) for e in summary[:TOP_DEPARTMENTS]}
     days = period.days()
-    lines: dict[str, list[float]] = {t: [0.0] * len(days) for t in [*top, "其他"]}
-    for key, buckets in integrated.daily.items():
-        if key.kind == "quota":
-            continue
-        card = rates.card(key.cloud, key.kind)
-        line = lines[key.tenant if key.tenant in lines else "其他"]
-        for i, hours in enumerate(buckets):
-            line[i] += card.cost(hours)
-    series = [Series(names.tenants.get(t, t), [round(v, 2) for v in values]) for t, values in lines.items() if any(values)]
+    costs: dict[tuple[str, str, Resources], float] = {}  # many segments share a size: price each size once
+
+    def rate(seg: Segment) -> float:
+        key = (seg.key.cloud, seg.key.kind, seg.amount)
+        if key not in costs:
+            costs[key] = rates.card(seg.key.cloud, seg.key.kind).cost(seg.amount)
+        return costs[key]
+
+    lines = spread(((s.key.tenant if s.key.tenant in top else "其他", s.lo, s.hi, rate(s)) for s in integrated.segments
+                    if s.key.kind != "quota"), period.start.timestamp(), len(days))
+    order = [str(e["tenant"]) for e in summary[:TOP_DEPARTMENTS]] + ["其他"]
+    series = [Series(names.tenants.get(t, t), [round(v, 2) for v in lines[t]]) for t in order if t in lines and any(lines[t])]
     return Chart("usage_by_department", "各部门每日资源费用", "lines", [d.strftime("%m-%d") for d in days], series, rates.currency)
 
 
 def usage_report(points: Iterable[Point], *, period: Period, now: float, rates: Rates, names: Names) -> Report:
     """The showback report of ``period`` (counted up to ``now`` when the period is still running)."""
     start, end = period.start.timestamp(), min(period.end.timestamp(), now)
-    integrated = integrate(points, start, end, days=len(period.days()))
+    integrated = integrate(points, start, end)
     span = max(0.0, end - start) / 3600
     usage = [_row(names, k, h, c) for k, (h, c) in sorted(_by_system(integrated, rates, "vm").items())]
     dr = [_row(names, k, h, c) for k, (h, c) in sorted(_by_system(integrated, rates, "dr").items())]

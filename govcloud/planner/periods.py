@@ -7,6 +7,7 @@ read is a ConfigError naming the flag (``--period``), what was found and what is
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 
@@ -78,8 +79,10 @@ def previous_month(today: datetime.date) -> Period:
     return Period(start, first, start.strftime("%Y-%m"))
 
 
+@functools.lru_cache(maxsize=65536)
 def seconds(iso: str) -> float:
-    """Epoch seconds of a stored timestamp (naive ones are UTC, as the store writes them)."""
+    """Epoch seconds of a stored timestamp (naive ones are UTC, as the store writes them). Cached: a
+    sample writes thousands of points with one timestamp."""
     at = datetime.datetime.fromisoformat(iso)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)

@@ -121,9 +121,19 @@ def points(conn: sa.Connection, *, before: str, tenants: Collection[str] | None 
            kinds: Collection[str] | None = None) -> list[Point]:
     """Every point earlier than ``before``, oldest first (ties in the order written): a group's value at
     the start of a period is its last point before it, so the reader needs all of them."""
-    query = sa.select(usage_points).where(usage_points.c.at < before).order_by(usage_points.c.at, usage_points.c.id)
+    c = usage_points.c
+    query = (sa.select(c.at, c.tenant, c.system, c.cloud, c.centre, c.kind, c.instances, c.vcpus, c.ram_mb, c.disk_gb)
+             .where(c.at < before).order_by(c.at, c.id))
     if tenants is not None:
-        query = query.where(usage_points.c.tenant.in_(sorted(tenants)))
+        query = query.where(c.tenant.in_(sorted(tenants)))
     if kinds is not None:
-        query = query.where(usage_points.c.kind.in_(sorted(kinds)))
-    return [Point(r.at, _key(r), _amount(r)) for r in conn.execute(query)]
+        query = query.where(c.kind.in_(sorted(kinds)))
+    keys: dict[tuple[str, ...], GroupKey] = {}  # one key object per group, however many points it has
+    found = []
+    for at, tenant, system, cloud, centre, kind, instances, vcpus, ram_mb, disk_gb in conn.execute(query):
+        raw = (tenant, system, cloud, centre, kind)
+        key = keys.get(raw)
+        if key is None:
+            key = keys[raw] = GroupKey(tenant, system, cloud, centre, kind)
+        found.append(Point(at, key, Resources(instances, vcpus, ram_mb, disk_gb)))
+    return found

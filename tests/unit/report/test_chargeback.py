@@ -12,7 +12,7 @@ from govcloud.errors import ConfigError
 from govcloud.model.history import GroupKey, Point
 from govcloud.model.rates import DrRates, RateCard, Rates, ResourceHours
 from govcloud.model.resources import Resources
-from govcloud.planner.chargeback import Names, integrate, usage_report
+from govcloud.planner.chargeback import Names, integrate, spread, usage_report
 from govcloud.planner.periods import parse_period
 
 NOV = parse_period("2026-11")
@@ -39,14 +39,19 @@ NAMES = Names({"gd-mzt": "民政厅", "gd-gat": "公安厅"}, {("gd-mzt", "mzoa"
 
 
 def test_a_third_of_the_month_counts_a_third() -> None:
-    got = integrate(HISTORY, NOV.start.timestamp(), NOV.end.timestamp(), days=30)
+    got = integrate(HISTORY, NOV.start.timestamp(), NOV.end.timestamp())
     assert got.totals[A] == ResourceHours(240, 480, 4096 * 240, 40 * 240)
     assert got.totals[B] == ResourceHours(720, 1440, 4096 * 720, 40 * 720)
     assert C not in got.totals
-    for key, total in got.totals.items():
-        summed = sum((b.vcpus for b in got.daily[key]), 0.0)
-        assert summed == pytest.approx(total.vcpus)
-    assert [b.vcpus for b in got.daily[A]][9:12] == [0, 48, 48] and got.daily[A][20].vcpus == 0
+    daily = spread(((s.key.tenant + s.key.kind, s.lo, s.hi, float(s.amount.vcpus)) for s in got.segments), NOV.start.timestamp(), 30)
+    assert daily["gd-mztvm"][9:12] == [0, 48, 48] and daily["gd-mztvm"][20] == 0 and sum(daily["gd-mztvm"]) == 480
+    assert daily["gd-gatvm"] == [48.0] * 30
+
+
+def test_spreading_a_segment_over_partial_and_whole_days() -> None:
+    start = NOV.start.timestamp()
+    got = spread([("x", start + 86400 * 1.5, start + 86400 * 4.25, 2.0), ("x", start + 3600, start + 7200, 1.0)], start, 6)
+    assert got["x"] == pytest.approx([1.0, 24.0, 48.0, 48.0, 12.0, 0.0])
 
 
 def test_a_running_month_counts_up_to_now() -> None:
