@@ -114,4 +114,24 @@ def report_service(app: AppContext, period: str | None, tenant: str | None, fmt:
     _write(reports.service(build(app.settings), _period(period), tenant=tenant), fmt, path, section)
 
 
+@report.command("idle")
+@report_options
+@click.option("--prometheus", metavar="URL", help="Prometheus to ask (default: $GOVCLOUD_PROMETHEUS_URL, the monitoring role's).")
+@click.option("--step", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="Seconds per sample asked of Prometheus (each one the mean over that step).")
+@click.option("--cpu", "cpu_percent", type=click.FloatRange(0, 100), help="Idle below this CPU use, percent (default: rates.yaml idle).")
+@click.option("--memory", "memory_percent", type=click.FloatRange(0, 100), help="Idle below this memory use, percent (default: rates.yaml).")
+@click.option("--days", type=click.IntRange(1, 366), help="Listed when idle on at least this many days (default: rates.yaml).")
+@pass_app
+def report_idle(app: AppContext, period: str | None, tenant: str | None, fmt: str, path: Path | None, section: str | None,
+                prometheus: str | None, step: float, cpu_percent: float | None, memory_percent: float | None, days: int | None) -> None:
+    """Idle VMs: CPU and memory use from each VM's node exporter through Prometheus; those below the
+    thresholds on enough days, with their cost, ticket, requester and the department's contact."""
+    from govcloud.engine import reports
+    from govcloud.engine.context import build
+
+    _write(reports.idle(build(app.settings), _period(period), tenant=tenant, prometheus=prometheus, step=step, cpu_percent=cpu_percent,
+                        memory_percent=memory_percent, days=days), fmt, path, section)
+
+
 COMMANDS.append(report)

@@ -46,3 +46,23 @@ class FailoverRun:
     failed: int = 0
     kind: str = "failover"
     """``failover`` or ``drill`` (a drill journal is not on main yet: store/report_reads.py)."""
+
+
+@dataclass(frozen=True)
+class VmFacts:
+    """What the idle report needs of one VM: where it is, its size, who owns it."""
+
+    name: str
+    ticket: str
+    tenant: str
+    system: str
+    cloud: str
+    centre: str
+    address: str | None
+    flavor: str | None
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    active_at: str | None = None
+    requester: str = ""
+    contact: str = ""
