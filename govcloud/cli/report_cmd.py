@@ -134,4 +134,24 @@ def report_idle(app: AppContext, period: str | None, tenant: str | None, fmt: st
                         memory_percent=memory_percent, days=days), fmt, path, section)
 
 
+@report.command("month")
+@report_options
+@click.option("--prometheus", metavar="URL", help="Prometheus for the idle part (default: $GOVCLOUD_PROMETHEUS_URL).")
+@click.option("--no-idle", is_flag=True, help="Leave the idle VMs out (no Prometheus to ask).")
+@pass_app
+def report_month(app: AppContext, period: str | None, tenant: str | None, fmt: str, path: Path | None, section: str | None,
+                 prometheus: str | None, no_idle: bool) -> None:
+    """Usage, service and idle VMs in one report: the page (``-o html``) or workbook the office hands on."""
+    from govcloud.engine import reports
+    from govcloud.engine.context import build
+    from govcloud.planner.reports import merge
+
+    ctx = build(app.settings)
+    chosen = _period(period)
+    parts = [reports.usage(ctx, chosen, tenant=tenant), reports.service(ctx, chosen, tenant=tenant)]
+    if not no_idle:
+        parts.append(reports.idle(ctx, chosen, tenant=tenant, prometheus=prometheus))
+    _write(merge(f"政务云月度评估 {chosen.label}", parts), fmt, path, section)
+
+
 COMMANDS.append(report)
