@@ -8,6 +8,8 @@ It does what an operator would otherwise run by hand, with the very same engine 
 * **reconcile pass** (every ``reconcile_interval``): drift, orphans and unmanaged servers per cloud,
   recreated by policy (``engine/reconcile.py``; Terraform clouds by a refreshed plan per workspace,
   ``engine/tf_reconcile.py``);
+* **usage history** (every ``history_interval``, hourly by default): a full sample of every tenant × system ×
+  cloud × centre allocation and quota into the store (``engine/history.py``), what the reports pro-rate;
 * **health** (every ``health_interval``, on its own thread so a long apply never delays it): centre
   states from nova's compute services (``failover/watch.py``);
 * **failover** (on its own thread, woken by the health loop): for a centre recorded ``down``, the
@@ -43,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from govcloud.engine import inbox, leases, provision
+from govcloud.engine import history, inbox, leases, provision
 from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
@@ -140,6 +142,7 @@ class Daemon:
         self._audit_head: tuple[int, str] | None = None
         self.work_timer = Timer(settings.apply_interval)
         self.reconcile_timer = Timer(settings.reconcile_interval)
+        self.history_timer = Timer(settings.history_interval)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def request_stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
@@ -182,7 +185,7 @@ class Daemon:
         if not self.leader:
             return self.settings.leader_poll
         now = self.monotonic()
-        return max(0.2, min(self.work_timer.next_at, self.reconcile_timer.next_at) - now)
+        return max(0.2, min(self.work_timer.next_at, self.reconcile_timer.next_at, self.history_timer.next_at) - now)
 
     def _shutdown(self) -> None:
         self.stopping.set()
@@ -212,6 +215,9 @@ class Daemon:
         if (force or self.reconcile_timer.due(now)) and self.may_act():
             self._guarded("reconcile", self.reconcile_pass)
             self.reconcile_timer.done(self.monotonic())
+        if (force or self.history_timer.due(now)) and self.may_act():
+            self._guarded("history", self.history_pass)
+            self.history_timer.done(self.monotonic())
         self._log_audit_head()
 
     def _log_audit_head(self) -> None:
@@ -237,7 +243,7 @@ class Daemon:
                 event("lost leadership: stepping down", logging.ERROR, daemon=self.id)
             elif not self.leader and self.lock.acquire():
                 self.leader = True
-                self.work_timer.next_at = self.reconcile_timer.next_at = 0.0
+                self.work_timer.next_at = self.reconcile_timer.next_at = self.history_timer.next_at = 0.0
                 self._heartbeat()
                 with self.ctx.store.transaction() as conn:
                     stale = facts.claim_leadership(conn, self.id)
@@ -308,6 +314,12 @@ class Daemon:
                       corrected=list(result.corrected))
         for error, clouds in failed.items():
             event("reconcile failed for some clouds", logging.WARNING, error=error, clouds=clouds)
+
+    def history_pass(self) -> None:
+        """A full sample of the usage history (the quota files are re-read: an edit counts from here)."""
+        run = history.sample(self.ctx, actor=self.identity.id)
+        if run.written:
+            event("usage history sampled", groups=run.groups, written=run.written)
 
     def _health_loop(self) -> None:
         while not self.stopping.is_set():

@@ -39,6 +39,9 @@ class DataPaths:
     """Tenants and their business systems."""
     quotas: Path = Path("quotas")
     """Directory of quota files (``*.yaml``), merged; duplicates are errors."""
+    rates: Path = Path("rates.yaml")
+    """Prices per resource-hour, DR reservation prices, service levels and the idle rule of the assessment
+    reports (``govcloud report``); needed only by those (docs/reports.md)."""
     users: Path = Path("users.yaml")
     """Users, roles and auto-approval rules; optional (without it only ``validate`` and listings work)."""
     tickets: Path = Path("tickets")
@@ -140,6 +143,11 @@ class DaemonSettings:
     """Seconds between two passes over the inbox, approved tickets and leases."""
     reconcile_interval: float = 60.0
     """Seconds between two reconcile passes over every cloud."""
+    history_interval: float = 3600.0
+    """Seconds between two full samples of the usage history (``govcloud report sample``; docs/reports.md).
+    The ledger records its own changes as they happen; the sample catches what bypassed it (quota files
+    edited by hand, allocations older than the history). Points are written only on change, so sampling
+    hourly costs a read of the ledger and nothing in the store; the issue asks for at least daily."""
     reconcile_policy: str = "correct"
     """``correct``: recreate VMs deleted or broken outside govcloud; ``report``: only record the drift."""
     reconcile_timeout: float = 120.0

@@ -62,7 +62,7 @@ def adopt(ctx: EngineContext, *, cloud: str, centre: str, tenant: str, system: s
                                        updated_at=now, server_id=server.id, address=server.address))
         total = sum((s.size or Resources(1, 0, 0, 0) for s in servers), Resources())
         rows.reserve(conn, [LedgerLine(ticket_id, tenant, system, cloud, centre, total, "reserved")])
-        rows.commit(conn, ticket_id)
+        rows.commit(conn, ticket_id, now=now)
         ctx.store.audit.append(user.id, "ticket.adopt", f"ticket:{ticket_id}",
                                {"tenant": tenant, "system": system, "cloud": cloud, "centre": centre, "mode": "observe",
                                 "servers": {s.name: s.id for s in servers}, "committed": total.as_dict()}, connection=conn)

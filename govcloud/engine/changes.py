@@ -95,13 +95,14 @@ def _commit_resize(ctx: EngineContext, row: TicketRow, target: TicketRow, new_vm
     and VM rows rewritten, the resize ticket done — one transaction."""
     data, plan = _resized_plan(target, row, new_vms)
     before = {vm.index: vm.flavor for vm in replaced(row)}
+    now = ctx.now()  # one moment for the release and the new commit: the history steps from old to new size at once
     with ctx.store.transaction() as conn:
         rows.lock_quota(conn)
-        rows.release(conn, target.id)
-        rows.release(conn, row.id)
+        rows.release(conn, target.id, now=now)
+        rows.release(conn, row.id, now=now)
         rows.reserve(conn, ledger_lines(plan, target))
-        rows.commit(conn, target.id)
-        rows.set_plan(conn, target.id, data, now=ctx.now())
+        rows.commit(conn, target.id, now=now)
+        rows.set_plan(conn, target.id, data, now=now)
         for vm in rows.vms_of(conn, target.id):
             if vm.idx in new_vms:
                 new = new_vms[vm.idx]

@@ -312,7 +312,7 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
     roles = ticket_of(row).roles
     state = "configuring" if roles and configure else "active"
     with ctx.store.transaction() as conn:
-        rows.commit(conn, row.id)
+        rows.commit(conn, row.id, now=ctx.now())
         rows.move(conn, row.id, "provisioning", state, now=ctx.now(), reason=None, provisioned_at=ctx.now(),
                   **({"active_at": ctx.now()} if state == "active" else {}))
         ctx.store.audit.append(actor, "ticket.provisioned", f"ticket:{row.id}",
@@ -461,8 +461,9 @@ def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
             current = rows.get(conn, row.id)
             if current is not None and current.state == "retired":  # the daemon or a CLI user finished it first
                 return finished_elsewhere
-            released = rows.release(conn, row.id)
-            rows.move(conn, row.id, "retiring", "retired", now=ctx.now())
+            now = ctx.now()
+            released = rows.release(conn, row.id, now=now)
+            rows.move(conn, row.id, "retiring", "retired", now=now)
             ctx.store.audit.append(actor, "ticket.retired", f"ticket:{row.id}", {"servers_deleted": deleted, "ledger_lines_released": released},
                                    connection=conn)
     except rows.StaleState:

@@ -129,3 +129,15 @@ def status(ctx: EngineContext) -> Status:
     with ctx.store.transaction() as conn:
         found = Status(facts.daemon_rows(conn), facts.health(conn), facts.cycles(conn))
     return dataclasses.replace(found, multi_centre=frozenset(c.id for c in ctx.state.topology.clouds if len(c.centres) > 1))
+
+
+def report_scope(ctx: EngineContext, tenant: str | None = None) -> tuple[str, ...] | None:
+    """The tenants a report may cover for the acting user: ``tenant`` alone when named (unknown: not found;
+    another's, for a requester: refused), else the requester's own, else all (None)."""
+    user = acting_user(ctx.state.users, ctx.settings.user)
+    if tenant is not None:
+        if tenant not in ctx.state.tenants:
+            raise NotFound(f"no tenant '{tenant}' in tenants.yaml (try `govcloud tenants list`)")
+        require_visible(user, tenant)
+        return (tenant,)
+    return visible_tenants(user)

@@ -416,7 +416,7 @@ def _finish(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) 
     state = "configuring" if roles and configure else "active"
     now = ctx.now()
     with ctx.store.transaction() as conn:
-        rows.commit(conn, row.id)
+        rows.commit(conn, row.id, now=now)
         rows.move(conn, row.id, "provisioning", state, now=now, reason=None, provisioned_at=now, **({"active_at": now} if state == "active" else {}))
         ctx.store.audit.append(actor, "ticket.provisioned", f"ticket:{row.id}",
                                {"terraform": True, "instances": count,

@@ -54,9 +54,10 @@ def fail_ticket(ctx: EngineContext, row: TicketRow, actor: str, reason: str, *, 
     except GovcloudError as exc:
         done = f"cleanup incomplete ({exc}); `govcloud ticket retire {row.id}` retries it"
     advice = f"{reason}. The quota was released and {done}. Fix the cause, then submit the ticket again."
+    now = ctx.now()
     with ctx.store.transaction() as conn:
-        rows.release(conn, row.id)
-        rows.move(conn, row.id, "provisioning", "failed", now=ctx.now(), reason=advice)
+        rows.release(conn, row.id, now=now)
+        rows.move(conn, row.id, "provisioning", "failed", now=now, reason=advice)
         ctx.store.audit.append(actor, "ticket.fail", f"ticket:{row.id}", {"reason": advice}, connection=conn)
     ctx.progress("ticket", {"ticket": row.id, "state": "failed", "reason": advice})
     return Outcome(row.id, "failed", advice)

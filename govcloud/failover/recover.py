@@ -191,7 +191,7 @@ class Recovery:
                 return  # retired meanwhile: the server goes with the ticket
             tickets.upsert_vm(conn, VmRow(**{**row.__dict__, "centre": move.target, "zone": zone, "status": server.status,
                                              "address": server.address or row.address, "fault": server.fault, "updated_at": now}))
-            tickets.move_allocation(conn, vm.ticket, vm.cloud, vm.centre, move.target, vm.size)
+            tickets.move_allocation(conn, vm.ticket, vm.cloud, vm.centre, move.target, vm.size, now=now)
             self.store.audit.append(self.actor, "failover.move", f"vm:{vm.name}",
                                     {"ticket": vm.ticket, "server": server.id, "from": vm.centre, "to": move.target, "zone": zone,
                                      "host": server.host or move.host, "status": server.status}, connection=conn)

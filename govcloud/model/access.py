@@ -24,6 +24,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "failover": ("operator", "admin"),
     "replicate": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
+    "report-sample": ("operator", "admin"),
     "daemon": ("operator",),
     "db-upgrade": ("admin",),
 }

@@ -255,3 +255,31 @@ replicas = sa.Table(
     sa.Column("error", sa.Text(), doc="why it failed, or why its images could not be deleted yet"),
 )
 sa.Index("replicas_by_vm", replicas.c.ticket, replicas.c.idx, replicas.c.state, replicas.c.taken_at)
+
+usage_points = sa.Table(
+    "usage_points",
+    metadata,
+    sa.Column("id", BIG, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False, doc="from this moment on the group holds these amounts (UTC, ISO 8601)"),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("system", sa.String(63), nullable=False, doc="'' for quota points"),
+    sa.Column("cloud", sa.String(63), nullable=False),
+    sa.Column("centre", sa.String(63), nullable=False, doc="'' for quota points"),
+    sa.Column("kind", sa.String(8), nullable=False, doc="vm | dr | quota"),
+    sa.Column("instances", BIG, nullable=False),
+    sa.Column("vcpus", BIG, nullable=False),
+    sa.Column("ram_mb", BIG, nullable=False),
+    sa.Column("disk_gb", BIG, nullable=False),
+)
+sa.Index("usage_points_by_group", usage_points.c.tenant, usage_points.c.system, usage_points.c.cloud, usage_points.c.centre,
+         usage_points.c.kind, usage_points.c.at)
+sa.Index("usage_points_by_time", usage_points.c.at)
+
+usage_samples = sa.Table(
+    "usage_samples",
+    metadata,
+    sa.Column("at", sa.String(32), primary_key=True, doc="when a full sample compared every group with the store and quotas"),
+    sa.Column("groups", sa.Integer(), nullable=False, doc="groups holding something after the sample"),
+    sa.Column("written", sa.Integer(), nullable=False, doc="points the sample had to write (0: the history was already exact)"),
+    sa.Column("actor", sa.String(128), nullable=False),
+)

@@ -17,10 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from govcloud.errors import GovcloudError, NotFound
+from govcloud.model.history import GroupKey
 from govcloud.model.ledger import LedgerLine
 from govcloud.model.resources import Resources
 from govcloud.model.states import OPEN, allowed
-from govcloud.store import latency
+from govcloud.store import latency, usage_history
 from govcloud.store.tables import config_results, ledger, locks, quota_overrides, tickets, vms
 
 
@@ -165,17 +166,22 @@ def reserve(conn: sa.Connection, lines: Iterable[LedgerLine]) -> None:
         conn.execute(ledger.insert(), rows)
 
 
-def commit(conn: sa.Connection, ticket_id: str) -> None:
-    """Reserved → committed: the VMs exist."""
+def commit(conn: sa.Connection, ticket_id: str, *, now: str) -> None:
+    """Reserved → committed: the VMs exist. The usage history gets its change point at ``now``."""
     conn.execute(ledger.update().where(ledger.c.ticket == ticket_id).values(state="committed"))
+    usage_history.refresh(conn, usage_history.ledger_keys(conn, ticket_id), at=now)
 
 
-def release(conn: sa.Connection, ticket_id: str) -> int:
-    """Give a ticket's quota back (rejection, failure, retirement)."""
-    return int(conn.execute(ledger.delete().where(ledger.c.ticket == ticket_id)).rowcount)
+def release(conn: sa.Connection, ticket_id: str, *, now: str) -> int:
+    """Give a ticket's quota back (rejection, failure, retirement); what was committed ends at ``now`` in
+    the usage history."""
+    keys = usage_history.ledger_keys(conn, ticket_id)
+    released = int(conn.execute(ledger.delete().where(ledger.c.ticket == ticket_id)).rowcount)
+    usage_history.refresh(conn, keys, at=now)
+    return released
 
 
-def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str, target: str, size: Resources) -> None:
+def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str, target: str, size: Resources, *, now: str) -> None:
     """A VM of the ticket now runs in ``target``, not ``source``: move its share of the ticket's VM
     lines (the tenant's quota is per cloud and does not change; the centres' allocation does).
 
@@ -198,6 +204,7 @@ def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str
     else:
         grown = _amount(there) + size
         conn.execute(ledger.update().where(ledger.c.id == there.id).values(**grown.as_dict()))
+    usage_history.refresh(conn, {GroupKey(line.tenant, line.system, cloud, centre, "vm") for centre in (source, target)}, at=now)
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,7 @@ def overrides(conn: sa.Connection) -> dict[tuple[str, str], tuple[Resources, str
 def set_override(conn: sa.Connection, tenant: str, cloud: str, limit: Resources, *, ticket: str, now: str) -> None:
     conn.execute(quota_overrides.delete().where(quota_overrides.c.tenant == tenant, quota_overrides.c.cloud == cloud))
     conn.execute(quota_overrides.insert().values(tenant=tenant, cloud=cloud, ticket=ticket, updated_at=now, **limit.as_dict()))
+    usage_history.record_quota(conn, tenant, cloud, limit, at=now)
 
 
 @dataclass(frozen=True)

@@ -82,8 +82,8 @@ def populate(store: Store) -> None:
             LedgerLine("t-b", "gd-zf", "x", "gd-prov", "gz-backup", Resources(1, 2, 4096, 40), "reserved"),
             LedgerLine("t-c", "gd-gat", "hukou", "gd-prov", "gz-backup", Resources(3, 6, 12288, 120), "reserved"),
         ])
-        rows.commit(conn, "t-a")
-        rows.commit(conn, "t-b")
+        rows.commit(conn, "t-a", now=iso(7200))
+        rows.commit(conn, "t-b", now=iso(7200))
         rows.upsert_vm(conn, vm("t-a", 1))
         rows.upsert_vm(conn, vm("t-a", 2))
         rows.upsert_vm(conn, vm("t-b", 1, tenant="gd-zf", centre="gz-backup", status="SHUTOFF"))

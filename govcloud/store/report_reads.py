@@ -1,0 +1,70 @@
+"""What the assessment reports read from the store besides the usage history (store/usage_history.py):
+ticket timestamps, centre health changes and failover runs, as model/assessment.py's plain records.
+
+Health changes and failover runs come from the audit trail — the health watch audits every change of a
+centre's recorded state (``centre.health``), a failover run its start and end (``failover.start``,
+``failover.end``). **Seam**: a run journal (failover and drill runs with their steps and RTO) is being
+added on another branch; when it lands, ``failover_runs`` reads it instead and the report is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+import sqlalchemy as sa
+
+from govcloud.model.assessment import FailoverRun, HealthChange, TicketTimes
+from govcloud.store.tables import audit_log, tickets
+
+
+def ticket_times(conn: sa.Connection, *, since: str, until: str, tenants: Collection[str] | None = None) -> list[TicketTimes]:
+    """Tickets submitted before ``until`` that changed at or after ``since`` (every ticket that went active,
+    failed or was quarantined in the period is among them: ``updated_at`` is never before those moments)."""
+    c = tickets.c
+    query = (sa.select(c.id, c.tenant, c.system, c.kind, c.state, c.submitted_at, c.updated_at, c.approved_at, c.active_at, c.reason)
+             .where(c.submitted_at < until, c.updated_at >= since).order_by(c.submitted_at, c.id))
+    if tenants is not None:
+        query = query.where(c.tenant.in_(sorted(tenants)))
+    return [TicketTimes(**dict(r._mapping)) for r in conn.execute(query)]
+
+
+def _audit(conn: sa.Connection, actions: Collection[str], until: str, since: str | None = None) -> list[tuple[str, str, str, str]]:
+    query = (sa.select(audit_log.c.ts, audit_log.c.action, audit_log.c.subject, audit_log.c.details)
+             .where(audit_log.c.action.in_(sorted(actions)), audit_log.c.ts < until).order_by(audit_log.c.seq))
+    if since is not None:
+        query = query.where(audit_log.c.ts >= since)
+    return [(r.ts, r.action, r.subject, r.details) for r in conn.execute(query)]
+
+
+def _centre(subject: str) -> tuple[str, str]:
+    cloud, _, centre = subject.removeprefix("centre:").partition("/")
+    return cloud, centre
+
+
+def health_changes(conn: sa.Connection, *, until: str) -> list[HealthChange]:
+    """Every recorded change of a centre's state before ``until``, oldest first (the state at a period's
+    start is the last change before it)."""
+    found = []
+    for ts, _, subject, details in _audit(conn, ("centre.health",), until):
+        data = json.loads(details)
+        cloud, centre = _centre(subject)
+        found.append(HealthChange(ts, cloud, centre, data.get("from"), str(data.get("to"))))
+    return found
+
+
+def failover_runs(conn: sa.Connection, *, since: str, until: str) -> list[FailoverRun]:
+    """Failover runs that started in ``[since, until)``, paired start → end per centre, oldest first; a
+    run with no end yet has ``ended_at`` None."""
+    runs: list[FailoverRun] = []
+    open_runs: dict[tuple[str, str], int] = {}
+    for ts, action, subject, details in _audit(conn, ("failover.start", "failover.end"), until, since):
+        cloud, centre = _centre(subject)
+        if action == "failover.start":
+            open_runs[(cloud, centre)] = len(runs)
+            runs.append(FailoverRun(cloud, centre, ts, None))
+        elif (cloud, centre) in open_runs:
+            data = json.loads(details)
+            index = open_runs.pop((cloud, centre))
+            runs[index] = FailoverRun(cloud, centre, runs[index].started_at, ts, int(data.get("moved", 0)), int(data.get("failed", 0)))
+    return runs
