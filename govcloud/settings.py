@@ -43,6 +43,11 @@ class DataPaths:
     """Users, roles and auto-approval rules; optional (without it only ``validate`` and listings work)."""
     tickets: Path = Path("tickets")
     """Directory of ticket files validated by ``govcloud validate`` when present."""
+    recovery: Path = Path("recovery")
+    """Directory of recovery plans (``*.yaml``, one per cloud); optional: without it every protected system
+    is recovered in one group of priority 3."""
+    roles: Path = Path("playbooks/roles")
+    """The Ansible roles a recovery plan's hook may name (checked when the directory exists)."""
 
     def resolve(self, path: Path) -> Path:
         """Absolute path of one of the fields above."""

@@ -38,10 +38,14 @@ def _show(plan: Any, fmt: str) -> None:
     if fmt != "table":
         emit(data, fmt)
         return
-    emit(data["moves"], fmt, columns=("vm", "ticket", "protection", "from", "to", "host"),
-         title=f"failover of {plan.cloud}/{plan.centre}: {len(plan.moves)} to move")
+    groups = [{**g, "order": n, "depends_on": ", ".join(g["depends_on"]), "hook": g["hook"]["role"] if g["hook"] else ""}
+              for n, g in enumerate(data["groups"], 1)]
+    emit(groups, fmt, columns=("order", "name", "priority", "depends_on", "hook", "moves", "held"),
+         title=f"failover of {plan.cloud}/{plan.centre}: groups in recovery order")
+    emit(data["moves"], fmt, columns=("group", "vm", "system", "protection", "from", "to", "host"),
+         title=f"{len(plan.moves)} to move")
     if data["held"]:
-        emit(data["held"], fmt, columns=("vm", "ticket", "protection", "reason"), title=f"{len(plan.held)} held where they are")
+        emit(data["held"], fmt, columns=("group", "vm", "system", "protection", "reason"), title=f"{len(plan.held)} held where they are")
 
 
 cloud_option = click.option("--cloud", help="Cloud id (topology.yaml); needed only when several clouds have a centre of that name.")

@@ -126,7 +126,8 @@ class Recovery:
             raise FailoverRefused(f"nova reports {', '.join(still_up)} up in {centre_id}: a centre is failed over only once nova "
                                   f"has declared its compute hosts down (after its service_down_time), never while they may run")
         health[(cloud.id, centre_id)] = "down"  # what nova just said, even if no health check has recorded it yet
-        return plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts))
+        return plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts),
+                             self.state.recovery.of(cloud.id))
 
     def down_centres(self) -> list[tuple[str, str]]:
         """(cloud, centre) pairs the health watch has recorded ``down`` (after its confirmations)."""
@@ -213,4 +214,4 @@ def placed_vms(live: Iterable[TicketRow], rows: Iterable[VmRow]) -> Iterable[Pla
         home = plan.home_of(row.name) or row.centre
         yield Placed(ticket=row.ticket, idx=row.idx, name=row.name, tenant=row.tenant, cloud=row.cloud, centre=row.centre, zone=row.zone,
                      protection=plan.protection, size=Resources(1, row.vcpus, row.ram_mb, row.disk_gb), home=home,
-                     server_id=row.server_id)
+                     server_id=row.server_id, system=f"{ticket.tenant}/{ticket.system}")

@@ -17,6 +17,7 @@ from govcloud.model import loading
 from govcloud.model.loading import Document
 from govcloud.model.parsed import DesiredState, Parsed
 from govcloud.model.quotas import Policy, QuotaFile, QuotaSet
+from govcloud.model.recovery import RecoveryPlanFile
 from govcloud.model.resources import Resources
 from govcloud.model.schema import INVALID, Converter
 from govcloud.model.tenants import Tenants
@@ -99,11 +100,23 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = ()) -> Parsed:
             parsed.declare("quota", [f"{q.get('tenant')}/{q.get('cloud')}" for q in _raw(doc, "quotas") or [] if isinstance(q, dict)])
         if quota_file is not None:
             parsed.quota_files.append(quota_file)
+    _parse_recovery(paths, parsed)
     for path in ticket_files:
         ticket, _ = read_as(Ticket, path, root, parsed)
         if ticket is not None:
             parsed.tickets.append(ticket)
     return parsed
+
+
+def _parse_recovery(paths: DataPaths, parsed: Parsed) -> None:
+    """The recovery plans (optional directory) and the role names their hooks may use."""
+    for path in loading.iter_yaml_files(paths.resolve(paths.recovery)):
+        plan, _ = read_as(RecoveryPlanFile, path, paths.root, parsed)
+        if plan is not None:
+            parsed.recovery_files.append(plan)
+    roles = paths.resolve(paths.roles)
+    if roles.is_dir():
+        parsed.roles = frozenset(p.name for p in roles.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def default_ticket_files(paths: DataPaths) -> list[Path]:

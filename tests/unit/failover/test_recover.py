@@ -152,3 +152,22 @@ def test_an_evacuation_still_failing_after_its_tries_is_reported(ctx: EngineCont
     run = recovery(ctx, tries=2).run(plan)
     assert [o.ok for o in run.outcomes] == [False, True]
     assert "still failing after 2 tries" in run.outcomes[0].detail
+
+
+def test_the_plan_follows_the_clouds_recovery_plan(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    """The sample province's recovery/gd-prov.yaml puts gd-mzt/shjz in its 'welfare' group; a system no group names is 'unplanned'."""
+    from govcloud.engine import provision, tickets
+
+    ids = []
+    for system, name in (("shjz", "aid"), ("mzoa", "oa")):
+        ticket_id, path = write_ticket(tmp_path, tenant="gd-mzt", system=system, requester="caijing", roles=(), protection="ha",
+                                       vms=[{"name": name, "count": 2, "flavor": "gc.small", "cloud": "gd-prov", "centre": "any"}])
+        (row,) = tickets.submit(ctx, [path])
+        if row.state == "submitted":
+            tickets.approve(ctx, ticket_id)
+        provision.apply(ctx, [ticket_id])
+        ids.append(ticket_id)
+    fail(cloud, "gz-main")
+    plan = recovery(ctx).plan("gd-prov", "gz-main")
+    assert [(m.group, m.vm.system) for m in plan.moves] == [("unplanned", "gd-mzt/mzoa"), ("welfare", "gd-mzt/shjz")]
+    assert [s.name for s in plan.steps] == ["unplanned", "welfare"] and plan.steps[1].priority == 4
