@@ -10,9 +10,9 @@ It does what an operator would otherwise run by hand, with the very same engine 
   ``engine/tf_reconcile.py``);
 * **health** (every ``health_interval``, on its own thread so a long apply never delays it): centre
   states from nova's compute services (``failover/watch.py``);
-* **failover** (on its own thread, woken by the health loop): for a centre recorded ``down``, the
-  recovery plan of its protected VMs (``failover/recover.py``), audited once, and carried out when
-  ``failover_policy`` is ``evacuate``.
+* **failover** (on its own thread, woken by the health loop): ``failover/policy.py`` resumes runs
+  whose process died and, for a centre recorded ``down``, audits the recovery plan once per episode
+  or carries it out when ``failover_policy`` is ``evacuate``.
 
 Only the **leader** acts. Leadership comes from the store (``store/leader.py``: a PostgreSQL advisory
 lock, or a lock file next to a SQLite database); standbys poll for it. Before every step the leader
@@ -45,7 +45,8 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
-from govcloud.failover.recover import FailoverRefused, Recovery
+from govcloud.failover.policy import FailoverPolicy
+from govcloud.failover.recover import Recovery
 from govcloud.failover.watch import CentreWatch
 from govcloud.model.access import service_identity
 from govcloud.model.states import TO_WORK_ON
@@ -128,9 +129,10 @@ class Daemon:
                                  clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                                 actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1)
+                                 actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
+                                 owner=self.id)
+        self.failover = FailoverPolicy(self.recovery, policy=settings.failover_policy, actor=self.identity.id, may_act=self.may_act)
         self.failover_due = threading.Event()
-        self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self._audit_head: tuple[int, str] | None = None
         self.work_timer = Timer(settings.apply_interval)
         self.reconcile_timer = Timer(settings.reconcile_interval)
@@ -312,6 +314,8 @@ class Daemon:
                                   since=row.since, up=row.services_up, total=row.services_total)
                         if row.state == "down":
                             self.failover_due.set()
+                    if self.recovery.journal.stale_runs():  # a run whose process died (a CLI kill -9, the last leader)
+                        self.failover_due.set()
                 except Exception as exc:  # noqa: BLE001 - a failed probe round is retried on the next interval
                     event("health check failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
             self.stopping.wait(self.settings.health_interval)
@@ -326,31 +330,9 @@ class Daemon:
                 self._guarded("failover", self.failover_pass)
 
     def failover_pass(self) -> None:
-        """Each centre recorded down: plan; audit a plan not seen before; evacuate under that policy."""
-        down = self.recovery.down_centres()
-        self._failover_seen = {k: v for k, v in self._failover_seen.items() if k in down}  # a centre back up may fail again
-        for cloud, centre in down:
-            if not self.may_act():
-                return
-            try:
-                plan = self.recovery.plan(cloud, centre)
-            except FailoverRefused as exc:  # nova says its hosts are back: the health watch will follow
-                event("failover not possible", logging.WARNING, cloud=cloud, centre=centre, reason=str(exc))
-                continue
-            if not plan.moves:
-                continue
-            key = tuple(sorted(m.vm.name for m in plan.moves))
-            if self.settings.failover_policy != "evacuate":
-                if self._failover_seen.get((cloud, centre)) != key:
-                    self._failover_seen[(cloud, centre)] = key
-                    self.ctx.store.audit.append(self.identity.id, "failover.needed", f"centre:{cloud}/{centre}", plan.as_dict())
-                    event("centre down: protected VMs wait for 'govcloud failover run'", logging.WARNING, cloud=cloud, centre=centre,
-                          moves=len(plan.moves), held=len(plan.held), policy=self.settings.failover_policy)
-                continue
-            result = self.recovery.run(plan)
-            event("centre failed over", logging.WARNING if result.failed else logging.INFO, cloud=cloud, centre=centre,
-                  moved=len(result.outcomes) - len(result.failed), failed=[f"{o.move.vm.name}: {o.detail}" for o in result.failed],
-                  held=len(plan.held))
+        """Resume abandoned runs; each centre recorded down: audit once per episode, or evacuate (failover/policy.py)."""
+        for item in self.failover.tick():
+            event(item.message, item.level, **item.fields)
 
     # -- what /healthz and /readyz report ---------------------------------------------------
     def healthz(self) -> tuple[bool, dict[str, Any]]:

@@ -45,7 +45,7 @@ from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_re
 from govcloud.planner.stored import decode
 from govcloud.planner.usage import Usage
 from govcloud.settings import FailoverSettings
-from govcloud.store import Store, facts, tickets
+from govcloud.store import Store, facts, runs, tickets
 from govcloud.store.tickets import TicketRow, VmRow
 
 LIVE = MOVABLE
@@ -146,6 +146,11 @@ class Recovery:
             raise FailoverRefused(f"cannot list compute services of {endpoint.cloud}/{endpoint.region}: {exc}") from exc
 
     # -- running ---------------------------------------------------------------------------
+    def has_run(self, plan: RecoveryPlan) -> bool:
+        """Whether the plan's centre has a run new or running (one to resume, or one in progress elsewhere)."""
+        with self.store.transaction() as conn:
+            return runs.active_run(conn, plan.cloud, plan.centre) is not None
+
     def run(self, plan: RecoveryPlan, *, kind: str = "failover", on_outcome: Callable[[Outcome], None] = lambda _o: None,
             stop_on_hook_failure: bool = False) -> RecoveryRun:
         """Carry out ``plan`` as a journalled run (a new one, or the centre's run taken over from a dead
