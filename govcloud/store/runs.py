@@ -204,3 +204,30 @@ def counts(conn: sa.Connection, run_ids: Sequence[int]) -> dict[int, dict[str, i
     for run_id, state, n in conn.execute(query):
         result[int(run_id)][str(state)] = int(n)
     return result
+
+
+@dataclass(frozen=True)
+class RecoveryFacts:
+    """What the exporter reads of the journal in one scrape (``exporter/recovery.py``)."""
+
+    by_state: list[tuple[str, str, int]] = field(default_factory=list)
+    """(kind, state, runs)."""
+    latest: list[RunRow] = field(default_factory=list)
+    """The newest run of each kind × cloud × centre."""
+    latest_vms: dict[int, dict[str, int]] = field(default_factory=dict)
+    """run id (of ``latest``) → {move state: VMs}."""
+    vm_seconds: list[tuple[str, str, str]] = field(default_factory=list)
+    """(kind, started_at, ended_at) of every VM moved, for the per-VM recovery histogram."""
+
+
+def recovery_facts(conn: sa.Connection) -> RecoveryFacts:
+    """A few aggregate reads: run counts by kind and state, the newest run per centre and kind with its VM
+    counts, and the start and end of every move that succeeded."""
+    by_state = [(str(k), str(s), int(n)) for k, s, n in conn.execute(
+        sa.select(recovery_runs.c.kind, recovery_runs.c.state, sa.func.count()).group_by(recovery_runs.c.kind, recovery_runs.c.state))]
+    newest = sa.select(sa.func.max(recovery_runs.c.id)).group_by(recovery_runs.c.kind, recovery_runs.c.cloud, recovery_runs.c.centre)
+    latest = [_run(r) for r in conn.execute(sa.select(recovery_runs).where(recovery_runs.c.id.in_(newest)).order_by(recovery_runs.c.id))]
+    moved = conn.execute(sa.select(recovery_runs.c.kind, recovery_moves.c.started_at, recovery_moves.c.ended_at).join(
+        recovery_runs, recovery_runs.c.id == recovery_moves.c.run_id).where(recovery_moves.c.state == "moved"))
+    return RecoveryFacts(by_state, latest, counts(conn, [r.id for r in latest]),
+                         [(str(k), str(s), str(e)) for k, s, e in moved if s and e])
