@@ -161,7 +161,7 @@ class Recovery:
         result = RecoveryRun(plan, run_id=run.id, resumed=resumed)
         with self.journal.beating(run.id) as lost:
             steps = Steps(store=self.store, now=self.now, settings=self.settings, mover=self._move, hook=self.hook, run_id=run.id,
-                          lost=lost, on_outcome=on_outcome, stop_on_hook_failure=stop_on_hook_failure)
+                          lost=lost, on_outcome=on_outcome, stop_on_hook_failure=stop_on_hook_failure, sources=self._sources(plan))
             steps.carry_out(plan, result)
         if lost.is_set() or not self.journal.still_mine(run.id):
             result.state = "cancelled"  # cancelled, or taken over: whoever holds it now ends it
@@ -172,6 +172,19 @@ class Recovery:
                          detail={"moved": len(result.moved), "failed": len(result.failed), "held": len(plan.held),
                                  "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok)})
         return result
+
+    def _sources(self, plan: RecoveryPlan) -> dict[str, str]:
+        """server id → the compute host nova has it on, for the journal: one admin listing per endpoint (a
+        tenant's own listing does not show hosts). Best effort: the journal names no source host without it."""
+        wanted = {m.vm.server_id for m in plan.moves if m.vm.server_id}
+        endpoints = {Endpoint(cloud=(t := self.endpoints.of(m.vm.cloud, m.vm.centre)).entry, region=t.region) for m in plan.moves}
+        found: dict[str, str] = {}
+        for endpoint in endpoints:
+            try:
+                found.update({s.id: s.host for s in self.driver(endpoint).servers() if s.id in wanted and s.host})
+            except DriverError:
+                continue
+        return found
 
     def _move(self, move: Move, source: Callable[[str | None], None] = lambda _h: None) -> Outcome:
         vm = move.vm

@@ -110,7 +110,8 @@ class Steps:
     """Carries out one plan under one journalled run."""
 
     def __init__(self, *, store: Store, now: Callable[[], str], settings: FailoverSettings, mover: Mover, hook: HookRunner | None,
-                 run_id: int, lost: threading.Event, on_outcome: Callable[[Outcome], None], stop_on_hook_failure: bool = False) -> None:
+                 run_id: int, lost: threading.Event, on_outcome: Callable[[Outcome], None], stop_on_hook_failure: bool = False,
+                 sources: dict[str, str] | None = None) -> None:
         self.store = store
         self.now = now
         self.settings = settings
@@ -120,6 +121,8 @@ class Steps:
         self.lost = lost
         self.on_outcome = on_outcome
         self.stop_on_hook_failure = stop_on_hook_failure
+        self.sources = sources or {}
+        """server id → the compute host nova had it on when the run began (the journal's source host)."""
 
     def carry_out(self, plan: RecoveryPlan, result: RecoveryRun) -> None:
         self._held(plan)
@@ -174,7 +177,7 @@ class Steps:
             if self.lost.is_set():
                 return Outcome(move, False, "not started: the run was cancelled or taken over by another process")
             started = self.now()
-            source: list[str | None] = [None]
+            source: list[str | None] = [self.sources.get(move.vm.server_id or "")]
             self._journal(seq, move, "moving", started=started)
 
             def learn(host: str | None) -> None:

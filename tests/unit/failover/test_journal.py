@@ -103,7 +103,7 @@ def test_groups_are_recovered_in_priority_order_and_journalled(ctx: EngineContex
     assert steps[1].hook_result == "host x: port 80 closed"  # recorded; in a disaster the run goes on
     by_group: dict[str, list[runs.MoveRow]] = {}
     for move in moves:
-        assert (move.state, move.target_centre, move.source_centre) == ("moved", "gz-backup", "gz-main")
+        assert (move.state, move.target_centre, move.source_centre, move.source_host) == ("moved", "gz-backup", "gz-main", "gz-main-1")
         assert move.started_at and move.ended_at and move.message.startswith("ACTIVE on gz-backup-")
         by_group.setdefault(move.group_name, []).append(move)
     order = ["public-security", "data-exchange", "welfare"]
