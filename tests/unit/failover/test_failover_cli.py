@@ -99,3 +99,14 @@ def test_a_second_run_of_the_centre_is_refused_with_exit_2(wired: EngineContext,
 def test_reads_need_an_acting_user(wired: EngineContext) -> None:
     code, _, err = cli(wired, "failover", "status", user="")
     assert code == 2 and "no acting user" in err
+
+
+def test_plan_shows_the_groups_in_order_what_moves_where_and_what_is_held(wired: EngineContext, cloud: FakeCloud) -> None:
+    fail(cloud, "gz-main")
+    code, out, err = cli(wired, "failover", "plan", "gz-main")
+    assert code == 0, err
+    assert out.index("public-security") < out.index("data-exchange") < out.index("welfare"), out
+    assert "smoke" in out and "gz-backup" in out
+    code, out, err = cli(wired, "failover", "plan", "gz-main", "-o", "json")
+    groups = json.loads(out)["groups"]
+    assert [(g["name"], g["priority"], g["moves"]) for g in groups] == [("public-security", 1, 2), ("data-exchange", 2, 2), ("welfare", 4, 2)]
