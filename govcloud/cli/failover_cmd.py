@@ -123,6 +123,17 @@ def run_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, timeout:
         raise click.exceptions.Exit(code)
 
 
+@failover.command("cancel")
+@click.argument("centre")
+@cloud_option
+@click.option("--reason", required=True, help="Why (recorded in the journal and the audit trail).")
+@pass_app
+def cancel_cmd(app: AppContext, centre: str, cloud: str | None, reason: str) -> None:
+    """Cancel the run of CENTRE in progress: no further VM is sent (those already with nova finish)."""
+    run = _recovery(app).cancel(cloud, centre, reason=reason)
+    click.echo(f"run {run.id} ({run.kind}) of {run.cloud}/{run.centre} cancelled; its process stops at its next heartbeat", err=True)
+
+
 @failover.command("status")
 @output_option
 @pass_app

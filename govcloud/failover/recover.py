@@ -173,6 +173,19 @@ class Recovery:
                                  "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok)})
         return result
 
+    def cancel(self, cloud_id: str | None, centre_id: str, *, reason: str) -> runs.RunRow:
+        """End the centre's run ``cancelled``. The process carrying it learns so at its next heartbeat and
+        starts no further move (moves already sent to nova finish and are recorded)."""
+        cloud = self.cloud_of(cloud_id, centre_id)
+        with self.store.transaction() as conn:
+            run = runs.active_run(conn, cloud.id, centre_id)
+            if run is None:
+                raise FailoverRefused(f"no run of {cloud.id}/{centre_id} is in progress: nothing to cancel")
+            runs.end_run(conn, run.id, state="cancelled", now=self.now(), detail={"cancelled_by": self.actor, "reason": reason})
+            self.store.audit.append(self.actor, f"{run.kind}.cancel", f"centre:{cloud.id}/{centre_id}",
+                                    {"run": run.id, "owner": run.owner, "reason": reason}, connection=conn)
+        return run
+
     def _sources(self, plan: RecoveryPlan) -> dict[str, str]:
         """server id → the compute host nova has it on, for the journal: one admin listing per endpoint (a
         tenant's own listing does not show hosts). Best effort: the journal names no source host without it."""

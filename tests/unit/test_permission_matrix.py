@@ -57,7 +57,7 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`configure`": (["configure", "t-none"], None),
         "`adopt`": (["adopt", "s-1", "--tenant", OWN, "--system", "mzoa", "--cloud", "nowhere", "--centre", "x"], None),
         "`tenants sync`": (["tenants", "sync", "no-such-tenant"], None),
-        "`failover plan` / `failover run`": (["failover", "plan", "no-such-centre"], None),
+        "`failover plan` / `failover run` / `failover cancel`": (["failover", "plan", "no-such-centre"], None),
         "`failover status` / `failover history`": (["failover", "history", "-o", "json"], None),
         "`plan` (placement and quota)": (["plan", own], ["plan", other]),
         "`ticket list` / `ticket show`": (["ticket", "show", own], ["ticket", "show", other]),

@@ -15,6 +15,7 @@ import pytest
 
 from govcloud.drivers.base import ComputeDriver, Endpoint, Server
 from govcloud.engine.context import EngineContext
+from govcloud.failover.recover import FailoverRefused
 from govcloud.failover.steps import HookCall, HookResult
 from govcloud.settings import FailoverSettings
 from govcloud.store import runs
@@ -187,3 +188,34 @@ def test_a_run_with_a_fresh_heartbeat_of_another_host_is_not_taken_over(ctx: Eng
         recovery(ctx).run(recovery(ctx).plan("gd-prov", "gz-main"))
     later = recovery(ctx, clock=lambda: time.time() + 31)  # silent for longer than stale_after (30 s)
     assert later.run(later.plan("gd-prov", "gz-main")).resumed is True
+
+
+def test_a_cancelled_run_sends_no_further_vm(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    province(ctx, tmp_path, count=8)
+    fail(cloud, "gz-main")
+    slow = Slow(ctx.driver, 0.3)
+    actor = ctx.state.users.get("yunwei-he")
+    assert actor is not None
+    from govcloud.failover.recover import Recovery
+
+    runner = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=slow, now=ctx.now, actor=actor,
+                      settings=FailoverSettings(parallel_per_cloud=1, heartbeat_interval=0.05))
+    plan = runner.plan("gd-prov", "gz-main")
+    results: list[Any] = []
+    thread = threading.Thread(target=lambda: results.append(runner.run(plan)))
+    thread.start()
+    wait = time.monotonic() + 10
+    while not slow.calls and time.monotonic() < wait:
+        time.sleep(0.02)
+    cancelled = recovery(ctx).cancel("gd-prov", "gz-main", reason="the centre is back: do not move more")
+    thread.join(timeout=30)
+    (result,) = results
+    assert result.state == "cancelled" and result.run_id == cancelled.id
+    assert 1 <= len(result.moved) < len(plan.moves)  # the move in flight finished; the rest were not sent
+    assert len(slow.calls) == len(result.moved)
+    row, moves, _ = journal(ctx, cancelled.id)
+    assert row.state == "cancelled" and row.detail["cancelled_by"] == "yunwei-he"
+    assert [m.state for m in moves] == ["moved"] * len(result.moved)  # nothing else was sent, nothing left "moving"
+    assert "failover.cancel" in [r.action for r in ctx.store.audit.records()]
+    with pytest.raises(FailoverRefused, match="nothing to cancel"):
+        recovery(ctx).cancel("gd-prov", "gz-main", reason="again")
