@@ -45,6 +45,7 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
+from govcloud.failover.hooks import ansible_hook
 from govcloud.failover.policy import FailoverPolicy
 from govcloud.failover.recover import Recovery
 from govcloud.failover.watch import CentreWatch
@@ -130,7 +131,7 @@ class Daemon:
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
                                  actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
-                                 owner=self.id)
+                                 owner=self.id, hook=ansible_hook(ctx.settings))
         self.failover = FailoverPolicy(self.recovery, policy=settings.failover_policy, actor=self.identity.id, may_act=self.may_act)
         self.failover_due = threading.Event()
         self._audit_head: tuple[int, str] | None = None

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from govcloud.engine import tickets
 from govcloud.engine.context import EngineContext
 from govcloud.failover.recover import Recovery
+from govcloud.planner.failover import Step
 from govcloud.store import facts, runs
 from tests.support.fakecloud import FakeCloud
 from tests.unit.daemon.test_daemon import as_user, centres_of, cloud, ctx, daemon, drop_ha, lose_gz_main
@@ -70,3 +73,17 @@ def test_the_leader_resumes_a_run_whose_process_died(ctx: EngineContext, cloud: 
     assert ended is not None and (ended.state, ended.resumed, ended.owner) == ("finished", 1, runner.id)
     assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4
     runner.lock.release()
+
+
+def test_the_daemon_runs_recovery_hooks_as_the_cli_does(ctx: EngineContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's hook under the daemon goes through the same Ansible hook runner as `failover run`
+    (without one every hooked group was recorded 'hook-failed: no hook runner configured')."""
+    from govcloud import daemon as daemon_module
+    from govcloud.failover.steps import HookCall, HookResult
+
+    calls: list[HookCall] = []
+    monkeypatch.setattr(daemon_module, "ansible_hook", lambda _settings: lambda call: calls.append(call) or HookResult(True, "ok"))
+    runner = daemon(ctx)
+    assert runner.recovery.hook is not None
+    runner.recovery.hook(HookCall(1, "gd-prov", "gz-main", Step("g", 1), ()))
+    assert len(calls) == 1
