@@ -190,3 +190,64 @@ def test_groups_recovered_in_priority_order_then_a_killed_run_resumed(devcloud: 
           f"{sum(1 for m in at_kill if m.state == 'moving')} in flight; resumed as run {killed_run.id}")
     restored = devcloud.cli("restore-centre", "gz-backup", timeout=300)
     assert restored.returncode == 0, restored.stderr
+
+
+def test_the_standby_daemon_resumes_the_run_of_a_leader_killed_mid_way(devcloud: Devcloud, province: tuple[Path, str, list[str]],
+                                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two daemons under ``--failover evacuate`` (a lock file next to the SQLite store elects one); gz-main
+    fails; the leader's run is killed with ``kill -9`` while evacuations are in flight; the standby leads
+    and takes the run over: the same run ends ``finished``, every VM evacuated exactly once."""
+    from tests.support.daemons import leaders, start_daemon
+
+    root, db, _ = province
+    assert {v.centre for v in vm_rows(db)} == {"gz-main"}, vm_rows(db)  # the first test moved everything back
+    everything = {v.name: v.server_id for v in vm_rows(db)}
+    before = {name: len(evacuations(sid or "")) for name, sid in everything.items()}
+    last = journal(db)[0]
+    monkeypatch.setenv("GOVCLOUD_ROOT", str(root))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first = start_daemon(db, inbox, tmp_path / "a", "--listen", "none", "--failover", "evacuate")
+    second = start_daemon(db, inbox, tmp_path / "b", "--listen", "none", "--failover", "evacuate")
+    try:
+        wait_for("a leader", lambda: leaders(db), timeout=60, interval=0.5)
+        failed = devcloud.cli("fail-centre", "gz-main")
+        assert failed.returncode == 0, failed.stderr
+        started = time.monotonic()
+
+        def in_flight() -> runs.RunRow | None:
+            run, moves = journal(db)
+            fresh = run is not None and (last is None or run.id != last.id)
+            return run if fresh and any(m.state == "moving" for m in moves) else None
+
+        run = wait_for("the leader's run to send evacuations", in_flight, timeout=240, interval=0.2)
+        (leader,) = leaders(db)
+        victim = first if first.process.pid == leader.pid else second
+        other = second if victim is first else first
+        os.killpg(victim.process.pid, signal.SIGKILL)
+        victim.process.wait(timeout=30)
+        killed = time.monotonic()
+        _, at_kill = journal(db, run.id)
+
+        def finished() -> runs.RunRow | None:
+            found, _ = journal(db, run.id)
+            return found if found is not None and found.state == "finished" else None
+
+        done = wait_for("the standby to finish the run", finished, timeout=300, interval=1)
+        resumed_after = time.monotonic() - killed
+        assert done.resumed == 1 and done.owner.split(":")[1] == str(other.process.pid), done
+        _, moves = journal(db, run.id)
+        assert {m.state for m in moves} == {"moved"} and len(moves) == 6
+        assert {v.centre for v in vm_rows(db)} == {"gz-backup"}
+        after = {name: len(evacuations(sid or "")) for name, sid in everything.items()}
+        assert {name: after[name] - before[name] for name in everything} == dict.fromkeys(everything, 1)  # each evacuated once
+        print(f"daemon run {run.id}: killed {killed - started:.0f} s after gz-main failed with "
+              f"{sum(1 for m in at_kill if m.state == 'moved')} of 6 moved and {sum(1 for m in at_kill if m.state == 'moving')} in flight; "
+              f"the standby finished it {resumed_after:.0f} s after the kill")
+    finally:
+        for daemon in (first, second):
+            if daemon.process.poll() is None:
+                daemon.stop()
+            daemon.close()
+        restored = devcloud.cli("restore-centre", "gz-main", timeout=300)
+    assert restored.returncode == 0, restored.stderr
