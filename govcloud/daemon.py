@@ -12,9 +12,9 @@ It does what an operator would otherwise run by hand, with the very same engine 
   cloud × centre allocation and quota into the store (``engine/history.py``), what the reports pro-rate;
 * **health** (every ``health_interval``, on its own thread so a long apply never delays it): centre
   states from nova's compute services (``failover/watch.py``);
-* **failover** (on its own thread, woken by the health loop): for a centre recorded ``down``, the
-  recovery plan of its protected VMs (``failover/recover.py``), audited once, and carried out when
-  ``failover_policy`` is ``evacuate``;
+* **failover** (on its own thread, woken by the health loop): ``failover/policy.py`` resumes runs
+  whose process died and, for a centre recorded ``down``, audits the recovery plan once per episode
+  or carries it out when ``failover_policy`` is ``evacuate``.
 * **replication** (every ``dr.interval``, on its own thread: snapshots and copies take seconds each):
   each ``dr`` VM whose newest replica is older than its RPO is snapshotted and copied into its cloud's
   DR region, old replicas pruned (``failover/replicate.py``).
@@ -50,7 +50,9 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
 from govcloud.failover.health import HealthPolicy
-from govcloud.failover.recover import FailoverRefused, Recovery
+from govcloud.failover.hooks import ansible_hook
+from govcloud.failover.policy import FailoverPolicy
+from govcloud.failover.recover import Recovery
 from govcloud.failover.replicate import Replicator
 from govcloud.failover.watch import CentreWatch
 from govcloud.model.access import service_identity
@@ -134,11 +136,12 @@ class Daemon:
                                  clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                                 actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1)
+                                 actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
+                                 owner=self.id, hook=ansible_hook(ctx.settings))
         self.replicator = Replicator(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, clock=ctx.clock,
                                      actor=self.identity, settings=ctx.settings.dr, tries=ctx.settings.engine.temporary_retries + 1)
+        self.failover = FailoverPolicy(self.recovery, policy=settings.failover_policy, actor=self.identity.id, may_act=self.may_act)
         self.failover_due = threading.Event()
-        self._failover_seen: dict[tuple[str, str], tuple[str, ...]] = {}
         self._audit_head: tuple[int, str] | None = None
         self.work_timer = Timer(settings.apply_interval)
         self.reconcile_timer = Timer(settings.reconcile_interval)
@@ -331,6 +334,8 @@ class Daemon:
                                   since=row.since, up=row.services_up, total=row.services_total)
                         if row.state == "down":
                             self.failover_due.set()
+                    if self.recovery.journal.stale_runs():  # a run whose process died (a CLI kill -9, the last leader)
+                        self.failover_due.set()
                 except Exception as exc:  # noqa: BLE001 - a failed probe round is retried on the next interval
                     event("health check failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
             self.stopping.wait(self.settings.health_interval)
@@ -365,31 +370,9 @@ class Daemon:
                       errors=result.errors)
 
     def failover_pass(self) -> None:
-        """Each centre recorded down: plan; audit a plan not seen before; evacuate under that policy."""
-        down = self.recovery.down_centres()
-        self._failover_seen = {k: v for k, v in self._failover_seen.items() if k in down}  # a centre back up may fail again
-        for cloud, centre in down:
-            if not self.may_act():
-                return
-            try:
-                plan = self.recovery.plan(cloud, centre)
-            except FailoverRefused as exc:  # nova says its hosts are back: the health watch will follow
-                event("failover not possible", logging.WARNING, cloud=cloud, centre=centre, reason=str(exc))
-                continue
-            if not plan.moves:
-                continue
-            key = tuple(sorted(m.vm.name for m in plan.moves))
-            if self.settings.failover_policy != "evacuate":
-                if self._failover_seen.get((cloud, centre)) != key:
-                    self._failover_seen[(cloud, centre)] = key
-                    self.ctx.store.audit.append(self.identity.id, "failover.needed", f"centre:{cloud}/{centre}", plan.as_dict())
-                    event("centre down: protected VMs wait for 'govcloud failover run'", logging.WARNING, cloud=cloud, centre=centre,
-                          moves=len(plan.moves), held=len(plan.held), policy=self.settings.failover_policy)
-                continue
-            result = self.recovery.run(plan)
-            event("centre failed over", logging.WARNING if result.failed else logging.INFO, cloud=cloud, centre=centre,
-                  moved=len(result.outcomes) - len(result.failed), failed=[f"{o.move.vm.name}: {o.detail}" for o in result.failed],
-                  held=len(plan.held))
+        """Resume abandoned runs; each centre recorded down: audit once per episode, or evacuate (failover/policy.py)."""
+        for item in self.failover.tick():
+            event(item.message, item.level, **item.fields)
 
     # -- what /healthz and /readyz report ---------------------------------------------------
     def healthz(self) -> tuple[bool, dict[str, Any]]:

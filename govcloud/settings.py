@@ -51,6 +51,11 @@ class DataPaths:
     load validates from scratch). Keyed by the files' bytes: never stale (``model/cache.py``)."""
     fencing: Path = Path("inventory/fencing.yaml")
     """How each centre's compute hosts are fenced (``$GOVCLOUD_FENCING``); optional: without it no centre is fenced."""
+    recovery: Path = Path("recovery")
+    """Directory of recovery plans (``*.yaml``, one per cloud); optional: without it every protected system
+    is recovered in one group of priority 3."""
+    roles: Path = Path("playbooks/roles")
+    """The Ansible roles a recovery plan's hook may name (checked when the directory exists)."""
 
     def resolve(self, path: Path) -> Path:
         """Absolute path of one of the fields above."""
@@ -279,6 +284,23 @@ class ExporterSettings:
 
 
 @dataclass(frozen=True)
+class FailoverSettings:
+    """How a recovery run (failover, and later migration and failback) carries out its moves (docs/failover.md)."""
+
+    parallel_per_cloud: int = 8
+    """Evacuations in flight at once in one cloud. nova's conductor and the target hosts' disks are the
+    limit; the engine's ``concurrency_per_cloud`` default, for the same control plane."""
+    parallel_per_host: int = 2
+    """Evacuations in flight at once onto one target compute host: each rebuilds a VM there (image or
+    volume attach, libvirt define), and a host taking many at once slows all of them."""
+    heartbeat_interval: float = 5.0
+    """Seconds between two heartbeats of the process carrying out a run (recovery_runs.heartbeat_at)."""
+    stale_after: float = 30.0
+    """Seconds without a heartbeat after which another process takes a run over and resumes it. A run whose
+    owner is a dead process on this host is taken over at once."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a govcloud process needs to know about its surroundings."""
 
@@ -294,6 +316,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     fencing: FencingSettings = field(default_factory=FencingSettings)
     dr: DrSettings = field(default_factory=DrSettings)
+    failover: FailoverSettings = field(default_factory=FailoverSettings)
     profile: str = DEFAULT_PROFILE
     """Endpoint profile overlaying topology.yaml (``$GOVCLOUD_PROFILE``); ``none`` for a real deployment.
     The default points the sample topology at the loopback devcloud, the embedded default cloud."""

@@ -1,8 +1,12 @@
-"""``govcloud failover plan|run``: move the protected VMs of a centre that is down to its partner.
+"""``govcloud failover plan|run|status|history``: move the protected VMs of a centre that is down to
+its partner, and read the journal of such runs.
 
-Both commands build the same plan (``failover/recover.py`` gathers, ``planner/failover.py``
-decides); ``plan`` prints it and changes nothing, ``run`` prints it, asks (unless ``--yes``) and
-evacuates. The exit code of ``run`` is 1 when any move failed, so a script notices.
+``plan`` and ``run`` build the same plan (``failover/recover.py`` gathers, ``planner/failover.py``
+decides, group by group of the cloud's recovery plan); ``plan`` prints it and changes nothing, ``run``
+prints it, asks (unless ``--yes``) and carries it out as a journalled run. Exit codes of ``run``, so a
+script can tell: 0 every planned move done; 1 a move or a hook failed; 2 refused, nothing done (bad
+centre, nova still reports hosts up, another run of the centre in progress); 3 nothing could be
+recovered although protected VMs are held (no partner, no room, partner down).
 """
 
 from __future__ import annotations
@@ -22,15 +26,22 @@ def failover() -> None:
     """Fail a centre that is down over to the same-city partner centre (forced evacuation in nova)."""
 
 
+EXIT_FAILED = 1
+"""``failover run``: a move or a hook failed."""
+EXIT_NOTHING_RECOVERED = 3
+"""``failover run``: nothing was moved, yet protected (ha/dr) VMs are held."""
+
+
 def _recovery(app: AppContext, timeout: float = 600.0) -> Any:
     from govcloud.engine.context import build
+    from govcloud.failover.hooks import ansible_hook
     from govcloud.failover.recover import Recovery
     from govcloud.model.access import acting_user
 
     ctx = build(app.settings, create_store=False)  # no store yet: no VMs, nothing to move or record
     return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
                     actor=acting_user(ctx.state.users, app.settings.user), timeout=timeout,
-                    tries=ctx.settings.engine.temporary_retries + 1)
+                    tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover, hook=ansible_hook(ctx.settings))
 
 
 def _show(plan: Any, fmt: str) -> None:
@@ -38,10 +49,14 @@ def _show(plan: Any, fmt: str) -> None:
     if fmt != "table":
         emit(data, fmt)
         return
-    emit(data["moves"], fmt, columns=("vm", "ticket", "protection", "from", "to", "host"),
-         title=f"failover of {plan.cloud}/{plan.centre}: {len(plan.moves)} to move", empty=f"failover of {plan.cloud}/{plan.centre}: nothing to move")
+    groups = [{**g, "order": n, "depends_on": ", ".join(g["depends_on"]), "hook": g["hook"]["role"] if g["hook"] else ""}
+              for n, g in enumerate(data["groups"], 1)]
+    emit(groups, fmt, columns=("order", "name", "priority", "depends_on", "hook", "moves", "held"),
+         title=f"failover of {plan.cloud}/{plan.centre}: groups in recovery order")
+    emit(data["moves"], fmt, columns=("group", "vm", "system", "protection", "from", "to", "host"),
+         title=f"{len(plan.moves)} to move", empty="nothing to move")
     if data["held"]:
-        emit(data["held"], fmt, columns=("vm", "ticket", "protection", "reason"), title=f"{len(plan.held)} held where they are")
+        emit(data["held"], fmt, columns=("group", "vm", "system", "protection", "reason"), title=f"{len(plan.held)} held where they are")
 
 
 cloud_option = click.option("--cloud", help="Cloud id (topology.yaml); needed only when several clouds have a centre of that name.")
@@ -60,6 +75,16 @@ def plan_cmd(app: AppContext, centre: str, cloud: str | None, fmt: str) -> None:
 COMMANDS.append(failover)
 
 
+def _exit_code(result: Any) -> int:
+    """What ``run`` exits with (module docstring): a script must tell "recovered nothing" from "done"."""
+    if result.failed or any(not h.ok for h in result.hooks.values()):
+        return EXIT_FAILED
+    protected_held = [h for h in result.plan.held if h.vm.protection in ("ha", "dr")]
+    if not result.moved and protected_held:
+        return EXIT_NOTHING_RECOVERED
+    return 0
+
+
 @failover.command("run")
 @click.argument("centre")
 @cloud_option
@@ -68,29 +93,75 @@ COMMANDS.append(failover)
 @output_option
 @pass_app
 def run_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, timeout: float, fmt: str) -> None:
-    """Evacuate the protected VMs of CENTRE (which nova must report down) to the partner centre."""
+    """Evacuate the protected VMs of CENTRE (which nova must report down) to the partner centre, group by group.
+
+    Exit codes: 0 done; 1 a move or hook failed; 2 refused (nothing done); 3 nothing recovered, protected VMs held."""
+    from govcloud.failover.steps import RecoveryRun
+
     recovery = _recovery(app, timeout)
-    plan = recovery.plan(cloud, centre)
+    plan = recovery.fence_and_plan(cloud, centre)
     if fmt == "table":
         _show(plan, fmt)
-    if not plan.moves:
-        if fmt != "table":
-            from govcloud.failover.recover import RecoveryRun
-
-            emit(RecoveryRun(plan).as_dict(), fmt)
-        return
-    if not yes and not click.confirm(f"evacuate {len(plan.moves)} VMs from {centre} to {plan.moves[0].target}?", err=True):
+    if plan.moves and not yes and not click.confirm(f"evacuate {len(plan.moves)} VMs from {centre} to {plan.moves[0].target}?", err=True):
         raise click.exceptions.Exit(1)
 
     def said(outcome: Any) -> None:
         if fmt == "table":
             mark = "moved " if outcome.ok else "FAILED"
-            click.echo(f"{mark} {outcome.move.vm.name} → {outcome.move.target}: {outcome.detail}", err=True)
+            click.echo(f"{mark} [{outcome.move.group}] {outcome.move.vm.name} → {outcome.move.target}: {outcome.detail}", err=True)
 
-    result = recovery.run(plan, on_outcome=said)
+    result = recovery.run(plan, on_outcome=said) if plan.moves or recovery.has_run(plan) else RecoveryRun(plan, state="nothing to do")
     if fmt != "table":
         emit(result.as_dict(), fmt)
     else:
-        click.echo(f"{len(result.outcomes) - len(result.failed)} moved, {len(result.failed)} failed, {len(plan.held)} held", err=True)
-    if result.failed:
-        raise click.exceptions.Exit(1)
+        for group, hook in result.hooks.items():
+            click.echo(f"hook of {group}: {'ok' if hook.ok else 'FAILED'}: {hook.detail}", err=True)
+        run = f"run {result.run_id}" + (" (resumed)" if result.resumed else "") if result.run_id else "no run"
+        click.echo(f"{run}: {len(result.moved)} moved, {len(result.failed)} failed, {len(plan.held)} held", err=True)
+    code = _exit_code(result)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@failover.command("cancel")
+@click.argument("centre")
+@cloud_option
+@click.option("--reason", required=True, help="Why (recorded in the journal and the audit trail).")
+@pass_app
+def cancel_cmd(app: AppContext, centre: str, cloud: str | None, reason: str) -> None:
+    """Cancel the run of CENTRE in progress: no further VM is sent (those already with nova finish)."""
+    run = _recovery(app).cancel(cloud, centre, reason=reason)
+    click.echo(f"run {run.id} ({run.kind}) of {run.cloud}/{run.centre} cancelled; its process stops at its next heartbeat", err=True)
+
+
+@failover.command("status")
+@output_option
+@pass_app
+def status_cmd(app: AppContext, fmt: str) -> None:
+    """Each centre: health, fencing, the running or last recovery run."""
+    from govcloud.engine.context import build
+    from govcloud.failover.reads import status
+    from govcloud.model.access import acting_user
+
+    ctx = build(app.settings)
+    rows = status(ctx.store, acting_user(ctx.state.users, app.settings.user))
+    emit(rows, fmt, columns=("cloud", "centre", "health", "since", "fencing", "run", "run_kind", "run_state", "run_start", "moved",
+                             "failed", "held"), title="centres and their recovery runs")
+
+
+@failover.command("history")
+@click.option("--centre", help="Only runs of this centre.")
+@cloud_option
+@click.option("--limit", type=click.IntRange(min=1, max=10000), default=50, show_default=True, help="The newest N runs.")
+@output_option
+@pass_app
+def history_cmd(app: AppContext, centre: str | None, cloud: str | None, limit: int, fmt: str) -> None:
+    """Recovery runs, the newest first: kind, who started it, start, duration, VMs moved / failed / held."""
+    from govcloud.engine.context import build
+    from govcloud.failover.reads import history
+    from govcloud.model.access import acting_user
+
+    ctx = build(app.settings)
+    rows = history(ctx.store, acting_user(ctx.state.users, app.settings.user), cloud=cloud, centre=centre, limit=limit)
+    emit(rows, fmt, columns=("run", "kind", "cloud", "centre", "state", "user", "start", "duration_s", "moved", "failed", "held",
+                             "resumed"), title="recovery runs")

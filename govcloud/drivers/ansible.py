@@ -35,6 +35,7 @@ import ansible_runner
 
 from govcloud.drivers.known_hosts import KnownHosts
 from govcloud.errors import PermanentError, TemporaryError
+from govcloud.settings import Settings
 
 SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=30s -o ServerAliveInterval=2 -o ServerAliveCountMax=3 -o ConnectTimeout=10"
 """Multiplexing, keep-alives and a bounded connect; the host-key options come from ``KnownHosts``."""
@@ -121,6 +122,16 @@ class AnsibleDriver:
         self.timeout = timeout
         self.keep_runs = keep_runs
         self.forks = forks
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AnsibleDriver:
+        """The driver of a govcloud process: the data root's ``playbooks/``, runs and known hosts under the
+        state directory, SSH user and key from the configure settings. Configuration (engine/configure.py)
+        and failover hooks (failover/hooks.py) both use it, so they connect the same way."""
+        configure = settings.configure
+        return cls(project_dir=settings.data.resolve(Path("playbooks")), runs_dir=settings.state_dir / "runs" / "ansible",
+                   private_key=configure.ssh_key, user=configure.user, timeout=configure.timeout, task_timeout=configure.task_timeout,
+                   known_hosts=settings.state_dir / "ssh" / "known_hosts")
 
     def run(self, inventory: Mapping[str, Any], *, playbook: str = "site.yml", extravars: Mapping[str, Any] | None = None,
             limit: Sequence[str] = (), progress: Progress | None = None, owners: Mapping[str, str] | None = None) -> RunResult:

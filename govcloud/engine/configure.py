@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from govcloud.engine.context import EngineContext
@@ -102,11 +101,7 @@ def host_owners(dynamic: dict[str, Any]) -> dict[str, str]:
 def _driver(ctx: EngineContext) -> Any:
     from govcloud.drivers.ansible import AnsibleDriver
 
-    settings = ctx.settings.configure
-    return AnsibleDriver(project_dir=ctx.settings.data.resolve(Path("playbooks")),
-                         runs_dir=ctx.settings.state_dir / "runs" / "ansible", private_key=settings.ssh_key, user=settings.user,
-                         timeout=settings.timeout, task_timeout=settings.task_timeout,
-                         known_hosts=ctx.settings.state_dir / "ssh" / "known_hosts")
+    return AnsibleDriver.for_settings(ctx.settings)
 
 
 def run_configuration(ctx: EngineContext, row: TicketRow, actor: str, *, only_failed: bool = False,

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
 from govcloud.exporter.catalogue import RESOURCES, SPECS
 from govcloud.exporter.families import Chunk, Family, Gauge, Histogram, Row, Series
+from govcloud.exporter.recovery import recovery_families
 from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
 from govcloud.model.states import MOVABLE, UNSETTLED
 from govcloud.model.topology import Topology
 from govcloud.settings import ExporterSettings
-from govcloud.store import aggregates, facts, latency
+from govcloud.store import aggregates, facts, latency, runs
 from govcloud.store import tickets as ticket_rows
 from govcloud.store.audit import head_row
 from govcloud.store.db import Store
@@ -49,6 +50,8 @@ class Facts:
     daemons: list[facts.DaemonRow]
     waiting: list[tuple[str, str, str, int]]
     audit_head: int | None = None
+    recovery: runs.RecoveryFacts = field(default_factory=runs.RecoveryFacts)
+    """The recovery journal's aggregates (exporter/recovery.py)."""
     """The audit chain's head seq; None when the head row is missing (appends are refused then)."""
 
 
@@ -106,6 +109,7 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
             daemons=facts.daemon_rows(conn, running=True),
             waiting=aggregates.waiting_for_failover(conn, MOVABLE),
             audit_head=head[0] if (head := head_row(conn)) is not None else None,
+            recovery=runs.recovery_facts(conn),
         )
 
 
@@ -359,6 +363,7 @@ def fact_families(found: Facts, *, now: datetime.datetime, settings: ExporterSet
         *reconcile_families(found.cycles, found.findings),
         *daemon_families(found.daemons, now=now, timeout=settings.heartbeat_timeout),
         *audit_families(found.audit_head),
+        *recovery_families(found.recovery, now=now),
     ]
 
 

@@ -6,6 +6,8 @@ only accepts it) for a host that is really gone; govcloud never forces a host do
 partner centre's hosts come from the same live listing, so a server is only sent to a host nova
 reports up right now.
 
+A run is journalled (``journal.py``, ``store/runs.py``: one run per centre at a time, taken over
+and resumed when its process died) and carried out group by group, moves in parallel (``steps.py``).
 Each move is one forced evacuation (``ComputeDriver.evacuate_server``; a TemporaryError from nova is
 retried with backoff, ``common/retry.py``, up to ``tries`` tries) followed by one transaction
 that records where the VM runs now (its row's centre and zone), moves its share of the ticket's ledger
@@ -13,18 +15,24 @@ lines to the target centre and appends a ``failover.move`` audit record. A run t
 finished by the next: VMs already recorded in the target are no longer in the failed centre, and a
 VM nova already moved (the record was lost) is recognised by its zone and only recorded.
 
+Fencing is a seam: ``fence`` (``steps.Fence``) is called before a run plans; the hosts it reports
+fenced count as down even while nova has not yet declared them so. Without it (fence method
+``none``) only hosts nova reports down are evacuated.
+
 Not automated yet: activating the DR centre (another region: rebuild from the reservation, which
 needs the e-government office's approval) and failback to the home centre.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from govcloud.common.retry import retry
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint, Server
 from govcloud.errors import DriverError, InputError
+from govcloud.failover.journal import Journal
+from govcloud.failover.steps import Fence, HookRunner, Outcome, RecoveryRun, Steps
 from govcloud.failover.watch import CentreRef, centre_refs, reported_up
 from govcloud.model.access import require
 from govcloud.model.endpoints import Endpoints
@@ -36,7 +44,8 @@ from govcloud.model.users import User
 from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery
 from govcloud.planner.stored import decode
 from govcloud.planner.usage import Usage
-from govcloud.store import Store, facts, tickets
+from govcloud.settings import FailoverSettings
+from govcloud.store import Store, facts, runs, tickets
 from govcloud.store.tickets import TicketRow, VmRow
 
 LIVE = MOVABLE
@@ -46,30 +55,7 @@ class FailoverRefused(InputError):
     """The named centre cannot be failed over now (unknown, or nova still reports hosts up there)."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one planned move."""
-
-    move: Move
-    ok: bool
-    detail: str
-    host: str | None = None
-
-
-@dataclass
-class RecoveryRun:
-    """A plan and, once run, the outcome of each of its moves."""
-
-    plan: RecoveryPlan
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    def as_dict(self) -> dict[str, object]:
-        return {**self.plan.as_dict(),
-                "outcomes": [{"vm": o.move.vm.name, "ok": o.ok, "host": o.host, "detail": o.detail} for o in self.outcomes]}
+__all__ = ["FailoverRefused", "Outcome", "Recovery", "RecoveryRun", "placed_vms"]
 
 
 class Recovery:
@@ -77,7 +63,9 @@ class Recovery:
 
     def __init__(self, *, store: Store, state: DesiredState, endpoints: Endpoints, driver: Callable[[Endpoint], ComputeDriver],
                  now: Callable[[], str], actor: User, timeout: float = 600.0, tries: int = 6,
-                 on_retry: Callable[[dict[str, object]], None] = lambda _event: None) -> None:
+                 on_retry: Callable[[dict[str, object]], None] = lambda _event: None, settings: FailoverSettings | None = None,
+                 hook: HookRunner | None = None, fence: Fence | None = None, clock: Callable[[], float] = time.time,
+                 owner: str | None = None) -> None:
         require(actor, "failover")  # the CLI and the daemon build a Recovery: the check is here, once for both
         self.store = store
         self.state = state
@@ -89,6 +77,10 @@ class Recovery:
         self.tries = tries
         """Tries per evacuation while nova answers with a TemporaryError (the engine's ``temporary_retries`` + 1)."""
         self.on_retry = on_retry
+        self.settings = settings or FailoverSettings()
+        self.hook = hook
+        self.fence = fence
+        self.journal = Journal(store, now=now, clock=clock, settings=self.settings, owner=owner)
 
     # -- planning ----------------------------------------------------------------------------
     def cloud_of(self, cloud_id: str | None, centre_id: str) -> Cloud:
@@ -111,8 +103,15 @@ class Recovery:
     def _centres(self) -> str:
         return ", ".join(f"{c.id}/{x.id}" for c in self.state.topology.clouds if len(c.centres) > 1 for x in c.centres)
 
-    def plan(self, cloud_id: str | None, centre_id: str) -> RecoveryPlan:
-        """The plan for ``centre_id``, from the store and a live listing of the cloud's compute hosts."""
+    def fence_and_plan(self, cloud_id: str | None, centre_id: str) -> RecoveryPlan:
+        """Fence the centre (when a fence method is configured), then plan with the fenced hosts counted down."""
+        cloud = self.cloud_of(cloud_id, centre_id)
+        report = self.fence(cloud, centre_id) if self.fence is not None else None
+        return self.plan(cloud.id, centre_id, fenced=report.fenced if report is not None else ())
+
+    def plan(self, cloud_id: str | None, centre_id: str, *, fenced: Collection[str] = ()) -> RecoveryPlan:
+        """The plan for ``centre_id``, from the store and a live listing of the cloud's compute hosts
+        (``fenced``: hosts confirmed powered off, down whatever nova says yet)."""
         cloud = self.cloud_of(cloud_id, centre_id)
         with self.store.transaction() as conn:
             health = {(h.cloud, h.centre): h.state for h in facts.health(conn)}
@@ -121,12 +120,13 @@ class Recovery:
         if not any(v.cloud == cloud.id and v.centre == centre_id for v in placed):
             return RecoveryPlan(cloud.id, centre_id)  # nothing of ours runs there: no need to ask nova
         hosts = self.hosts_up(cloud)
-        still_up = hosts.get((cloud.id, centre_id), ())
+        still_up = tuple(h for h in hosts.get((cloud.id, centre_id), ()) if h not in fenced)
         if still_up:
             raise FailoverRefused(f"nova reports {', '.join(still_up)} up in {centre_id}: a centre is failed over only once nova "
                                   f"has declared its compute hosts down (after its service_down_time), never while they may run")
         health[(cloud.id, centre_id)] = "down"  # what nova just said, even if no health check has recorded it yet
-        return plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts))
+        return plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts),
+                             self.state.recovery.of(cloud.id))
 
     def down_centres(self) -> list[tuple[str, str]]:
         """(cloud, centre) pairs the health watch has recorded ``down`` (after its confirmations)."""
@@ -145,28 +145,68 @@ class Recovery:
         except DriverError as exc:
             raise FailoverRefused(f"cannot list compute services of {endpoint.cloud}/{endpoint.region}: {exc}") from exc
 
-    # -- running -----------------------------------------------------------------------------
-    def run(self, plan: RecoveryPlan, *, on_outcome: Callable[[Outcome], None] = lambda _o: None) -> RecoveryRun:
-        """Carry out every move of ``plan`` (one failing does not stop the others); audit the run."""
-        self.store.audit.append(self.actor, "failover.start", f"centre:{plan.cloud}/{plan.centre}",
-                                {"moves": len(plan.moves), "held": len(plan.held)})
-        result = RecoveryRun(plan)
-        for move in plan.moves:
-            outcome = self._move(move)
-            result.outcomes.append(outcome)
-            on_outcome(outcome)
-        self.store.audit.append(self.actor, "failover.end", f"centre:{plan.cloud}/{plan.centre}",
-                                {"moved": len(result.outcomes) - len(result.failed), "failed": len(result.failed), "held": len(plan.held)})
+    # -- running ---------------------------------------------------------------------------
+    def has_run(self, plan: RecoveryPlan) -> bool:
+        """Whether the plan's centre has a run new or running (one to resume, or one in progress elsewhere)."""
+        with self.store.transaction() as conn:
+            return runs.active_run(conn, plan.cloud, plan.centre) is not None
+
+    def run(self, plan: RecoveryPlan, *, kind: str = "failover", on_outcome: Callable[[Outcome], None] = lambda _o: None,
+            stop_on_hook_failure: bool = False) -> RecoveryRun:
+        """Carry out ``plan`` as a journalled run (a new one, or the centre's run taken over from a dead
+        process): group by group, moves in parallel; one failing does not stop the others. RunInProgress
+        (exit 2) when a live process carries a run of the centre."""
+        summary = {"groups": plan.as_dict()["groups"], "moves": len(plan.moves), "held": len(plan.held)}
+        run, resumed = self.journal.open(kind=kind, cloud=plan.cloud, centre=plan.centre, user=self.actor, plan=summary)
+        result = RecoveryRun(plan, run_id=run.id, resumed=resumed)
+        with self.journal.beating(run.id) as lost:
+            steps = Steps(store=self.store, now=self.now, settings=self.settings, mover=self._move, hook=self.hook, run_id=run.id,
+                          lost=lost, on_outcome=on_outcome, stop_on_hook_failure=stop_on_hook_failure, sources=self._sources(plan))
+            steps.carry_out(plan, result)
+        if lost.is_set() or not self.journal.still_mine(run.id):
+            result.state = "cancelled"  # cancelled, or taken over: whoever holds it now ends it
+            return result
+        if result.state != "failed":
+            result.state = "failed" if result.failed else "finished"
+        self.journal.end(run.id, state=result.state, user=self.actor, kind=kind, subject=f"centre:{plan.cloud}/{plan.centre}",
+                         detail={"moved": len(result.moved), "failed": len(result.failed), "held": len(plan.held),
+                                 "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok)})
         return result
 
-    def _move(self, move: Move) -> Outcome:
+    def cancel(self, cloud_id: str | None, centre_id: str, *, reason: str) -> runs.RunRow:
+        """End the centre's run ``cancelled``. The process carrying it learns so at its next heartbeat and
+        starts no further move (moves already sent to nova finish and are recorded)."""
+        cloud = self.cloud_of(cloud_id, centre_id)
+        with self.store.transaction() as conn:
+            run = runs.active_run(conn, cloud.id, centre_id)
+            if run is None:
+                raise FailoverRefused(f"no run of {cloud.id}/{centre_id} is in progress: nothing to cancel")
+            runs.end_run(conn, run.id, state="cancelled", now=self.now(), detail={"cancelled_by": self.actor, "reason": reason})
+            self.store.audit.append(self.actor, f"{run.kind}.cancel", f"centre:{cloud.id}/{centre_id}",
+                                    {"run": run.id, "owner": run.owner, "reason": reason}, connection=conn)
+        return run
+
+    def _sources(self, plan: RecoveryPlan) -> dict[str, str]:
+        """server id → the compute host nova has it on, for the journal: one admin listing per endpoint (a
+        tenant's own listing does not show hosts). Best effort: the journal names no source host without it."""
+        wanted = {m.vm.server_id for m in plan.moves if m.vm.server_id}
+        endpoints = {Endpoint(cloud=(t := self.endpoints.of(m.vm.cloud, m.vm.centre)).entry, region=t.region) for m in plan.moves}
+        found: dict[str, str] = {}
+        for endpoint in endpoints:
+            try:
+                found.update({s.id: s.host for s in self.driver(endpoint).servers() if s.id in wanted and s.host})
+            except DriverError:
+                continue
+        return found
+
+    def _move(self, move: Move, source: Callable[[str | None], None] = lambda _h: None) -> Outcome:
         vm = move.vm
         target = self.endpoints.of(vm.cloud, move.target)
         zone = target.zone or move.zone
         driver = self.driver(Endpoint(cloud=target.entry, region=target.region))
         def evacuate() -> Server:  # asks first on every try: a try that timed out may have moved the server
-            return self._already_there(driver, vm, zone) or driver.evacuate_server(vm.tenant, vm.server_id or "", host=move.host,
-                                                                                   timeout=self.timeout)
+            return self._already_there(driver, vm, zone, source) or driver.evacuate_server(vm.tenant, vm.server_id or "", host=move.host,
+                                                                                           timeout=self.timeout)
 
         try:
             server = retry(f"evacuate {vm.name}", evacuate, tries=self.tries, on_retry=self.on_retry)
@@ -177,9 +217,11 @@ class Recovery:
         return Outcome(move, True, f"{server.status} on {server.host or move.host}", server.host)
 
     @staticmethod
-    def _already_there(driver: ComputeDriver, vm: Placed, zone: str) -> Server | None:
+    def _already_there(driver: ComputeDriver, vm: Placed, zone: str, source: Callable[[str | None], None]) -> Server | None:
         """The server if nova already runs it, ACTIVE, in the target zone (a run that died before recording it)."""
         found = [s for s in driver.find_servers(vm.tenant, vm.name) if s.id == vm.server_id]
+        if found and found[0].zone != zone:
+            source(found[0].host)
         return found[0] if found and found[0].zone == zone and found[0].status == "ACTIVE" else None
 
     def _record(self, move: Move, zone: str, server: Server) -> None:
@@ -213,4 +255,4 @@ def placed_vms(live: Iterable[TicketRow], rows: Iterable[VmRow]) -> Iterable[Pla
         home = plan.home_of(row.name) or row.centre
         yield Placed(ticket=row.ticket, idx=row.idx, name=row.name, tenant=row.tenant, cloud=row.cloud, centre=row.centre, zone=row.zone,
                      protection=plan.protection, size=Resources(1, row.vcpus, row.ram_mb, row.disk_gb), home=home,
-                     server_id=row.server_id)
+                     server_id=row.server_id, system=f"{ticket.tenant}/{ticket.system}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from govcloud.errors import Problem
 from govcloud.model.quotas import QuotaFile, QuotaSet
+from govcloud.model.recovery import RecoveryPlanFile, RecoveryPlans
 from govcloud.model.tenants import Tenant, Tenants
 from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
@@ -25,6 +26,7 @@ class DesiredState:
     quotas: QuotaSet
     tickets: tuple[Ticket, ...] = ()
     users: Users = field(default_factory=lambda: Users(version=1, users=()))
+    recovery: RecoveryPlans = field(default_factory=RecoveryPlans)
 
 
 @dataclass
@@ -36,6 +38,9 @@ class Parsed:
     quota_files: list[QuotaFile] = field(default_factory=list)
     users: Users | None = None
     tickets: list[Ticket] = field(default_factory=list)
+    recovery_files: list[RecoveryPlanFile] = field(default_factory=list)
+    roles: frozenset[str] | None = None
+    """The role names of ``playbooks/roles`` (None: no such directory; hook roles are not checked)."""
     declared: dict[str, set[str]] = field(default_factory=dict)
     """Ids written in the files, including those of broken entries, so a broken tenant is not also
     reported as 'unknown tenant' by every quota that names it."""

@@ -12,7 +12,7 @@ import functools
 import gc
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from govcloud.model import cache, loading
 from govcloud.model.loading import Document
 from govcloud.model.parsed import DesiredState, Parsed
 from govcloud.model.quotas import Policy, QuotaFile, QuotaSet
+from govcloud.model.recovery import RecoveryPlanFile
 from govcloud.model.resources import Resources
 from govcloud.model.schema import INVALID, Converter
 from govcloud.model.tenants import Tenants
@@ -87,6 +88,10 @@ class Sources:
     users: bool
     """Whether ``users.yaml`` exists (it is optional)."""
     quotas: list[Path]
+    recovery: list[Path] = field(default_factory=list)
+    """The recovery plans' files (``recovery/*.yaml``, optional)."""
+    roles: frozenset[str] = frozenset()
+    """The role names a recovery hook may use (a role added or removed changes what validates)."""
     blobs: dict[Path, bytes] = field(default_factory=dict)
     names: dict[Path, str] = field(default_factory=dict)
     """How each file is named in messages (``display_name``)."""
@@ -157,6 +162,7 @@ def parse_all(paths: DataPaths, ticket_files: Sequence[Path] = (), sources: Sour
             parsed.declare("quota", [f"{q.get('tenant')}/{q.get('cloud')}" for q in _raw(doc, "quotas") or [] if isinstance(q, dict)])
         if quota_file is not None:
             parsed.quota_files.append(quota_file)
+    _parse_recovery(paths, parsed, read, sources)
     for path in ticket_files:
         ticket, _ = read(Ticket, path, loading.MAX_FILE_BYTES)
         if ticket is not None:
@@ -173,9 +179,10 @@ def read_sources(paths: DataPaths, ticket_files: Sequence[Path]) -> Sources | No
     """The bytes of every file ``parse_all`` would read, or None if one of them cannot be read (the
     uncached path then reports it as it always did)."""
     root = paths.root
-    sources = Sources(users=_has_users(paths), quotas=list(loading.iter_yaml_files(paths.resolve(paths.quotas))))
+    sources = Sources(users=_has_users(paths), quotas=list(loading.iter_yaml_files(paths.resolve(paths.quotas))),
+                      recovery=recovery_files(paths), roles=role_names(paths))
     wanted = [paths.resolve(paths.topology), paths.resolve(paths.tenants), *([paths.resolve(paths.users)] if sources.users else []),
-              *sources.quotas]
+              *sources.quotas, *sources.recovery]
     sources.names = display_names([*wanted, *ticket_files], root)
     try:
         for path in wanted:
@@ -201,12 +208,37 @@ def cache_key(paths: DataPaths, ticket_files: Sequence[Path], sources: Sources,
               quota_overrides: Mapping[tuple[str, str], Resources], today: datetime.date | None) -> bytes:
     """What a validated state depends on: the model, the name and bytes of every file, the overrides, the day."""
     digest = hashlib.sha256(_model_fingerprint())
-    digest.update(repr((str(paths.root.resolve()), sources.users, [str(p) for p in sources.quotas], [str(p) for p in ticket_files],
+    digest.update(repr((str(paths.root.resolve()), sources.users, [str(p) for p in sources.quotas], [str(p) for p in sources.recovery],
+                        sorted(sources.roles), [str(p) for p in ticket_files],
                         sorted(quota_overrides.items()), today)).encode("utf-8", "surrogateescape"))
     for path, blob in sources.blobs.items():
         digest.update(f"\0{sources.names[path]}\0{len(blob)}\0".encode("utf-8", "surrogateescape"))
         digest.update(blob)
     return digest.digest()
+
+
+def _parse_recovery(paths: DataPaths, parsed: Parsed, read: Callable[[type[RecoveryPlanFile], Path], tuple[RecoveryPlanFile | None, Any]],
+                    sources: Sources | None) -> None:
+    """The recovery plans (optional directory) and the role names their hooks may use (from ``sources``
+    when the load is cached: both are part of the cache key)."""
+    for path in (recovery_files(paths) if sources is None else sources.recovery):
+        plan, _ = read(RecoveryPlanFile, path)
+        if plan is not None:
+            parsed.recovery_files.append(plan)
+    parsed.roles = role_names(paths) if sources is None else sources.roles
+
+
+def recovery_files(paths: DataPaths) -> list[Path]:
+    """The recovery plans' files, in order (none when the directory is absent)."""
+    return list(loading.iter_yaml_files(paths.resolve(paths.recovery)))
+
+
+def role_names(paths: DataPaths) -> frozenset[str]:
+    """The Ansible roles a hook may name: the directories under ``playbooks/roles`` (empty when absent)."""
+    roles = paths.resolve(paths.roles)
+    if not roles.is_dir():
+        return frozenset()
+    return frozenset(p.name for p in roles.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def default_ticket_files(paths: DataPaths) -> list[Path]:

@@ -21,6 +21,7 @@ from govcloud.model.tickets import Ticket
 from govcloud.model.topology import Topology
 from govcloud.model.users import SYSTEM_ACTOR, Users
 from govcloud.model.validate_quotas import resolve_quotas
+from govcloud.model.validate_recovery import check_recovery
 from govcloud.model.validate_tickets import check_tickets
 
 
@@ -136,9 +137,11 @@ def validate(parsed: Parsed, quota_overrides: Mapping[tuple[str, str], Resources
     check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems, today=today)
     users = parsed.users or Users(version=1, users=())
     check_users(users, parsed, tickets, problems, present=parsed.users is not None)
+    recovery = check_recovery(parsed.recovery_files, parsed, tenant_map, parsed.roles, problems)
     if problems or topology is None or parsed.tenants is None:
         return None, problems
-    return DesiredState(topology=topology, tenants=tenant_map, quotas=quota_set, tickets=tickets, users=users), problems
+    return DesiredState(topology=topology, tenants=tenant_map, quotas=quota_set, tickets=tickets, users=users,
+                        recovery=recovery), problems
 
 
 def check_users(users: Users, parsed: Parsed, tickets: tuple[Ticket, ...], problems: list[Problem], *, present: bool) -> None:

@@ -12,14 +12,19 @@ live in one OpenStack region; the DR centre is in another city and region):
 * a VM with protection ``ha`` or ``dr`` in the failed centre moves to the *other serving centre of
   the same cloud* (main ↔ secondary) when that centre is not ``down``, is in the same region (nova
   can only evacuate within a region), has hosts nova reports up, and has room;
+* VMs are taken in the order of the cloud's recovery plan (``recovery/*.yaml``, ``model/recovery.py``):
+  group by group (depends_on first, then priority 1–5; a protected system no group names is in the
+  group ``unplanned`` with priority 3, after the named groups of priority 1–3), and inside a group
+  ``dr`` before ``ha`` (they paid for a reservation), then by ticket and index;
 * room is the target centre's allocatable capacity minus what the ledger holds there (its VMs and
-  any DR reservations), less what earlier moves of the plan took; ``dr`` VMs are placed before
-  ``ha`` ones (they paid for a reservation), then by ticket and index;
+  any DR reservations), less what earlier moves of the plan took — so when room runs out, it is the
+  later groups that are held;
 * hosts of the target are used in turn, the least used first, so the survivors share the load;
 * everything else is *held*, with the reason: ``none`` (no protection asked; it waits for its
   centre), no surviving centre, no room, a VM without a server. Activating the DR centre (another
   region: the VM must be rebuilt there from its reservation) needs the e-government office's
-  approval and is not automated: such VMs are held with a reason that says so.
+  approval and is not automated: such ``dr`` VMs are held with a reason that says so (an ``ha`` VM has
+  no reservation there, and its reason does not mention one).
 
 Each VM keeps ``home``, the centre its ticket's plan chose: a moved VM is "away from home" until it
 is brought back (failback is not automated yet; ``failover status`` lists such VMs).
@@ -28,9 +33,10 @@ is brought back (failback is not automated yet; ``failover status`` lists such V
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from govcloud.model.recovery import DEFAULT_PRIORITY, UNPLANNED, Hook, ProtectionGroup, recovery_order
 from govcloud.model.resources import Resources
 from govcloud.model.topology import Centre, Cloud
 from govcloud.planner.quota import fits
@@ -56,16 +62,33 @@ class Placed:
     home: str
     """The centre the ticket's plan placed it in (where failback brings it)."""
     server_id: str | None = None
+    system: str = ""
+    """``tenant/system``: what the recovery plan's groups name."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One protection group of the plan, in recovery order."""
+
+    name: str
+    priority: int
+    depends_on: tuple[str, ...] = ()
+    hook: Hook | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "priority": self.priority, "depends_on": list(self.depends_on),
+                "hook": {"role": self.hook.role, "vars": self.hook.vars} if self.hook else None}
 
 
 @dataclass(frozen=True)
 class Move:
-    """Move ``vm`` from its centre to ``target`` (zone ``zone``, compute host ``host``)."""
+    """Move ``vm`` from its centre to ``target`` (zone ``zone``, compute host ``host``), in group ``group``."""
 
     vm: Placed
     target: str
     zone: str
     host: str
+    group: str = UNPLANNED
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,7 @@ class Held:
 
     vm: Placed
     reason: str
+    group: str = UNPLANNED
 
 
 @dataclass(frozen=True)
@@ -84,15 +108,22 @@ class RecoveryPlan:
     centre: str
     moves: tuple[Move, ...] = ()
     held: tuple[Held, ...] = ()
+    steps: tuple[Step, ...] = ()
+    """The groups that have VMs here, in recovery order; ``moves`` follow the same order."""
+
+    def moves_of(self, group: str) -> tuple[Move, ...]:
+        return tuple(m for m in self.moves if m.group == group)
 
     def as_dict(self) -> dict[str, object]:
         """JSON for ``--json``, the audit trail and tests."""
         return {
             "cloud": self.cloud, "centre": self.centre,
-            "moves": [{"vm": m.vm.name, "ticket": m.vm.ticket, "from": m.vm.centre, "to": m.target, "zone": m.zone, "host": m.host,
-                       "protection": m.vm.protection} for m in self.moves],
-            "held": [{"vm": h.vm.name, "ticket": h.vm.ticket, "centre": h.vm.centre, "protection": h.vm.protection, "reason": h.reason}
-                     for h in self.held],
+            "groups": [{**s.as_dict(), "moves": len(self.moves_of(s.name)), "held": sum(1 for h in self.held if h.group == s.name)}
+                       for s in self.steps],
+            "moves": [{"vm": m.vm.name, "ticket": m.vm.ticket, "system": m.vm.system, "group": m.group, "from": m.vm.centre,
+                       "to": m.target, "zone": m.zone, "host": m.host, "protection": m.vm.protection} for m in self.moves],
+            "held": [{"vm": h.vm.name, "ticket": h.vm.ticket, "system": h.vm.system, "group": h.group, "centre": h.vm.centre,
+                      "protection": h.vm.protection, "reason": h.reason} for h in self.held],
         }
 
 
@@ -131,9 +162,21 @@ def _why_no_target(cloud: Cloud, failed: Centre, target: Centre | None, facts: F
     return None
 
 
-def _order(vms: Sequence[Placed]) -> list[Placed]:
-    """``dr`` before ``ha`` (a reservation was paid for), then by ticket and index: deterministic."""
-    return sorted(vms, key=lambda v: (PRIORITY[v.protection], v.ticket, v.idx))
+def steps_of(groups: Sequence[ProtectionGroup]) -> tuple[Step, ...]:
+    """The plan's groups in recovery order, with ``unplanned`` (priority 3) after the named groups of priority ≤ 3."""
+    ordered = [Step(g.name, g.priority, g.depends_on, g.hook) for g in recovery_order(tuple(groups))]
+    at = max((n + 1 for n, s in enumerate(ordered) if s.priority <= DEFAULT_PRIORITY), default=0)
+    return (*ordered[:at], Step(UNPLANNED, DEFAULT_PRIORITY), *ordered[at:])
+
+
+def group_of(groups: Sequence[ProtectionGroup]) -> dict[str, str]:
+    """``tenant/system`` → the name of its group."""
+    return {system: g.name for g in groups for system in g.systems}
+
+
+def _order(vms: Sequence[Placed], rank: Mapping[str, int], group: Mapping[str, str]) -> list[Placed]:
+    """Group by group; inside one, ``dr`` before ``ha`` (a reservation was paid for), then by ticket and index."""
+    return sorted(vms, key=lambda v: (rank[group.get(v.system, UNPLANNED)], PRIORITY[v.protection], v.ticket, v.idx))
 
 
 def _dr_note(cloud: Cloud) -> str:
@@ -143,25 +186,37 @@ def _dr_note(cloud: Cloud) -> str:
     return f"; DR activation in {dr.id} (reserved capacity) needs approval and is not automated"
 
 
-def plan_recovery(cloud: Cloud, failed_id: str, vms: Sequence[Placed], facts: Facts) -> RecoveryPlan:
-    """The recovery plan for the VMs of ``vms`` that run in ``failed_id`` (other VMs are ignored)."""
+def plan_recovery(cloud: Cloud, failed_id: str, vms: Sequence[Placed], facts: Facts,
+                  groups: Sequence[ProtectionGroup] = ()) -> RecoveryPlan:
+    """The recovery plan for the VMs of ``vms`` that run in ``failed_id`` (other VMs are ignored), group by
+    group of ``groups`` (the cloud's recovery plan; none: every VM is in ``unplanned``)."""
     failed = cloud.centre(failed_id)
     if failed is None:
         raise ValueError(f"cloud {cloud.id} has no centre {failed_id}")
     here = [v for v in vms if v.cloud == cloud.id and v.centre == failed_id]
+    steps = steps_of(groups)
+    rank = {s.name: n for n, s in enumerate(steps)}
+    group = group_of(groups)
+    def gr(v: Placed) -> str:
+        return group.get(v.system, UNPLANNED)
+
     target = _partner(cloud, failed)
     blocked = _why_no_target(cloud, failed, target, facts)
-    held = [Held(v, "protection none: no failover was asked for; it waits for its centre") for v in here if v.protection not in PROTECTED]
-    held += [Held(v, "no server recorded: nothing to move") for v in here if v.protection in PROTECTED and not v.server_id]
-    candidates = _order([v for v in here if v.protection in PROTECTED and v.server_id])
+    held = [Held(v, "protection none: no failover was asked for; it waits for its centre", gr(v)) for v in here
+            if v.protection not in PROTECTED]
+    held += [Held(v, "no server recorded: nothing to move", gr(v)) for v in here if v.protection in PROTECTED and not v.server_id]
+    candidates = _order([v for v in here if v.protection in PROTECTED and v.server_id], rank, group)
     if blocked is not None or target is None:
-        reason = (blocked or "no target") + (_dr_note(cloud) if any(v.protection == "dr" for v in candidates) else "")
-        return RecoveryPlan(cloud.id, failed_id, (), tuple(held + [Held(v, reason) for v in candidates]))
-    moves, more_held = _assign(cloud, target, candidates, facts)
-    return RecoveryPlan(cloud.id, failed_id, tuple(moves), tuple(held + more_held))
+        more = [Held(v, (blocked or "no target") + (_dr_note(cloud) if v.protection == "dr" else ""), gr(v)) for v in candidates]
+        moves: list[Move] = []
+    else:
+        moves, more = _assign(cloud, target, candidates, facts, gr)
+    used = {m.group for m in moves} | {h.group for h in held + more}
+    return RecoveryPlan(cloud.id, failed_id, tuple(moves), tuple(held + more), tuple(s for s in steps if s.name in used))
 
 
-def _assign(cloud: Cloud, target: Centre, vms: Sequence[Placed], facts: Facts) -> tuple[list[Move], list[Held]]:
+def _assign(cloud: Cloud, target: Centre, vms: Sequence[Placed], facts: Facts,
+            group: Callable[[Placed], str]) -> tuple[list[Move], list[Held]]:
     """Give each VM, in order, a host of ``target`` while the centre has room."""
     free = (target.allocatable() - facts.allocated.get((cloud.id, target.id), Resources())).clamped()
     turn = [(0, n, host) for n, host in enumerate(facts.hosts_up[(cloud.id, target.id)])]  # (moves so far, order, host): a heap
@@ -171,12 +226,12 @@ def _assign(cloud: Cloud, target: Centre, vms: Sequence[Placed], facts: Facts) -
     for vm in vms:
         if fits(free, vm.size) < 1:
             dr = _dr_note(cloud) if vm.protection == "dr" else ""
-            held.append(Held(vm, f"no room in {target.id} ({_short(free)} free, needs {_short(vm.size)}){dr}"))
+            held.append(Held(vm, f"no room in {target.id} ({_short(free)} free, needs {_short(vm.size)}){dr}", group(vm)))
             continue
         load, order, host = turn[0]
         heapq.heapreplace(turn, (load + 1, order, host))
         free = free - vm.size
-        moves.append(Move(vm, target.id, zone, host))
+        moves.append(Move(vm, target.id, zone, host, group(vm)))
     return moves, held
 
 

@@ -196,7 +196,7 @@ def test_a_centre_down_is_failed_over_by_policy(ctx: EngineContext, cloud: FakeC
     if policy == "report":
         assert actions == ["failover.needed"] and centres_of(ctx, ticket_id) == ["gz-backup", "gz-backup", "gz-main", "gz-main"]
         (needed,) = [r for r in ctx.store.audit.records() if r.action == "failover.needed"]
-        assert needed.subject == "centre:gd-prov/gz-main" and len(needed.details["moves"]) == 2
+        assert needed.subject == "centre:gd-prov/gz-main" and needed.details["moves"] == 2  # a summary, not the whole plan
     else:
         assert actions == ["failover.start", "failover.move", "failover.move", "failover.end"]
         assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4

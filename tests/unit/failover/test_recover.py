@@ -14,10 +14,12 @@ from govcloud.engine.context import EngineContext, build
 from govcloud.errors import PermissionDenied, TemporaryError
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.planner.usage import Usage
-from govcloud.settings import DaemonSettings, Settings
+from govcloud.settings import DaemonSettings, FailoverSettings, Settings
 from govcloud.store import tickets as rows
 from tests.support.fakecloud import GZ, FakeCloud, three_centres
 from tests.support.tickets import REPO, write_ticket
+
+ONE_AT_A_TIME = FailoverSettings(parallel_per_cloud=1)
 
 
 @pytest.fixture
@@ -124,7 +126,7 @@ def test_a_failed_evacuation_is_reported_and_the_rest_go_on(ctx: EngineContext, 
     fail(cloud, "gz-main")
     plan = recovery(ctx).plan("gd-prov", "gz-main")
     cloud.vanish(plan.moves[0].vm.server_id or "")
-    run = recovery(ctx).run(plan)
+    run = recovery(ctx, settings=ONE_AT_A_TIME).run(plan)
     assert [o.ok for o in run.outcomes] == [False, True]
     assert [r.action for r in ctx.store.audit.records()][-4:] == ["failover.start", "failover.failed", "failover.move", "failover.end"]
     with ctx.store.transaction() as conn:
@@ -138,7 +140,7 @@ def test_a_temporary_nova_error_during_an_evacuation_is_retried(ctx: EngineConte
     plan = recovery(ctx).plan("gd-prov", "gz-main")
     cloud.faults["evacuate_server"] = [TemporaryError("evacuate: HTTP 503: try again", delay=0)]
     retries: list[dict[str, object]] = []
-    run = recovery(ctx, tries=2, on_retry=retries.append).run(plan)
+    run = recovery(ctx, tries=2, on_retry=retries.append, settings=ONE_AT_A_TIME).run(plan)
     assert [o.ok for o in run.outcomes] == [True, True]
     assert [e["attempt"] for e in retries] == [1] and "HTTP 503" in str(retries[0]["error"])
     assert "failover.failed" not in [r.action for r in ctx.store.audit.records()]
@@ -149,6 +151,25 @@ def test_an_evacuation_still_failing_after_its_tries_is_reported(ctx: EngineCont
     fail(cloud, "gz-main")
     plan = recovery(ctx).plan("gd-prov", "gz-main")
     cloud.faults["evacuate_server"] = [TemporaryError("evacuate: HTTP 503: try again", delay=0)] * 2
-    run = recovery(ctx, tries=2).run(plan)
+    run = recovery(ctx, tries=2, settings=ONE_AT_A_TIME).run(plan)  # which VM meets the faults is then known
     assert [o.ok for o in run.outcomes] == [False, True]
     assert "still failing after 2 tries" in run.outcomes[0].detail
+
+
+def test_the_plan_follows_the_clouds_recovery_plan(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    """The sample province's recovery/gd-prov.yaml puts gd-mzt/shjz in its 'welfare' group; a system no group names is 'unplanned'."""
+    from govcloud.engine import provision, tickets
+
+    ids = []
+    for system, name in (("shjz", "aid"), ("mzoa", "oa")):
+        ticket_id, path = write_ticket(tmp_path, tenant="gd-mzt", system=system, requester="caijing", roles=(), protection="ha",
+                                       vms=[{"name": name, "count": 2, "flavor": "gc.small", "cloud": "gd-prov", "centre": "any"}])
+        (row,) = tickets.submit(ctx, [path])
+        if row.state == "submitted":
+            tickets.approve(ctx, ticket_id)
+        provision.apply(ctx, [ticket_id])
+        ids.append(ticket_id)
+    fail(cloud, "gz-main")
+    plan = recovery(ctx).plan("gd-prov", "gz-main")
+    assert [(m.group, m.vm.system) for m in plan.moves] == [("unplanned", "gd-mzt/mzoa"), ("welfare", "gd-mzt/shjz")]
+    assert [s.name for s in plan.steps] == ["unplanned", "welfare"] and plan.steps[1].priority == 4

@@ -278,3 +278,26 @@ def test_validate_and_listings_keep_their_own_entries(tmp_path: Path, parses: li
         state.load_state(paths)
         state.load_state(paths, [])
     assert len(parses) == 2
+
+
+def test_a_recovery_plan_added_or_changed_is_revalidated(tmp_path: Path, parses: list[int]) -> None:
+    """Recovery plans (issue 13) are part of the key: a plan added after a cached load is validated, not
+    hidden behind the cached state of the files before it."""
+    paths = _paths(tmp_path)
+    state.load_state(paths)
+    plans = paths.root / "recovery"
+    plans.mkdir()
+    (plans / "bad.yaml").write_text("version: 1\ncloud: no-such-cloud\ngroups: []\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no-such-cloud"):
+        state.load_state(paths)
+    (plans / "bad.yaml").unlink()
+    state.load_state(paths)
+    assert len(parses) == 2  # the third load is the first one's again: from the cache
+
+
+def test_a_role_added_is_part_of_the_key(tmp_path: Path, parses: list[int]) -> None:
+    paths = _paths(tmp_path)
+    state.load_state(paths)
+    (paths.resolve(paths.roles) / "new-role").mkdir(parents=True)
+    state.load_state(paths)
+    assert len(parses) == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from govcloud.model.recovery import ProtectionGroup
 from govcloud.model.resources import Resources
 from govcloud.model.state import load_state
 from govcloud.model.topology import Cloud, Topology
@@ -30,9 +31,10 @@ def prov(topology: Topology) -> Cloud:
     return cloud
 
 
-def vm(ticket: str, idx: int, protection: str, centre: str = "gz-main", *, server: str | None = "srv", size: Resources = MEDIUM) -> Placed:
+def vm(ticket: str, idx: int, protection: str, centre: str = "gz-main", *, server: str | None = "srv", size: Resources = MEDIUM,
+       system: str = "") -> Placed:
     return Placed(ticket=ticket, idx=idx, name=f"gd-x-sys-{ticket}-{idx}", tenant="gd-x", cloud="gd-prov", centre=centre, zone=centre,
-                  protection=protection, size=size, home=centre, server_id=server and f"{server}-{ticket}-{idx}")
+                  protection=protection, size=size, home=centre, server_id=server and f"{server}-{ticket}-{idx}", system=system)
 
 
 def facts(**over: object) -> Facts:
@@ -65,7 +67,7 @@ def test_partner_down_too_holds_everything_and_names_dr(prov: Cloud) -> None:
     assert plan.moves == ()
     reasons = {h.vm.ticket: h.reason for h in plan.held}
     assert reasons["t-1"].startswith("gz-backup is down too") and "DR activation in sg-dr" in reasons["t-1"]
-    assert reasons["t-2"].startswith("gz-backup is down too")
+    assert reasons["t-2"] == "gz-backup is down too"  # an ha VM has no reservation in the DR centre (288-VM day finding)
 
 
 def test_no_host_up_in_the_partner_holds(prov: Cloud) -> None:
@@ -102,7 +104,32 @@ def test_a_partner_in_another_region_cannot_take_an_evacuation(prov: Cloud) -> N
 
 def test_plan_is_json_ready_and_unknown_centre_is_refused(prov: Cloud) -> None:
     plan = plan_recovery(prov, "gz-main", [vm("t-1", 1, "ha")], facts())
-    assert plan.as_dict()["moves"] == [{"vm": "gd-x-sys-t-1-1", "ticket": "t-1", "from": "gz-main", "to": "gz-backup", "zone": "gz-backup",
-                                        "host": "gz-backup-1", "protection": "ha"}]
+    assert plan.as_dict()["moves"] == [{"vm": "gd-x-sys-t-1-1", "ticket": "t-1", "system": "", "group": "unplanned", "from": "gz-main",
+                                        "to": "gz-backup", "zone": "gz-backup", "host": "gz-backup-1", "protection": "ha"}]
+    assert plan.as_dict()["groups"] == [{"name": "unplanned", "priority": 3, "depends_on": [], "hook": None, "moves": 1, "held": 0}]
     with pytest.raises(ValueError, match="no centre nowhere"):
         plan_recovery(prov, "nowhere", [], facts())
+
+
+GROUPS = (ProtectionGroup("late", ("gd-x/c",), priority=5), ProtectionGroup("first", ("gd-x/a",), priority=1),
+          ProtectionGroup("second", ("gd-x/b",), priority=2, depends_on=("first",)))
+
+
+def test_vms_move_group_by_group_in_the_recovery_plans_order(prov: Cloud) -> None:
+    """Priority 1 first, then 2, then the systems no group names (priority 3), then 5; dr before ha inside a group."""
+    vms = [vm("t-1", 1, "ha", system="gd-x/c"), vm("t-2", 1, "ha", system="gd-x/other"), vm("t-3", 1, "ha", system="gd-x/b"),
+           vm("t-4", 1, "ha", system="gd-x/a"), vm("t-5", 1, "dr", system="gd-x/b")]
+    plan = plan_recovery(prov, "gz-main", vms, facts(), GROUPS)
+    assert [(m.group, m.vm.ticket) for m in plan.moves] == [("first", "t-4"), ("second", "t-5"), ("second", "t-3"),
+                                                              ("unplanned", "t-2"), ("late", "t-1")]
+    assert [s.name for s in plan.steps] == ["first", "second", "unplanned", "late"]
+
+
+def test_when_room_runs_out_the_later_groups_are_held(prov: Cloud) -> None:
+    backup = prov.centre("gz-backup")
+    assert backup is not None
+    free = Resources(instances=backup.allocatable().instances, vcpus=3, ram_mb=10**6, disk_gb=10**5)  # one medium fits
+    full = facts(allocated={("gd-prov", "gz-backup"): backup.allocatable() - free})
+    plan = plan_recovery(prov, "gz-main", [vm("t-1", 1, "dr", system="gd-x/c"), vm("t-2", 1, "ha", system="gd-x/a")], full, GROUPS)
+    assert [m.vm.ticket for m in plan.moves] == ["t-2"]  # priority 1 before the dr VM of priority 5
+    assert [(h.vm.ticket, h.group) for h in plan.held] == [("t-1", "late")]

@@ -1,0 +1,123 @@
+"""What the leader daemon does about centres that are down: the failover policy (issue 12's leftover,
+out of daemon.py) and its once-per-episode audit.
+
+One :meth:`FailoverPolicy.tick` per wake-up of the daemon's failover thread:
+
+1. **resume** every run whose process died (``journal.stale_runs``): a CLI ``failover run`` killed
+   with ``kill -9``, or the previous leader's run — whatever the policy, since someone already
+   decided to run it. A run whose centre nova now reports back up is ended ``failed`` with that reason.
+2. each centre recorded ``down``: under ``evacuate``, fence (if configured), plan and run; under
+   ``report``, append **one** ``failover.needed`` record per centre-down *episode* — the episode is
+   the health record's ``since`` (when the centre went down), so a plan that changes as VMs move, or
+   a new leader, does not write another. The record is a summary (VMs to move and held, per group,
+   held reasons counted), not the whole plan: on the 288-VM province day the whole plan, written
+   again after every move, made 46 records of 17–28 KB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from govcloud.failover.recover import FailoverRefused, Recovery
+from govcloud.failover.steps import RecoveryRun
+from govcloud.planner.failover import RecoveryPlan
+from govcloud.store import facts, runs
+from govcloud.store.runs import RunInProgress
+
+POLICIES = ("report", "evacuate")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the daemon logs: message, level, fields."""
+
+    message: str
+    level: int
+    fields: dict[str, Any]
+
+
+def summary(plan: RecoveryPlan, episode: str) -> dict[str, Any]:
+    """What an auditor reads about a centre that is down and waits: counts per group, held reasons counted."""
+    return {"episode": episode, "moves": len(plan.moves), "held": len(plan.held),
+            "groups": [{"name": s.name, "priority": s.priority, "moves": len(plan.moves_of(s.name)),
+                        "held": sum(1 for h in plan.held if h.group == s.name)} for s in plan.steps],
+            "held_reasons": dict(Counter(h.reason for h in plan.held).most_common(10)),
+            "command": f"govcloud failover run {plan.centre} --cloud {plan.cloud}"}
+
+
+class FailoverPolicy:
+    """The daemon's failover decisions; ``may_act`` is checked before each centre (leadership, stop)."""
+
+    def __init__(self, recovery: Recovery, *, policy: str, actor: str, may_act: Callable[[], bool]) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"failover policy {policy!r}: expected one of {', '.join(POLICIES)}")
+        self.recovery = recovery
+        self.policy = policy
+        self.actor = actor
+        self.may_act = may_act
+
+    def tick(self) -> list[Event]:
+        events = self.resume()
+        for cloud, centre, since in self._down():
+            if not self.may_act():
+                break
+            events.extend(self._centre(cloud, centre, since))
+        return events
+
+    def resume(self) -> list[Event]:
+        """Take over and finish every run whose process died."""
+        events: list[Event] = []
+        for run in self.recovery.journal.stale_runs():
+            if not self.may_act():
+                break
+            try:
+                plan = self.recovery.fence_and_plan(run.cloud, run.centre)
+            except FailoverRefused as exc:
+                with self.recovery.store.transaction() as conn:
+                    runs.end_run(conn, run.id, state="failed", now=self.recovery.now(), detail={"reason": f"not resumed: {exc}"})
+                events.append(Event("abandoned run not resumable: ended failed", logging.WARNING,
+                                    {"run": run.id, "cloud": run.cloud, "centre": run.centre, "reason": str(exc)}))
+                continue
+            events.append(self._run(plan, resumed_from=run.id))
+        return events
+
+    def _down(self) -> list[tuple[str, str, str]]:
+        with self.recovery.store.transaction() as conn:
+            return sorted((h.cloud, h.centre, h.since) for h in facts.health(conn) if h.state == "down")
+
+    def _centre(self, cloud: str, centre: str, since: str) -> list[Event]:
+        try:
+            plan = self.recovery.fence_and_plan(cloud, centre) if self.policy == "evacuate" else self.recovery.plan(cloud, centre)
+        except FailoverRefused as exc:  # nova says its hosts are back: the health watch will follow
+            return [Event("failover not possible", logging.WARNING, {"cloud": cloud, "centre": centre, "reason": str(exc)})]
+        if not plan.moves:
+            return []
+        if self.policy == "evacuate":
+            return [self._run(plan)]
+        if self._reported(cloud, centre, since):
+            return []
+        self.recovery.store.audit.append(self.actor, "failover.needed", f"centre:{cloud}/{centre}", summary(plan, since))
+        return [Event("centre down: protected VMs wait for 'govcloud failover run'", logging.WARNING,
+                      {"cloud": cloud, "centre": centre, "moves": len(plan.moves), "held": len(plan.held), "policy": self.policy,
+                       "episode": since})]
+
+    def _reported(self, cloud: str, centre: str, since: str) -> bool:
+        """Whether this centre-down episode already has its ``failover.needed`` record (by any leader)."""
+        newest = self.recovery.store.audit.records(subject=f"centre:{cloud}/{centre}", limit=50)
+        return any(r.action == "failover.needed" and r.details.get("episode") == since for r in newest)
+
+    def _run(self, plan: RecoveryPlan, *, resumed_from: int | None = None) -> Event:
+        where = {"cloud": plan.cloud, "centre": plan.centre}
+        try:
+            result: RecoveryRun = self.recovery.run(plan)
+        except RunInProgress as exc:
+            return Event("failover run in progress elsewhere", logging.INFO, {**where, "run": exc.run.id, "owner": exc.run.owner})
+        return Event("centre failed over" if resumed_from is None else "abandoned run resumed",
+                     logging.WARNING if result.failed else logging.INFO,
+                     {**where, "run": result.run_id, "state": result.state, "moved": len(result.moved),
+                      "failed": [f"{o.move.vm.name}: {o.detail}" for o in result.failed], "held": len(plan.held),
+                      "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok)})

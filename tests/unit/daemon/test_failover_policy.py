@@ -1,0 +1,89 @@
+"""The daemon's failover policy, now in failover/policy.py (issue 12's leftover, issue 13's 288-VM findings):
+one ``failover.needed`` record per centre-down episode however often the plan changes or the leader
+changes, and a run whose process died resumed by the leader."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from govcloud.engine import tickets
+from govcloud.engine.context import EngineContext
+from govcloud.failover.recover import Recovery
+from govcloud.planner.failover import Step
+from govcloud.store import facts, runs
+from tests.support.fakecloud import FakeCloud
+from tests.unit.daemon.test_daemon import as_user, centres_of, cloud, ctx, daemon, drop_ha, lose_gz_main
+
+__all__ = ["cloud", "ctx"]
+
+
+def active_ha(ctx: EngineContext) -> str:
+    ticket_id = drop_ha(ctx)
+    assert daemon(ctx).run(once=True) == 0
+    tickets.approve(as_user(ctx, "shenpi-chen"), ticket_id)
+    assert daemon(ctx).run(once=True) == 0
+    return ticket_id
+
+
+def needed(ctx: EngineContext) -> list[dict[str, object]]:
+    return [r.details for r in ctx.store.audit.records() if r.action == "failover.needed"]
+
+
+def test_one_needed_record_per_episode_whatever_moves_and_whoever_leads(ctx: EngineContext, cloud: FakeCloud) -> None:
+    ticket_id = active_ha(ctx)
+    runner = daemon(ctx, failover_policy="report")
+    runner.tick(force=True)
+    lose_gz_main(runner, cloud)
+    runner.failover_pass()
+    (first,) = needed(ctx)
+    assert first["moves"] == 2 and first["command"] == "govcloud failover run gz-main --cloud gd-prov"
+    operator = ctx.state.users.get("yunwei-he")
+    assert operator is not None
+    recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=operator)
+    plan = recovery.plan("gd-prov", "gz-main")
+    recovery.run(type(plan)(plan.cloud, plan.centre, plan.moves[:1], plan.held, plan.steps))  # an operator moved one: the plan changed
+    runner.failover_pass()
+    runner.lock.release()
+    successor = daemon(ctx, failover_policy="report")  # a new leader, same episode
+    successor.tick(force=True)
+    successor.failover_pass()
+    assert len(needed(ctx)) == 1
+    with ctx.store.transaction() as conn:  # the centre came back and went down again: a new episode
+        (row,) = [h for h in facts.health(conn) if h.centre == "gz-main"]
+        facts.record_health(conn, facts.CentreHealth(**{**row.__dict__, "since": "2030-01-01T00:00:00+00:00"}))
+    successor.failover_pass()
+    assert [n["episode"] for n in needed(ctx)][1:] == ["2030-01-01T00:00:00+00:00"] and needed(ctx)[1]["moves"] == 1
+    assert centres_of(ctx, ticket_id).count("gz-main") == 1
+    successor.lock.release()
+
+
+def test_the_leader_resumes_a_run_whose_process_died(ctx: EngineContext, cloud: FakeCloud) -> None:
+    ticket_id = active_ha(ctx)
+    runner = daemon(ctx, failover_policy="report")  # resuming is not evacuating on its own: an operator started the run
+    runner.tick(force=True)
+    lose_gz_main(runner, cloud)
+    with ctx.store.transaction() as conn:
+        run = runs.create_run(conn, kind="failover", cloud="gd-prov", centre="gz-main", user="yunwei-he",
+                              owner=f"{socket.gethostname()}:{2**22 + 9}:dead00", now=ctx.now(), plan={})
+    runner.failover_pass()
+    with ctx.store.transaction() as conn:
+        ended = runs.get_run(conn, run.id)
+    assert ended is not None and (ended.state, ended.resumed, ended.owner) == ("finished", 1, runner.id)
+    assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4
+    runner.lock.release()
+
+
+def test_the_daemon_runs_recovery_hooks_as_the_cli_does(ctx: EngineContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's hook under the daemon goes through the same Ansible hook runner as `failover run`
+    (without one every hooked group was recorded 'hook-failed: no hook runner configured')."""
+    from govcloud import daemon as daemon_module
+    from govcloud.failover.steps import HookCall, HookResult
+
+    calls: list[HookCall] = []
+    monkeypatch.setattr(daemon_module, "ansible_hook", lambda _settings: lambda call: calls.append(call) or HookResult(True, "ok"))
+    runner = daemon(ctx)
+    assert runner.recovery.hook is not None
+    runner.recovery.hook(HookCall(1, "gd-prov", "gz-main", Step("g", 1), ()))
+    assert len(calls) == 1

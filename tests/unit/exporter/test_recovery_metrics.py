@@ -1,0 +1,45 @@
+"""Metrics of the recovery journal (issue 13, item 6): run states and durations per kind, the newest run's
+VMs by result, per-VM recovery seconds, and the heartbeat of a run in progress — read from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from govcloud.store import Store, runs
+from tests.support.exporter import iso, registry_for, sample_state
+
+
+def test_the_journal_becomes_run_vm_and_heartbeat_metrics(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    with store.transaction() as conn:
+        done = runs.create_run(conn, kind="failover", cloud="gd-prov", centre="gz-main", user="yunwei-he", owner="a:1:x",
+                               now=iso(600), plan={})
+        for n, (state, took) in enumerate([("moved", 12.0), ("moved", 40.0), ("failed", 0.0)]):
+            runs.record_move(conn, runs.MoveRow(done.id, f"vm-{n}", "t-1", "g", 0, "ha", "gz-main", state,
+                                                started_at=iso(500), ended_at=iso(500 - took)))
+        runs.record_move(conn, runs.MoveRow(done.id, "vm-held", "t-1", "g", 0, "none", "gz-main", "held", message="protection none"))
+        runs.end_run(conn, done.id, state="failed", now=iso(300), detail={})
+        running = runs.create_run(conn, kind="failover", cloud="gd-prov", centre="gz-backup", user="govcloud-daemon", owner="b:2:y",
+                                  now=iso(100), plan={})
+    registry = registry_for(store, sample_state())
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    main = {"kind": "failover", "cloud": "gd-prov", "centre": "gz-main"}
+    backup = {"kind": "failover", "cloud": "gd-prov", "centre": "gz-backup"}
+    assert value("govcloud_recovery_runs", kind="failover", state="failed") == 1
+    assert value("govcloud_recovery_runs", kind="failover", state="running") == 1
+    assert value("govcloud_recovery_last_run_state", state="failed", **main) == 1
+    assert value("govcloud_recovery_last_run_state", state="finished", **main) == 0
+    duration = value("govcloud_recovery_last_run_duration_seconds", **main)
+    assert duration is not None and abs(duration - 300) < 1
+    assert [value("govcloud_recovery_last_run_vms", result=r, **main) for r in ("moved", "failed", "held")] == [2, 1, 1]
+    assert value("govcloud_recovery_run_running", **main) is None and value("govcloud_recovery_run_running", **backup) == 1
+    beat = value("govcloud_recovery_run_heartbeat_timestamp_seconds", **backup)
+    assert beat is not None and running.heartbeat_at and value("govcloud_recovery_last_run_state", state="running", **backup) == 1
+    assert value("govcloud_recovery_vm_seconds_count", kind="failover") == 2  # moved VMs only
+    assert value("govcloud_recovery_vm_seconds_sum", kind="failover") == 52
+    assert value("govcloud_recovery_vm_seconds_bucket", kind="failover", le="20.0") == 1
+    assert value("govcloud_recovery_vm_seconds_bucket", kind="failover", le="60.0") == 2
+    store.close()

@@ -1,0 +1,112 @@
+"""``govcloud failover run|status|history`` through the CLI on the in-memory cloud: the journalled run,
+its exit codes (a script can tell "recovered nothing" from "done"), the reads and their filter."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from govcloud.cli import main
+from govcloud.engine import context as context_module
+from govcloud.engine.context import EngineContext
+from govcloud.failover import hooks
+from govcloud.failover.steps import HookCall, HookResult
+from govcloud.store import runs
+from tests.support.fakecloud import FakeCloud
+from tests.support.tickets import REPO
+from tests.unit.failover.test_journal import province
+from tests.unit.failover.test_recover import fail
+
+HOOKED: list[str] = []
+
+
+@pytest.fixture
+def wired(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EngineContext:
+    """The CLI builds its context on the fake cloud, and hooks are recorded instead of run by Ansible."""
+    monkeypatch.setattr(context_module, "build", functools.partial(context_module.build, driver_factory=cloud.driver))
+
+    def fake_hook(_settings: Any) -> Any:
+        def run(call: HookCall) -> HookResult:
+            HOOKED.append(call.step.name)
+            return HookResult(True, "ok")
+        return run
+
+    monkeypatch.setattr(hooks, "ansible_hook", fake_hook)
+    HOOKED.clear()
+    province(ctx, tmp_path)
+    return ctx
+
+
+def cli(ctx: EngineContext, *args: str, user: str = "yunwei-he") -> tuple[int, str, str]:
+    code: Any = None
+    argv = ["--root", str(REPO), "--db", ctx.settings.db_url, "--as", user, *args]
+    env = {"GOVCLOUD_USER": None, "GOVCLOUD_AUDIT_KEY_FILE": str(ctx.settings.audit_key_file),
+           "GOVCLOUD_AUDIT_ANCHOR": str(ctx.settings.audit_anchor_file)}  # the key and anchor of the store ctx wrote
+    with CliRunner(env=env).isolation() as (out, err, _):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    return int(code or 0), out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8")
+
+
+def test_run_then_status_and_history(wired: EngineContext, cloud: FakeCloud) -> None:
+    fail(cloud, "gz-main")
+    code, out, err = cli(wired, "failover", "run", "gz-main", "--yes", "-o", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["state"] == "finished" and len(result["outcomes"]) == 6 and result["run"] >= 1
+    assert HOOKED == ["public-security", "data-exchange"]  # the sample plan's hooked groups, in order
+    code, out, err = cli(wired, "failover", "history", "-o", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert (row["kind"], row["user"], row["state"], row["moved"], row["failed"], row["held"]) == ("failover", "yunwei-he", "finished", 6, 0, 0)
+    assert row["duration_s"] is not None and row["duration_s"] >= 0
+    code, out, err = cli(wired, "failover", "status", "-o", "json")
+    assert code == 0, err
+    (main_row,) = [r for r in json.loads(out) if r["centre"] == "gz-main"]
+    assert (main_row["run"], main_row["run_state"], main_row["moved"], main_row["fencing"]) == (row["run"], "finished", 6, "none")
+    code, out, err = cli(wired, "failover", "history", "-o", "json", user="caijing")  # a requester: its tenant's VMs only
+    assert code == 0, err
+    (mine,) = json.loads(out)
+    assert mine["moved"] == 2  # gd-mzt/shjz's two VMs of gz-main
+    code, out, _ = cli(wired, "failover", "history", "-o", "json", "--centre", "gz-backup", user="caijing")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_run_exits_3_when_it_recovered_nothing_but_vms_are_held(wired: EngineContext, cloud: FakeCloud) -> None:
+    fail(cloud, "gz-main")
+    fail(cloud, "gz-backup")  # no partner to go to: everything held
+    code, out, err = cli(wired, "failover", "run", "gz-main", "--yes")
+    assert code == 3, out + err
+    assert "0 moved, 0 failed, 6 held" in err
+
+
+def test_a_second_run_of_the_centre_is_refused_with_exit_2(wired: EngineContext, cloud: FakeCloud) -> None:
+    fail(cloud, "gz-main")
+    with wired.store.transaction() as conn:
+        runs.create_run(conn, kind="failover", cloud="gd-prov", centre="gz-main", user="admin", owner="elsewhere:1:abc",
+                        now=wired.now(), plan={})
+    code, out, err = cli(wired, "failover", "run", "gz-main", "--yes")
+    assert code == 2 and "one run per centre at a time" in err, out + err
+
+
+def test_reads_need_an_acting_user(wired: EngineContext) -> None:
+    code, _, err = cli(wired, "failover", "status", user="")
+    assert code == 2 and "no acting user" in err
+
+
+def test_plan_shows_the_groups_in_order_what_moves_where_and_what_is_held(wired: EngineContext, cloud: FakeCloud) -> None:
+    fail(cloud, "gz-main")
+    code, out, err = cli(wired, "failover", "plan", "gz-main")
+    assert code == 0, err
+    assert out.index("public-security") < out.index("data-exchange") < out.index("welfare"), out
+    assert "smoke" in out and "gz-backup" in out
+    code, out, err = cli(wired, "failover", "plan", "gz-main", "-o", "json")
+    groups = json.loads(out)["groups"]
+    assert [(g["name"], g["priority"], g["moves"]) for g in groups] == [("public-security", 1, 2), ("data-exchange", 2, 2), ("welfare", 4, 2)]
