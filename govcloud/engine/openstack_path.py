@@ -37,6 +37,10 @@ from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow, VmRow
 
+GONE = "DELETED"
+"""A server nova still lists after openstacksdk's ``wait_for_delete`` returned on this status: it is gone
+already, so it is neither deleted again, nor counted again, nor swept as a duplicate (issue 16)."""
+
 
 class ForeignServers(PermanentError):
     """Servers that carry a ticket's id or one of its VM names but another request's metadata (a ticket
@@ -180,7 +184,7 @@ def _listing(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[
     found = []
     for endpoint in sorted({run.endpoint(vm) for vm in vms}, key=lambda e: (e.cloud, e.region)):
         servers = retrying(ctx, f"list servers of {run.row.tenant}", lambda e=endpoint: list(ctx.driver(e).servers(run.row.tenant)))
-        found += [(endpoint, s) for s in servers]
+        found += [(endpoint, s) for s in servers if s.status != GONE]
     return found
 
 
@@ -271,25 +275,25 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     return Outcome(row.id, "active", f"{len(servers)} server(s) in place" + (f", replaced {', '.join(replaced)}" if replaced else ""))
 
 
-def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], *, keep: Set[str] = frozenset()) -> int:
+def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], *, keep: Set[str] = frozenset()) -> set[str]:
     """Delete every server of the ticket (found by name) but those in ``keep`` and its server groups;
-    forget the VM rows. Returns how many servers existed."""
+    forget the VM rows. Returns the ids of the servers deleted (one listed as DELETED is gone already)."""
     run = _Run(ctx, row)
     timeout = ctx.settings.engine.delete_timeout
 
-    def delete(vm: VmPlacement) -> int:
+    def delete(vm: VmPlacement) -> set[str]:
         driver = ctx.driver(run.endpoint(vm))
-        found = [s for s in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name) if s.id not in keep]
+        found = [s for s in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name) if s.id not in keep and s.status != GONE]
         for server in found:
             retrying(ctx, f"delete {vm.name}", driver.delete_server, row.tenant, server.id)
             retrying(ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, row.tenant, server.id, timeout=timeout)
         with ctx.store.transaction() as conn:
             rows.delete_vm(conn, row.id, vm.index)
         ctx.progress("vm", {"ticket": row.id, "name": vm.name, "status": "DELETED", "centre": vm.centre})
-        return len(found)
+        return {s.id for s in found}
 
     with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud)) as pool:
-        deleted = sum(pool.map(delete, vms))
+        deleted = set().union(*pool.map(delete, vms))
     for endpoint, group in sorted({(run.endpoint(vm), vm.server_group) for vm in vms if vm.server_group},
                                   key=lambda pair: (pair[0].region, pair[1] or "")):
         retrying(ctx, f"delete server group {group}", ctx.driver(endpoint).delete_server_group, row.tenant, group)
@@ -320,5 +324,5 @@ class OpenStackPath:
     def remove(self, ctx: EngineContext, row: TicketRow, actor: str) -> int:
         """Delete every server of the ticket and its server groups, then anything else still carrying its metadata."""
         vms = placements(row)
-        deleted = _delete_all(ctx, row, vms)
-        return deleted + len(_sweep(ctx, _Run(ctx, row), vms, set(), actor))
+        deleted = _delete_all(ctx, row, vms)  # a server still listed after its deletion is not swept (nor counted) again
+        return len(deleted) + len(_sweep(ctx, _Run(ctx, row), vms, deleted, actor))

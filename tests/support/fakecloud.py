@@ -32,6 +32,10 @@ class FakeCloud:
     api_down: set[Endpoint] = field(default_factory=set)
     faults: dict[str, list[BaseException]] = field(default_factory=dict)
     creates: int = 0
+    linger: int = 0
+    """Listings in which a deleted server still appears, status DELETED (nova lists a server for a while
+    after openstacksdk's ``wait_for_delete`` has returned on that status)."""
+    _lingering: dict[str, int] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,7 +52,25 @@ class FakeCloud:
             return pid
 
     def in_region(self, endpoint: Endpoint) -> list[Server]:
-        return [s for e, s in self.servers.values() if e == endpoint]
+        found = [s for e, s in self.servers.values() if e == endpoint]
+        with self._lock:
+            for server in found:
+                if server.id in self._lingering:
+                    self._lingering[server.id] -= 1
+                    if self._lingering[server.id] <= 0:
+                        del self._lingering[server.id]
+                        self.servers.pop(server.id, None)
+        return found
+
+    def gone(self, server_id: str) -> None:
+        """A deleted server: removed, or still listed as DELETED for ``linger`` listings."""
+        with self._lock:
+            if self.linger and server_id in self.servers:
+                endpoint, server = self.servers[server_id]
+                self.servers[server_id] = (endpoint, replace(server, status="DELETED"))
+                self._lingering[server_id] = self.linger
+            else:
+                self.servers.pop(server_id, None)
 
     def vanish(self, server_id: str) -> None:
         del self.servers[server_id]
@@ -112,7 +134,7 @@ class FakeDriver:
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_server")
-        self.cloud.servers.pop(server_id, None)
+        self.cloud.gone(server_id)
 
     def delete_server_group(self, tenant: str, name: str) -> None:
         self._api()
