@@ -19,11 +19,12 @@ terraform_path.py); engine/provision.py picks the path of each ticket and calls 
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import threading
 import time
-from collections.abc import Sequence, Set
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence, Set
+from concurrent.futures import Future
+from contextlib import contextmanager
 
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
 from govcloud.engine.context import EngineContext
@@ -32,6 +33,7 @@ from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.plans import placements
 from govcloud.engine.retry import retrying
 from govcloud.engine.ticket_base import Outcome, endpoint_of, fail_ticket, ticket_of
+from govcloud.engine.workqueue import WorkQueue, results, work_queue
 from govcloud.errors import PermanentError
 from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
@@ -48,23 +50,19 @@ class ForeignServers(PermanentError):
 
 
 class _Run:
-    """One ticket's provisioning: per-endpoint concurrency limits and the store updates."""
+    """One ticket's provisioning: its VMs through the run's work queue, and the store updates."""
 
-    def __init__(self, ctx: EngineContext, row: TicketRow, *, prune: bool = False) -> None:
+    def __init__(self, ctx: EngineContext, row: TicketRow, queue: WorkQueue, *, prune: bool = False) -> None:
         self.ctx = ctx
         self.row = row
+        self.queue = queue
         self.prune = prune
         """Delete a VM's duplicates: a resumed ticket's are late creates of the killed run, an active
         ticket's (converge) are not the server its record names."""
-        limit = ctx.settings.engine.concurrency_per_cloud
-        self._slots: dict[Endpoint, threading.Semaphore] = {}
         self.existing: dict[int, list[Server]] = {}
         """The ticket's servers found at the start (by metadata, one listing per endpoint), per VM index."""
         self.foreign: list[tuple[Endpoint, Server]] = []
         """Servers with the ticket's id or one of its VM names whose metadata is not this request's."""
-        self._groups: dict[str, threading.Lock] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
 
     def owns(self, server: Server) -> bool:
         """The server carries this request's metadata: the ticket id, tenant and system (the index
@@ -78,17 +76,44 @@ class _Run:
     def zone(self, vm: VmPlacement) -> str:
         return self.ctx.endpoints.of(vm.cloud, vm.centre).zone or vm.zone
 
-    def slot(self, endpoint: Endpoint) -> threading.Semaphore:
-        with self._lock:
-            return self._slots.setdefault(endpoint, threading.Semaphore(self._limit))
+    def ensure_all(self, vms: Sequence[VmPlacement]) -> list[Server]:
+        """Every VM through the work queue; their servers in ``vms`` order (the first error is raised once
+        all of them ended).
 
-    def group_lock(self, vm: VmPlacement) -> threading.Lock | contextlib.nullcontext[None]:
-        """Members of one anti-affinity server group boot one after another: nova's scheduler cannot
-        see a member still being scheduled, so concurrent boots would land on the same host."""
-        if vm.server_group is None:
-            return contextlib.nullcontext()
-        with self._lock:
-            return self._groups.setdefault(vm.server_group, threading.Lock())
+        Members of one anti-affinity server group are *scheduled* one after another: nova's scheduler
+        does not see a member that has no host yet, so members created together would land on the same
+        host. Each member is put into the queue once the previous one is on a host (``wait_for_host``, a
+        second or two), not once it is ACTIVE: their boots overlap, their placements do not."""
+        futures: dict[int, Future[Server]] = {}
+        groups: dict[str, list[VmPlacement]] = {}
+        for vm in vms:
+            if vm.server_group is None:
+                futures[vm.index] = self.queue.submit(self.endpoint(vm), self.zone(vm), functools.partial(self.ensure_vm, vm))
+            else:
+                groups.setdefault(vm.server_group, []).append(vm)
+        for members in groups.values():
+            chain: list[Future[Server]] = [Future() for _ in members]
+            futures.update((vm.index, f) for vm, f in zip(members, chain, strict=True))
+            self._chain(members, chain, 0)
+        return results([futures[vm.index] for vm in vms])
+
+    def _chain(self, members: Sequence[VmPlacement], chain: Sequence[Future[Server]], at: int) -> None:
+        """Queue member ``at`` of a group; the next follows once it is placed (or failed)."""
+        vm, handed_on = members[at], threading.Event()
+
+        def next_member() -> None:
+            if at + 1 < len(members) and not handed_on.is_set():
+                handed_on.set()
+                self._chain(members, chain, at + 1)
+
+        def work() -> Server:
+            try:
+                return self.ensure_vm(vm, placed=next_member)
+            finally:
+                next_member()
+
+        done = self.queue.submit(self.endpoint(vm), self.zone(vm), work, urgent=at > 0)  # a chain is the run's longest path
+        done.add_done_callback(lambda f: _hand_over(f, chain[at]))
 
     def record(self, vm: VmPlacement, status: str, server: Server | None = None, fault: str | None = None) -> None:
         row = VmRow(ticket=self.row.id, idx=vm.index, name=vm.name, tenant=self.row.tenant, system=self.row.system,
@@ -106,29 +131,33 @@ class _Run:
         return ServerSpec(name=vm.name, tenant=self.row.tenant, zone=self.zone(vm), flavor=vm.flavor, size=vm.size,
                           image=vm.image, network=vm.network, metadata=meta, server_group=vm.server_group)
 
-    def ensure_vm(self, vm: VmPlacement) -> Server:
-        """Find or create one server and wait until ACTIVE; ERROR servers are deleted and created again."""
+    def ensure_vm(self, vm: VmPlacement, *, placed: Callable[[], None] = lambda: None) -> Server:
+        """Find or create one server and wait until ACTIVE; ERROR servers are deleted and created again.
+        ``placed`` is called once the server is on a compute host (group members: the next may be created)."""
         endpoint = self.endpoint(vm)
         driver = self.ctx.driver(endpoint)
         settings = self.ctx.settings.engine
         fault = ""
-        with self.group_lock(vm), self.slot(endpoint):
-            for attempt in range(1, settings.boot_attempts + 1):
-                server = self._adopt(driver, vm) if attempt == 1 else None
-                if server is None:
-                    server = create_once(self.ctx, driver, self.spec(vm))  # a lost answer never makes a second server
-                    self.record(vm, "BUILD", server)
-                if server.status != "ACTIVE":
-                    server = retrying(self.ctx, f"wait for {vm.name}", driver.wait_for_server, self.row.tenant, server.id,
-                                      timeout=settings.boot_timeout)
-                if server.status == "ACTIVE":
-                    self.record(vm, "ACTIVE", server)
-                    return server
-                fault = server.fault or f"status {server.status}"
-                self.record(vm, "ERROR", server, fault=f"attempt {attempt}: {fault}")
-                retrying(self.ctx, f"delete broken {vm.name}", driver.delete_server, self.row.tenant, server.id)
-                retrying(self.ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, self.row.tenant, server.id,
-                         timeout=settings.delete_timeout)
+        for attempt in range(1, settings.boot_attempts + 1):
+            server = self._adopt(driver, vm) if attempt == 1 else None
+            if server is None:
+                server = create_once(self.ctx, driver, self.spec(vm))  # a lost answer never makes a second server
+                self.record(vm, "BUILD", server)
+            if vm.server_group is not None and server.status == "BUILD" and not server.host:
+                server = retrying(self.ctx, f"wait for {vm.name} to be placed", driver.wait_for_host, self.row.tenant, server.id,
+                                  timeout=settings.boot_timeout)
+            placed()
+            if server.status != "ACTIVE":
+                server = retrying(self.ctx, f"wait for {vm.name}", driver.wait_for_server, self.row.tenant, server.id,
+                                  timeout=settings.boot_timeout)
+            if server.status == "ACTIVE":
+                self.record(vm, "ACTIVE", server)
+                return server
+            fault = server.fault or f"status {server.status}"
+            self.record(vm, "ERROR", server, fault=f"attempt {attempt}: {fault}")
+            retrying(self.ctx, f"delete broken {vm.name}", driver.delete_server, self.row.tenant, server.id)
+            retrying(self.ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, self.row.tenant, server.id,
+                     timeout=settings.delete_timeout)
         raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
 
     def look_around(self, vms: Sequence[VmPlacement]) -> None:
@@ -221,30 +250,30 @@ def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[
     return [s.name for _, s in extra]
 
 
-def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool = True) -> Outcome:
+def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool, queue: WorkQueue,
+               onboard: Callable[[str, Endpoint], object]) -> Outcome:
     resumed = row.state == "provisioning"
     if row.state == "approved":
         with ctx.store.transaction() as conn:
             rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1, provision_started_at=ctx.now())
             ctx.store.audit.append(actor, "ticket.provision", f"ticket:{row.id}", {"attempt": row.attempts + 1}, connection=conn)
-    run = _Run(ctx, row, prune=resumed)
+    run = _Run(ctx, row, queue, prune=resumed)
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "provisioning", "total": len(vms)})
     try:
-        for endpoint in {run.endpoint(vm) for vm in vms}:
-            ensure_tenant_for(ctx, row.tenant, endpoint)
+        for endpoint in sorted({run.endpoint(vm) for vm in vms}, key=lambda e: (e.cloud, e.region)):
+            onboard(row.tenant, endpoint)
         if resumed:
             _settle(ctx, run, vms)
         run.look_around(vms)  # a first run too: a reset or restored store does not mean nothing exists
         run.refuse_foreign()
-        with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
-            servers = list(pool.map(run.ensure_vm, vms))
+        servers = run.ensure_all(vms)
         if resumed:
             _sweep(ctx, run, vms, {s.id for s in servers}, actor)
     except ForeignServers as exc:
         return fail_ticket(ctx, row, actor, str(exc), cleanup=lambda: None, cleaned="no server was created or deleted")
     except PermanentError as exc:
-        return _fail(ctx, row, actor, str(exc), vms, keep=set() if resumed else run.adopted())
+        return _fail(ctx, row, actor, str(exc), vms, queue, keep=set() if resumed else run.adopted())
     roles = ticket_of(row).roles
     state = "configuring" if roles and configure else "active"
     with ctx.store.transaction() as conn:
@@ -259,26 +288,31 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
     return Outcome(row.id, state, f"{len(servers)} server(s) ACTIVE" + ("" if state == "configuring" or not roles else ", configuration skipped"))
 
 
-def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
-    """An active ticket named to ``apply``, or reconcile's correction: make sure every server is there and ACTIVE (found, not
-    created, when nothing drifted; a server deleted behind govcloud's back is created again)."""
-    run = _Run(ctx, row, prune=True)
+def converge(ctx: EngineContext, row: TicketRow, actor: str, queue: WorkQueue | None = None) -> Outcome:
+    """An active ticket named to ``apply``, or reconcile's correction: make sure every server is there and
+    ACTIVE (found, not created, when nothing drifted; a server deleted behind govcloud's back is created
+    again). ``queue``: the run's (None: one of its own)."""
+    if queue is None:
+        with run_queue(ctx) as own:
+            return converge(ctx, row, actor, own)
+    run = _Run(ctx, row, queue, prune=True)
     vms = placements(row)
     run.look_around(vms)
     with ctx.store.transaction() as conn:
         known = {vm.name: vm.server_id for vm in rows.vms_of(conn, row.id)}
-    with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
-        servers = list(pool.map(run.ensure_vm, vms))
+    servers = run.ensure_all(vms)
     replaced = sorted(s.name for s in servers if known.get(s.name) != s.id)
     if replaced:
         ctx.store.audit.append(actor, "ticket.converge", f"ticket:{row.id}", {"replaced": replaced})
     return Outcome(row.id, "active", f"{len(servers)} server(s) in place" + (f", replaced {', '.join(replaced)}" if replaced else ""))
 
 
-def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], *, keep: Set[str] = frozenset()) -> set[str]:
-    """Delete every server of the ticket (found by name) but those in ``keep`` and its server groups;
-    forget the VM rows. Returns the ids of the servers deleted (one listed as DELETED is gone already)."""
-    run = _Run(ctx, row)
+def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], queue: WorkQueue, *,
+                keep: Set[str] = frozenset()) -> set[str]:
+    """Delete every server of the ticket (found by name) but those in ``keep`` and its server groups, each
+    VM a job of the run's work queue; forget the VM rows. Returns the ids of the servers deleted (one
+    listed as DELETED is gone already)."""
+    run = _Run(ctx, row, queue)
     timeout = ctx.settings.engine.delete_timeout
 
     def delete(vm: VmPlacement) -> set[str]:
@@ -292,37 +326,71 @@ def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], 
         ctx.progress("vm", {"ticket": row.id, "name": vm.name, "status": "DELETED", "centre": vm.centre})
         return {s.id for s in found}
 
-    with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud)) as pool:
-        deleted = set().union(*pool.map(delete, vms))
+    deleted = set().union(*results([queue.submit(run.endpoint(vm), run.zone(vm), functools.partial(delete, vm)) for vm in vms]))
     for endpoint, group in sorted({(run.endpoint(vm), vm.server_group) for vm in vms if vm.server_group},
                                   key=lambda pair: (pair[0].region, pair[1] or "")):
         retrying(ctx, f"delete server group {group}", ctx.driver(endpoint).delete_server_group, row.tenant, group)
     return deleted
 
 
-def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement], *, keep: Set[str]) -> Outcome:
+def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement], queue: WorkQueue, *,
+          keep: Set[str]) -> Outcome:
     """Roll back what was created (not the servers in ``keep``: found running before this run, they may
     be in use), give the quota back, and say what to do."""
     cleaned = "its servers were deleted" + (f" except {len(keep)} that existed before this run" if keep else "")
-    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms, keep=keep), cleaned=cleaned)
+    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms, queue, keep=keep), cleaned=cleaned)
+
+
+def _hand_over(done: Future[Server], to: Future[Server]) -> None:
+    exc = done.exception()
+    if exc is not None:
+        to.set_exception(exc)
+    else:
+        to.set_result(done.result())
+
+
+@contextmanager
+def run_queue(ctx: EngineContext) -> Iterator[WorkQueue]:
+    """A work queue for one run, its host counts from nova's compute services of each endpoint."""
+    with work_queue(ctx.settings.engine, lambda endpoint: ctx.driver(endpoint).compute_services()) as queue:
+        yield queue
 
 
 class OpenStackPath:
-    """The :class:`ProvisioningPath` of clouds with ``driver: openstack`` (every cloud Terraform's does not take)."""
+    """The :class:`ProvisioningPath` of clouds with ``driver: openstack`` (every cloud Terraform's does not
+    take). One per run: its tickets share ``queue``, and a tenant is onboarded once per endpoint however
+    many of its tickets the run provisions (at the same time)."""
 
     name = "openstack"
+
+    def __init__(self, queue: WorkQueue) -> None:
+        self.queue = queue
+        self._onboarded: dict[tuple[str, Endpoint], threading.Lock] = {}
+        self._done: set[tuple[str, Endpoint]] = set()
+        self._lock = threading.Lock()
 
     def handles(self, ctx: EngineContext, row: TicketRow) -> bool:
         return True  # the default path: provision.path_for asks the Terraform path first
 
     def provision(self, ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Outcome:
-        return _provision(ctx, row, actor, configure=configure)
+        return _provision(ctx, row, actor, configure=configure, queue=self.queue, onboard=lambda t, e: self._onboard(ctx, t, e))
 
     def converge(self, ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
-        return converge(ctx, row, actor)
+        return converge(ctx, row, actor, self.queue)
 
     def remove(self, ctx: EngineContext, row: TicketRow, actor: str) -> int:
         """Delete every server of the ticket and its server groups, then anything else still carrying its metadata."""
         vms = placements(row)
-        deleted = _delete_all(ctx, row, vms)  # a server still listed after its deletion is not swept (nor counted) again
-        return len(deleted) + len(_sweep(ctx, _Run(ctx, row), vms, deleted, actor))
+        deleted = _delete_all(ctx, row, vms, self.queue)  # a server still listed after its deletion is not swept (nor counted) again
+        return len(deleted) + len(_sweep(ctx, _Run(ctx, row, self.queue), vms, deleted, actor))
+
+    def _onboard(self, ctx: EngineContext, tenant: str, endpoint: Endpoint) -> None:
+        """``ensure_tenant_for`` once per tenant and endpoint in this run; two tickets of one tenant never
+        create its project twice at once."""
+        key = (tenant, endpoint)
+        with self._lock:
+            lock = self._onboarded.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._done:
+                ensure_tenant_for(ctx, tenant, endpoint)
+                self._done.add(key)

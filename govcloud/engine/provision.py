@@ -10,30 +10,40 @@ for both and live here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from govcloud.drivers.terraform import WorkspaceBusy
 from govcloud.engine import changes
 from govcloud.engine import terraform_path as tf
 from govcloud.engine.configure import run_configuration
 from govcloud.engine.context import EngineContext
-from govcloud.engine.openstack_path import OpenStackPath
+from govcloud.engine.openstack_path import OpenStackPath, run_queue
 from govcloud.engine.plans import placements
 from govcloud.engine.quota_change import apply_quota_change
 from govcloud.engine.ticket_base import Outcome, ProvisioningPath, ticket_of
+from govcloud.engine.workqueue import WorkQueue
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
 from govcloud.model.access import acting_user, require
 from govcloud.model.states import TO_WORK_ON, allowed
 from govcloud.store import tickets as rows
 from govcloud.store.tickets import TicketRow
 
-PATHS: tuple[ProvisioningPath, ...] = (tf.TerraformPath(), OpenStackPath())
-"""Asked in order; the first that handles a ticket provisions it (the OpenStack path takes the rest)."""
+TICKETS_AT_ONCE = 32
+"""Tickets whose VMs an ``apply`` puts into its work queue together (their threads mostly wait: the
+queue's bounds per endpoint and host, not this, limit what the clouds see)."""
 
 
-def path_for(ctx: EngineContext, row: TicketRow) -> ProvisioningPath:
+def paths(queue: WorkQueue) -> tuple[ProvisioningPath, ...]:
+    """The provisioning paths of one run, asked in order: the first that handles a ticket provisions it
+    (the OpenStack path, sharing the run's work queue, takes every ticket no other path does)."""
+    return (tf.TerraformPath(), OpenStackPath(queue))
+
+
+def path_for(ctx: EngineContext, row: TicketRow, available: Sequence[ProvisioningPath]) -> ProvisioningPath:
     """The provisioning path of a create ticket: the one place that chooses."""
-    return next(path for path in PATHS if path.handles(ctx, row))
+    return next(path for path in available if path.handles(ctx, row))
 
 
 def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> list[TicketRow]:
@@ -49,40 +59,87 @@ def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> l
 
 def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool = True) -> list[Outcome]:
     """Provision approved tickets (and finish interrupted ones), configure them with their Ansible roles
-    (unless ``configure`` is off), and retire those marked for retirement."""
+    (unless ``configure`` is off), and retire those marked for retirement.
+
+    The servers of every OpenStack ticket to provision or retire go through one work queue
+    (engine/workqueue.py) at the same time; then, ticket by ticket in order, the configuration of those
+    and everything else (Terraform applies, changes, converges), as before."""
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")
+    selected = _tickets(ctx, ticket_ids, TO_WORK_ON)
     outcomes = []
-    for row in _tickets(ctx, ticket_ids, TO_WORK_ON):
-        try:
-            if row.state == "configuring":  # a run died while configuring: configure again
-                outcomes.append(_configure(ctx, row, user.id))
-                continue
-            if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
-                outcomes.append(_change(ctx, row, user.id))
-            elif row.state in ("approved", "provisioning"):
-                outcome = path_for(ctx, row).provision(ctx, row, user.id, configure=configure)
-                outcomes.append(_configure(ctx, _reload(ctx, row.id), user.id) if outcome.state == "configuring" else outcome)
-            elif row.state == "retiring":
-                outcomes.append(_retire(ctx, row, user.id))
-            elif row.state == "active" and ticket_ids:
-                outcome = path_for(ctx, row).converge(ctx, row, user.id)
-                roles = row.kind == "create" and bool(_ticket_roles(row))
-                configured = _configure(ctx, row, user.id) if configure and roles else None
-                outcomes.append(Outcome(row.id, configured.state, f"{outcome.detail}; {configured.detail}") if configured else outcome)
-            elif ticket_ids:
-                raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
-        except tf.PlanRefused as exc:
-            if ticket_ids:
-                raise
-            outcomes.append(Outcome(row.id, "refused", str(exc)))  # a stale plan never blocks the other tickets
-        except WorkspaceBusy as exc:  # another run of this host holds the Terraform workspace: the ticket waits, unchanged
-            outcomes.append(Outcome(row.id, "busy", str(exc)))
-        except (InvalidState, NotFound):
-            raise
-        except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
-            outcomes.append(_quarantine(ctx, row, exc))
+    with run_queue(ctx) as queue:
+        available = paths(queue)
+        shared = [row for row in selected if _queued(ctx, row, available)]
+        with ThreadPoolExecutor(max_workers=max(1, min(len(shared), TICKETS_AT_ONCE)), thread_name_prefix="govcloud-ticket") as pool:
+            started = {row.id: pool.submit(_guarded, ctx, row, ticket_ids,
+                                           functools.partial(_cloud_step, ctx, row, user.id, available, configure=configure))
+                       for row in shared}
+        for row in selected:
+            if row.id in started:
+                outcome = started[row.id].result()
+                if outcome is not None and outcome.state == "configuring":
+                    outcome = _guarded(ctx, row, ticket_ids, functools.partial(_configure_again, ctx, row.id, user.id))
+            else:
+                outcome = _guarded(ctx, row, ticket_ids, functools.partial(_work_on, ctx, row, user.id, available, ticket_ids, configure))
+            if outcome is not None:
+                outcomes.append(outcome)
     return outcomes
+
+
+def _queued(ctx: EngineContext, row: TicketRow, available: Sequence[ProvisioningPath]) -> bool:
+    """An OpenStack create ticket to provision or to retire: its servers go into the shared work queue."""
+    if row.kind != "create" or row.state not in ("approved", "provisioning", "retiring") or row.mode == "observe":
+        return False
+    try:
+        return isinstance(path_for(ctx, row, available), OpenStackPath)
+    except Exception:  # noqa: BLE001 - an unusable ticket is quarantined by the ticket-by-ticket step
+        return False
+
+
+def _cloud_step(ctx: EngineContext, row: TicketRow, actor: str, available: Sequence[ProvisioningPath], *, configure: bool) -> Outcome:
+    """Provision (the configuration comes later, ticket by ticket: ``configuring``) or retire one queued ticket."""
+    if row.state == "retiring":
+        return _retire(ctx, row, actor, available)
+    return path_for(ctx, row, available).provision(ctx, row, actor, configure=configure)
+
+
+def _work_on(ctx: EngineContext, row: TicketRow, actor: str, available: Sequence[ProvisioningPath], ticket_ids: Sequence[str],
+             configure: bool) -> Outcome | None:
+    """One ticket not in the shared queue (None: nothing to do with it in this run)."""
+    if row.state == "configuring":  # a run died while configuring: configure again
+        return _configure(ctx, row, actor)
+    if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
+        return _change(ctx, row, actor)
+    if row.state in ("approved", "provisioning"):
+        outcome = path_for(ctx, row, available).provision(ctx, row, actor, configure=configure)
+        return _configure(ctx, _reload(ctx, row.id), actor) if outcome.state == "configuring" else outcome
+    if row.state == "retiring":
+        return _retire(ctx, row, actor, available)
+    if row.state == "active" and ticket_ids:
+        outcome = path_for(ctx, row, available).converge(ctx, row, actor)
+        roles = row.kind == "create" and bool(_ticket_roles(row))
+        configured = _configure(ctx, row, actor) if configure and roles else None
+        return Outcome(row.id, configured.state, f"{outcome.detail}; {configured.detail}") if configured else outcome
+    if ticket_ids:
+        raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
+    return None
+
+
+def _guarded(ctx: EngineContext, row: TicketRow, ticket_ids: Sequence[str], step: Callable[[], Outcome | None]) -> Outcome | None:
+    """``step`` of one ticket; what goes wrong with it never blocks the others (but bad input stops the run)."""
+    try:
+        return step()
+    except tf.PlanRefused as exc:
+        if ticket_ids:
+            raise
+        return Outcome(row.id, "refused", str(exc))  # a stale plan never blocks the other tickets
+    except WorkspaceBusy as exc:  # another run of this host holds the Terraform workspace: the ticket waits, unchanged
+        return Outcome(row.id, "busy", str(exc))
+    except (InvalidState, NotFound):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
+        return _quarantine(ctx, row, exc)
 
 
 def _ticket_roles(row: TicketRow) -> tuple[str, ...]:
@@ -92,6 +149,11 @@ def _ticket_roles(row: TicketRow) -> tuple[str, ...]:
 def _reload(ctx: EngineContext, ticket_id: str) -> TicketRow:
     with ctx.store.transaction() as conn:
         return rows.require(conn, ticket_id)
+
+
+def _configure_again(ctx: EngineContext, ticket_id: str, actor: str) -> Outcome:
+    """Configure a ticket provisioned earlier in this run (read back: its state moved)."""
+    return _configure(ctx, _reload(ctx, ticket_id), actor)
 
 
 def _configure(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
@@ -145,11 +207,17 @@ def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
             raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
         if row.state != "retiring" and not allowed(row.state, "retiring"):
             raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
-    return retire_row(ctx, row, user.id, reason="operator")
+    with run_queue(ctx) as queue:
+        return retire_row(ctx, row, user.id, reason="operator", available=paths(queue))
 
 
-def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -> Outcome:
-    """Move a ticket to retiring (if it is not already) and carry the retirement out."""
+def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str,
+               available: Sequence[ProvisioningPath] | None = None) -> Outcome:
+    """Move a ticket to retiring (if it is not already) and carry the retirement out (``available``: the
+    run's paths; None: a work queue of its own)."""
+    if available is None:
+        with run_queue(ctx) as queue:
+            return retire_row(ctx, row, actor, reason=reason, available=paths(queue))
     if row.state != "retiring":
         with ctx.store.transaction() as conn:
             rows.move(conn, row.id, row.state, "retiring", now=ctx.now())
@@ -157,7 +225,7 @@ def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -
             fresh = rows.get(conn, row.id)
         assert fresh is not None
         row = fresh
-    return _retire(ctx, row, actor)
+    return _retire(ctx, row, actor, available)
 
 
 def _forget(ctx: EngineContext, row: TicketRow) -> int:
@@ -168,11 +236,11 @@ def _forget(ctx: EngineContext, row: TicketRow) -> int:
     return 0
 
 
-def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+def _retire(ctx: EngineContext, row: TicketRow, actor: str, available: Sequence[ProvisioningPath]) -> Outcome:
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
     # an adopted (observe) ticket's servers were never govcloud's: it only stops watching them
-    deleted = _forget(ctx, row) if row.mode == "observe" else path_for(ctx, row).remove(ctx, row, actor)
+    deleted = _forget(ctx, row) if row.mode == "observe" else path_for(ctx, row, available).remove(ctx, row, actor)
     finished_elsewhere = Outcome(row.id, "retired", f"{deleted} server(s) deleted; the retirement was finished by another run")
     try:
         with ctx.store.transaction() as conn:
