@@ -114,18 +114,19 @@ def ticket_reject(app: AppContext, ticket_id: str, reason: str) -> None:
 
 
 @ticket.command("retire")
-@click.argument("ticket_id")
+@click.argument("ticket_ids", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
-def ticket_retire(app: AppContext, ticket_id: str, yes: bool) -> None:
-    """Delete a ticket's VMs and release its quota (operator role)."""
+def ticket_retire(app: AppContext, ticket_ids: tuple[str, ...], yes: bool) -> None:
+    """Delete the VMs of tickets and release their quota (operator role); several tickets share one work queue."""
     from govcloud.engine import provision
 
     if not yes:
-        click.confirm(f"Delete every VM of ticket {ticket_id} and release its quota?", abort=True)
+        click.confirm(f"Delete every VM of ticket(s) {', '.join(ticket_ids)} and release their quota?", abort=True)
     with progress_sink() as sink:
-        outcome = provision.retire(context(app, sink), ticket_id)
-    click.echo(f"ticket {outcome.ticket}: {outcome.state} ({outcome.detail})")
+        outcomes = provision.retire_all(context(app, sink), ticket_ids)
+    for outcome in outcomes:
+        click.echo(f"ticket {outcome.ticket}: {outcome.state} ({outcome.detail})")
 
 
 def _plan_rows(plan: Any, ctx: Any) -> list[dict[str, Any]]:

@@ -199,16 +199,29 @@ def _quarantine(ctx: EngineContext, row: TicketRow, exc: BaseException) -> Outco
 
 def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
     """Mark a ticket for retirement and carry it out now (``apply`` finishes it if this run dies)."""
+    (outcome,) = retire_all(ctx, [ticket_id])
+    return outcome
+
+
+def retire_all(ctx: EngineContext, ticket_ids: Sequence[str]) -> list[Outcome]:
+    """``ticket retire ID…``: every named ticket is checked first (nothing changes if one cannot be
+    retired), then all are retired at once, their deletes sharing one work queue."""
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "retire")
+    selected = []
     with ctx.store.transaction() as conn:
-        row = rows.require(conn, ticket_id)
-        if row.kind != "create":
-            raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
-        if row.state != "retiring" and not allowed(row.state, "retiring"):
-            raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
-    with run_queue(ctx) as queue:
-        return retire_row(ctx, row, user.id, reason="operator", available=paths(queue))
+        for ticket_id in ticket_ids:
+            row = rows.require(conn, ticket_id)
+            if row.kind != "create":
+                raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
+            if row.state != "retiring" and not allowed(row.state, "retiring"):
+                raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
+            selected.append(row)
+    with run_queue(ctx) as queue, ThreadPoolExecutor(max_workers=max(1, min(len(selected), TICKETS_AT_ONCE)),
+                                                    thread_name_prefix="govcloud-ticket") as pool:
+        available = paths(queue)
+        started = [pool.submit(retire_row, ctx, row, user.id, reason="operator", available=available) for row in selected]
+    return [future.result() for future in started]
 
 
 def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str,

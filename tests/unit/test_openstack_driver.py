@@ -112,3 +112,19 @@ def test_a_timeout_while_waited_for_is_temporary() -> None:
                                     connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
     with pytest.raises(TemporaryError, match="wait for server s-1: not done after 1 s"):
         driver.wait_for_server("gd-zf", "s-1", timeout=1)
+
+
+def test_wait_for_host_returns_once_nova_has_placed_the_server_as_the_admin_sees_it() -> None:
+    """The host is the admin's view (hidden from the project): polled until set, or until the server left BUILD."""
+    states = iter([(None, "BUILD"), (None, "BUILD"), ("gz-main-2", "BUILD")])
+
+    def get_server(_id: str) -> Any:
+        host, status = next(states)
+        return SimpleNamespace(id="s-1", name="db-1", status=status, availability_zone="gz-main", compute_host=host, addresses={},
+                               fault=None, metadata={}, created_at="", project_id="p-1", flavor=None)
+
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    compute=SimpleNamespace(get_server=get_server))
+    server = driver.wait_for_host("gd-zf", "s-1", timeout=5)
+    assert (server.host, server.status) == ("gz-main-2", "BUILD")

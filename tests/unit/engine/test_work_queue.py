@@ -14,6 +14,7 @@ import pytest
 from govcloud.drivers.base import META_TICKET
 from govcloud.engine import provision, tickets
 from govcloud.engine.context import EngineContext, build
+from govcloud.errors import NotFound
 from govcloud.settings import Settings
 from govcloud.store import tickets as rows
 from tests.support.fakecloud import GZ, FakeCloud, services, three_centres
@@ -105,3 +106,13 @@ def test_retiring_several_tickets_deletes_through_the_same_queue(ctx: EngineCont
     outcomes = provision.apply(ctx)
     assert [(o.state, o.detail) for o in outcomes] == [("retired", "3 server(s) deleted, quota released")] * 2
     assert not [s for _, s in cloud.servers.values() if s.metadata.get(META_TICKET) in ids]
+
+
+def test_retire_all_checks_every_ticket_before_it_changes_anything(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    ticket_id = approved(ctx, tmp_path, "web", 2)
+    provision.apply(ctx)
+    with pytest.raises(NotFound):
+        provision.retire_all(ctx, [ticket_id, "t-no-such"])
+    with ctx.store.transaction() as conn:
+        assert rows.require(conn, ticket_id).state == "active"
+    assert [o.state for o in provision.retire_all(ctx, [ticket_id])] == ["retired"]
