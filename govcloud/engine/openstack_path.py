@@ -309,15 +309,20 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str, queue: WorkQueue | 
 
 def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], queue: WorkQueue, *,
                 keep: Set[str] = frozenset()) -> set[str]:
-    """Delete every server of the ticket (found by name) but those in ``keep`` and its server groups, each
-    VM a job of the run's work queue; forget the VM rows. Returns the ids of the servers deleted (one
+    """Delete every server of the ticket (found by name, in one listing of the project per endpoint) but
+    those in ``keep`` and its server groups, each VM a job of the run's work queue; forget the VM rows. Returns the ids of the servers deleted (one
     listed as DELETED is gone already)."""
     run = _Run(ctx, row, queue)
     timeout = ctx.settings.engine.delete_timeout
+    names = {vm.name for vm in vms}
+    named: dict[tuple[Endpoint, str], list[Server]] = {}
+    for endpoint, server in _listing(ctx, run, vms):  # one listing per endpoint, not one lookup per VM
+        if server.name in names and server.id not in keep:
+            named.setdefault((endpoint, server.name), []).append(server)
 
     def delete(vm: VmPlacement) -> set[str]:
         driver = ctx.driver(run.endpoint(vm))
-        found = [s for s in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name) if s.id not in keep and s.status != GONE]
+        found = named.get((run.endpoint(vm), vm.name), [])
         for server in found:
             retrying(ctx, f"delete {vm.name}", driver.delete_server, row.tenant, server.id)
             retrying(ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, row.tenant, server.id, timeout=timeout)
