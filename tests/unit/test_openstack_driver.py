@@ -5,6 +5,7 @@ produce)."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -128,3 +129,20 @@ def test_wait_for_host_returns_once_nova_has_placed_the_server_as_the_admin_sees
                                     compute=SimpleNamespace(get_server=get_server))
     server = driver.wait_for_host("gd-zf", "s-1", timeout=5)
     assert (server.host, server.status) == ("gz-main-2", "BUILD")
+
+
+def test_a_server_group_is_looked_up_once_and_never_under_the_drivers_own_lock() -> None:
+    """Every call of the driver takes its lock in ``_as``: a group listing held under it stalled every create
+    of the endpoint while it ran (each member of an ha group listed the groups again)."""
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    free_while_listing: list[bool] = []
+
+    def server_groups() -> list[Any]:
+        probe = threading.Thread(target=lambda: free_while_listing.append(driver._lock.acquire(timeout=0.5) and not driver._lock.release()))
+        probe.start()
+        probe.join()
+        return [SimpleNamespace(id="g-1", name="t-1-db-gz-main")]
+
+    conn = SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups))
+    assert [driver._server_group(conn, "gd-zf", "t-1-db-gz-main") for _ in range(3)] == ["g-1"] * 3
+    assert free_while_listing == [True]  # listed once, and the driver's lock was free meanwhile
