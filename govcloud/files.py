@@ -22,8 +22,18 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def private_dir(path: Path) -> Path:
-    """``path`` and its missing parents as directories 0700; an existing one of ours is tightened."""
+def private_dir(path: Path, *, follow_links: bool = True) -> Path:
+    """``path`` and its missing parents as directories 0700; an existing one of ours is tightened.
+
+    ``follow_links=False`` where someone else may have planted the name (the inbox's ``claimed/``): an
+    existing ``path`` that is a symbolic link or not a directory is refused (``NotADirectoryError``)
+    instead of written through. The state directory itself may well be a link an operator made."""
+    if not follow_links:
+        with contextlib.suppress(FileNotFoundError):
+            mode = path.lstat().st_mode
+            if not stat.S_ISDIR(mode):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a directory"
+                raise NotADirectoryError(f"{path} is {what}, not govcloud's own directory: remove it")
     missing = []
     current = path
     while not current.exists() and current != current.parent:

@@ -66,8 +66,14 @@ class DataPaths:
 class EngineSettings:
     """How provisioning behaves."""
 
-    concurrency_per_cloud: int = 8
-    """Servers created and awaited at once per endpoint; more gives nothing on a small control plane."""
+    concurrency_per_cloud: int = 16
+    """Servers created (or deleted) and awaited at once per endpoint, across every ticket of an ``apply``
+    (engine/workqueue.py). 16: on the 2-core devcloud more gives nothing (docs/devcloud.md), and a plain
+    16-thread openstacksdk script is what bench/provision.py holds govcloud against."""
+    concurrency_per_host: int = 8
+    """Servers built (or deleted) at once per compute host. nova, not govcloud, picks the host, so it is
+    kept per availability zone as this × the zone's hosts that are up; with nova's own
+    ``max_concurrent_builds`` (10) per host this keeps one zone from taking the whole endpoint's share."""
     boot_timeout: float = 300.0
     """Seconds to wait for one server to become ACTIVE before the attempt counts as failed."""
     boot_attempts: int = 3

@@ -6,16 +6,8 @@ import click
 
 from govcloud.cli.app import AppContext, pass_app
 from govcloud.cli.output import emit, output_option
-from govcloud.errors import AuditChainBroken
 
 COMMANDS: list[click.Command] = []
-
-
-def open_store(app: AppContext):  # type: ignore[no-untyped-def]
-    """Open (and migrate) the store named by --db / GOVCLOUD_DB; imported lazily to keep --help fast."""
-    from govcloud.store import Store
-
-    return Store.for_settings(app.settings)
 
 
 @click.group()
@@ -44,14 +36,12 @@ def audit_list(app: AppContext, subject: str | None, actor: str | None, limit: i
 def audit_verify(app: AppContext) -> None:
     """Recompute the hash chain (HMACs under the audit key) and compare it with the anchor file; exit 1 and
     name each broken record if anything was edited, re-hashed or deleted."""
-    store = open_store(app)
-    count, problems = store.audit.verify()
-    if problems:
-        raise AuditChainBroken(problems)
-    anchor = store.audit.anchor()
-    click.echo(f"ok: {count} audit record(s), chain intact"
-               + (f"; reaches record {anchor.seq} anchored in {app.settings.audit_anchor_file}" if anchor else
-                  f"; no anchor for this store in {app.settings.audit_anchor_file} yet"))
+    from govcloud.engine import store_admin
+
+    check = store_admin.verify_audit(app.settings)
+    click.echo(f"ok: {check.records} audit record(s), chain intact"
+               + (f"; reaches record {check.anchored_seq} anchored in {app.settings.audit_anchor_file}" if check.anchored_seq is not None
+                  else f"; no anchor for this store in {app.settings.audit_anchor_file} yet"))
 
 
 @click.group()
@@ -63,24 +53,21 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: AppContext) -> None:
     """Apply pending migrations (every command also does this on open). Needs the admin role."""
-    from govcloud.model.access import acting_user, require
-    from govcloud.model.state import load_state
+    from govcloud.engine import store_admin
 
-    require(acting_user(load_state(app.settings.data).users, app.settings.user), "db-upgrade")
-    store = open_store(app)
-    click.echo(f"{store.describe()}: schema at revision {store.current_revision()}")
+    schema = store_admin.upgrade(app.settings)
+    click.echo(f"{schema.store}: schema at revision {schema.current}")
 
 
 @db.command("status")
 @pass_app
 def db_status(app: AppContext) -> None:
     """Show the database URL and its schema revision."""
-    from govcloud.store import Store
+    from govcloud.engine import store_admin
 
-    store = Store.for_settings(app.settings, migrate=False)
-    current, head = store.current_revision(), store.head_revision()
-    click.echo(f"{store.describe()}: revision {current or '(empty)'}, newest known {head}"
-               + ("" if current == head else " — run `govcloud db upgrade`"))
+    schema = store_admin.schema(app.settings)
+    click.echo(f"{schema.store}: revision {schema.current or '(empty)'}, newest known {schema.head}"
+               + ("" if schema.current == schema.head else " — run `govcloud db upgrade`"))
 
 
 COMMANDS.extend([audit, db])

@@ -65,14 +65,10 @@ def ticket_list(app: AppContext, states: tuple[str, ...], fmt: str) -> None:
 @pass_app
 def ticket_show(app: AppContext, ticket_id: str, fmt: str) -> None:
     """One ticket with its VMs and its audit trail."""
-    from govcloud.engine import tickets
-    from govcloud.store import tickets as store_rows
+    from govcloud.engine import reads
 
-    ctx = context(app)
-    row = tickets.show(ctx, ticket_id)
-    with ctx.store.transaction() as conn:
-        vms = store_rows.vms_of(conn, ticket_id)
-    audit = ctx.store.audit.records(subject=f"ticket:{ticket_id}")
+    detail = reads.ticket_detail(context(app), ticket_id)
+    row, vms, audit = detail.row, detail.vms, detail.audit
     data = row.as_dict() | {"vms": [vm.__dict__ for vm in vms], "audit": [r.as_dict() for r in audit]}
     if fmt != "table":
         emit(data, fmt)
@@ -89,22 +85,18 @@ def ticket_show(app: AppContext, ticket_id: str, fmt: str) -> None:
 @pass_app
 def ticket_approve(app: AppContext, ticket_ids: tuple[str, ...]) -> None:
     """Approve submitted tickets, reserving their quota in every cloud (approver role)."""
-    from govcloud.engine import tickets
-    from govcloud.planner.stored import decode
+    from govcloud.engine import reads, tickets
 
     ctx = context(app)
     for ticket_id in ticket_ids:
-        row = tickets.approve(ctx, ticket_id)
-        click.echo(f"ticket {row.id}: approved by {row.approved_by}; {len(decode(row.plan).vms)} VM(s) reserved")
-        _plan_signatures(ctx, row.id)
+        tickets.approve(ctx, ticket_id)
+        _approved(reads.approval(ctx, ticket_id))
 
 
-def _plan_signatures(ctx: Any, ticket_id: str) -> None:
-    from govcloud.store import terraform_plans
-
-    with ctx.store.transaction() as conn:
-        records = terraform_plans.of_ticket(conn, ticket_id)
-    for r in records:
+def _approved(approval: Any) -> None:
+    row = approval.row
+    click.echo(f"ticket {row.id}: approved by {row.approved_by}; {approval.reserved_vms} VM(s) reserved")
+    for r in approval.terraform_plans:
         second = (f"; second approval by {r.second_approved_by}" if r.second_approved_by else
                   "; NEEDS A SECOND APPROVER (it replaces or destroys resources)" if r.flagged else "")
         click.echo(f"  terraform plan {r.sha256[:12]}… of {r.workspace}: approved by {r.approved_by}{second}")
@@ -123,18 +115,19 @@ def ticket_reject(app: AppContext, ticket_id: str, reason: str) -> None:
 
 
 @ticket.command("retire")
-@click.argument("ticket_id")
+@click.argument("ticket_ids", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
-def ticket_retire(app: AppContext, ticket_id: str, yes: bool) -> None:
-    """Delete a ticket's VMs and release its quota (operator role)."""
+def ticket_retire(app: AppContext, ticket_ids: tuple[str, ...], yes: bool) -> None:
+    """Delete the VMs of tickets and release their quota (operator role); several tickets share one work queue."""
     from govcloud.engine import provision
 
     if not yes:
-        click.confirm(f"Delete every VM of ticket {ticket_id} and release its quota?", abort=True)
+        click.confirm(f"Delete every VM of ticket(s) {', '.join(ticket_ids)} and release their quota?", abort=True)
     with progress_sink() as sink:
-        outcome = provision.retire(context(app, sink), ticket_id)
-    click.echo(f"ticket {outcome.ticket}: {outcome.state} ({outcome.detail})")
+        outcomes = provision.retire_all(context(app, sink), ticket_ids)
+    for outcome in outcomes:
+        click.echo(f"ticket {outcome.ticket}: {outcome.state} ({outcome.detail})")
 
 
 def _plan_rows(plan: Any, ctx: Any) -> list[dict[str, Any]]:
@@ -148,17 +141,10 @@ def _plan_rows(plan: Any, ctx: Any) -> list[dict[str, Any]]:
 
 
 def _check_rows(plan: Any) -> list[dict[str, Any]]:
-    rows = []
-    for check in plan.checks:
-        for name in ("instances", "vcpus", "ram_mb", "disk_gb"):
-            limit = getattr(check.limit, name)
-            if check.level == "centre" and name == "instances":
-                continue
-            before, after = getattr(check.before, name), getattr(check.after, name)
-            if after != before or after > limit:
-                rows.append({"level": check.level, "scope": check.scope, "resource": name, "before": before, "after": after,
-                             "limit": limit, "ok": "yes" if after <= limit else "NO"})
-    return rows
+    from govcloud.engine import reads
+
+    return [{"level": c.level, "scope": c.scope, "resource": c.resource, "before": c.before, "after": c.after, "limit": c.limit,
+             "ok": "yes" if c.ok else "NO"} for c in reads.quota_changes(plan)]
 
 
 @click.command("plan")
@@ -168,14 +154,11 @@ def _check_rows(plan: Any) -> list[dict[str, Any]]:
 def plan_cmd(app: AppContext, ticket_ids: tuple[str, ...], fmt: str) -> None:
     """Show where each VM would land and the quota before → after at every level (submitted tickets,
     or the named ones); nothing is reserved."""
-    from govcloud.engine import tickets
+    from govcloud.engine import reads
     from govcloud.planner.stored import encode
 
     ctx = context(app)
-    rows = [tickets.show(ctx, t) for t in ticket_ids] if ticket_ids else tickets.listing(ctx, ("submitted",))
-    current = tickets.usage(ctx)
-    for row in rows:
-        plan = tickets.plan_for(ctx, row, current)
+    for row, plan in reads.plans(ctx, ticket_ids):
         if fmt != "table":
             emit(encode(plan), fmt)
             continue
@@ -288,15 +271,14 @@ def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
     from govcloud.engine import reads
 
     ctx = context(app)
-    names = ("instances", "vcpus", "ram_mb", "disk_gb")
     rows = []
     for line in reads.quota_lines(ctx, tenant):
         u, r, q = line.used, line.reserved, line.quota
         limit = q.limit.as_dict()
-        warn = any(limit[n] and (u[n] + r[n]) / limit[n] >= q.warn_at for n in names)
+        warn = line.warning
         if fmt == "table":
             rows.append({"tenant": line.tenant, "name": ctx.state.tenants[line.tenant].name, "cloud": line.cloud,
-                         **{n: _usage_cell(u[n], r[n], limit[n]) for n in names}, "warn": "!" if warn else "",
+                         **{n: _usage_cell(u[n], r[n], limit[n]) for n in reads.RESOURCES}, "warn": "!" if warn else "",
                          "override": line.override or ""})
         else:
             rows.append({"tenant": line.tenant, "cloud": line.cloud, "limit": limit, "reserved": r, "used": u,
@@ -311,13 +293,9 @@ def quota_show(app: AppContext, tenant: str | None, fmt: str) -> None:
 @pass_app
 def vm_list(app: AppContext, ticket_id: str | None, fmt: str, wide: bool) -> None:
     """Where every VM govcloud manages landed: cloud, centre, region, zone, status, address."""
-    from govcloud.engine import tickets
-    from govcloud.store import tickets as store_rows
+    from govcloud.engine import reads
 
-    ctx = context(app)
-    visible = {t.id for t in tickets.listing(ctx)}
-    with ctx.store.transaction() as conn:
-        vms = [vm for vm in store_rows.vms_of(conn, ticket_id) if vm.ticket in visible]
+    vms = reads.vms(context(app), ticket_id)
     emit([{"vm": v.name, "ticket": v.ticket, "tenant": v.tenant, "cloud": v.cloud, "centre": v.centre, "region": v.region,
            "zone": v.zone, "flavor": v.flavor or "", "status": v.status, "address": v.address or "", "server": v.server_id or ""}
           for v in vms], fmt, title=f"{len(vms)} VM(s)", narrow=VM_COLUMNS, wide=wide, empty="no VMs")

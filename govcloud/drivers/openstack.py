@@ -156,6 +156,7 @@ class OpenStackDriver:
         self._config_file = config_file
         self._api_timeout = api_timeout
         self._lock = threading.RLock()  # re-entrant: ``_as`` holds it while ``admin`` connects
+        self._group_lock = threading.Lock()
         self._admin: Any = None
         self._projects: dict[str, Any] = {}
         self._project_ids: dict[str, str] = {}
@@ -333,7 +334,7 @@ class OpenStackDriver:
         if spec.zone:  # never send availability_zone=None: nova answers 400
             attrs["availability_zone"] = spec.zone
         if spec.server_group:
-            attrs["scheduler_hints"] = {"group": self._server_group(conn, spec.server_group)}
+            attrs["scheduler_hints"] = {"group": self._server_group(conn, spec.tenant, spec.server_group)}
         raw = _call(f"create server {spec.name}", lambda: conn.compute.create_server(**attrs))
         return _server(raw)
 
@@ -369,12 +370,23 @@ class OpenStackDriver:
             name=name, vcpus=size.vcpus, ram=size.ram_mb, disk=size.disk_gb, is_public=True))
         return str(created.id)
 
-    def _server_group(self, conn: Any, name: str) -> str:
-        with self._lock:  # two workers must not create the same group twice
-            group = next((g for g in _call("list server groups", lambda: list(conn.compute.server_groups())) if g.name == name), None)
-            if group is None:
+    def _server_group(self, conn: Any, tenant: str, name: str) -> str:
+        """The group's id, looked up (or made) once and remembered like an image's. Under its own lock: two
+        workers must not create the same group twice, and the driver's lock, which every call takes in
+        ``_as``, must not wait for this listing (it did, and every create of the endpoint waited with it)."""
+        key = ("server group", tenant, name)
+
+        def find() -> Any:
+            return next((g for g in _call("list server groups", lambda: list(conn.compute.server_groups())) if g.name == name), None)
+
+        with self._group_lock:
+            found = self._cached(key, find)
+            if found is None:
                 group = _call("create server group", lambda: conn.compute.create_server_group(name=name, policy="soft-anti-affinity"))
-            return str(group.id)
+                with self._lock:
+                    self._ids[key] = (str(group.id), time.monotonic() + LOOKUP_TTL)
+                found = str(group.id)
+            return found
 
     def resize_server(self, tenant: str, server_id: str, *, flavor: str | None, size: Resources, timeout: float) -> Server:
         """Resize to ``flavor`` (or ``size``) and confirm; idempotent (already resized: nothing to do,
@@ -404,6 +416,8 @@ class OpenStackDriver:
     def delete_server_group(self, tenant: str, name: str) -> None:
         """Remove a ticket's server group once its members are gone (missing: nothing to do)."""
         conn = self._as(tenant)
+        with self._lock:
+            self._ids.pop(("server group", tenant, name), None)
         for group in _call("list server groups", lambda: list(conn.compute.server_groups())):
             if group.name == name:
                 _call(f"delete server group {name}", lambda g=group: conn.compute.delete_server_group(g, ignore_missing=True))  # type: ignore[misc]
@@ -413,6 +427,13 @@ class OpenStackDriver:
         conn = self._as(tenant)
         raw = _poll(f"wait for server {server_id}", lambda: conn.compute.get_server(server_id),
                     lambda s: s.status in ("ACTIVE", "ERROR"), timeout=timeout)
+        return _server(raw)
+
+    def wait_for_host(self, tenant: str, server_id: str, *, timeout: float) -> Server:
+        """Until the server has a compute host (the admin's view: the host is hidden from the project) or is
+        no longer in BUILD. Polled every half second: a group's next member waits for it."""
+        raw = _poll(f"wait for server {server_id} to be placed", lambda: self._server_of(tenant, server_id),
+                    lambda s: bool(s.compute_host) or s.status != "BUILD", timeout=timeout, interval=0.5)
         return _server(raw)
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:

@@ -47,6 +47,7 @@ from pathlib import Path
 from govcloud.engine import tickets
 from govcloud.engine.context import EngineContext
 from govcloud.errors import ConfigError, GovcloudError, InputError, NotFound, PermissionDenied
+from govcloud.files import private_dir
 from govcloud.model.access import ACTIONS
 from govcloud.model.loading import MAX_FILE_BYTES, read_text
 from govcloud.model.state import parse_ticket
@@ -196,7 +197,7 @@ def take(ctx: EngineContext, inbox: Path, entry: Entry) -> InboxResult | None:
         content, st = read_owned(entry.path, entry.owner)
     except _Unsafe as exc:
         return _refuse(ctx, inbox, entry, str(exc))
-    folder = _private(_private(inbox / "claimed") / entry.user)
+    folder = private_dir(private_dir(inbox / "claimed", follow_links=False) / entry.user, follow_links=False)
     claimed = folder / entry.path.name
     try:
         _write_private(claimed, content)
@@ -311,18 +312,6 @@ def _explain(exc: BaseException) -> str:
     return str(exc)
 
 
-def _private(folder: Path) -> Path:
-    """``folder`` as a real directory with mode 0700 (created, or tightened if an older govcloud made it 0755)."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(folder, mode=0o700)
-    st = folder.lstat()
-    if not stat.S_ISDIR(st.st_mode):
-        raise GovcloudError(f"{folder} is {_kind(st.st_mode)}, not govcloud's own directory: remove it")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(folder, 0o700)
-    return folder
-
-
 def _write_private(path: Path, content: bytes) -> None:
     """A new file, mode 0600 whatever the umask; never through a link, never over an existing file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -336,7 +325,7 @@ def _write_private(path: Path, content: bytes) -> None:
 def _move(inbox: Path, path: Path, where: str, user: str | None, *, error: str | None = None) -> Path:
     """Into ``done/`` or ``failed/`` (0700), stamped so that resubmitting the same name never
     overwrites; the entry itself is renamed (a link is never followed) and a regular file made 0600."""
-    folder = _private(inbox / where)
+    folder = private_dir(inbox / where, follow_links=False)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"{stamp}-{user + '-' if user else ''}{path.name}"
     path.rename(target)

@@ -1,181 +1,49 @@
-"""Provisioning and retirement: approved plans become servers, retired tickets lose them.
+"""``apply`` and retirement: which tickets to work on, and which provisioning path does each.
 
-Idempotent by construction: every server is named ``<tenant>-<system>-<ticket>-<n>`` and carries
-``govcloud:*`` metadata, and every step starts by *finding* what exists. A run killed at any point
-(``kill -9`` included) is finished by the next ``apply``: the ticket is still ``provisioning`` (or
-``retiring``), the servers it created are found by their metadata, none is created twice, and the ledger
-is committed or released exactly once, in the same transaction as the state change.
-
-The first run of a ticket looks too (one listing per endpoint): the store may have been reset, restored
-from a backup or pointed at a new file while the ticket's servers still run, and the same request then
-comes back under the same id. Servers whose ``govcloud:ticket/index/tenant/system`` metadata all match
-are adopted (and, being older than this run, never deleted by its rollback); a server that carries the
-ticket's id or one of its names but other metadata is another request's, and the ticket is refused
-(:class:`ForeignServers`) before anything is created.
+Called by the CLI (``govcloud apply``, ``ticket retire``) and the daemon. A create ticket's VMs come to
+exist through a :class:`~govcloud.engine.ticket_base.ProvisioningPath`: the Terraform path
+(terraform_path.py) for tickets in ``driver: terraform`` clouds, the OpenStack path (openstack_path.py)
+for every other; ``path_for`` is the one place that chooses. Changes (resize, delete, quota-change),
+configuration, quarantine and the retirement's bookkeeping (ledger release, state, audit) are the same
+for both and live here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-from collections.abc import Sequence, Set
+import functools
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
 from govcloud.drivers.terraform import WorkspaceBusy
 from govcloud.engine import changes
 from govcloud.engine import terraform_path as tf
 from govcloud.engine.configure import run_configuration
 from govcloud.engine.context import EngineContext
-from govcloud.engine.create import create_once
-from govcloud.engine.onboard import ensure_tenant_for
+from govcloud.engine.openstack_path import OpenStackPath, run_queue
 from govcloud.engine.plans import placements
 from govcloud.engine.quota_change import apply_quota_change
-from govcloud.engine.retry import retrying
-from govcloud.engine.ticket_base import Outcome, endpoint_of, fail_ticket, ticket_of
+from govcloud.engine.ticket_base import Outcome, ProvisioningPath, ticket_of
+from govcloud.engine.workqueue import WorkQueue
 from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
 from govcloud.model.access import acting_user, require
 from govcloud.model.states import TO_WORK_ON, allowed
-from govcloud.planner.placement import VmPlacement
 from govcloud.store import tickets as rows
-from govcloud.store.tickets import TicketRow, VmRow
+from govcloud.store.tickets import TicketRow
+
+TICKETS_AT_ONCE = 32
+"""Tickets whose VMs an ``apply`` puts into its work queue together (their threads mostly wait: the
+queue's bounds per endpoint and host, not this, limit what the clouds see)."""
 
 
-class ForeignServers(PermanentError):
-    """Servers that carry a ticket's id or one of its VM names but another request's metadata (a ticket
-    id used again by a different request after the store was reset): never adopted, never duplicated."""
+def paths(queue: WorkQueue) -> tuple[ProvisioningPath, ...]:
+    """The provisioning paths of one run, asked in order: the first that handles a ticket provisions it
+    (the OpenStack path, sharing the run's work queue, takes every ticket no other path does)."""
+    return (tf.TerraformPath(), OpenStackPath(queue))
 
 
-class _Run:
-    """One ticket's provisioning: per-endpoint concurrency limits and the store updates."""
-
-    def __init__(self, ctx: EngineContext, row: TicketRow, *, prune: bool = False) -> None:
-        self.ctx = ctx
-        self.row = row
-        self.prune = prune
-        """Delete a VM's duplicates: a resumed ticket's are late creates of the killed run, an active
-        ticket's (converge) are not the server its record names."""
-        limit = ctx.settings.engine.concurrency_per_cloud
-        self._slots: dict[Endpoint, threading.Semaphore] = {}
-        self.existing: dict[int, list[Server]] = {}
-        """The ticket's servers found at the start (by metadata, one listing per endpoint), per VM index."""
-        self.foreign: list[tuple[Endpoint, Server]] = []
-        """Servers with the ticket's id or one of its VM names whose metadata is not this request's."""
-        self._groups: dict[str, threading.Lock] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def owns(self, server: Server) -> bool:
-        """The server carries this request's metadata: the ticket id, tenant and system (the index
-        says which of its VMs)."""
-        meta = server.metadata
-        return (meta.get(META_TICKET), meta.get(META_TENANT), meta.get(META_SYSTEM)) == (self.row.id, self.row.tenant, self.row.system)
-
-    def endpoint(self, vm: VmPlacement) -> Endpoint:
-        return endpoint_of(self.ctx, vm)
-
-    def zone(self, vm: VmPlacement) -> str:
-        return self.ctx.endpoints.of(vm.cloud, vm.centre).zone or vm.zone
-
-    def slot(self, endpoint: Endpoint) -> threading.Semaphore:
-        with self._lock:
-            return self._slots.setdefault(endpoint, threading.Semaphore(self._limit))
-
-    def group_lock(self, vm: VmPlacement) -> threading.Lock | contextlib.nullcontext[None]:
-        """Members of one anti-affinity server group boot one after another: nova's scheduler cannot
-        see a member still being scheduled, so concurrent boots would land on the same host."""
-        if vm.server_group is None:
-            return contextlib.nullcontext()
-        with self._lock:
-            return self._groups.setdefault(vm.server_group, threading.Lock())
-
-    def record(self, vm: VmPlacement, status: str, server: Server | None = None, fault: str | None = None) -> None:
-        row = VmRow(ticket=self.row.id, idx=vm.index, name=vm.name, tenant=self.row.tenant, system=self.row.system,
-                    cloud=vm.cloud, region=self.endpoint(vm).region, centre=vm.centre, zone=self.zone(vm), flavor=vm.flavor,
-                    vcpus=vm.size.vcpus, ram_mb=vm.size.ram_mb, disk_gb=vm.size.disk_gb, status=status,
-                    updated_at=self.ctx.now(), server_id=server.id if server else None,
-                    address=server.address if server else None, fault=fault)
-        with self.ctx.store.transaction() as conn:
-            rows.upsert_vm(conn, row)
-        self.ctx.progress("vm", {"ticket": self.row.id, "name": vm.name, "status": status, "centre": vm.centre,
-                                 "zone": row.zone, "region": row.region, "address": row.address})
-
-    def spec(self, vm: VmPlacement) -> ServerSpec:
-        meta = {META_TICKET: self.row.id, META_INDEX: str(vm.index), META_TENANT: self.row.tenant, META_SYSTEM: self.row.system}
-        return ServerSpec(name=vm.name, tenant=self.row.tenant, zone=self.zone(vm), flavor=vm.flavor, size=vm.size,
-                          image=vm.image, network=vm.network, metadata=meta, server_group=vm.server_group)
-
-    def ensure_vm(self, vm: VmPlacement) -> Server:
-        """Find or create one server and wait until ACTIVE; ERROR servers are deleted and created again."""
-        endpoint = self.endpoint(vm)
-        driver = self.ctx.driver(endpoint)
-        settings = self.ctx.settings.engine
-        fault = ""
-        with self.group_lock(vm), self.slot(endpoint):
-            for attempt in range(1, settings.boot_attempts + 1):
-                server = self._adopt(driver, vm) if attempt == 1 else None
-                if server is None:
-                    server = create_once(self.ctx, driver, self.spec(vm))  # a lost answer never makes a second server
-                    self.record(vm, "BUILD", server)
-                if server.status != "ACTIVE":
-                    server = retrying(self.ctx, f"wait for {vm.name}", driver.wait_for_server, self.row.tenant, server.id,
-                                      timeout=settings.boot_timeout)
-                if server.status == "ACTIVE":
-                    self.record(vm, "ACTIVE", server)
-                    return server
-                fault = server.fault or f"status {server.status}"
-                self.record(vm, "ERROR", server, fault=f"attempt {attempt}: {fault}")
-                retrying(self.ctx, f"delete broken {vm.name}", driver.delete_server, self.row.tenant, server.id)
-                retrying(self.ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, self.row.tenant, server.id,
-                         timeout=settings.delete_timeout)
-        raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
-
-    def look_around(self, vms: Sequence[VmPlacement]) -> None:
-        """Learn which of the ticket's servers exist, in one listing per endpoint: a server is a VM's
-        when its four metadata keys match it and it is in the VM's endpoint. Any other server with the
-        ticket's id or a VM's name goes to ``foreign``."""
-        self.existing, self.foreign = {}, []
-        planned = {vm.index: vm for vm in vms}
-        names = {vm.name for vm in vms}
-        for endpoint, server in _listing(self.ctx, self, vms):
-            index = server.metadata.get(META_INDEX, "")
-            vm = planned.get(int(index)) if self.owns(server) and index.isdigit() else None
-            if vm is not None and self.endpoint(vm) == endpoint:
-                self.existing.setdefault(vm.index, []).append(server)
-            elif server.metadata.get(META_TICKET) == self.row.id or server.name in names:
-                self.foreign.append((endpoint, server))
-
-    def refuse_foreign(self) -> None:
-        """Before the first create: another request's servers under this ticket's id or names stop the ticket."""
-        if not self.foreign:
-            return
-        meta = (META_TICKET, META_INDEX, META_TENANT, META_SYSTEM)
-        listed = "; ".join(f"{s.name} ({s.id}) in {e.cloud}/{e.region}: " + ", ".join(f"{k}={s.metadata.get(k, '-')}" for k in meta)
-                           for e, s in sorted(self.foreign, key=lambda pair: (pair[1].name, pair[1].id)))
-        raise ForeignServers(
-            f"ticket {self.row.id} ({self.row.tenant}/{self.row.system}) was not provisioned: tenant {self.row.tenant}'s project "
-            f"already has server(s) with this ticket's id or names that belong to another request ({listed}). They were "
-            "neither adopted nor touched, and nothing was created. A ticket id names one request: submit this request under "
-            "a new id, or retire the other request's servers first")
-
-    def adopted(self) -> set[str]:
-        """Ids of the servers found before this run created anything."""
-        return {s.id for found in self.existing.values() for s in found}
-
-    def _adopt(self, driver: ComputeDriver, vm: VmPlacement) -> Server | None:
-        """The server this VM already has. Extra ones are deleted when ``prune`` is on; on a first run
-        they predate it (made by a run whose record was lost) and are left for reconcile to report as
-        duplicates: which of them a department uses is not ours to guess."""
-        ours = sorted(self.existing.get(vm.index, []), key=lambda s: s.created)
-        if not ours:
-            return None
-        keep = next((s for s in ours if s.status == "ACTIVE"), ours[0])
-        for extra in ours:
-            if extra.id != keep.id and self.prune:
-                self.ctx.progress("vm", {"ticket": self.row.id, "name": vm.name, "status": "DUPLICATE-DELETED", "centre": vm.centre})
-                retrying(self.ctx, f"delete duplicate {vm.name}", driver.delete_server, self.row.tenant, extra.id)
-        return keep
+def path_for(ctx: EngineContext, row: TicketRow, available: Sequence[ProvisioningPath]) -> ProvisioningPath:
+    """The provisioning path of a create ticket: the one place that chooses."""
+    return next(path for path in available if path.handles(ctx, row))
 
 
 def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> list[TicketRow]:
@@ -191,84 +59,87 @@ def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> l
 
 def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool = True) -> list[Outcome]:
     """Provision approved tickets (and finish interrupted ones), configure them with their Ansible roles
-    (unless ``configure`` is off), and retire those marked for retirement."""
+    (unless ``configure`` is off), and retire those marked for retirement.
+
+    The servers of every OpenStack ticket to provision or retire go through one work queue
+    (engine/workqueue.py) at the same time; then, ticket by ticket in order, the configuration of those
+    and everything else (Terraform applies, changes, converges), as before."""
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")
+    selected = _tickets(ctx, ticket_ids, TO_WORK_ON)
     outcomes = []
-    for row in _tickets(ctx, ticket_ids, TO_WORK_ON):
-        terraform = tf.handles(ctx, row)  # a Terraform cloud's ticket: plan-bound apply (engine/terraform_path.py)
-        try:
-            if row.state == "configuring":  # a run died while configuring: configure again
-                outcomes.append(_configure(ctx, row, user.id))
-                continue
-            if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
-                outcomes.append(_change(ctx, row, user.id))
-            elif row.state in ("approved", "provisioning"):
-                outcome = (tf.provision if terraform else _provision)(ctx, row, user.id, configure=configure)
-                outcomes.append(_configure(ctx, _reload(ctx, row.id), user.id) if outcome.state == "configuring" else outcome)
-            elif row.state == "retiring":
-                outcomes.append(_retire(ctx, row, user.id))
-            elif row.state == "active" and ticket_ids:
-                outcome = (tf.converge if terraform else _converge)(ctx, row, user.id)
-                roles = row.kind == "create" and bool(_ticket_roles(row))
-                configured = _configure(ctx, row, user.id) if configure and roles else None
-                outcomes.append(Outcome(row.id, configured.state, f"{outcome.detail}; {configured.detail}") if configured else outcome)
-            elif ticket_ids:
-                raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
-        except tf.PlanRefused as exc:
-            if ticket_ids:
-                raise
-            outcomes.append(Outcome(row.id, "refused", str(exc)))  # a stale plan never blocks the other tickets
-        except WorkspaceBusy as exc:  # another run of this host holds the Terraform workspace: the ticket waits, unchanged
-            outcomes.append(Outcome(row.id, "busy", str(exc)))
-        except (InvalidState, NotFound):
-            raise
-        except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
-            outcomes.append(_quarantine(ctx, row, exc))
+    with run_queue(ctx) as queue:
+        available = paths(queue)
+        shared = [row for row in selected if _queued(ctx, row, available)]
+        with ThreadPoolExecutor(max_workers=max(1, min(len(shared), TICKETS_AT_ONCE)), thread_name_prefix="govcloud-ticket") as pool:
+            started = {row.id: pool.submit(_guarded, ctx, row, ticket_ids,
+                                           functools.partial(_cloud_step, ctx, row, user.id, available, configure=configure))
+                       for row in shared}
+        for row in selected:
+            if row.id in started:
+                outcome = started[row.id].result()
+                if outcome is not None and outcome.state == "configuring":
+                    outcome = _guarded(ctx, row, ticket_ids, functools.partial(_configure_again, ctx, row.id, user.id))
+            else:
+                outcome = _guarded(ctx, row, ticket_ids, functools.partial(_work_on, ctx, row, user.id, available, ticket_ids, configure))
+            if outcome is not None:
+                outcomes.append(outcome)
     return outcomes
 
 
-def _listing(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
-    """Every server of the tenant's project in the endpoints where the ticket's VMs are planned: one
-    listing per endpoint (nova cannot filter by metadata, so the engine does)."""
-    found = []
-    for endpoint in sorted({run.endpoint(vm) for vm in vms}, key=lambda e: (e.cloud, e.region)):
-        servers = retrying(ctx, f"list servers of {run.row.tenant}", lambda e=endpoint: list(ctx.driver(e).servers(run.row.tenant)))
-        found += [(endpoint, s) for s in servers]
-    return found
+def _queued(ctx: EngineContext, row: TicketRow, available: Sequence[ProvisioningPath]) -> bool:
+    """An OpenStack create ticket to provision or to retire: its servers go into the shared work queue."""
+    if row.kind != "create" or row.state not in ("approved", "provisioning", "retiring") or row.mode == "observe":
+        return False
+    try:
+        return isinstance(path_for(ctx, row, available), OpenStackPath)
+    except Exception:  # noqa: BLE001 - an unusable ticket is quarantined by the ticket-by-ticket step
+        return False
 
 
-def _ticket_servers(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
-    """Every server carrying this request's metadata, wherever its VMs are planned."""
-    return [(e, s) for e, s in _listing(ctx, run, vms) if run.owns(s)]
+def _cloud_step(ctx: EngineContext, row: TicketRow, actor: str, available: Sequence[ProvisioningPath], *, configure: bool) -> Outcome:
+    """Provision (the configuration comes later, ticket by ticket: ``configuring``) or retire one queued ticket."""
+    if row.state == "retiring":
+        return _retire(ctx, row, actor, available)
+    return path_for(ctx, row, available).provision(ctx, row, actor, configure=configure)
 
 
-def _settle(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> None:
-    """Resuming after a killed run: creates it had in flight may still land in nova. Wait until the
-    ticket's servers stop changing, so they are found and adopted instead of created again."""
-    settings = ctx.settings.engine
-    deadline = time.monotonic() + settings.settle_timeout
-    previous: set[str] | None = None
-    while time.monotonic() < deadline:
-        current = {s.id for _, s in _ticket_servers(ctx, run, vms)}
-        if current == previous:
-            return
-        previous = current
-        time.sleep(settings.settle_interval)
+def _work_on(ctx: EngineContext, row: TicketRow, actor: str, available: Sequence[ProvisioningPath], ticket_ids: Sequence[str],
+             configure: bool) -> Outcome | None:
+    """One ticket not in the shared queue (None: nothing to do with it in this run)."""
+    if row.state == "configuring":  # a run died while configuring: configure again
+        return _configure(ctx, row, actor)
+    if row.state in ("approved", "provisioning") and row.kind in ("resize", "delete", "quota-change"):
+        return _change(ctx, row, actor)
+    if row.state in ("approved", "provisioning"):
+        outcome = path_for(ctx, row, available).provision(ctx, row, actor, configure=configure)
+        return _configure(ctx, _reload(ctx, row.id), actor) if outcome.state == "configuring" else outcome
+    if row.state == "retiring":
+        return _retire(ctx, row, actor, available)
+    if row.state == "active" and ticket_ids:
+        outcome = path_for(ctx, row, available).converge(ctx, row, actor)
+        roles = row.kind == "create" and bool(_ticket_roles(row))
+        configured = _configure(ctx, row, actor) if configure and roles else None
+        return Outcome(row.id, configured.state, f"{outcome.detail}; {configured.detail}") if configured else outcome
+    if ticket_ids:
+        raise InvalidState(f"ticket {row.id} is {row.state}: apply provisions approved, converges active and finishes retiring tickets")
+    return None
 
 
-def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[str], actor: str) -> list[str]:
-    """Delete the ticket's servers that are not ``keep`` (duplicates from a create that landed late)."""
-    extra = [(e, s) for e, s in _ticket_servers(ctx, run, vms) if s.id not in keep]
-    for endpoint, server in extra:
-        driver = ctx.driver(endpoint)
-        retrying(ctx, f"delete extra {server.name}", driver.delete_server, run.row.tenant, server.id)
-        retrying(ctx, f"wait for deletion of {server.name}", driver.wait_for_delete, run.row.tenant, server.id,
-                 timeout=ctx.settings.engine.delete_timeout)
-        ctx.progress("vm", {"ticket": run.row.id, "name": server.name, "status": "DUPLICATE-DELETED", "centre": ""})
-    if extra:
-        ctx.store.audit.append(actor, "ticket.sweep", f"ticket:{run.row.id}", {"deleted": sorted(f"{s.name} {s.id}" for _, s in extra)})
-    return [s.name for _, s in extra]
+def _guarded(ctx: EngineContext, row: TicketRow, ticket_ids: Sequence[str], step: Callable[[], Outcome | None]) -> Outcome | None:
+    """``step`` of one ticket; what goes wrong with it never blocks the others (but bad input stops the run)."""
+    try:
+        return step()
+    except tf.PlanRefused as exc:
+        if ticket_ids:
+            raise
+        return Outcome(row.id, "refused", str(exc))  # a stale plan never blocks the other tickets
+    except WorkspaceBusy as exc:  # another run of this host holds the Terraform workspace: the ticket waits, unchanged
+        return Outcome(row.id, "busy", str(exc))
+    except (InvalidState, NotFound):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken ticket must never block the others
+        return _quarantine(ctx, row, exc)
 
 
 def _ticket_roles(row: TicketRow) -> tuple[str, ...]:
@@ -280,47 +151,14 @@ def _reload(ctx: EngineContext, ticket_id: str) -> TicketRow:
         return rows.require(conn, ticket_id)
 
 
+def _configure_again(ctx: EngineContext, ticket_id: str, actor: str) -> Outcome:
+    """Configure a ticket provisioned earlier in this run (read back: its state moved)."""
+    return _configure(ctx, _reload(ctx, ticket_id), actor)
+
+
 def _configure(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     state, detail = run_configuration(ctx, row, actor)
     return Outcome(row.id, state, detail)
-
-
-def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool = True) -> Outcome:
-    resumed = row.state == "provisioning"
-    if row.state == "approved":
-        with ctx.store.transaction() as conn:
-            rows.move(conn, row.id, "approved", "provisioning", now=ctx.now(), attempts=row.attempts + 1, provision_started_at=ctx.now())
-            ctx.store.audit.append(actor, "ticket.provision", f"ticket:{row.id}", {"attempt": row.attempts + 1}, connection=conn)
-    run = _Run(ctx, row, prune=resumed)
-    vms = placements(row)
-    ctx.progress("ticket", {"ticket": row.id, "state": "provisioning", "total": len(vms)})
-    try:
-        for endpoint in {run.endpoint(vm) for vm in vms}:
-            ensure_tenant_for(ctx, row.tenant, endpoint)
-        if resumed:
-            _settle(ctx, run, vms)
-        run.look_around(vms)  # a first run too: a reset or restored store does not mean nothing exists
-        run.refuse_foreign()
-        with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
-            servers = list(pool.map(run.ensure_vm, vms))
-        if resumed:
-            _sweep(ctx, run, vms, {s.id for s in servers}, actor)
-    except ForeignServers as exc:
-        return fail_ticket(ctx, row, actor, str(exc), cleanup=lambda: None, cleaned="no server was created or deleted")
-    except PermanentError as exc:
-        return _fail(ctx, row, actor, str(exc), vms, keep=set() if resumed else run.adopted())
-    roles = ticket_of(row).roles
-    state = "configuring" if roles and configure else "active"
-    with ctx.store.transaction() as conn:
-        rows.commit(conn, row.id, now=ctx.now())
-        rows.move(conn, row.id, "provisioning", state, now=ctx.now(), reason=None, provisioned_at=ctx.now(),
-                  **({"active_at": ctx.now()} if state == "active" else {}))
-        ctx.store.audit.append(actor, "ticket.provisioned", f"ticket:{row.id}",
-                               {"servers": {s.name: {"id": s.id, "zone": s.zone, "host": s.host, "address": s.address} for s in servers},
-                                "configuration": "next" if state == "configuring" else ("skipped" if roles else "no roles")},
-                               connection=conn)
-    ctx.progress("ticket", {"ticket": row.id, "state": state})
-    return Outcome(row.id, state, f"{len(servers)} server(s) ACTIVE" + ("" if state == "configuring" or not roles else ", configuration skipped"))
 
 
 def _change(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
@@ -344,59 +182,6 @@ def _change(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
     return Outcome(row.id, state, detail)
 
 
-def converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
-    """Recreate what an active ticket lost (reconcile's correction); the same step as ``apply TICKET``."""
-    return _converge(ctx, row, actor)
-
-
-def _converge(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
-    """An active ticket named to ``apply``: make sure every server is there and ACTIVE (found, not
-    created, when nothing drifted; a server deleted behind govcloud's back is created again)."""
-    run = _Run(ctx, row, prune=True)
-    vms = placements(row)
-    run.look_around(vms)
-    with ctx.store.transaction() as conn:
-        known = {vm.name: vm.server_id for vm in rows.vms_of(conn, row.id)}
-    with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud * 2)) as pool:
-        servers = list(pool.map(run.ensure_vm, vms))
-    replaced = sorted(s.name for s in servers if known.get(s.name) != s.id)
-    if replaced:
-        ctx.store.audit.append(actor, "ticket.converge", f"ticket:{row.id}", {"replaced": replaced})
-    return Outcome(row.id, "active", f"{len(servers)} server(s) in place" + (f", replaced {', '.join(replaced)}" if replaced else ""))
-
-
-def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], *, keep: Set[str] = frozenset()) -> int:
-    """Delete every server of the ticket (found by name) but those in ``keep`` and its server groups;
-    forget the VM rows. Returns how many servers existed."""
-    run = _Run(ctx, row)
-    timeout = ctx.settings.engine.delete_timeout
-
-    def delete(vm: VmPlacement) -> int:
-        driver = ctx.driver(run.endpoint(vm))
-        found = [s for s in retrying(ctx, f"find {vm.name}", driver.find_servers, row.tenant, vm.name) if s.id not in keep]
-        for server in found:
-            retrying(ctx, f"delete {vm.name}", driver.delete_server, row.tenant, server.id)
-            retrying(ctx, f"wait for deletion of {vm.name}", driver.wait_for_delete, row.tenant, server.id, timeout=timeout)
-        with ctx.store.transaction() as conn:
-            rows.delete_vm(conn, row.id, vm.index)
-        ctx.progress("vm", {"ticket": row.id, "name": vm.name, "status": "DELETED", "centre": vm.centre})
-        return len(found)
-
-    with ThreadPoolExecutor(max_workers=max(1, ctx.settings.engine.concurrency_per_cloud)) as pool:
-        deleted = sum(pool.map(delete, vms))
-    for endpoint, group in sorted({(run.endpoint(vm), vm.server_group) for vm in vms if vm.server_group},
-                                  key=lambda pair: (pair[0].region, pair[1] or "")):
-        retrying(ctx, f"delete server group {group}", ctx.driver(endpoint).delete_server_group, row.tenant, group)
-    return deleted
-
-
-def _fail(ctx: EngineContext, row: TicketRow, actor: str, reason: str, vms: Sequence[VmPlacement], *, keep: Set[str]) -> Outcome:
-    """Roll back what was created (not the servers in ``keep``: found running before this run, they may
-    be in use), give the quota back, and say what to do."""
-    cleaned = "its servers were deleted" + (f" except {len(keep)} that existed before this run" if keep else "")
-    return fail_ticket(ctx, row, actor, reason, cleanup=lambda: _delete_all(ctx, row, vms, keep=keep), cleaned=cleaned)
-
-
 def _quarantine(ctx: EngineContext, row: TicketRow, exc: BaseException) -> Outcome:
     """Park a ticket that cannot be processed (its plan or data is unusable) so the rest go on."""
     reason = f"cannot be processed: {type(exc).__name__}: {exc}; fix the data, then `govcloud ticket retire {row.id}` or resubmit"
@@ -414,19 +199,38 @@ def _quarantine(ctx: EngineContext, row: TicketRow, exc: BaseException) -> Outco
 
 def retire(ctx: EngineContext, ticket_id: str) -> Outcome:
     """Mark a ticket for retirement and carry it out now (``apply`` finishes it if this run dies)."""
+    (outcome,) = retire_all(ctx, [ticket_id])
+    return outcome
+
+
+def retire_all(ctx: EngineContext, ticket_ids: Sequence[str]) -> list[Outcome]:
+    """``ticket retire ID…``: every named ticket is checked first (nothing changes if one cannot be
+    retired), then all are retired at once, their deletes sharing one work queue."""
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "retire")
+    selected = []
     with ctx.store.transaction() as conn:
-        row = rows.require(conn, ticket_id)
-        if row.kind != "create":
-            raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
-        if row.state != "retiring" and not allowed(row.state, "retiring"):
-            raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
-    return retire_row(ctx, row, user.id, reason="operator")
+        for ticket_id in ticket_ids:
+            row = rows.require(conn, ticket_id)
+            if row.kind != "create":
+                raise InvalidState(f"ticket {ticket_id} is a {row.kind} ticket; retire the create ticket it changed instead")
+            if row.state != "retiring" and not allowed(row.state, "retiring"):
+                raise InvalidState(f"ticket {ticket_id} is {row.state}; it cannot be retired")
+            selected.append(row)
+    with run_queue(ctx) as queue, ThreadPoolExecutor(max_workers=max(1, min(len(selected), TICKETS_AT_ONCE)),
+                                                    thread_name_prefix="govcloud-ticket") as pool:
+        available = paths(queue)
+        started = [pool.submit(retire_row, ctx, row, user.id, reason="operator", available=available) for row in selected]
+    return [future.result() for future in started]
 
 
-def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -> Outcome:
-    """Move a ticket to retiring (if it is not already) and carry the retirement out."""
+def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str,
+               available: Sequence[ProvisioningPath] | None = None) -> Outcome:
+    """Move a ticket to retiring (if it is not already) and carry the retirement out (``available``: the
+    run's paths; None: a work queue of its own)."""
+    if available is None:
+        with run_queue(ctx) as queue:
+            return retire_row(ctx, row, actor, reason=reason, available=paths(queue))
     if row.state != "retiring":
         with ctx.store.transaction() as conn:
             rows.move(conn, row.id, row.state, "retiring", now=ctx.now())
@@ -434,7 +238,7 @@ def retire_row(ctx: EngineContext, row: TicketRow, actor: str, *, reason: str) -
             fresh = rows.get(conn, row.id)
         assert fresh is not None
         row = fresh
-    return _retire(ctx, row, actor)
+    return _retire(ctx, row, actor, available)
 
 
 def _forget(ctx: EngineContext, row: TicketRow) -> int:
@@ -445,16 +249,11 @@ def _forget(ctx: EngineContext, row: TicketRow) -> int:
     return 0
 
 
-def _retire(ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+def _retire(ctx: EngineContext, row: TicketRow, actor: str, available: Sequence[ProvisioningPath]) -> Outcome:
     vms = placements(row)
     ctx.progress("ticket", {"ticket": row.id, "state": "retiring", "total": len(vms)})
-    if row.mode == "observe":
-        deleted = _forget(ctx, row)  # adopted: govcloud never owned these servers, it only stops watching them
-    elif row.kind == "create" and tf.handles(ctx, row):
-        deleted = tf.remove(ctx, row)  # its instances out of the workspace (the last one destroys it)
-    else:
-        deleted = _delete_all(ctx, row, vms)
-        deleted += len(_sweep(ctx, _Run(ctx, row), vms, set(), actor))  # anything else carrying the ticket's metadata
+    # an adopted (observe) ticket's servers were never govcloud's: it only stops watching them
+    deleted = _forget(ctx, row) if row.mode == "observe" else path_for(ctx, row, available).remove(ctx, row, actor)
     finished_elsewhere = Outcome(row.id, "retired", f"{deleted} server(s) deleted; the retirement was finished by another run")
     try:
         with ctx.store.transaction() as conn:

@@ -23,13 +23,20 @@ from typing import Any
 
 from govcloud.engine import configure
 from govcloud.engine.context import EngineContext
+from govcloud.engine.ticket_base import listing, plan_for, show, usage
 from govcloud.errors import NotFound
 from govcloud.model.access import acting_user, require_visible, visible_tenants
 from govcloud.model.quotas import ResolvedQuota
+from govcloud.planner.placement import Plan
+from govcloud.planner.stored import decode
 from govcloud.planner.usage import Usage
-from govcloud.store import facts
+from govcloud.store import facts, terraform_plans
 from govcloud.store import tickets as rows
 from govcloud.store.audit import AuditRecord
+from govcloud.store.terraform_plans import TfPlanRow
+from govcloud.store.tickets import TicketRow, VmRow
+
+RESOURCES = ("instances", "vcpus", "ram_mb", "disk_gb")
 
 INVENTORY_STATES = ("configuring", "config-failed", "active")
 """Tickets whose VMs Ansible configures (``configure.inventory``'s own default)."""
@@ -47,6 +54,12 @@ class QuotaLine:
     reserved: dict[str, int]
     override: str | None
 
+    @property
+    def warning(self) -> bool:
+        """Used + reserved at or above the quota's warn threshold for any resource."""
+        limit = self.quota.limit.as_dict()
+        return any(limit[n] and (self.used[n] + self.reserved[n]) / limit[n] >= self.quota.warn_at for n in RESOURCES)
+
 
 def quota_lines(ctx: EngineContext, tenant: str | None = None) -> list[QuotaLine]:
     """Quota lines the acting user may see; ``tenant`` narrows to one (another tenant's: refused)."""
@@ -57,14 +70,14 @@ def quota_lines(ctx: EngineContext, tenant: str | None = None) -> list[QuotaLine
         require_visible(user, tenant)
     visible = visible_tenants(user)
     with ctx.store.transaction() as conn:
-        usage = Usage.from_lines(rows.ledger_lines(conn))
+        current = Usage.from_lines(rows.ledger_lines(conn))
         changed_by = {key: ticket_id for key, (_, ticket_id) in rows.overrides(conn).items()}
-    names = ("instances", "vcpus", "ram_mb", "disk_gb")
+    names = RESOURCES
     lines = []
     for (tenant_id, cloud_id), quota in sorted(ctx.state.quotas.quotas.items()):
         if (tenant is not None and tenant_id != tenant) or (visible is not None and tenant_id not in visible):
             continue
-        used, reserved = usage.committed.get((tenant_id, cloud_id)), usage.reserved.get((tenant_id, cloud_id))
+        used, reserved = current.committed.get((tenant_id, cloud_id)), current.reserved.get((tenant_id, cloud_id))
         lines.append(QuotaLine(tenant_id, cloud_id, quota, {n: getattr(used, n) if used else 0 for n in names},
                                {n: getattr(reserved, n) if reserved else 0 for n in names}, changed_by.get((tenant_id, cloud_id))))
     return lines
@@ -141,3 +154,83 @@ def report_scope(ctx: EngineContext, tenant: str | None = None) -> tuple[str, ..
         require_visible(user, tenant)
         return (tenant,)
     return visible_tenants(user)
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    """``ticket show``: the ticket, its VMs and its audit trail."""
+
+    row: TicketRow
+    vms: list[VmRow]
+    audit: list[AuditRecord]
+
+
+def ticket_detail(ctx: EngineContext, ticket_id: str) -> TicketDetail:
+    """One ticket the acting user may see, with its VMs and audit records."""
+    row = show(ctx, ticket_id)
+    with ctx.store.transaction() as conn:
+        vms = rows.vms_of(conn, ticket_id)
+    return TicketDetail(row, vms, ctx.store.audit.records(subject=f"ticket:{ticket_id}"))
+
+
+def vms(ctx: EngineContext, ticket_id: str | None = None) -> list[VmRow]:
+    """The VMs of the tickets the acting user may see (of one ticket with ``ticket_id``)."""
+    visible = {t.id for t in listing(ctx)}
+    with ctx.store.transaction() as conn:
+        return [vm for vm in rows.vms_of(conn, ticket_id) if vm.ticket in visible]
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What an approval bound: the VMs reserved, and the Terraform plans signed (none outside Terraform clouds)."""
+
+    row: TicketRow
+    reserved_vms: int
+    terraform_plans: list[TfPlanRow]
+
+
+def approval(ctx: EngineContext, ticket_id: str) -> Approval:
+    """An approved ticket's reservation and plan signatures, as ``ticket approve`` reports them."""
+    row = show(ctx, ticket_id)
+    with ctx.store.transaction() as conn:
+        signed = terraform_plans.of_ticket(conn, ticket_id)
+    return Approval(row, len(decode(row.plan).vms) if row.plan else 0, signed)
+
+
+@dataclass(frozen=True)
+class QuotaChange:
+    """One resource at one level whose use a plan changes (or that is over its limit)."""
+
+    level: str
+    scope: str
+    resource: str
+    before: int
+    after: int
+    limit: int
+
+    @property
+    def ok(self) -> bool:
+        return self.after <= self.limit
+
+
+def plans(ctx: EngineContext, ticket_ids: Sequence[str] = ()) -> list[tuple[TicketRow, Plan]]:
+    """``govcloud plan``: each named ticket (or every submitted one) with the plan it would get now,
+    all against the same usage; nothing is reserved."""
+    selected = [show(ctx, t) for t in ticket_ids] if ticket_ids else listing(ctx, ("submitted",))
+    current = usage(ctx)
+    return [(row, plan_for(ctx, row, current)) for row in selected]
+
+
+def quota_changes(plan: Plan) -> list[QuotaChange]:
+    """The plan's checks resource by resource, where the use changes or exceeds the limit (a centre
+    has no instance limit of its own)."""
+    found = []
+    for check in plan.checks:
+        for name in RESOURCES:
+            if check.level == "centre" and name == "instances":
+                continue
+            change = QuotaChange(check.level, check.scope, name, getattr(check.before, name), getattr(check.after, name),
+                                 getattr(check.limit, name))
+            if change.after != change.before or not change.ok:
+                found.append(change)
+    return found

@@ -28,7 +28,7 @@ from govcloud.common.deadline import Answer, Deadline, InFlight, collect
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, Endpoint, Server
 from govcloud.engine import tf_reconcile
 from govcloud.engine.context import EngineContext
-from govcloud.engine.provision import converge
+from govcloud.engine.openstack_path import converge
 from govcloud.engine.tf_reconcile import WorkspaceResult
 from govcloud.errors import DriverError, GovcloudError
 from govcloud.planner.drift import LIVE, DesiredVm, Drift, Observed, diff

@@ -30,7 +30,7 @@ import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from govcloud.drivers.terraform import Ec2Cloud, InstanceSpec, OpenStackCloud, PlanSummary, StalePlan, Workspace, sha256_file
 from govcloud.engine.context import EngineContext
@@ -75,7 +75,7 @@ def terraform_clouds(ctx: EngineContext, vms: Sequence[VmPlacement]) -> list[str
     return clouds
 
 
-def _no_cloud(cloud_id: str) -> Any:
+def _no_cloud(cloud_id: str) -> NoReturn:
     raise InvalidState(f"cloud {cloud_id} is not in topology.yaml")
 
 
@@ -505,3 +505,22 @@ def remove(ctx: EngineContext, row: TicketRow) -> int:
             rows.delete_vm(conn, row.id, vm.idx)
             ctx.progress("vm", {"ticket": row.id, "name": vm.name, "status": "DELETED", "centre": vm.centre})
     return removed
+
+
+class TerraformPath:
+    """The :class:`~govcloud.engine.ticket_base.ProvisioningPath` of ``driver: terraform`` clouds: apply
+    exactly the approved plan; converge only reports drift; removal re-plans the workspace without the ticket."""
+
+    name = "terraform"
+
+    def handles(self, ctx: EngineContext, row: TicketRow) -> bool:
+        return handles(ctx, row)
+
+    def provision(self, ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Outcome:
+        return provision(ctx, row, actor, configure=configure)
+
+    def converge(self, ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+        return converge(ctx, row, actor)
+
+    def remove(self, ctx: EngineContext, row: TicketRow, actor: str) -> int:
+        return remove(ctx, row)

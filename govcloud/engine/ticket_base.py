@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from govcloud.drivers.base import Endpoint
 from govcloud.engine import quota_change
@@ -37,6 +37,38 @@ class Outcome:
     ticket: str
     state: str
     detail: str = ""
+
+
+class ProvisioningPath(Protocol):
+    """How a create ticket's VMs come to exist in one kind of cloud, and stop existing.
+
+    Two paths implement it: openstack_path.OpenStackPath (find-or-create nova servers) and
+    terraform_path.TerraformPath (apply the approved plan). engine/provision.py chooses the path of each
+    ticket (``path_for``) and does what is common to both: the ticket's selection, configuration,
+    quarantine, and the retirement's ledger release and state change. A new cloud API is a third class
+    beside them (docs/architecture.md)."""
+
+    name: str
+    """Short name for messages (``openstack``, ``terraform``)."""
+
+    def handles(self, ctx: EngineContext, row: TicketRow) -> bool:
+        """Whether this path provisions the ticket (asked in ``provision.PATHS`` order)."""
+        ...
+
+    def provision(self, ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Outcome:
+        """An approved ticket (or one a killed run left ``provisioning``) to ``configuring`` or ``active``
+        (``configure`` off: straight to ``active``), or ``failed`` with what was created removed and the
+        quota released."""
+        ...
+
+    def converge(self, ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
+        """An active ticket named to ``apply``: check (and where the path may, restore) its VMs."""
+        ...
+
+    def remove(self, ctx: EngineContext, row: TicketRow, actor: str) -> int:
+        """Delete the ticket's VMs (retirement); returns how many of them existed. The ticket's state and
+        ledger are the caller's."""
+        ...
 
 
 def endpoint_of(ctx: EngineContext, vm: VmPlacement) -> Endpoint:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -49,6 +50,24 @@ class FakeCloud:
     """image id → (endpoint, tenant, image, data)."""
     corrupt: int = 0
     """The next this many uploads store their data with one byte changed."""
+    linger: int = 0
+    """Listings in which a deleted server still appears, status DELETED (nova lists a server for a while
+    after openstacksdk's ``wait_for_delete`` has returned on that status)."""
+    _lingering: dict[str, int] = field(default_factory=dict)
+    schedule: bool = False
+    """Model nova's scheduler: a create comes back BUILD with no host; its host is chosen at create among
+    the zone's hosts (``services``) with the fewest members of its server group *already on a host*, and
+    set at its first wait (``wait_for_host`` / ``wait_for_server``). Members created together therefore
+    land on one host, as in nova, unless each waits for the previous one's placement."""
+    create_latency: float = 0.0
+    """Seconds a create takes (outside any lock): concurrent creates overlap, and ``in_flight`` sees it."""
+    in_flight: dict[tuple[Endpoint, str], int] = field(default_factory=dict)
+    peak: dict[tuple[Endpoint, str], int] = field(default_factory=dict)
+    """Most creates in flight at once per (endpoint, zone); ``peak_endpoint`` per endpoint."""
+    peak_endpoint: dict[Endpoint, int] = field(default_factory=dict)
+    group_of: dict[str, str] = field(default_factory=dict)
+    """Server id → the server group it was created in."""
+    _scheduled: dict[str, str] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,7 +84,25 @@ class FakeCloud:
             return pid
 
     def in_region(self, endpoint: Endpoint) -> list[Server]:
-        return [s for e, s in self.servers.values() if e == endpoint]
+        found = [s for e, s in self.servers.values() if e == endpoint]
+        with self._lock:
+            for server in found:
+                if server.id in self._lingering:
+                    self._lingering[server.id] -= 1
+                    if self._lingering[server.id] <= 0:
+                        del self._lingering[server.id]
+                        self.servers.pop(server.id, None)
+        return found
+
+    def gone(self, server_id: str) -> None:
+        """A deleted server: removed, or still listed as DELETED for ``linger`` listings."""
+        with self._lock:
+            if self.linger and server_id in self.servers:
+                endpoint, server = self.servers[server_id]
+                self.servers[server_id] = (endpoint, replace(server, status="DELETED"))
+                self._lingering[server_id] = self.linger
+            else:
+                self.servers.pop(server_id, None)
 
     def vanish(self, server_id: str) -> None:
         del self.servers[server_id]
@@ -125,25 +162,69 @@ class FakeDriver:
 
     def create_server(self, spec: ServerSpec) -> Server:
         self._api("create_server")
-        with self.cloud._lock:
-            self.cloud.creates += 1
-            number = next(self.cloud._ids)
-        server = Server(id=f"s-{number}", name=spec.name, status="ACTIVE", zone=spec.zone, host=f"{spec.zone}-1",
-                        address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
-                        project_id=self.cloud.project(spec.tenant), created=f"{number:08d}")
-        self.cloud.servers[server.id] = (self.endpoint, server)
+        cloud, key = self.cloud, (self.endpoint, spec.zone)
+        with cloud._lock:
+            cloud.creates += 1
+            number = next(cloud._ids)
+            cloud.in_flight[key] = cloud.in_flight.get(key, 0) + 1
+            cloud.peak[key] = max(cloud.peak.get(key, 0), cloud.in_flight[key])
+            at_endpoint = sum(n for (e, _), n in cloud.in_flight.items() if e == self.endpoint)
+            cloud.peak_endpoint[self.endpoint] = max(cloud.peak_endpoint.get(self.endpoint, 0), at_endpoint)
+        try:
+            if cloud.create_latency:
+                time.sleep(cloud.create_latency)
+            server = Server(id=f"s-{number}", name=spec.name, status="ACTIVE", zone=spec.zone, host=f"{spec.zone}-1",
+                            address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
+                            project_id=cloud.project(spec.tenant), created=f"{number:08d}")
+            if spec.server_group:
+                cloud.group_of[server.id] = spec.server_group
+            if cloud.schedule:
+                with cloud._lock:
+                    cloud._scheduled[server.id] = self._least_loaded(spec)
+                server = replace(server, status="BUILD", host=None)
+            cloud.servers[server.id] = (self.endpoint, server)
+        finally:
+            with cloud._lock:
+                cloud.in_flight[key] -= 1
         self._api("create_server:done")
         return server
+
+    def _least_loaded(self, spec: ServerSpec) -> str:
+        """The zone's host with the fewest members of the server group already on a host (first on a tie)."""
+        hosts = [s.host for s in self.cloud.services.get(self.endpoint, []) if s.zone == spec.zone] or [f"{spec.zone}-1"]
+        members = [s.host for _, s in self.cloud.servers.values()
+                   if spec.server_group and self.cloud.group_of.get(s.id) == spec.server_group and s.host]
+        return min(hosts, key=lambda h: (members.count(h), hosts.index(h)))
+
+    def _place(self, server_id: str, status: str) -> Server:
+        with self.cloud._lock:
+            endpoint, server = self.cloud.servers[server_id]
+            host = self.cloud._scheduled.pop(server_id, None)
+            if host is not None:
+                server = replace(server, host=host, status=status)
+                self.cloud.servers[server_id] = (endpoint, server)
+            return server
+
+    def wait_for_host(self, tenant: str, server_id: str, *, timeout: float) -> Server:
+        self._api("wait_for_host")
+        if server_id not in self.cloud.servers:
+            raise NotFound(f"server {server_id}")
+        return self._place(server_id, "BUILD")
 
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
         self._api("wait_for_server")
         if server_id not in self.cloud.servers:
             raise NotFound(f"server {server_id}")
-        return self.cloud.servers[server_id][1]
+        placed = self._place(server_id, "ACTIVE")
+        if placed.status == "BUILD":  # placed by wait_for_host earlier
+            with self.cloud._lock:
+                placed = replace(placed, status="ACTIVE")
+                self.cloud.servers[server_id] = (self.cloud.servers[server_id][0], placed)
+        return placed
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_server")
-        self.cloud.servers.pop(server_id, None)
+        self.cloud.gone(server_id)
 
     def delete_server_group(self, tenant: str, name: str) -> None:
         self._api()

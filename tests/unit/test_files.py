@@ -95,3 +95,14 @@ def test_the_devcloud_postgres_keeps_its_way_through_a_tightened_state_directory
     private_dir(state)
     reach = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(data.parent)], check=False)
     assert reach.returncode == 0 and mode(state) == 0o710
+
+
+def test_private_dir_without_following_links_refuses_a_link_or_a_file(tmp_path: Path) -> None:
+    target = private_dir(tmp_path / "real")
+    (tmp_path / "link").symlink_to(target)
+    (tmp_path / "file").write_text("x")
+    assert private_dir(tmp_path / "link") == tmp_path / "link"  # followed by default (a state directory may be a link)
+    for name, what in (("link", "a symbolic link"), ("file", "not a directory")):
+        with pytest.raises(NotADirectoryError, match=what):
+            private_dir(tmp_path / name, follow_links=False)
+    assert private_dir(tmp_path / "new" / "deeper", follow_links=False).is_dir() and mode(tmp_path / "new") == 0o700

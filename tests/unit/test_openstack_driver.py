@@ -5,6 +5,7 @@ produce)."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -208,3 +209,36 @@ def test_a_snapshot_that_glance_kills_is_permanent() -> None:
     driver = image_driver(SimpleNamespace(get_image=lambda _id: raw_image(status="killed")))
     with pytest.raises(PermanentError, match="ended killed in gd-sg"):
         driver.wait_for_image("gd-zf", "i-1", timeout=5)
+
+
+def test_wait_for_host_returns_once_nova_has_placed_the_server_as_the_admin_sees_it() -> None:
+    """The host is the admin's view (hidden from the project): polled until set, or until the server left BUILD."""
+    states = iter([(None, "BUILD"), (None, "BUILD"), ("gz-main-2", "BUILD")])
+
+    def get_server(_id: str) -> Any:
+        host, status = next(states)
+        return SimpleNamespace(id="s-1", name="db-1", status=status, availability_zone="gz-main", compute_host=host, addresses={},
+                               fault=None, metadata={}, created_at="", project_id="p-1", flavor=None)
+
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    compute=SimpleNamespace(get_server=get_server))
+    server = driver.wait_for_host("gd-zf", "s-1", timeout=5)
+    assert (server.host, server.status) == ("gz-main-2", "BUILD")
+
+
+def test_a_server_group_is_looked_up_once_and_never_under_the_drivers_own_lock() -> None:
+    """Every call of the driver takes its lock in ``_as``: a group listing held under it stalled every create
+    of the endpoint while it ran (each member of an ha group listed the groups again)."""
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    free_while_listing: list[bool] = []
+
+    def server_groups() -> list[Any]:
+        probe = threading.Thread(target=lambda: free_while_listing.append(driver._lock.acquire(timeout=0.5) and not driver._lock.release()))
+        probe.start()
+        probe.join()
+        return [SimpleNamespace(id="g-1", name="t-1-db-gz-main")]
+
+    conn = SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups))
+    assert [driver._server_group(conn, "gd-zf", "t-1-db-gz-main") for _ in range(3)] == ["g-1"] * 3
+    assert free_while_listing == [True]  # listed once, and the driver's lock was free meanwhile

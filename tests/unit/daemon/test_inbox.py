@@ -210,3 +210,15 @@ def test_a_directory_the_daemon_cannot_read_does_not_stop_the_others(ctx: Engine
     monkeypatch.setattr(Path, "iterdir", iterdir)
     (result,) = inbox.scan(ctx, ctx.settings.inbox, settle=0)
     assert result.file == f"sunkai/{taken}.yaml" and stored(ctx, taken)
+
+
+def test_a_planted_claimed_link_is_refused_not_written_through(ctx: EngineContext, tmp_path: Path) -> None:
+    """``claimed/`` is govcloud's own directory (files.private_dir with follow_links=False): a link put in
+    its place stops the pass before a byte of the ticket is copied through it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (ctx.settings.inbox / "claimed").symlink_to(elsewhere)
+    ticket_id, _ = ticket_in(mine(ctx))
+    with pytest.raises(NotADirectoryError, match="is a symbolic link, not govcloud's own directory"):
+        inbox.scan(ctx, ctx.settings.inbox, settle=0)
+    assert list(elsewhere.iterdir()) == [] and not stored(ctx, ticket_id)

@@ -117,3 +117,17 @@ def test_retire_deletes_the_servers_and_releases_the_quota(ctx: EngineContext, c
     assert outcome.state == "retired" and outcome.detail.startswith("3 server(s) deleted")
     assert ticket_servers(cloud, ticket_id) == []
     assert state_of(ctx, ticket_id)[0::2] == ("retired", 0)
+
+
+def test_retire_counts_and_sweeps_only_what_is_really_gone(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    """nova lists a deleted server (status DELETED) for a while after wait_for_delete returned: the
+    retirement neither deletes it twice, nor counts it twice, nor audits it as a duplicate (issue 16:
+    "32 server(s) deleted" for a 20-VM ticket, and ticket.sweep records naming its own servers)."""
+    ticket_id = approved(ctx, tmp_path, count=20)
+    provision.apply(ctx, [ticket_id])
+    cloud.linger = 3
+    outcome = provision.retire(ctx, ticket_id)
+    assert (outcome.state, outcome.detail) == ("retired", "20 server(s) deleted, quota released")
+    assert "ticket.sweep" not in [r.action for r in ctx.store.audit.records()]
+    (retired,) = [r for r in ctx.store.audit.records() if r.action == "ticket.retired"]
+    assert retired.details["servers_deleted"] == 20

@@ -4,6 +4,7 @@ through the engine (``engine/reads.py``) and through the CLI (exit codes, Ansibl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -173,3 +174,37 @@ def test_findings_and_status_need_an_acting_user(world: dict[str, Any]) -> None:
         assert (code, out) == (2, "") and "no acting user" in err, args
     code, out, err = cli(world, "status", "-o", "json", user="caijing")
     assert code == 0 and set(json.loads(out)) == {"daemons", "centres", "cycles"}, err
+
+
+# -- vm list, ticket show, plan (the CLI prints what these return; issue 12, item 4) --------------
+def test_vms_a_requester_sees_only_its_tenants(world: dict[str, Any]) -> None:
+    assert {vm.tenant for vm in reads.vms(ctx_as(world, "caijing"))} == {OWN}
+    assert reads.vms(ctx_as(world, "caijing"), world[OTHER]) == []  # another tenant's ticket: nothing, not its VMs
+    assert {vm.tenant for vm in reads.vms(ctx_as(world, "yunwei-he"))} == {OWN, OTHER}
+    code, out, _ = cli(world, "vm", "list", "-o", "json", user="caijing")
+    assert code == 0 and {r["tenant"] for r in json.loads(out)} == {OWN}
+
+
+def test_ticket_detail_has_its_vms_and_audit_and_is_refused_for_another_tenant(world: dict[str, Any]) -> None:
+    detail = reads.ticket_detail(ctx_as(world, "caijing"), world[OWN])
+    assert [vm.ticket for vm in detail.vms] == [world[OWN]] and "ticket.provisioned" in {r.action for r in detail.audit}
+    with pytest.raises(NotFound):
+        reads.ticket_detail(ctx_as(world, "caijing"), world[OTHER])
+
+
+def test_quota_warning_is_used_plus_reserved_at_the_warn_threshold(world: dict[str, Any]) -> None:
+    (line,) = [q for q in reads.quota_lines(ctx_as(world, "caijing"), OWN) if q.cloud == "gd-prov"]
+    vcpus, zero = line.quota.limit.vcpus, dict.fromkeys(reads.RESOURCES, 0)
+    assert not line.warning and vcpus >= 10
+    below = int(vcpus * line.quota.warn_at) - 1
+    assert not dataclasses.replace(line, used=dict(zero, vcpus=below), reserved=zero).warning
+    assert dataclasses.replace(line, used=dict(zero, vcpus=below), reserved=dict(zero, vcpus=2)).warning  # reserved counts too
+    assert dataclasses.replace(line, used=dict(zero, vcpus=vcpus), reserved=zero).warning
+
+
+def test_quota_changes_name_what_a_plan_changes_and_what_it_exceeds(world: dict[str, Any]) -> None:
+    ctx = ctx_as(world, "yunwei-he")
+    ((row, plan),) = reads.plans(ctx, [world[OWN]])
+    changes = reads.quota_changes(plan)
+    assert row.id == world[OWN] and changes and all(c.ok for c in changes)
+    assert all(c.after != c.before for c in changes) and not any(c.level == "centre" and c.resource == "instances" for c in changes)
