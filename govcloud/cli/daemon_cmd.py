@@ -83,18 +83,11 @@ COMMANDS.append(daemon_cmd)
 def reconcile_cmd(app: AppContext, policy: str, fmt: str) -> None:
     """One reconcile pass over every cloud (what the daemon does on its interval)."""
     from govcloud.engine.context import build
-    from govcloud.engine.reconcile import Reconciler
-    from govcloud.model.access import acting_user, require
+    from govcloud.engine.reconcile import reconcile_once
 
-    ctx = build(app.settings)
-    require(acting_user(ctx.state.users, app.settings.user), "apply")
     daemon = app.settings.daemon
-    reconciler = Reconciler(ctx, policy=policy, actor=app.settings.user, timeout=daemon.reconcile_timeout,
-                            terraform_runs=daemon.reconcile_terraform_runs)
-    try:
-        results = reconciler.run()
-    finally:
-        reconciler.close()
+    results = reconcile_once(build(app.settings), policy=policy, timeout=daemon.reconcile_timeout,
+                             terraform_runs=daemon.reconcile_terraform_runs)
     emit([{"cloud": r.cloud, "servers": r.servers, "drift": sum(d.kind == "drift" for d in r.findings),
            "orphans": sum(d.kind == "orphan" for d in r.findings), "unmanaged": sum(d.kind == "unmanaged" for d in r.findings),
            "corrected": ", ".join(r.corrected), "error": r.error or ""} for r in results if r.servers or r.findings or r.error],

@@ -31,6 +31,7 @@ from govcloud.engine.context import EngineContext
 from govcloud.engine.openstack_path import converge
 from govcloud.engine.tf_reconcile import WorkspaceResult
 from govcloud.errors import DriverError, GovcloudError
+from govcloud.model.access import acting_user, require
 from govcloud.planner.drift import LIVE, DesiredVm, Drift, Observed, diff
 from govcloud.store import facts
 from govcloud.store import tickets as rows
@@ -250,6 +251,17 @@ class Reconciler:
                 if result.corrected and not result.terraform:  # a Terraform correction is audited when it is applied
                     self.ctx.store.audit.append(self.actor, "reconcile.correct", f"cloud:{result.cloud}",
                                                 {"recreated": list(result.corrected)}, connection=conn)
+
+
+def reconcile_once(ctx: EngineContext, *, policy: str, timeout: float, terraform_runs: int) -> list[CloudResult]:
+    """``govcloud reconcile``: one pass as the acting user, who needs the ``apply`` permission (checked
+    here, where the work starts, as every other action is; the daemon's passes run as its identity)."""
+    require(acting_user(ctx.state.users, ctx.settings.user), "apply")
+    reconciler = Reconciler(ctx, policy=policy, actor=ctx.settings.user, timeout=timeout, terraform_runs=terraform_runs)
+    try:
+        return reconciler.run()
+    finally:
+        reconciler.close()
 
 
 def _finding(drift: Drift, result: CloudResult, now: str) -> facts.Finding:

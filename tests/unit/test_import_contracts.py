@@ -4,6 +4,7 @@ sources by hand can silently miss a package; this test is how we know none does.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -60,3 +61,12 @@ def test_each_planted_violation_breaks_its_contract(planted: str, module: str) -
 def test_the_real_package_keeps_every_contract() -> None:
     report = lint(REPO)
     assert "BROKEN" not in report and " 0 broken" in report, report[-2000:]
+
+
+def test_the_cli_checks_no_permission_itself() -> None:
+    """Permission checks sit where the work starts (engine or failover), once for the CLI and the daemon
+    alike (issue 12, item 4): a ``require(`` in a CLI module is a second, divergent place."""
+    cli = Path(__file__).resolve().parents[2] / "govcloud" / "cli"
+    found = [f"{p.name}:{n}" for p in sorted(cli.glob("*.py")) for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"\brequire\(", line)]
+    assert found == []
