@@ -8,6 +8,9 @@ import pytest
 
 from govcloud.failover import fence
 
+REAL_DEVCLOUD_AGENT = fence.DEVCLOUD_AGENT
+"""The shipped template, for the one test that checks it (test_ipmi_driver.py) and puts it back."""
+
 
 @pytest.fixture(autouse=True)
 def no_devcloud_fence_agent(monkeypatch: pytest.MonkeyPatch) -> None:
