@@ -14,7 +14,8 @@ It does what an operator would otherwise run by hand, with the very same engine 
   states from nova's compute services (``failover/watch.py``);
 * **failover** (on its own thread, woken by the health loop): ``failover/policy.py`` resumes runs
   whose process died and, for a centre recorded ``down``, audits the recovery plan once per episode
-  or carries it out when ``failover_policy`` is ``evacuate``.
+  or carries it out when ``failover_policy`` is ``evacuate`` (or ``auto`` and the centre is fenced
+  completely); a centre with a fence method is fenced first (``failover/fence.py``).
 * **replication** (every ``dr.interval``, on its own thread: snapshots and copies take seconds each):
   each ``dr`` VM whose newest replica is older than its RPO is snapshotted and copied into its cloud's
   DR region, old replicas pruned (``failover/replicate.py``).
@@ -49,6 +50,7 @@ from govcloud.engine import history, inbox, leases, provision
 from govcloud.engine.context import EngineContext
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
+from govcloud.failover.fence import recovery_fence
 from govcloud.failover.health import HealthPolicy
 from govcloud.failover.hooks import ansible_hook
 from govcloud.failover.policy import FailoverPolicy
@@ -137,7 +139,9 @@ class Daemon:
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
                                  actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
-                                 owner=self.id, hook=ansible_hook(ctx.settings))
+                                 owner=self.id, hook=ansible_hook(ctx.settings), fence=recovery_fence(
+                                     settings=ctx.settings, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
+                                     audit=ctx.store.audit, actor=self.identity))
         self.replicator = Replicator(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, clock=ctx.clock,
                                      actor=self.identity, settings=ctx.settings.dr, tries=ctx.settings.engine.temporary_retries + 1)
         self.failover = FailoverPolicy(self.recovery, policy=settings.failover_policy, actor=self.identity.id, may_act=self.may_act)

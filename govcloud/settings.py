@@ -182,7 +182,9 @@ class DaemonSettings:
     (``govcloud failover run``); ``evacuate`` carries it out. Report is the default because nova's
     "down" only means missed heartbeats: without fencing (powering the hosts off) a centre cut off
     from the control network may still run its VMs, and evacuating them would start second copies
-    on the same volumes. Choose ``evacuate`` where the centres' hosts are fenced."""
+    on the same volumes. Choose ``evacuate`` where the centres' hosts are fenced, or ``auto``: fence a
+    centre that has a fence method (fencing file) and evacuate it only once every host is confirmed off
+    and forced down; report the others (method ``none``, or a fence that failed)."""
     lease_warning_days: int = 14
     """Days before a lease ends from which the daemon warns (audit) and the exporter counts it as expiring."""
     leader_poll: float = 2.0

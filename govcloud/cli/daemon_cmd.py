@@ -37,8 +37,9 @@ def _listen(value: str | None) -> tuple[str, int] | None:
 @click.option("--apply-interval", type=click.FloatRange(min=0.2), help="Seconds between work passes (inbox, apply, leases).")
 @click.option("--reconcile-interval", type=click.FloatRange(min=1), help="Seconds between reconcile passes.")
 @click.option("--health-interval", type=click.FloatRange(min=0.5), help="Seconds between centre health probes.")
-@click.option("--failover", "failover_policy", type=click.Choice(["report", "evacuate"]),
-              help="A centre recorded down: report the plan (default), or evacuate its protected VMs (only where hosts are fenced).")
+@click.option("--failover", "failover_policy", type=click.Choice(["report", "evacuate", "auto"]),
+              help="A centre recorded down: report the plan (default), evacuate its protected VMs, or auto: evacuate where "
+                   "its fence method fenced it completely, report elsewhere.")
 @pass_app
 def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | None, policy: str | None,
                apply_interval: float | None, reconcile_interval: float | None, health_interval: float | None,

@@ -34,14 +34,18 @@ EXIT_NOTHING_RECOVERED = 3
 
 def _recovery(app: AppContext, timeout: float = 600.0) -> Any:
     from govcloud.engine.context import build
+    from govcloud.failover.fence import recovery_fence
     from govcloud.failover.hooks import ansible_hook
     from govcloud.failover.recover import Recovery
     from govcloud.model.access import acting_user
 
     ctx = build(app.settings, create_store=False)  # no store yet: no VMs, nothing to move or record
-    return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
-                    actor=acting_user(ctx.state.users, app.settings.user), timeout=timeout,
-                    tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover, hook=ansible_hook(ctx.settings))
+    actor = acting_user(ctx.state.users, app.settings.user)
+    fence = recovery_fence(settings=ctx.settings, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
+                           audit=ctx.store.audit, actor=actor)  # `run` fences a centre with a method before planning
+    return Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=actor,
+                    timeout=timeout, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
+                    hook=ansible_hook(ctx.settings), fence=fence)
 
 
 def _show(plan: Any, fmt: str) -> None:
@@ -140,11 +144,17 @@ def cancel_cmd(app: AppContext, centre: str, cloud: str | None, reason: str) -> 
 def status_cmd(app: AppContext, fmt: str) -> None:
     """Each centre: health, fencing, the running or last recovery run."""
     from govcloud.engine.context import build
+    from govcloud.failover.fence import fence_states
     from govcloud.failover.reads import status
     from govcloud.model.access import acting_user
+    from govcloud.model.fencing import load_fencing
 
     ctx = build(app.settings)
-    rows = status(ctx.store, acting_user(ctx.state.users, app.settings.user))
+    fencing = load_fencing(app.settings.data.resolve(app.settings.data.fencing), ctx.state.topology)
+    states = fence_states(ctx.state.topology, ctx.endpoints, fencing, ctx.driver)  # nova's listing: none, armed, partial, fenced
+    shown = {(s[0].cloud, s[0].centre) if isinstance(s, tuple) else (s.cloud, s.centre): "unknown" if isinstance(s, tuple) else s.state
+             for s in states}
+    rows = status(ctx.store, acting_user(ctx.state.users, app.settings.user), fencing=shown)
     emit(rows, fmt, columns=("cloud", "centre", "health", "since", "fencing", "run", "run_kind", "run_state", "run_start", "moved",
                              "failed", "held"), title="centres and their recovery runs")
 

@@ -37,10 +37,11 @@ from govcloud.errors import DriverError, InputError, TemporaryError
 from govcloud.failover.watch import centre_refs
 from govcloud.model.access import require
 from govcloud.model.endpoints import Endpoints
-from govcloud.model.fencing import CentreFence, Fencing
-from govcloud.model.topology import Topology
+from govcloud.model.fencing import CentreFence, Fencing, load_fencing
+from govcloud.model.topology import Cloud, Topology
 from govcloud.model.users import User
-from govcloud.settings import FencingSettings
+from govcloud.settings import FencingSettings, Settings
+from govcloud.store.audit import AuditLog
 
 log = logging.getLogger("govcloud.failover.fence")
 
@@ -120,6 +121,12 @@ class FenceReport:
     @property
     def ready(self) -> bool:
         return self.fenced and not self.error and all(h.forced_down and not h.error for h in self.hosts if h.in_nova)
+
+    @property
+    def fenced_hosts(self) -> tuple[str, ...]:
+        """The hosts confirmed powered off (what the recovery may count down, ``steps.FenceReport``): in a
+        partial fence only these, never the host whose BMC failed."""
+        return tuple(h.host for h in self.hosts if h.fenced) if self.method != "none" else ()
 
     @property
     def restored(self) -> bool:
@@ -344,14 +351,48 @@ class Fencer:
 
     def states(self) -> list[FenceState | tuple[FenceTarget, str]]:
         """Each centre's ``FenceState``, or (target, why) where its endpoint could not be listed."""
-        found: list[FenceState | tuple[FenceTarget, str]] = []
-        listings: dict[Endpoint, list[ComputeService] | str] = {}
-        for target in targets(self.topology, self.endpoints, self.fencing):
-            if target.endpoint not in listings:
-                try:
-                    listings[target.endpoint] = self.driver(target.endpoint).compute_services()
-                except DriverError as exc:
-                    listings[target.endpoint] = str(exc)
-            listing = listings[target.endpoint]
-            found.append((target, listing) if isinstance(listing, str) else fence_state(target, listing))
-        return found
+        return fence_states(self.topology, self.endpoints, self.fencing, self.driver)
+
+    def for_recovery(self, record: Callable[[FenceReport], None] = lambda _r: None) -> Callable[[Cloud, str], FenceReport | None]:
+        """The recovery's ``fence`` (``steps.Fence``): fences the centre before a run plans, ``record`` (the
+        caller's audit) sees each report; None for a centre of method ``none`` — only hosts nova itself
+        reports down are evacuated there, as before fencing existed."""
+        def fence(cloud: Cloud, centre: str) -> FenceReport | None:
+            if self.method(cloud.id, centre) == "none":
+                return None
+            report = self.fence(cloud.id, centre)
+            record(report)
+            return report
+        return fence
+
+
+def fence_states(topology: Topology, endpoints: Endpoints, fencing: Fencing,
+                 driver: Callable[[Endpoint], ComputeDriver]) -> list[FenceState | tuple[FenceTarget, str]]:
+    """Each centre's ``FenceState`` from one listing per endpoint, or (target, why) where it could not be listed.
+    A read: no role needed (``govcloud failover status`` shows it to all)."""
+    found: list[FenceState | tuple[FenceTarget, str]] = []
+    listings: dict[Endpoint, list[ComputeService] | str] = {}
+    for target in targets(topology, endpoints, fencing):
+        if target.endpoint not in listings:
+            try:
+                listings[target.endpoint] = driver(target.endpoint).compute_services()
+            except DriverError as exc:
+                listings[target.endpoint] = str(exc)
+        listing = listings[target.endpoint]
+        found.append((target, listing) if isinstance(listing, str) else fence_state(target, listing))
+    return found
+
+
+def recovery_fence(*, settings: Settings, topology: Topology, endpoints: Endpoints, driver: Callable[[Endpoint], ComputeDriver],
+                   audit: AuditLog, actor: User) -> Callable[[Cloud, str], FenceReport | None] | None:
+    """The ``fence`` that ``failover run`` and the daemon give their Recovery: a Fencer over the fencing file
+    (``GOVCLOUD_FENCING``), each fence audited as ``centre.fence`` like ``govcloud failover fence``'s. None
+    when no centre has a method (nothing to fence: nova's own verdict, as before)."""
+    fencing = load_fencing(settings.data.resolve(settings.data.fencing), topology)
+    if all(t.fence.method == "none" for t in targets(topology, endpoints, fencing)):
+        return None
+    fencer = Fencer(topology=topology, endpoints=endpoints, fencing=fencing, driver=driver, settings=settings.fencing, actor=actor)
+
+    def record(report: FenceReport) -> None:
+        audit.append(actor.id, "centre.fence", f"centre:{report.cloud}/{report.centre}", report.as_dict())
+    return fencer.for_recovery(record)

@@ -7,6 +7,8 @@ One :meth:`FailoverPolicy.tick` per wake-up of the daemon's failover thread:
    with ``kill -9``, or the previous leader's run — whatever the policy, since someone already
    decided to run it. A run whose centre nova now reports back up is ended ``failed`` with that reason.
 2. each centre recorded ``down``: under ``evacuate``, fence (if configured), plan and run; under
+   ``auto``, fence where the centre has a fence method and run **only if** the fence is complete (every
+   host confirmed off and forced down), else — method ``none``, or a fence that failed — report; under
    ``report``, append **one** ``failover.needed`` record per centre-down *episode* — the episode is
    the health record's ``since`` (when the centre went down), so a plan that changes as VMs move, or
    a new leader, does not write another. The record is a summary (VMs to move and held, per group,
@@ -28,7 +30,7 @@ from govcloud.planner.failover import RecoveryPlan
 from govcloud.store import facts, runs
 from govcloud.store.runs import RunInProgress
 
-POLICIES = ("report", "evacuate")
+POLICIES = ("report", "evacuate", "auto")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class FailoverPolicy:
     """The daemon's failover decisions; ``may_act`` is checked before each centre (leadership, stop)."""
 
     def __init__(self, recovery: Recovery, *, policy: str, actor: str, may_act: Callable[[], bool]) -> None:
+        """``auto`` fences through ``recovery.fence`` (None: no centre has a method, so it reports everywhere)."""
         if policy not in POLICIES:
             raise ValueError(f"failover policy {policy!r}: expected one of {', '.join(POLICIES)}")
         self.recovery = recovery
@@ -90,20 +93,34 @@ class FailoverPolicy:
             return sorted((h.cloud, h.centre, h.since) for h in facts.health(conn) if h.state == "down")
 
     def _centre(self, cloud: str, centre: str, since: str) -> list[Event]:
+        evacuate, fence_error = self.policy == "evacuate", ""
         try:
-            plan = self.recovery.fence_and_plan(cloud, centre) if self.policy == "evacuate" else self.recovery.plan(cloud, centre)
-        except FailoverRefused as exc:  # nova says its hosts are back: the health watch will follow
+            if self.policy == "auto":
+                plan, evacuate, fence_error = self._fenced_plan(cloud, centre)
+            else:
+                plan = self.recovery.fence_and_plan(cloud, centre) if evacuate else self.recovery.plan(cloud, centre)
+        except FailoverRefused as exc:  # nova says its hosts are back (or, a fence incomplete, still up): nothing moves
             return [Event("failover not possible", logging.WARNING, {"cloud": cloud, "centre": centre, "reason": str(exc)})]
         if not plan.moves:
             return []
-        if self.policy == "evacuate":
+        if evacuate:
             return [self._run(plan)]
         if self._reported(cloud, centre, since):
             return []
         self.recovery.store.audit.append(self.actor, "failover.needed", f"centre:{cloud}/{centre}", summary(plan, since))
         return [Event("centre down: protected VMs wait for 'govcloud failover run'", logging.WARNING,
                       {"cloud": cloud, "centre": centre, "moves": len(plan.moves), "held": len(plan.held), "policy": self.policy,
-                       "episode": since})]
+                       "episode": since} | ({"fencing": fence_error} if fence_error else {}))]
+
+    def _fenced_plan(self, cloud: str, centre: str) -> tuple[RecoveryPlan, bool, str]:
+        """``auto``: fence the centre if it has a method; (plan, evacuate?, why not). Evacuate only when the
+        fence is complete — a partial fence counts only its confirmed-off hosts and is left to an operator."""
+        target = self.recovery.cloud_of(cloud, centre)
+        report = self.recovery.fence(target, centre) if self.recovery.fence is not None else None
+        plan = self.recovery.plan(cloud, centre, fenced=report.fenced_hosts if report is not None else ())
+        if report is None:
+            return plan, False, ""
+        return plan, report.ready, "" if report.ready else "fencing incomplete: not evacuating on its own"
 
     def _reported(self, cloud: str, centre: str, since: str) -> bool:
         """Whether this centre-down episode already has its ``failover.needed`` record (by any leader)."""

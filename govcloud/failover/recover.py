@@ -107,7 +107,7 @@ class Recovery:
         """Fence the centre (when a fence method is configured), then plan with the fenced hosts counted down."""
         cloud = self.cloud_of(cloud_id, centre_id)
         report = self.fence(cloud, centre_id) if self.fence is not None else None
-        return self.plan(cloud.id, centre_id, fenced=report.fenced if report is not None else ())
+        return self.plan(cloud.id, centre_id, fenced=report.fenced_hosts if report is not None else ())
 
     def plan(self, cloud_id: str | None, centre_id: str, *, fenced: Collection[str] = ()) -> RecoveryPlan:
         """The plan for ``centre_id``, from the store and a live listing of the cloud's compute hosts

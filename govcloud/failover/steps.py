@@ -65,11 +65,14 @@ HookRunner = Callable[[HookCall], HookResult]
 
 
 class FenceReport(Protocol):
-    """What fencing a centre established (``failover/fence.py``, built beside this work): the compute hosts
-    confirmed powered off."""
+    """What fencing a centre established (``failover/fence.py``'s report): the compute hosts confirmed
+    powered off, and whether the whole centre is (every host off, every nova service forced down)."""
 
     @property
-    def fenced(self) -> Collection[str]: ...
+    def fenced_hosts(self) -> Collection[str]: ...
+
+    @property
+    def ready(self) -> bool: ...
 
 
 Fence = Callable[[Cloud, str], "FenceReport | None"]

@@ -113,7 +113,8 @@ def test_devcloud_method_fences_sg_dr_through_its_fence_agent(devcloud: Devcloud
 def test_the_cli_fences_and_unfences_sg_dr_with_the_shipped_fencing_file(devcloud: Devcloud, driver: OpenStackDriver,
                                                                            tmp_path: Path) -> None:
     env = {**os.environ, "GOVCLOUD_STATE_DIR": str(tmp_path / "state"), "GOVCLOUD_DEVCLOUD_DIR": str(devcloud.root),
-           "GOVCLOUD_ROOT": str(REPO), "OS_CLIENT_CONFIG_FILE": str(devcloud.clouds_yaml), "GOVCLOUD_USER": "admin"}
+           "GOVCLOUD_ROOT": str(REPO), "OS_CLIENT_CONFIG_FILE": str(devcloud.clouds_yaml), "GOVCLOUD_USER": "admin",
+           "GOVCLOUD_FENCING": str(REPO / "inventory" / "fencing.yaml")}  # the shipped file (conftest names none by default)
 
     def govcloud(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], capture_output=True, text=True, timeout=300, cwd=REPO,

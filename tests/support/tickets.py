@@ -18,6 +18,13 @@ from govcloud.store import Store
 REPO = Path(__file__).resolve().parents[2]
 
 
+def no_fencing(tmp_path: Path) -> dict[str, str]:
+    """Settings' environment with a fencing file that does not exist (method ``none`` everywhere): the sample
+    inventory/fencing.yaml fences with the devcloud's agent, and the fake cloud's hosts share its host names —
+    a unit test must never power the shared devcloud's computes off."""
+    return {"GOVCLOUD_FENCING": str(tmp_path / "fencing.yaml")}
+
+
 def unique_id(prefix: str = "it") -> str:
     """Ticket ids are unique forever (also across test runs on one devcloud)."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -137,7 +137,11 @@ def test_password_from_a_private_file_or_the_environment(tmp_path: Path) -> None
         read_password(link, "")
 
 
-def test_make_agent_for_each_method(tmp_path: Path) -> None:
+def test_make_agent_for_each_method(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from govcloud.failover import fence as fence_module
+    from tests.unit.conftest import REAL_DEVCLOUD_AGENT
+
+    monkeypatch.setattr(fence_module, "DEVCLOUD_AGENT", REAL_DEVCLOUD_AGENT)  # the template itself (tests/unit/conftest.py swaps it)
     fence = CentreFence(method="ipmi", user="u", hosts={"h": Bmc("10.0.0.1")})
     with pytest.raises(IpmiCredentialError):
         make_agent(fence, FencingSettings())

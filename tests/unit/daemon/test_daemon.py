@@ -20,7 +20,7 @@ from govcloud.store import facts
 from govcloud.store import tickets as rows
 from govcloud.store.leader import LeaderLock
 from tests.support.fakecloud import GZ, SG, FakeCloud, services, three_centres
-from tests.support.tickets import REPO, write_ticket
+from tests.support.tickets import REPO, no_fencing, write_ticket
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def cloud() -> FakeCloud:
 
 
 def context(tmp_path: Path, cloud: FakeCloud, user: str = "govcloud-daemon", today: datetime.date | None = None) -> EngineContext:
-    settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user=user)
+    settings = Settings.from_env(no_fencing(tmp_path)).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user=user)
     settings = dataclasses.replace(settings, state_dir=tmp_path / "state", daemon=DaemonSettings(inbox=tmp_path / "inbox", inbox_settle=0))
     ctx = build(settings, driver_factory=cloud.driver)
     if today is not None:

@@ -87,3 +87,42 @@ def test_the_daemon_runs_recovery_hooks_as_the_cli_does(ctx: EngineContext, monk
     assert runner.recovery.hook is not None
     runner.recovery.hook(HookCall(1, "gd-prov", "gz-main", Step("g", 1), ()))
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(("fenced", "evacuated"), [("complete", True), ("partial", False), ("no method", False)])
+def test_policy_auto_evacuates_only_a_centre_its_fence_method_fenced_completely(ctx: EngineContext, cloud: FakeCloud, fenced: str,
+                                                                                evacuated: bool) -> None:
+    """``auto``: a centre with a fence method is fenced, and evacuated on the daemon's own only once every host
+    is confirmed off and forced down; a partial fence, or method ``none``, is reported as under ``report``."""
+    from tests.unit.failover.test_fence_wiring import fencer
+
+    ticket_id = active_ha(ctx)
+    runner = daemon(ctx, failover_policy="auto")
+    runner.recovery.fence = None if fenced == "no method" else fencer(
+        ctx, cloud, broken=frozenset({"gz-main-2"}) if fenced == "partial" else frozenset()).for_recovery()
+    runner.tick(force=True)
+    lose_gz_main(runner, cloud)
+    runner.failover_pass()
+    actions = [r.action for r in ctx.store.audit.records() if r.action.startswith("failover.")]
+    if evacuated:
+        assert actions == ["failover.start", "failover.move", "failover.move", "failover.end"]
+        assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4 and cloud.force_calls == [("gz-main-1", True), ("gz-main-2", True)]
+    else:
+        assert actions == ["failover.needed"] and centres_of(ctx, ticket_id).count("gz-main") == 2
+        assert cloud.force_calls == []
+    runner.lock.release()
+
+
+def test_an_unknown_policy_is_refused() -> None:
+    from govcloud.failover.policy import POLICIES, FailoverPolicy
+
+    assert POLICIES == ("report", "evacuate", "auto")
+    with pytest.raises(ValueError, match="expected one of report, evacuate, auto"):
+        FailoverPolicy(None, policy="always", actor="x", may_act=lambda: True)  # type: ignore[arg-type]
+
+
+def test_the_daemon_fences_with_the_fencing_file(ctx: EngineContext) -> None:
+    """The daemon's Recovery carries a fence where the fencing file names a method, none where it names none."""
+    assert daemon(ctx).recovery.fence is None  # no fencing file (tests.support.tickets.no_fencing)
+    ctx.settings.data.resolve(ctx.settings.data.fencing).write_text("version: 1\nclouds:\n  gd-prov:\n    gz-main: {method: devcloud}\n")
+    assert daemon(ctx).recovery.fence is not None

@@ -46,7 +46,8 @@ def cli(ctx: EngineContext, *args: str, user: str = "yunwei-he") -> tuple[int, s
     code: Any = None
     argv = ["--root", str(REPO), "--db", ctx.settings.db_url, "--as", user, *args]
     env = {"GOVCLOUD_USER": None, "GOVCLOUD_AUDIT_KEY_FILE": str(ctx.settings.audit_key_file),
-           "GOVCLOUD_AUDIT_ANCHOR": str(ctx.settings.audit_anchor_file)}  # the key and anchor of the store ctx wrote
+           "GOVCLOUD_AUDIT_ANCHOR": str(ctx.settings.audit_anchor_file),  # the key and anchor of the store ctx wrote
+           "GOVCLOUD_FENCING": str(ctx.settings.data.resolve(ctx.settings.data.fencing))}  # ctx's: no fencing (no_fencing)
     with CliRunner(env=env).isolation() as (out, err, _):
         try:
             main(argv)
@@ -110,3 +111,35 @@ def test_plan_shows_the_groups_in_order_what_moves_where_and_what_is_held(wired:
     code, out, err = cli(wired, "failover", "plan", "gz-main", "-o", "json")
     groups = json.loads(out)["groups"]
     assert [(g["name"], g["priority"], g["moves"]) for g in groups] == [("public-security", 1, 2), ("data-exchange", 2, 2), ("welfare", 4, 2)]
+
+
+def test_status_shows_each_centres_fencing_as_nova_reports_it(wired: EngineContext, cloud: FakeCloud) -> None:
+    """Not the placeholder ``none``: the fencing file's method and nova's forced_down flags (fence_states)."""
+    import dataclasses
+
+    from govcloud.store import facts
+    from tests.support.fakecloud import GZ
+
+    fail(cloud, "gz-main")
+    assert cli(wired, "failover", "run", "gz-main", "--yes", "-o", "json")[0] == 0  # a run: gz-main has a status row
+    wired.settings.data.resolve(wired.settings.data.fencing).write_text(
+        "version: 1\nclouds:\n  gd-prov:\n    gz-main: {method: devcloud}\n    gz-backup: {method: devcloud}\n")
+    cloud.services[GZ] = [dataclasses.replace(s, forced_down=s.zone == "gz-main") for s in cloud.services[GZ]]
+    with wired.store.transaction() as conn:  # gz-backup: a health row, so that status lists it
+        facts.record_health(conn, facts.CentreHealth("gd-prov", "gz-backup", "healthy", wired.now(), wired.now(), 2, 2, True))
+    code, out, err = cli(wired, "failover", "status", "-o", "json")
+    assert code == 0, err
+    fencing = {r["centre"]: r["fencing"] for r in json.loads(out)}
+    assert (fencing["gz-main"], fencing["gz-backup"]) == ("fenced", "armed")  # every host forced down; a method, nothing fenced
+
+
+def test_run_fences_a_centre_with_a_method_before_planning(wired: EngineContext, cloud: FakeCloud) -> None:
+    """`failover run` builds its Recovery with the fence of the fencing file: here the devcloud agent (refusing,
+    tests/unit/conftest.py) cannot power gz-main off, nova reports its hosts up, so nothing moves (exit 2)
+    and the attempt is audited as `centre.fence`."""
+    wired.settings.data.resolve(wired.settings.data.fencing).write_text("version: 1\nclouds:\n  gd-prov:\n    gz-main: {method: devcloud}\n")
+    code, _, err = cli(wired, "failover", "run", "gz-main", "--yes")
+    assert code == 2 and "nova reports gz-main-1, gz-main-2 up" in err, err
+    (fenced,) = [r for r in wired.store.audit.records() if r.action == "centre.fence"]
+    assert fenced.subject == "centre:gd-prov/gz-main" and fenced.details["method"] == "devcloud" and not fenced.details["ready"]
+    assert "never fence the devcloud" in str(fenced.details["hosts"]) and cloud.force_calls == []

@@ -17,7 +17,7 @@ from govcloud.planner.usage import Usage
 from govcloud.settings import DaemonSettings, FailoverSettings, Settings
 from govcloud.store import tickets as rows
 from tests.support.fakecloud import GZ, FakeCloud, three_centres
-from tests.support.tickets import REPO, write_ticket
+from tests.support.tickets import REPO, no_fencing, write_ticket
 
 ONE_AT_A_TIME = FailoverSettings(parallel_per_cloud=1)
 
@@ -29,7 +29,7 @@ def cloud() -> FakeCloud:
 
 @pytest.fixture
 def ctx(tmp_path: Path, cloud: FakeCloud) -> Iterator[EngineContext]:
-    settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user="admin")
+    settings = Settings.from_env(no_fencing(tmp_path)).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user="admin")
     settings = dataclasses.replace(settings, state_dir=tmp_path / "state", daemon=DaemonSettings(inbox=tmp_path / "inbox", inbox_settle=0))
     context = build(settings, driver_factory=cloud.driver)
     yield context

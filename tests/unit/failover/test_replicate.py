@@ -20,7 +20,7 @@ from govcloud.store import replicas
 from govcloud.store import tickets as rows
 from govcloud.store.replicas import ReplicaRow
 from tests.support.fakecloud import GZ, SG, FakeCloud, three_centres
-from tests.support.tickets import REPO
+from tests.support.tickets import REPO, no_fencing
 from tests.unit.failover.test_recover import active_ticket
 
 T0 = datetime.datetime(2026, 12, 5, 1, 0, tzinfo=datetime.UTC)
@@ -51,7 +51,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ctx(tmp_path: Path, cloud: FakeCloud, clock: Clock) -> Iterator[EngineContext]:
-    settings = Settings.from_env({}).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user="admin")
+    settings = Settings.from_env(no_fencing(tmp_path)).with_overrides(root=str(REPO), db=f"sqlite:///{tmp_path / 'state.db'}", user="admin")
     settings = dataclasses.replace(settings, state_dir=tmp_path / "state", daemon=DaemonSettings(inbox=tmp_path / "inbox", inbox_settle=0))
     context = build(settings, driver_factory=cloud.driver)
     context.clock = clock
