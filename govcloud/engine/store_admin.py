@@ -25,8 +25,9 @@ class AuditCheck:
 
 
 def verify_audit(settings: Settings) -> AuditCheck:
-    """Recompute the audit chain; ``AuditChainBroken`` names each broken record."""
-    store = Store.for_settings(settings)
+    """Recompute the audit chain; ``AuditChainBroken`` names each broken record. A store that does not
+    exist is not created to be verified: an empty chain is reported."""
+    store = Store.for_settings(settings, create=False)
     count, problems = store.audit.verify()
     if problems:
         raise AuditChainBroken(problems)
@@ -51,6 +52,6 @@ def upgrade(settings: Settings) -> Schema:
 
 
 def schema(settings: Settings) -> Schema:
-    """The schema revision, without migrating anything."""
-    store = Store.for_settings(settings, migrate=False)
+    """The schema revision, without migrating anything (or creating a store that is not there)."""
+    store = Store.for_settings(settings, migrate=False, create=False)
     return Schema(store.describe(), store.current_revision(), store.head_revision())

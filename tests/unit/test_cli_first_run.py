@@ -191,3 +191,12 @@ def test_one_long_cell_does_not_cost_every_row_its_end() -> None:
     cols, widths = fitted(["vm", "cloud", "status"], [36, 13, 6], 3 * 3 + 1 + 20)  # too narrow for the typical widths
     assert sum(widths) == 20 and min(widths) >= 5
     assert fitted(["vm", "cloud", "status"], [36, 13, 6], 3 * 2 + 1 + 14)[0] == ["vm", "cloud"]  # status left out
+
+
+def test_audit_verify_and_db_status_create_no_store(env: dict[str, str], tmp_path: Path) -> None:
+    """The store's own read commands on a machine with no store: an answer, and nothing written."""
+    code, out, err = run("--as", "admin", "audit", "verify", env=env)
+    assert code == 0, (out, err)
+    code, out, err = run("--as", "admin", "db", "status", env=env)
+    assert code == 0, (out, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
