@@ -357,13 +357,31 @@ class Fencer:
         """The recovery's ``fence`` (``steps.Fence``): fences the centre before a run plans, ``record`` (the
         caller's audit) sees each report; None for a centre of method ``none`` — only hosts nova itself
         reports down are evacuated there, as before fencing existed."""
+        done: dict[tuple[str, str], FenceReport] = {}
+
         def fence(cloud: Cloud, centre: str) -> FenceReport | None:
             if self.method(cloud.id, centre) == "none":
                 return None
+            key = (cloud.id, centre)
+            if key in done and self.still_fenced(cloud.id, centre):
+                return done[key]  # a daemon pass over a centre fenced before: no second fence, no second record
             report = self.fence(cloud.id, centre)
             record(report)
+            if report.ready:
+                done[key] = report
+            else:
+                done.pop(key, None)
             return report
         return fence
+
+    def still_fenced(self, cloud: str, centre: str) -> bool:
+        """Whether nova still shows every host of the centre forced down (nobody unfenced it meanwhile)."""
+        target = self.target(cloud, centre)
+        try:
+            services = self.driver(target.endpoint).compute_services()
+        except DriverError:
+            return False
+        return fence_state(target, services).state == "fenced"
 
 
 def fence_states(topology: Topology, endpoints: Endpoints, fencing: Fencing,

@@ -72,3 +72,20 @@ def test_no_fence_is_built_where_no_centre_has_a_method(ctx: EngineContext, tmp_
     fencing = ctx.settings.data.resolve(ctx.settings.data.fencing)
     fencing.write_text("version: 1\nclouds:\n  gd-prov:\n    gz-main: {method: devcloud}\n")
     assert recovery_fence(**built) is not None  # type: ignore[arg-type]
+
+
+def test_a_centre_still_fenced_is_not_fenced_again_on_the_next_pass(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    """The daemon passes over a down centre again and again: one fence, one ``centre.fence`` record, until
+    somebody unfences it (then the next pass fences anew)."""
+    active_ticket(ctx, tmp_path, "ha")
+    reports: list[FenceReport] = []
+    the_fencer = fencer(ctx, cloud)
+    fence = the_fencer.for_recovery(reports.append)
+    rec = recovery(ctx, fence=fence)
+    rec.fence_and_plan("gd-prov", "gz-main")
+    rec.fence_and_plan("gd-prov", "gz-main")
+    assert len(reports) == 1 and cloud.force_calls == [("gz-main-1", True), ("gz-main-2", True)]
+    the_fencer.unfence("gd-prov", "gz-main")
+    calls = len(cloud.force_calls)
+    rec.fence_and_plan("gd-prov", "gz-main")
+    assert len(reports) == 2 and len(cloud.force_calls) == calls + 2
