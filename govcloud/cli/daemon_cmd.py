@@ -40,10 +40,12 @@ def _listen(value: str | None) -> tuple[str, int] | None:
 @click.option("--failover", "failover_policy", type=click.Choice(["report", "evacuate", "auto"]),
               help="A centre recorded down: report the plan (default), evacuate its protected VMs, or auto: evacuate where "
                    "its fence method fenced it completely, report elsewhere.")
+@click.option("--concurrency", type=click.IntRange(min=1),
+              help="Servers created or deleted at once per cloud endpoint, across tickets (default 16).")
 @pass_app
 def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | None, policy: str | None,
                apply_interval: float | None, reconcile_interval: float | None, health_interval: float | None,
-               failover_policy: str | None) -> None:
+               failover_policy: str | None, concurrency: int | None) -> None:
     """Run the control plane: inbox, approvals, provisioning, leases, reconcile, centre health, metrics.
 
     Several daemons may share one PostgreSQL store: one leads (advisory lock), the others stand by
@@ -59,6 +61,8 @@ def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | No
                                                   "failover_policy": failover_policy}.items()
                                if v is not None}
     settings = dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes), user=settings.user or settings.daemon.identity)
+    if concurrency is not None:
+        settings = dataclasses.replace(settings, engine=dataclasses.replace(settings.engine, concurrency_per_cloud=concurrency))
     address = _listen(listen) if listen is not None else (settings.exporter.host, settings.exporter.port)
     configure_logging()
     ctx = build(settings, progress=lambda kind, data: event(f"engine {kind}", **data))

@@ -80,10 +80,12 @@ class _Run:
         """Every VM through the work queue; their servers in ``vms`` order (the first error is raised once
         all of them ended).
 
-        Members of one anti-affinity server group are *scheduled* one after another: nova's scheduler
-        does not see a member that has no host yet, so members created together would land on the same
-        host. Each member is put into the queue once the previous one is on a host (``wait_for_host``, a
-        second or two), not once it is ACTIVE: their boots overlap, their placements do not."""
+        Members of one (soft) anti-affinity server group are created one after another: nova's scheduler
+        weighs a host by the group members it knows to be there, and it learns of a member only once its
+        build has finished — a member queued as soon as the previous one merely had a host (``wait_for_host``)
+        landed on the same host on the devcloud (a CI run, both gz-main members on gz-main-2). So the next
+        member is queued once the previous one is ACTIVE (or has failed); other tickets' and groups' VMs
+        fill the queue meanwhile."""
         futures: dict[int, Future[Server]] = {}
         groups: dict[str, list[VmPlacement]] = {}
         for vm in vms:
@@ -133,7 +135,7 @@ class _Run:
 
     def ensure_vm(self, vm: VmPlacement, *, placed: Callable[[], None] = lambda: None) -> Server:
         """Find or create one server and wait until ACTIVE; ERROR servers are deleted and created again.
-        ``placed`` is called once the server is on a compute host (group members: the next may be created)."""
+        ``placed`` is called once the server is ACTIVE (group members: the next may be created)."""
         endpoint = self.endpoint(vm)
         driver = self.ctx.driver(endpoint)
         settings = self.ctx.settings.engine
@@ -143,14 +145,11 @@ class _Run:
             if server is None:
                 server = create_once(self.ctx, driver, self.spec(vm))  # a lost answer never makes a second server
                 self.record(vm, "BUILD", server)
-            if vm.server_group is not None and server.status == "BUILD" and not server.host:
-                server = retrying(self.ctx, f"wait for {vm.name} to be placed", driver.wait_for_host, self.row.tenant, server.id,
-                                  timeout=settings.boot_timeout)
-            placed()
             if server.status != "ACTIVE":
                 server = retrying(self.ctx, f"wait for {vm.name}", driver.wait_for_server, self.row.tenant, server.id,
                                   timeout=settings.boot_timeout)
             if server.status == "ACTIVE":
+                placed()
                 self.record(vm, "ACTIVE", server)
                 return server
             fault = server.fault or f"status {server.status}"

@@ -196,7 +196,9 @@ class DaemonPair:
         self.daemons = [self._start(state_dir) for state_dir in self.dirs]
 
     def _start(self, state_dir: Path) -> DaemonProcess:
-        return start_daemon(self.db, self.inbox, state_dir, "--listen", "none")
+        # two creates at a time: a 20-VM apply then lasts ten waves, long enough for three kills to land in
+        # it (at the default 16 it is one wave, and the first takeover finishes it before a second kill)
+        return start_daemon(self.db, self.inbox, state_dir, "--listen", "none", "--concurrency", "2")
 
     def wait_ready(self) -> None:
         """Both registered in the store and one of them leading (before a ticket is approved)."""
