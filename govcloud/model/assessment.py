@@ -45,7 +45,7 @@ class FailoverRun:
     moved: int = 0
     failed: int = 0
     kind: str = "failover"
-    """``failover`` or ``drill`` (a drill journal is not on main yet: store/report_reads.py)."""
+    """The journal's run kind: ``failover``, ``migration`` or ``failback`` (``drill`` once issue 14 journals drills)."""
 
 
 @dataclass(frozen=True)

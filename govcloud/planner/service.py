@@ -104,9 +104,13 @@ def _availability_rows(centres: Sequence[tuple[str, str]], changes: Sequence[Hea
     return rows
 
 
+KIND_NAMES = {"failover": "故障切换", "migration": "计划迁移", "failback": "回切", "drill": "演练"}
+"""The journal's run kinds as the office's report names them."""
+
+
 def _failover_row(run: FailoverRun) -> dict[str, object]:
     rto = None if run.ended_at is None else round(seconds(run.ended_at) - seconds(run.started_at), 1)
-    return {"cloud": run.cloud, "centre": run.centre, "kind": {"drill": "演练"}.get(run.kind, "故障切换"), "started_at": run.started_at[:19],
+    return {"cloud": run.cloud, "centre": run.centre, "kind": KIND_NAMES.get(run.kind, run.kind), "started_at": run.started_at[:19],
             "ended_at": (run.ended_at or "")[:19], "rto_seconds": rto, "moved": run.moved, "failed": run.failed}
 
 

@@ -15,7 +15,8 @@ from collections.abc import Collection
 import sqlalchemy as sa
 
 from govcloud.model.assessment import FailoverRun, HealthChange, TicketTimes
-from govcloud.store.tables import audit_log, tickets
+from govcloud.store.runs import counts as run_counts
+from govcloud.store.tables import audit_log, recovery_runs, tickets
 
 
 def ticket_times(conn: sa.Connection, *, since: str, until: str, tenants: Collection[str] | None = None) -> list[TicketTimes]:
@@ -54,17 +55,14 @@ def health_changes(conn: sa.Connection, *, until: str) -> list[HealthChange]:
 
 
 def failover_runs(conn: sa.Connection, *, since: str, until: str) -> list[FailoverRun]:
-    """Failover runs that started in ``[since, until)``, paired start → end per centre, oldest first; a
-    run with no end yet has ``ended_at`` None."""
-    runs: list[FailoverRun] = []
-    open_runs: dict[tuple[str, str], int] = {}
-    for ts, action, subject, details in _audit(conn, ("failover.start", "failover.end"), until, since):
-        cloud, centre = _centre(subject)
-        if action == "failover.start":
-            open_runs[(cloud, centre)] = len(runs)
-            runs.append(FailoverRun(cloud, centre, ts, None))
-        elif (cloud, centre) in open_runs:
-            data = json.loads(details)
-            index = open_runs.pop((cloud, centre))
-            runs[index] = FailoverRun(cloud, centre, runs[index].started_at, ts, int(data.get("moved", 0)), int(data.get("failed", 0)))
-    return runs
+    """Recovery runs of the failover journal (``recovery_runs``, issue 13) that started in ``[since,
+    until)``, oldest first, with the VMs each moved and failed; a run still going has ``ended_at`` None.
+    ``kind`` is the journal's (failover, migration, failback); drills join when issue 14 journals them."""
+    query = (sa.select(recovery_runs.c.id, recovery_runs.c.kind, recovery_runs.c.cloud, recovery_runs.c.centre,
+                       recovery_runs.c.started_at, recovery_runs.c.finished_at)
+             .where(recovery_runs.c.started_at >= since, recovery_runs.c.started_at < until)
+             .order_by(recovery_runs.c.started_at, recovery_runs.c.id))
+    found = list(conn.execute(query))
+    moved = run_counts(conn, [int(r.id) for r in found])
+    return [FailoverRun(r.cloud, r.centre, r.started_at, r.finished_at, moved[int(r.id)].get("moved", 0), moved[int(r.id)].get("failed", 0),
+                        kind=r.kind) for r in found]
