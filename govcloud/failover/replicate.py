@@ -22,11 +22,9 @@ Temporary errors (``TemporaryError``: timeouts, 5xx, a broken download) are retr
 the error) and audited (``dr.replica.failed``), and the images it made are deleted. One VM failing never
 stops the others.
 
-The RPO target comes through a seam, :data:`RpoOf` — ``rpo_of(cloud, tenant, system)`` → timedelta — so
-that the recovery plans (issue 13: ``rpo:`` per protection group, ``model/recovery.py`` on branch ``fo``)
-can provide it without this module knowing them: the daemon and the CLI pass
-``constant_rpo(settings.dr.rpo)`` today; wiring the plans means passing a function that returns the
-group's ``rpo`` for ``tenant/system`` in ``cloud`` and the default otherwise.
+The RPO target comes through a seam, :data:`RpoOf` — ``rpo_of(cloud, tenant, system)`` → timedelta. By
+default it is :func:`plan_rpo`: the ``rpo:`` of the recovery plan's protection group that names
+``tenant/system`` in ``cloud`` (``recovery/*.yaml``, issue 13), else ``settings.dr.rpo``.
 
 ``govcloud dr replicate`` and the daemon (its ``dr`` timer, leader only) call :meth:`Replicator.run`;
 ``govcloud dr replicas`` calls :func:`replica_listing`, filtered by the acting user's tenants.
@@ -47,6 +45,7 @@ from govcloud.errors import DriverError, InputError, TemporaryError
 from govcloud.model.access import require, visible_tenants
 from govcloud.model.endpoints import Endpoints
 from govcloud.model.parsed import DesiredState
+from govcloud.model.recovery import RecoveryPlans, duration_seconds
 from govcloud.model.states import MOVABLE
 from govcloud.model.users import User
 from govcloud.planner.stored import decode
@@ -66,6 +65,15 @@ def constant_rpo(seconds: float) -> RpoOf:
     """The same RPO for every system: ``DrSettings.rpo`` until recovery plans provide theirs."""
     rpo = datetime.timedelta(seconds=seconds)
     return lambda _cloud, _tenant, _system: rpo
+
+
+def plan_rpo(plans: RecoveryPlans, default_seconds: float) -> RpoOf:
+    """Each system's RPO from its protection group's ``rpo:``; ``default_seconds`` where no group names it
+    or the group gives none."""
+    default = datetime.timedelta(seconds=default_seconds)
+    found = {(cloud, ref): datetime.timedelta(seconds=duration_seconds(group.rpo))
+             for cloud, groups in plans.groups.items() for group in groups if group.rpo for ref in group.systems}
+    return lambda cloud, tenant, system: found.get((cloud, f"{tenant}/{system}"), default)
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ class Replicator:
         self.clock = clock
         self.actor = actor.id
         self.settings = settings
-        self.rpo_of = rpo_of or constant_rpo(settings.rpo)
+        self.rpo_of = rpo_of or plan_rpo(state.recovery, settings.rpo)
         self.tries = tries
         self.on_retry = on_retry
         self._retry_options: dict[str, Any] = {} if sleep is None else {"sleep": sleep}

@@ -14,7 +14,8 @@ import pytest
 
 from govcloud.engine.context import EngineContext, build
 from govcloud.errors import PermanentError, PermissionDenied, TemporaryError
-from govcloud.failover.replicate import Replicator, is_due, replica_listing, to_prune
+from govcloud.failover.replicate import Replicator, is_due, plan_rpo, replica_listing, to_prune
+from govcloud.model.recovery import ProtectionGroup, RecoveryPlans
 from govcloud.settings import DaemonSettings, DrSettings, Settings
 from govcloud.store import replicas
 from govcloud.store import tickets as rows
@@ -310,3 +311,13 @@ def test_a_try_whose_answer_was_lost_leaves_no_second_image(ctx: EngineContext, 
     assert [i.id for i in cloud.images_in(GZ)] == [result.replica.source_image]
     assert [i.id for i in cloud.images_in(SG)] == [result.replica.dr_image]
     assert len(cloud.images_in(region)) == 1
+
+
+def test_the_default_rpo_is_the_recovery_plan_group_s() -> None:
+    """``rpo:`` of the protection group naming tenant/system in that cloud (recovery/*.yaml); else settings.dr.rpo."""
+    plans = RecoveryPlans({"gd-prov": (ProtectionGroup(name="ps", systems=("gd-gat/hukou",), rpo="15m"),
+                                       ProtectionGroup(name="rest", systems=("gd-zsj/sjgx",)))})
+    rpo = plan_rpo(plans, 3600)
+    assert rpo("gd-prov", "gd-gat", "hukou") == datetime.timedelta(minutes=15)
+    assert rpo("gd-prov", "gd-zsj", "sjgx") == datetime.timedelta(hours=1)  # its group gives none
+    assert rpo("city-gz", "gd-gat", "hukou") == datetime.timedelta(hours=1)  # another cloud's plan does not name it
