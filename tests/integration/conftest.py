@@ -68,12 +68,14 @@ def devcloud() -> Iterator[Devcloud]:
             assert stopped.returncode == 0, stopped.stderr
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def no_fencing_by_default(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Since ``failover run`` and the daemon fence a centre with a method before planning, the shipped
     fencing file (method ``devcloud`` everywhere) would force the devcloud's computes down in every failover
     test, and ``devcloud restore-centre`` waits for them ``up`` — which a forced-down service never is. So the
-    CLI and daemons these tests start see no fencing file unless a test names one (test_fence.py does)."""
+    CLI and daemons these tests start see no fencing file unless a test names one (test_fence.py does).
+    Per module, not per session: a session fixture of this directory stays set while the unit tests run
+    after it, and `validate` there read no fencing file (a clean-clone CI run failed on it)."""
     previous = os.environ.get("GOVCLOUD_FENCING")
     os.environ["GOVCLOUD_FENCING"] = str(tmp_path_factory.mktemp("fencing") / "fencing.yaml")
     yield
