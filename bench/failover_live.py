@@ -198,7 +198,7 @@ def fleet(root: Path, db: str, base: Path, vms: int, per_ticket: int) -> list[st
         count = min(per_ticket, vms - i * per_ticket)
         ticket_id, path = write_ticket(base, tenant=tenant, system=system, requester=requester, roles=(), protection="ha",
                                        ticket_id=f"fobench-{run}-{i:02d}",
-                                       vms=[{"name": "app", "count": count, "flavor": "gc.small", "cloud": "gd-prov", "centre": SOURCE}])
+                                       vms=[{"name": f"app{i}", "count": count, "flavor": "gc.small", "cloud": "gd-prov", "centre": SOURCE}])
         (row,) = tickets.submit(context(root, db, requester), [path])
         if row.state == "submitted":
             tickets.approve(context(root, db, APPROVER), ticket_id)
