@@ -134,10 +134,6 @@ class ComputeDriver(Protocol):
 
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server: ...
 
-    def wait_for_host(self, tenant: str, server_id: str, *, timeout: float) -> Server:
-        """Until nova has put the server on a compute host (or it left BUILD): what the scheduler sees of
-        it when it places the next member of its server group."""
-        ...
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None: ...
 

@@ -429,13 +429,6 @@ class OpenStackDriver:
                     lambda s: s.status in ("ACTIVE", "ERROR"), timeout=timeout)
         return _server(raw)
 
-    def wait_for_host(self, tenant: str, server_id: str, *, timeout: float) -> Server:
-        """Until the server has a compute host (the admin's view: the host is hidden from the project) or is
-        no longer in BUILD. Polled every half second: a group's next member waits for it."""
-        raw = _poll(f"wait for server {server_id} to be placed", lambda: self._server_of(tenant, server_id),
-                    lambda s: bool(s.compute_host) or s.status != "BUILD", timeout=timeout, interval=0.5)
-        return _server(raw)
-
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         conn = self._as(tenant)
         _call(f"delete server {server_id}", lambda: conn.compute.delete_server(server_id, ignore_missing=ignore_missing))

@@ -82,7 +82,7 @@ class _Run:
 
         Members of one (soft) anti-affinity server group are created one after another: nova's scheduler
         weighs a host by the group members it knows to be there, and it learns of a member only once its
-        build has finished — a member queued as soon as the previous one merely had a host (``wait_for_host``)
+        build has finished — a member queued as soon as the previous one merely had a host
         landed on the same host on the devcloud (a CI run, both gz-main members on gz-main-2). So the next
         member is queued once the previous one is ACTIVE (or has failed); other tickets' and groups' VMs
         fill the queue meanwhile."""

@@ -61,12 +61,6 @@ PROPERTY = "govcloud:replica"
 """Image property naming the replica row (both regions' images carry it, with ``govcloud:vm``)."""
 
 
-def constant_rpo(seconds: float) -> RpoOf:
-    """The same RPO for every system: ``DrSettings.rpo`` until recovery plans provide theirs."""
-    rpo = datetime.timedelta(seconds=seconds)
-    return lambda _cloud, _tenant, _system: rpo
-
-
 def plan_rpo(plans: RecoveryPlans, default_seconds: float) -> RpoOf:
     """Each system's RPO from its protection group's ``rpo:``; ``default_seconds`` where no group names it
     or the group gives none."""

@@ -57,8 +57,8 @@ class FakeCloud:
     schedule: bool = False
     """Model nova's scheduler: a create comes back BUILD with no host; its host is chosen at create among
     the zone's hosts (``services``) with the fewest members of its server group *already on a host*, and
-    set at its first wait (``wait_for_host`` / ``wait_for_server``). Members created together therefore
-    land on one host, as in nova, unless each waits for the previous one's placement."""
+    set at its first ``wait_for_server``. Members created together therefore land on one host, as in nova,
+    unless each waits for the previous one."""
     create_latency: float = 0.0
     """Seconds a create takes (outside any lock): concurrent creates overlap, and ``in_flight`` sees it."""
     in_flight: dict[tuple[Endpoint, str], int] = field(default_factory=dict)
@@ -205,22 +205,11 @@ class FakeDriver:
                 self.cloud.servers[server_id] = (endpoint, server)
             return server
 
-    def wait_for_host(self, tenant: str, server_id: str, *, timeout: float) -> Server:
-        self._api("wait_for_host")
-        if server_id not in self.cloud.servers:
-            raise NotFound(f"server {server_id}")
-        return self._place(server_id, "BUILD")
-
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
         self._api("wait_for_server")
         if server_id not in self.cloud.servers:
             raise NotFound(f"server {server_id}")
-        placed = self._place(server_id, "ACTIVE")
-        if placed.status == "BUILD":  # placed by wait_for_host earlier
-            with self.cloud._lock:
-                placed = replace(placed, status="ACTIVE")
-                self.cloud.servers[server_id] = (self.cloud.servers[server_id][0], placed)
-        return placed
+        return self._place(server_id, "ACTIVE")
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_server")

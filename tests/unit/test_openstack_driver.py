@@ -211,22 +211,6 @@ def test_a_snapshot_that_glance_kills_is_permanent() -> None:
         driver.wait_for_image("gd-zf", "i-1", timeout=5)
 
 
-def test_wait_for_host_returns_once_nova_has_placed_the_server_as_the_admin_sees_it() -> None:
-    """The host is the admin's view (hidden from the project): polled until set, or until the server left BUILD."""
-    states = iter([(None, "BUILD"), (None, "BUILD"), ("gz-main-2", "BUILD")])
-
-    def get_server(_id: str) -> Any:
-        host, status = next(states)
-        return SimpleNamespace(id="s-1", name="db-1", status=status, availability_zone="gz-main", compute_host=host, addresses={},
-                               fault=None, metadata={}, created_at="", project_id="p-1", flavor=None)
-
-    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
-    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
-                                    compute=SimpleNamespace(get_server=get_server))
-    server = driver.wait_for_host("gd-zf", "s-1", timeout=5)
-    assert (server.host, server.status) == ("gz-main-2", "BUILD")
-
-
 def test_a_server_group_is_looked_up_once_and_never_under_the_drivers_own_lock() -> None:
     """Every call of the driver takes its lock in ``_as``: a group listing held under it stalled every create
     of the endpoint while it ran (each member of an ha group listed the groups again)."""
