@@ -272,11 +272,15 @@ def fetch(url: str) -> bytes:
         return bytes(response.read())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_on_store(script: str, description: str, measure: Callable[[str, int, int], None], *, repeat: int,
+                 extra: Callable[[str, DesiredState], dict[str, int]] | None = None) -> None:
+    """The command line every store bench shares (this one and bench/report.py): build the synthetic store
+    (``extra`` adds to it), then measure it in a fresh process (``script --measure``), so that building it
+    does not count in the measured process's memory."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--vms", type=int, default=100_000)
     parser.add_argument("--tenants", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument("--db", help="SQLite file to build (default: a temporary one, removed afterwards)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -286,13 +290,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="govcloud-bench-") as tmp:
         db = args.db or os.path.join(tmp, "bench.db")
         started = time.perf_counter()
-        counts = build_store(f"sqlite:///{db}", desired(args.tenants, topology()), args.vms)
+        state = desired(args.tenants, topology())
+        counts = build_store(f"sqlite:///{db}", state, args.vms)
+        if extra is not None:
+            counts.update(extra(f"sqlite:///{db}", state))
         print(f"synthetic store: {', '.join(f'{v} {k}' for k, v in counts.items())} "
-              f"({os.path.getsize(db) / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f} s"
-              ")")
-        subprocess.run([sys.executable, __file__, "--measure", "--db", db, "--tenants", str(args.tenants), "--repeat", str(args.repeat)],
+              f"({os.path.getsize(db) / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f} s)")
+        subprocess.run([sys.executable, script, "--measure", "--db", db, "--tenants", str(args.tenants), "--repeat", str(args.repeat)],
                        check=True)
 
+
+def main() -> None:
+    run_on_store(__file__, __doc__.splitlines()[0], measure, repeat=5)
 
 if __name__ == "__main__":
     main()

@@ -21,16 +21,13 @@ R runs, rows, and the process's peak RSS. Targets (issue 15): a month's report <
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import importlib.util
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -149,27 +146,7 @@ def measure(url: str, tenants: int, repeat: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vms", type=int, default=100_000)
-    parser.add_argument("--tenants", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--db", help="SQLite file to build (default: a temporary one, removed afterwards)")
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.measure:
-        measure(f"sqlite:///{args.db}", args.tenants, args.repeat)
-        return
-    with tempfile.TemporaryDirectory(prefix="govcloud-bench-") as tmp:
-        db = args.db or os.path.join(tmp, "bench.db")
-        started = time.perf_counter()
-        state = eb.desired(args.tenants, eb.topology())
-        counts = eb.build_store(f"sqlite:///{db}", state, args.vms)
-        counts.update(history(f"sqlite:///{db}", state))
-        print(f"synthetic store: {', '.join(f'{v} {k}' for k, v in counts.items())} "
-              f"({os.path.getsize(db) / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f} s)")
-        subprocess.run([sys.executable, __file__, "--measure", "--db", db, "--tenants", str(args.tenants), "--repeat", str(args.repeat)],
-                       check=True)
-
+    eb.run_on_store(__file__, __doc__.splitlines()[0], measure, repeat=3, extra=history)
 
 if __name__ == "__main__":
     main()
