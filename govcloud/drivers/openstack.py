@@ -34,6 +34,8 @@ LOOKUP_TTL = 300.0
 """Seconds an image, network or flavor id found by name is reused (the daemon keeps its drivers for days:
 a flavor recreated under the same name is picked up within this time)."""
 SETTLED = ("ACTIVE", "SHUTOFF")
+ABANDONED_CHECK = 5.0
+"""Seconds between looks at the evacuate action of a server that is still being evacuated."""
 """Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
 
 
@@ -450,9 +452,8 @@ class OpenStackDriver:
         raw = self._server_of(tenant, server_id)
         if raw.compute_host == host and raw.status == "ACTIVE" and raw.task_state is None:
             return _server(raw)
-        if raw.compute_host != host:
-            self._post_evacuate(raw, host)
-        raw = self._wait_evacuated(raw, host, deadline)
+        request = self._post_evacuate(raw, host) if raw.compute_host != host else None
+        raw = self._wait_evacuated(raw, host, deadline, request)
         if raw.status == "SHUTOFF":
             _call(f"start {raw.name} on {host}", lambda: conn.compute.start_server(raw))
             raw = self._wait(conn, raw, "ACTIVE", max(1.0, deadline - time.monotonic()))
@@ -465,19 +466,26 @@ class OpenStackDriver:
             raise PermanentError(f"server {server_id} ({raw.name}) is not in the project of tenant {tenant}")
         return raw
 
-    def _post_evacuate(self, server: Any, host: str) -> None:
-        """The raw action: the SDK's ``evacuate_server`` would send its negotiated microversion, which has no ``force``."""
+    def _post_evacuate(self, server: Any, host: str) -> str | None:
+        """The raw action: the SDK's ``evacuate_server`` would send its negotiated microversion, which has no
+        ``force``. Returns nova's request id: the instance action that records how the evacuation went."""
         body = {"evacuate": {"host": host, "force": True}}
 
-        def post() -> None:
+        def post() -> str | None:
             response = self.admin.compute.post(f"/servers/{server.id}/action", json=body, microversion=EVACUATE_MICROVERSION)
             os_exc.raise_from_response(response)
+            found = response.headers.get("x-openstack-request-id") or response.headers.get("x-compute-request-id")
+            return str(found) if found else None
 
-        _call(f"evacuate {server.name} from {server.compute_host} to {host}", post)
+        request: str | None = _call(f"evacuate {server.name} from {server.compute_host} to {host}", post)
+        return request
 
-    def _wait_evacuated(self, server: Any, host: str, deadline: float) -> Any:
+    def _wait_evacuated(self, server: Any, host: str, deadline: float, request: str | None = None) -> Any:
         """Until nova has rebuilt the server on ``host`` with no task left. ERROR counts only once the task
-        is over: an ERROR server being evacuated keeps that status while it is rebuilt."""
+        is over: an ERROR server being evacuated keeps that status while it is rebuilt. A server still
+        ``rebuilding`` on its old host is checked against its evacuate action now and then: nova's
+        conductor can fail before the compute is asked (a placement error) and leave the task set forever."""
+        checked = time.monotonic()
         while True:
             raw = _call(f"get server {server.id}", lambda: self.admin.compute.get_server(server.id))
             if raw.status == "ERROR" and raw.task_state is None:
@@ -485,10 +493,29 @@ class OpenStackDriver:
                                      f"{_server(raw).fault or 'nova recorded no fault'}")
             if raw.compute_host == host and raw.task_state is None and raw.status in SETTLED:
                 return raw
+            if request and raw.compute_host != host and time.monotonic() - checked >= ABANDONED_CHECK:
+                checked = time.monotonic()
+                self._raise_if_abandoned(raw, host, request)
             if time.monotonic() >= deadline:
                 raise TemporaryError(f"evacuating {raw.name} to {host}: still {raw.status} on {raw.compute_host} "
                                      f"(task {raw.task_state}) at the deadline", delay=5)
             time.sleep(1)
+
+    def _raise_if_abandoned(self, raw: Any, host: str, request: str) -> None:
+        """An evacuation nova gave up on before any compute took it: its action's events are all over, one
+        failed, and the server still carries the task on its old host. Its task is cleared with
+        os-resetState (to ``error``, the state nova lets one evacuate from) and a TemporaryError asks the
+        caller's retry to evacuate again — otherwise the move would wait until its deadline and then get a
+        409 for the task nova never clears."""
+        action = _call(f"get the evacuate action of {raw.name}",
+                       lambda: self.admin.compute.get_server_action(request, raw.id, ignore_missing=True))
+        events = list(getattr(action, "events", None) or []) if action is not None else []
+        failed = [e for e in events if str(e.result).lower() == "error"]
+        if not failed or any(e.finish_time is None for e in events):
+            return
+        _call(f"reset the state of {raw.name}", lambda: self.admin.compute.reset_server_state(raw.id, "error"))
+        raise TemporaryError(f"evacuating {raw.name} to {host}: nova abandoned it in {failed[0].event} "
+                             f"(task {raw.task_state} left on {raw.compute_host}); state reset, evacuating again", delay=1)
 
     # -- images (replication) ----------------------------------------------------------------
     def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:

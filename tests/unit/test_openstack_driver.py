@@ -226,3 +226,49 @@ def test_a_server_group_is_looked_up_once_and_never_under_the_drivers_own_lock()
     conn = SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups))
     assert [driver._server_group(conn, "gd-zf", "t-1-db-gz-main") for _ in range(3)] == ["g-1"] * 3
     assert free_while_listing == [True]  # listed once, and the driver's lock was free meanwhile
+
+
+class AbandoningNova:
+    """nova whose conductor gives up on the first evacuation (a placement 401) and leaves the server
+    ``rebuilding`` on its old host; the second evacuation goes through."""
+
+    def __init__(self) -> None:
+        self.server = SimpleNamespace(id="s-1", name="web-1", status="ACTIVE", task_state=None, compute_host="gz-main-1",
+                                      availability_zone="gz-main", addresses={}, fault=None, metadata={}, created_at="",
+                                      project_id="p-1", flavor=None)
+        self.posts: list[str] = []
+        self.resets: list[str] = []
+
+    def get_server(self, _id: str) -> SimpleNamespace:
+        return self.server
+
+    def post(self, url: str, *, json: dict[str, Any], microversion: str) -> SimpleNamespace:
+        self.posts.append(json["evacuate"]["host"])
+        if len(self.posts) == 1:
+            self.server.task_state = "rebuilding"
+        else:
+            self.server.__dict__.update(status="ACTIVE", task_state=None, compute_host=json["evacuate"]["host"], availability_zone="gz-backup")
+        return SimpleNamespace(status_code=202, headers={"x-openstack-request-id": f"req-{len(self.posts)}"})
+
+    def get_server_action(self, request: str, _server: str, ignore_missing: bool = True) -> SimpleNamespace:
+        assert request == "req-1"
+        return SimpleNamespace(events=[SimpleNamespace(event="conductor_rebuild_server", result="Error", finish_time="2026-12-05T04:38:16")])
+
+    def reset_server_state(self, _server: str, state: str) -> None:
+        self.resets.append(state)
+        self.server.__dict__.update(status=state.upper(), task_state=None)
+
+
+def test_an_evacuation_nova_abandoned_is_reset_and_asked_again_not_waited_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen on the devcloud: two evacuations at once, the conductor's first placement call 401 (its token
+    revoked), one server stuck ``rebuilding`` on its dead host until the move's deadline, then a 409."""
+    import govcloud.drivers.openstack as module
+    monkeypatch.setattr(module, "ABANDONED_CHECK", 0.0)
+    nova = AbandoningNova()
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")), compute=nova)
+    with pytest.raises(TemporaryError, match=r"nova abandoned it in conductor_rebuild_server .* evacuating again"):
+        driver.evacuate_server("gd-zf", "s-1", host="gz-backup-1", timeout=30)
+    assert nova.resets == ["error"] and nova.server.task_state is None
+    moved = driver.evacuate_server("gd-zf", "s-1", host="gz-backup-1", timeout=30)  # what the caller's retry does
+    assert (moved.status, moved.host, nova.posts) == ("ACTIVE", "gz-backup-1", ["gz-backup-1", "gz-backup-1"])

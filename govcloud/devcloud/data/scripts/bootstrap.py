@@ -25,6 +25,21 @@ def connect(spec, region=None):
     return openstack.connect(cloud=spec["cloud"], region_name=region or spec["regions"][0]["id"])
 
 
+def ensure_password(spec, idp, user, project_id, password):
+    """Set ``password`` only when it does not already work: keystone revokes every token of a user whose
+    password is updated, even to the same value, and the services started alongside (nova's scheduler and
+    conductor) hold tokens from this very ``up`` — the first call each makes to placement then gets a 401,
+    and nova's conductor leaves an evacuation stuck in ``rebuilding`` on it."""
+    try:
+        openstack.connect(auth_url=spec["keystone_url"], username=user.name, password=password, project_id=project_id,
+                          user_domain_id=user.domain_id, identity_api_version="3").authorize()
+        return
+    except exceptions.HttpException:
+        pass
+    log(f"password of {user.name} set")
+    idp.update_user(user, password=password)
+
+
 def identity(spec):
     """Service project, roles, service users, the monitor (reader) user, services and endpoints."""
     conn = connect(spec)
@@ -41,14 +56,14 @@ def identity(spec):
         if user is None:
             user = idp.create_user(name=name, password=spec["service_password"], domain_id=domain.id, default_project_id=project.id)
         else:
-            idp.update_user(user, password=spec["service_password"])
+            ensure_password(spec, idp, user, project.id, spec["service_password"])
         idp.assign_project_role_to_user(project, user, admin_role)
         idp.assign_project_role_to_user(project, user, service_role)
     monitor = idp.find_user("monitor", domain_id=domain.id)
     if monitor is None:
         monitor = idp.create_user(name="monitor", password=spec["monitor_password"], domain_id=domain.id)
     else:
-        idp.update_user(monitor, password=spec["monitor_password"])
+        ensure_password(spec, idp, monitor, admin_project.id, spec["monitor_password"])
     idp.assign_project_role_to_user(admin_project, monitor, reader)
     keystone = idp.find_service("keystone")
     for region in spec["regions"]:
