@@ -133,7 +133,7 @@ class Daemon:
         self.server: Server | None = None
         self._terms = 0
         self.reconciler = Reconciler(ctx, policy=settings.reconcile_policy, timeout=settings.reconcile_timeout, actor=self.identity.id,
-                                     terraform_runs=settings.reconcile_terraform_runs)
+                                     terraform_runs=settings.reconcile_terraform_runs, stop=self.stopping)
         self.watch = CentreWatch(store=ctx.store, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
                                  clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
                                  policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))

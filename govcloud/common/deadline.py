@@ -28,14 +28,18 @@ V = TypeVar("V")
 
 
 class Deadline:
-    """One point in (monotonic) time that several waits share."""
+    """One point in (monotonic) time that several waits share; ``stop`` (the daemon's stop request) ends
+    it early, so that a stopping daemon does not sit out a pass's whole timeout on a slow API."""
 
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic, stop: threading.Event | None = None) -> None:
         self.seconds = seconds
         self.clock = clock
         self.at = clock() + seconds
+        self.stop = stop
 
     def left(self) -> float:
+        if self.stop is not None and self.stop.is_set():
+            return 0.0
         return max(0.0, self.at - self.clock())
 
 
@@ -93,12 +97,29 @@ def collect(futures: Mapping[K, Future[V]], deadline: Deadline) -> dict[K, Answe
     answers: dict[K, Answer[V]] = {}
     for key, future in futures.items():
         try:
-            answers[key] = Answer(value=future.result(timeout=deadline.left()))
+            answers[key] = Answer(value=_result(future, deadline))
         except FutureTimeout:
             answers[key] = Answer(late=True)
         except Exception as exc:  # noqa: BLE001 - the caller decides which failures are answers and which are bugs
             answers[key] = Answer(error=exc)
     return answers
+
+
+STOP_POLL = 0.5
+"""Seconds between looks at a deadline's ``stop`` while a future is waited for."""
+
+
+def _result(future: Future[V], deadline: Deadline) -> V:
+    """The future's value by the deadline (FutureTimeout when it is over or stopped first)."""
+    if deadline.stop is None:
+        return future.result(timeout=deadline.left())
+    while True:
+        left = deadline.left()
+        try:
+            return future.result(timeout=min(left, STOP_POLL))
+        except FutureTimeout:
+            if deadline.left() <= 0:
+                raise
 
 
 def _run(future: Future[V], call: Callable[[], V]) -> None:

@@ -76,12 +76,15 @@ class Reconciler:
     """Reconcile passes over every cloud of the topology (OpenStack and Terraform)."""
 
     def __init__(self, ctx: EngineContext, *, policy: str = "correct", timeout: float = 120.0, actor: str = "system",
-                 terraform_runs: int = 2) -> None:
+                 terraform_runs: int = 2, stop: threading.Event | None = None) -> None:
+        """``stop``: set when the caller (the daemon) is asked to stop; a pass then stops waiting for
+        listings and counts the missing ones as late."""
         if policy not in POLICIES:
             raise ValueError(f"reconcile policy {policy!r}: expected one of {', '.join(POLICIES)}")
         self.ctx = ctx
         self.policy = policy
         self.timeout = timeout
+        self.stop = stop
         self.actor = actor
         self.clouds = [c for c in ctx.state.topology.clouds if c.driver == "openstack"]
         self.tf_clouds = [c.id for c in ctx.state.topology.clouds if c.driver == "terraform"]
@@ -158,7 +161,7 @@ class Reconciler:
         planned = {(t, c): self._workspaces.ask((t, c), functools.partial(tf_reconcile.reconcile_workspace, self.ctx, t, c,
                                                                             policy=self.policy, actor=self.actor, slots=self._slots[c]))
                    for t, c in tf_reconcile.workspaces(self.ctx, self.tf_clouds)}
-        deadline = Deadline(self.timeout)
+        deadline = Deadline(self.timeout, stop=self.stop)
         listings = {e: self._listing(e, a) for e, a in collect(asked, deadline).items()}
         terraform = self._terraform(collect(planned, deadline))
         tenants = set(self.ctx.state.tenants)

@@ -46,3 +46,17 @@ def test_one_deadline_shared_by_two_kinds_of_calls() -> None:
     assert deadline.left() == 0.5
     clock[0] = 200
     assert deadline.left() == 0
+
+
+def test_a_stop_request_ends_the_wait_for_a_hanging_call_long_before_the_deadline() -> None:
+    """The daemon's stop: a reconcile pass waiting on a nova that does not answer must not hold ``systemctl stop``
+    (or the next leader) for the pass's whole timeout (CI: a daemon still in a 120 s pass at its 60 s stop)."""
+    calls = InFlight[str, str]("test")
+    release, stop = threading.Event(), threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    begun = time.monotonic()
+    answers = calls.round({"hung": lambda: "late" if release.wait(10) else "never", "fast": lambda: "fast done"},
+                          Deadline(30, stop=stop))
+    assert time.monotonic() - begun < 2
+    assert answers["hung"].late and answers["fast"].value == "fast done"
+    release.set()
