@@ -350,7 +350,8 @@ class DrActivation:
         """One transaction: the VM row points at the new server, the ledger moves (reservation → allocation), audit."""
         vm, now = move.vm, self.now()
         lost_at = str(run.plan.get("lost_at") or run.created_at)
-        report = {"server": server.id, "old_server": vm.server_id, "from": vm.centre, "to": move.target, "replica": source.replica,
+        report = {"ticket": vm.ticket, "server": server.id, "old_server": vm.server_id, "from": vm.centre, "to": move.target,
+                  "replica": source.replica,
                   "image": source.image, "taken_at": source.taken_at, "data_loss_s": max(0.0, _seconds(source.taken_at, lost_at)),
                   "rto_s": _seconds(lost_at, now), "rebuild_s": round(rebuild_s, 3)}
         with self.store.transaction() as conn:
@@ -362,7 +363,7 @@ class DrActivation:
                                              "status": server.status, "address": server.address, "fault": server.fault, "updated_at": now}))
             tickets.move_allocation(conn, vm.ticket, vm.cloud, vm.centre, move.target, vm.size, now=now)
             report["reservation_used"] = tickets.claim_reservation(conn, vm.ticket, vm.cloud, move.target, vm.size, now=now)
-            self.store.audit.append(self.actor.id, "dr.activate", f"vm:{vm.name}", {"run": run.id, "ticket": vm.ticket, **report},
+            self.store.audit.append(self.actor.id, "dr.activate", f"vm:{vm.name}", {"run": run.id, **report},
                                     connection=conn)
             self.store.audit.append(self.actor.id, "dr.server-lost", f"vm:{vm.name}",
                                     {"run": run.id, "server": vm.server_id, "centre": vm.centre, "region": row.region,
