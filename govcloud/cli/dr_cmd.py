@@ -103,8 +103,14 @@ def _activation(app: AppContext, timeout: float = 600.0) -> tuple[Any, Any]:
     ctx = build(app.settings)
     actor = acting_user(ctx.state.users, app.settings.user)
     return ctx, DrActivation(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=actor,
-                        timeout=timeout, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
-                        hook=ansible_hook(ctx.settings))
+                             timeout=timeout, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
+                             hook=ansible_hook(ctx.settings), onboard=lambda tenant, endpoint: _onboarded(ctx, tenant, endpoint))
+
+
+def _onboarded(ctx: Any, tenant: str, endpoint: Any) -> None:
+    from govcloud.engine.onboard import ensure_tenant_for
+
+    ensure_tenant_for(ctx, tenant, endpoint)
 
 
 @dr.command("activate")

@@ -33,6 +33,7 @@ RTO is the time from that moment until the VM was ACTIVE in the DR centre.
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class DrActivation:
                  now: Callable[[], str], actor: User, timeout: float = 600.0, tries: int = 6,
                  on_retry: Callable[[dict[str, object]], None] = lambda _event: None, settings: FailoverSettings | None = None,
                  hook: HookRunner | None = None, clock: Callable[[], float] = time.time, owner: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, onboard: Callable[[str, Endpoint], None] | None = None) -> None:
         self.store = store
         self.state = state
         self.endpoints = endpoints
@@ -115,6 +116,13 @@ class DrActivation:
         self.settings = settings or FailoverSettings()
         self.hook = hook
         self.sleep = sleep
+        self.onboard = onboard
+        """Makes sure a tenant can boot servers in an endpoint (project, role, quotas, security group: the
+        engine's onboarding, passed in by the CLI); called once per tenant before its first rebuild, since a
+        tenant's tickets may never have used the DR region."""
+        self._onboarded: dict[tuple[str, Endpoint], threading.Lock] = {}
+        self._ready: set[tuple[str, Endpoint]] = set()
+        self._lock = threading.Lock()
         self.journal = Journal(store, now=now, clock=clock, settings=self.settings, owner=owner)
 
     # -- the cloud -----------------------------------------------------------------------------
@@ -308,9 +316,11 @@ class DrActivation:
         vm = move.vm
         target = self.endpoints.of(vm.cloud, move.target)
         zone = target.zone or move.zone
-        driver = self.driver(Endpoint(cloud=target.entry, region=target.region))
+        endpoint = Endpoint(cloud=target.entry, region=target.region)
+        driver = self.driver(endpoint)
         begun = time.monotonic()
         try:
+            self._onboard(vm.tenant, endpoint)
             spec = self._spec(run, vm, zone, source)
 
             def boot() -> Server:  # asks first on every try: a try whose answer was lost (or a killed run) made it already
@@ -320,7 +330,7 @@ class DrActivation:
                 return driver.wait_for_server(vm.tenant, server.id, timeout=self.timeout)
 
             server = retry(f"rebuild {vm.name} in {move.target}", boot, tries=self.tries, on_retry=self.on_retry, sleep=self.sleep)
-        except DriverError as exc:
+        except GovcloudError as exc:  # nova's refusal, or onboarding the tenant there failed: this VM fails, the others go on
             self.store.audit.append(self.actor.id, "dr.activate.failed", f"vm:{vm.name}",
                                     {"run": run.id, "to": move.target, "replica": source.replica, "error": str(exc)})
             return Outcome(move, False, str(exc))
@@ -333,6 +343,18 @@ class DrActivation:
         return Outcome(move, True, f"ACTIVE in {move.target} from replica {source.replica} taken {source.taken_at}: data loss "
                                    f"{report['data_loss_s']:.0f} s, RTO {report['rto_s']:.0f} s (rebuild {report['rebuild_s']:.1f} s)",
                        server.host)
+
+    def _onboard(self, tenant: str, endpoint: Endpoint) -> None:
+        """``onboard`` once per tenant and endpoint in this process (two rebuilds of one tenant wait for one onboarding)."""
+        if self.onboard is None:
+            return
+        key = (tenant, endpoint)
+        with self._lock:
+            lock = self._onboarded.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._ready:
+                self.onboard(tenant, endpoint)
+                self._ready.add(key)
 
     def _spec(self, run: RunRow, vm: Placed, zone: str, source: Source) -> ServerSpec:
         """The server to boot: the ticket's placement of the VM (flavor, network by name) in the DR zone, from the replica."""

@@ -209,7 +209,9 @@ def test_approved_dr_vms_are_rebuilt_in_sg_dr_from_their_newest_replica(ctx: Eng
     clock.advance(minutes=5)
     run_id = approved_run(ctx)
     clock.advance(minutes=1)
-    done = activation(ctx).activate(run_id)
+    onboarded: list[tuple[str, Any]] = []
+    done = activation(ctx, onboard=lambda tenant, endpoint: onboarded.append((tenant, endpoint))).activate(run_id)
+    assert onboarded == [("gd-mzt", SG)]  # once per tenant and endpoint, before its first rebuild
 
     assert done.run.state == "finished" and len(done.run.moved) == 2 and done.run.plan.held == ()
     servers = {s.name: s for s in dr_servers(cloud)}
@@ -308,6 +310,7 @@ def test_a_failed_rebuild_is_journalled_and_keeps_the_vm_and_its_reservation(ctx
     cloud.faults["create_server"] = [PermanentError("No valid host was found")]
     done = activation(ctx).activate(approved_run(ctx))
     assert done.run.state == "failed" and "No valid host" in done.run.failed[0].detail
+    assert len(done.run.failed) == 1
     with ctx.store.transaction() as conn:
         (row,) = rows.vms_of(conn, ticket)
     assert row.centre != "sg-dr" and ledger(ctx)[("sg-dr", "dr")] == (1, 1)
@@ -322,3 +325,18 @@ def test_the_daemon_does_not_take_over_a_waiting_activation(ctx: EngineContext, 
     recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=actor,
                         clock=lambda: T0.timestamp() + 3600)
     assert recovery.journal.stale_runs() == []
+
+
+def test_retiring_a_ticket_after_activation_deletes_its_servers_in_sg_dr(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path,
+                                                                         clock: Clock) -> None:
+    """The VM rows name servers in another region than the ticket's plan: retirement must look there too."""
+    from govcloud.engine import provision
+
+    ticket = active_ticket(ctx, tmp_path, "dr", count=2)
+    replicate(ctx)
+    activation(ctx).activate(approved_run(ctx))
+    assert len(dr_servers(cloud)) == 2
+    provision.retire(ctx, ticket)
+    assert dr_servers(cloud) == []
+    assert [s for s in cloud.in_region(GZ) if ticket in s.name] == []  # the lost originals too, once reachable
+    assert ledger(ctx) == {}
