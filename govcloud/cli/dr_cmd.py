@@ -130,17 +130,12 @@ def activate_cmd(app: AppContext, cloud: str | None, run_id: int | None, reason:
 
     Exit codes: 0 done; 1 a rebuild or hook failed; 2 refused; 3 nothing rebuilt, dr VMs held; 4 waiting for approval."""
     from govcloud.errors import InputError
-    from govcloud.model.access import require
 
-    if cloud is None and run_id is None:
-        raise InputError("name the cloud (--cloud gd-prov) or the run to carry on (--run ID)")
     if declare_lost and not reason.strip():
         raise InputError("--declare-lost needs --reason: a declaration that centres are lost is audited with its reason")
     ctx, activation = _activation(app, timeout)
-    require(activation.actor, "dr-activate")
-    run = activation.get(run_id) if run_id is not None else activation.pending(cloud or "")
-    if run is None:
-        run = activation.request(cloud or "", reason=reason, declare_lost=declare_lost)
+    run, requested = activation.run_for(cloud_id=cloud, run_id=run_id, reason=reason, declare_lost=declare_lost)
+    if requested:
         click.echo(f"DR activation run {run.id} of {run.cloud} requested" + (" (centres declared lost)" if declare_lost else ""), err=True)
     approval = activation.approval(run)  # AwaitingApproval (exit 4) names the run to approve
     plan, _ = activation.plan(run.cloud)

@@ -156,6 +156,19 @@ class DrActivation:
         return run
 
     # -- 1. request ----------------------------------------------------------------------------
+    def run_for(self, *, cloud_id: str | None, run_id: int | None, reason: str = "", declare_lost: bool = False) -> tuple[RunRow, bool]:
+        """What ``dr activate`` goes on with: the run named, else the cloud's waiting or running one, else a
+        new request (True). The operator's permission is checked before anything is looked up."""
+        require(self.actor, "dr-activate")
+        if run_id is not None:
+            return self.get(run_id), False
+        if cloud_id is None:
+            raise InputError("name the cloud (--cloud gd-prov) or the run to carry on (--run ID)")
+        pending = self.pending(cloud_id)
+        if pending is not None:
+            return pending, False
+        return self.request(cloud_id, reason=reason, declare_lost=declare_lost), True
+
     def request(self, cloud_id: str, *, reason: str, declare_lost: bool = False) -> RunRow:
         """A new run waiting for approval. Refused unless every serving centre is recorded down, or the
         operator declares them lost."""
