@@ -340,3 +340,33 @@ def test_retiring_a_ticket_after_activation_deletes_its_servers_in_sg_dr(ctx: En
     assert dr_servers(cloud) == []
     assert [s for s in cloud.in_region(GZ) if ticket in s.name] == []  # the lost originals too, once reachable
     assert ledger(ctx) == {}
+
+
+class Killed(BaseException):
+    """The process carrying the run dies (kill -9) right after nova accepted a create."""
+
+
+def test_a_run_killed_mid_way_is_taken_over_and_boots_no_vm_twice(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path,
+                                                                  clock: Clock) -> None:
+    ticket = active_ticket(ctx, tmp_path, "dr", count=2)
+    replicate(ctx)
+    run_id = approved_run(ctx)
+    creates = cloud.creates
+    cloud.faults["create_server:done"] = [Killed()]
+    with pytest.raises(Killed):
+        activation(ctx, settings=ONE_AT_A_TIME).activate(run_id)
+    with ctx.store.transaction() as conn:
+        recorded = {v.server_id for v in rows.vms_of(conn, ticket) if v.centre == "sg-dr"}
+    unrecorded = [s for s in dr_servers(cloud) if s.id not in recorded]
+    assert len(unrecorded) == 1 and all_runs(ctx)[0].state == "running"  # booted, never recorded: the process died
+    with pytest.raises(runs.RunInProgress, match="is carried out by"):
+        activation(ctx, clock=lambda: clock.now.timestamp()).activate(run_id)  # its heartbeat is fresh: nobody may take it yet
+    later = activation(ctx, clock=lambda: clock.now.timestamp() + 3600)
+    done = later.activate(run_id)
+    assert done.run.resumed and done.run.state == "finished" and len(done.run.moved) == 1  # the one the dead run had not recorded
+    assert len(dr_servers(cloud)) == 2 and cloud.creates == creates + 2  # the dead run's server found by its metadata, not booted again
+    assert unrecorded[0].id in {r["server"] for r in done.reports.values()}
+    with ctx.store.transaction() as conn:
+        assert {v.centre for v in rows.vms_of(conn, ticket)} == {"sg-dr"}
+    assert ledger(ctx)[("sg-dr", "vm")] == (2, 2) and ("sg-dr", "dr") not in ledger(ctx)
+    assert "dr-activation.resume" in [r.action for r in ctx.store.audit.records()]
