@@ -41,6 +41,8 @@ def test_activate_waits_for_an_approver_then_rebuilds_and_configures(wired: Engi
     with wired.store.transaction() as conn:
         (run,) = runs.runs(conn)
     assert f"govcloud dr approve {run.id}" in err and "Nothing was created" in err and cloud.in_region(SG) == []
+    code, out, _ = cli(wired, "failover", "history", "-o", "json")
+    assert code == 0 and [(r["kind"], r["state"], r["user"]) for r in json.loads(out)] == [("dr-activation", "new", "yunwei-he")]
 
     code, _, err = cli(wired, "dr", "approve", str(run.id), user="yunwei-he")
     assert code == 2 and "'dr-approve' needs role approver or admin" in err
@@ -54,6 +56,8 @@ def test_activate_waits_for_an_approver_then_rebuilds_and_configures(wired: Engi
     assert len(data["vms"]) == 8 and all(v["to"] == "sg-dr" and v["data_loss_s"] >= 0 for v in data["vms"].values())
     assert {g["name"] for g in data["groups"]} == {"public-security", "data-exchange"}
     assert {c["state"] for c in data["configured"].values()} == {"active"} and len(data["configured"]) == 2
+    code, out, _ = cli(wired, "failover", "history", "-o", "json")
+    assert code == 0 and [(r["kind"], r["state"], r["moved"]) for r in json.loads(out)] == [("dr-activation", "finished", 8)]
     servers = {s.name: s for s in cloud.in_region(SG)}
     hostvars = {h: v for call in playbooks.calls for h, v in call["inventory"]["all"]["hosts"].items()}
     assert {n: (hostvars[n]["ansible_host"], hostvars[n]["govcloud_centre"], hostvars[n]["govcloud_vm_id"]) for n in servers} == \
