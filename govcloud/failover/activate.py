@@ -205,6 +205,10 @@ class DrActivation:
         run = self.get(run_id)
         if run.state != "new":
             raise ActivationRefused(f"run {run.id} is {run.state}: only a DR activation waiting for approval can be approved")
+        if run.detail.get("approval"):
+            given = run.detail["approval"]
+            raise ActivationRefused(f"run {run.id} is already approved by {given['by']} at {given['at']}: an operator carries it out "
+                                    f"with 'govcloud dr activate --run {run.id}'")
         if run.started_by == self.actor.id:
             raise PermissionDenied(f"user '{self.actor.id}' requested run {run.id} and may not approve it: management and operation are "
                                    "separate, another approver of the e-government office must")

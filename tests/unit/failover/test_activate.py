@@ -146,6 +146,8 @@ def test_an_approver_approves_once_and_only_a_waiting_dr_run(ctx: EngineContext,
     assert approved.detail["approval"]["by"] == "shenpi-chen" and approved.detail["approval"]["rule"] is None
     audit = [r for r in ctx.store.audit.records() if r.action == "dr-activation.approve"]
     assert [(r.actor, r.details["requested_by"]) for r in audit] == [("shenpi-chen", "yunwei-he")]
+    with pytest.raises(ActivationRefused, match=f"run {run.id} is already approved by shenpi-chen"):
+        activation(ctx, "shenpi-lin").approve(run.id)
     activation(ctx).activate(run.id)  # nothing to rebuild: the run ends
     with pytest.raises(ActivationRefused, match=f"run {run.id} is finished: only a DR activation waiting for approval"):
         activation(ctx, "shenpi-lin").approve(run.id)
@@ -370,3 +372,18 @@ def test_a_run_killed_mid_way_is_taken_over_and_boots_no_vm_twice(ctx: EngineCon
         assert {v.centre for v in rows.vms_of(conn, ticket)} == {"sg-dr"}
     assert ledger(ctx)[("sg-dr", "vm")] == (2, 2) and ("sg-dr", "dr") not in ledger(ctx)
     assert "dr-activation.resume" in [r.action for r in ctx.store.audit.records()]
+
+
+def test_a_tenant_that_cannot_be_onboarded_in_the_dr_region_fails_its_vms_only(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path,
+                                                                                clock: Clock) -> None:
+    from govcloud.errors import NotFound
+
+    active_ticket(ctx, tmp_path, "dr", count=2)
+    replicate(ctx)
+
+    def onboard(tenant: str, endpoint: Any) -> None:
+        raise NotFound(f"tenant {tenant} has no quota reaching {endpoint.region}")
+
+    done = activation(ctx, onboard=onboard).activate(approved_run(ctx))
+    assert done.run.state == "failed" and len(done.run.failed) == 2 and dr_servers(cloud) == []
+    assert all("has no quota reaching gd-sg" in o.detail for o in done.run.failed)
