@@ -19,6 +19,7 @@ terraform_path.py); engine/provision.py picks the path of each ticket and calls 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -306,6 +307,23 @@ def converge(ctx: EngineContext, row: TicketRow, actor: str, queue: WorkQueue | 
     return Outcome(row.id, "active", f"{len(servers)} server(s) in place" + (f", replaced {', '.join(replaced)}" if replaced else ""))
 
 
+def _elsewhere(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) -> list[VmPlacement]:
+    """A copy of each VM whose row says it runs behind another endpoint than planned (a DR activation rebuilt
+    it in the DR centre, another region): retirement looks for its server there too, and still where it was
+    planned (the lost original may be back). The copy has no server group: that stays where it was made."""
+    with ctx.store.transaction() as conn:
+        now = {v.idx: v for v in rows.vms_of(conn, row.id)}
+    moved = []
+    for vm in vms:
+        there = now.get(vm.index)
+        if there is None or there.centre == vm.centre:
+            continue
+        copy = dataclasses.replace(vm, centre=there.centre, region=there.region, zone=there.zone, server_group=None)
+        if endpoint_of(ctx, copy) != endpoint_of(ctx, vm):
+            moved.append(copy)
+    return moved
+
+
 def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], queue: WorkQueue, *,
                 keep: Set[str] = frozenset()) -> set[str]:
     """Delete every server of the ticket (found by name, in one listing of the project per endpoint) but
@@ -384,7 +402,8 @@ class OpenStackPath:
 
     def remove(self, ctx: EngineContext, row: TicketRow, actor: str) -> int:
         """Delete every server of the ticket and its server groups, then anything else still carrying its metadata."""
-        vms = placements(row)
+        planned = placements(row)
+        vms = planned + _elsewhere(ctx, row, planned)
         deleted = _delete_all(ctx, row, vms, self.queue)  # a server still listed after its deletion is not swept (nor counted) again
         return len(deleted) + len(_sweep(ctx, _Run(ctx, row, self.queue), vms, deleted, actor))
 

@@ -49,7 +49,8 @@ _SPECS = (
     Spec("govcloud_recovery_run_running", "gauge", "1 while a run of the centre is new or running (absent otherwise).",
          ("kind", "cloud", "centre")),
     Spec("govcloud_recovery_run_heartbeat_timestamp_seconds", "gauge",
-         "Last heartbeat of the process carrying a run in progress: it stops when the process dies (stall alert).",
+         "Last heartbeat of the process carrying a run in progress: it stops when the process dies (stall alert); "
+         "absent while a run is new (a DR activation waiting for approval has no carrier).",
          ("kind", "cloud", "centre")),
     Spec("govcloud_recovery_vm_seconds", "histogram", "Seconds from sending a VM's move to nova reporting it ACTIVE on the target.",
          ("kind",)),

@@ -53,7 +53,7 @@ def recovery_families(found: RecoveryFacts, *, now: datetime.datetime) -> list[F
         if run.state in ACTIVE_STATES:
             running.add(key, 1.0)
             heartbeat = _epoch(run.heartbeat_at)
-            if heartbeat is not None:
+            if heartbeat is not None and run.state == "running":  # a new run (a DR activation waiting for approval) has no carrier yet
                 beat.add(key, heartbeat)
     seconds = [(kind, e - s) for kind, start, end in found.vm_seconds
                if (s := _epoch(start)) is not None and (e := _epoch(end)) is not None]

@@ -91,9 +91,11 @@ class Journal:
         return taken, True
 
     def stale_runs(self) -> list[RunRow]:
-        """Runs new or running whose owner is gone: what a new leader resumes."""
+        """Runs new or running whose owner is gone: what a new leader resumes. Not a DR activation: it
+        waits for the e-government office's approval and is carried on by ``govcloud dr activate`` only."""
         with self.store.transaction() as conn:
-            return [r for r in runs.runs(conn, limit=200) if r.state in runs.ACTIVE_STATES and self.stale(r)]
+            return [r for r in runs.runs(conn, limit=200)
+                    if r.state in runs.ACTIVE_STATES and r.kind in runs.FAILOVER_KINDS and self.stale(r)]
 
     @contextmanager
     def beating(self, run_id: int) -> Iterator[threading.Event]:

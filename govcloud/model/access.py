@@ -23,6 +23,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "onboard": ("operator", "admin"),
     "failover": ("operator", "admin"),
     "replicate": ("operator", "admin"),
+    "dr-activate": ("operator", "admin"),
+    "dr-approve": ("approver", "admin"),
     "view-all": ("approver", "operator", "admin"),
     "report-sample": ("operator", "admin"),
     "daemon": ("operator",),

@@ -89,12 +89,33 @@ class ProtectionGroup:
 
 
 @dataclass(frozen=True)
+class Emergency:
+    """The e-government office's standing approval of a DR activation (issue 14), written into the plan
+    beforehand by one of its approvers: a run waiting for approval counts as approved once it has waited
+    ``auto_approve_after`` and ``when`` holds. ``both-centres-down``: every serving centre of the cloud is
+    recorded ``down`` by the health watch (an operator's declaration alone is not enough)."""
+
+    auto_approve_after: Annotated[str, Duration()]
+    approver: Id
+    """The approver (users.yaml, role approver) who wrote the rule; the run names the rule and this user."""
+    when: Literal["both-centres-down"] = "both-centres-down"
+    where: Where = field(default=NOWHERE, compare=False, repr=False)
+
+    def describe(self) -> str:
+        """How a run names the rule: file, line, what it says and who wrote it."""
+        return (f"emergency rule {self.where.file}:{self.where.line} (auto_approve_after {self.auto_approve_after} when {self.when}, "
+                f"written by approver {self.approver})")
+
+
+@dataclass(frozen=True)
 class RecoveryPlanFile:
     """One ``recovery/*.yaml`` file: the plan of one cloud."""
 
     version: Literal[1]
     cloud: Id
     groups: tuple[ProtectionGroup, ...] = ()
+    emergency: Emergency | None = None
+    """Standing approval of a DR activation in this cloud (none: every activation waits for an approver)."""
     where: Where = field(default=NOWHERE, compare=False, repr=False)
 
 
@@ -104,6 +125,8 @@ class RecoveryPlans:
 
     groups: dict[str, tuple[ProtectionGroup, ...]] = field(default_factory=dict)
     """cloud id → its groups in recovery order (depends_on first, then priority, then name)."""
+    emergency: dict[str, Emergency] = field(default_factory=dict)
+    """cloud id → the emergency rule of its plan, when it has one (DR activation, issue 14)."""
 
     def of(self, cloud: str) -> tuple[ProtectionGroup, ...]:
         return self.groups.get(cloud, ())

@@ -137,7 +137,7 @@ def validate(parsed: Parsed, quota_overrides: Mapping[tuple[str, str], Resources
     check_tickets(tickets, parsed, topology, tenant_map, quota_set, problems, today=today)
     users = parsed.users or Users(version=1, users=())
     check_users(users, parsed, tickets, problems, present=parsed.users is not None)
-    recovery = check_recovery(parsed.recovery_files, parsed, tenant_map, parsed.roles, problems)
+    recovery = check_recovery(parsed.recovery_files, parsed, tenant_map, parsed.roles, problems, users if parsed.users is not None else None)
     if problems or topology is None or parsed.tenants is None:
         return None, problems
     return DesiredState(topology=topology, tenants=tenant_map, quotas=quota_set, tickets=tickets, users=users,

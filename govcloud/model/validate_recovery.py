@@ -14,18 +14,21 @@ from collections.abc import Collection
 
 from govcloud.errors import Problem
 from govcloud.model.parsed import Parsed
-from govcloud.model.recovery import ProtectionGroup, RecoveryPlanFile, RecoveryPlans, recovery_order
+from govcloud.model.recovery import Emergency, ProtectionGroup, RecoveryPlanFile, RecoveryPlans, recovery_order
 from govcloud.model.schema import Where
 from govcloud.model.tenants import Tenant
+from govcloud.model.users import Users
 from govcloud.model.validate_tickets import SAFE_VARS, unsafe_var
 
 
 def check_recovery(files: list[RecoveryPlanFile], parsed: Parsed, tenants: dict[str, Tenant], roles: Collection[str] | None,
-                   problems: list[Problem]) -> RecoveryPlans:
+                   problems: list[Problem], users: Users | None = None) -> RecoveryPlans:
     """Check every plan file; the plans of the clouds whose file is sound, in recovery order.
-    ``roles``: the role names of ``playbooks/roles`` (None: no such directory, hook roles are not checked)."""
+    ``roles``: the role names of ``playbooks/roles`` (None: no such directory, hook roles are not checked).
+    ``users``: users.yaml, which must name the approver of an emergency rule (None: not checked)."""
     first_file: dict[str, str] = {}
     plans: dict[str, tuple[ProtectionGroup, ...]] = {}
+    emergency: dict[str, Emergency] = {}
     for plan in files:
         if not parsed.known("cloud", plan.cloud):
             problems.append(plan.where.problem("cloud", found=f"'{plan.cloud}'", expected="a cloud id of inventory/topology.yaml",
@@ -38,9 +41,23 @@ def check_recovery(files: list[RecoveryPlanFile], parsed: Parsed, tenants: dict[
         first_file[plan.cloud] = plan.where.file
         before = len(problems)
         _check_groups(plan, parsed, tenants, roles, problems)
+        if plan.emergency is not None and users is not None:
+            _check_emergency(plan.emergency, users, problems)
         if len(problems) == before:
             plans[plan.cloud] = recovery_order(plan.groups)
-    return RecoveryPlans(plans)
+            if plan.emergency is not None:
+                emergency[plan.cloud] = plan.emergency
+    return RecoveryPlans(plans, emergency)
+
+
+def _check_emergency(rule: Emergency, users: Users, problems: list[Problem]) -> None:
+    """The rule stands for the e-government office's approval: it must name one of its approvers."""
+    approvers = sorted(u.id for u in users.users if u.role == "approver")
+    user = users.get(rule.approver)
+    if user is None or user.role != "approver":
+        found = f"'{rule.approver}'" + (f" (role {user.role})" if user is not None else " (not in users.yaml)")
+        problems.append(rule.where.problem("approver", found=found, expected="a user of users.yaml with role approver: "
+                                           + (", ".join(approvers) or "none defined"), message="emergency rule not written by an approver"))
 
 
 def _check_groups(plan: RecoveryPlanFile, parsed: Parsed, tenants: dict[str, Tenant], roles: Collection[str] | None,

@@ -22,8 +22,9 @@ live in one OpenStack region; the DR centre is in another city and region):
 * hosts of the target are used in turn, the least used first, so the survivors share the load;
 * everything else is *held*, with the reason: ``none`` (no protection asked; it waits for its
   centre), no surviving centre, no room, a VM without a server. Activating the DR centre (another
-  region: the VM must be rebuilt there from its reservation) needs the e-government office's
-  approval and is not automated: such ``dr`` VMs are held with a reason that says so (an ``ha`` VM has
+  region: the VM must be rebuilt there from its replica) needs the e-government office's
+  approval and is a command of its own (``govcloud dr activate``, ``failover/activate.py``): such ``dr``
+  VMs are held with a reason that says so (an ``ha`` VM has
   no reservation there, and its reason does not mention one).
 
 Each VM keeps ``home``, the centre its ticket's plan chose: a moved VM is "away from home" until it
@@ -183,7 +184,7 @@ def _dr_note(cloud: Cloud) -> str:
     dr = next((c for c in cloud.centres if c.role == "dr"), None)
     if dr is None:
         return ""
-    return f"; DR activation in {dr.id} (reserved capacity) needs approval and is not automated"
+    return f"; DR activation in {dr.id} (reserved capacity) needs approval: govcloud dr activate"
 
 
 def plan_recovery(cloud: Cloud, failed_id: str, vms: Sequence[Placed], facts: Facts,

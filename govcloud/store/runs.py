@@ -22,7 +22,10 @@ import sqlalchemy as sa
 from govcloud.errors import InputError
 from govcloud.store.tables import recovery_moves, recovery_runs, recovery_steps
 
-KINDS = ("failover", "migration", "failback")
+KINDS = ("failover", "migration", "failback", "dr-activation")
+FAILOVER_KINDS = ("failover", "migration", "failback")
+"""Kinds the failover policy plans and resumes by centre (``Recovery``); a ``dr-activation`` run waits for
+approval and is carried on only by ``govcloud dr activate`` (``failover/activate.py``)."""
 RUN_STATES = ("new", "running", "finished", "failed", "cancelled")
 ACTIVE_STATES = ("new", "running")
 MOVE_STATES = ("planned", "moving", "moved", "failed", "held")
@@ -103,10 +106,13 @@ def active_run(conn: sa.Connection, cloud: str, centre: str) -> RunRow | None:
 
 
 def create_run(conn: sa.Connection, *, kind: str, cloud: str, centre: str, user: str, owner: str, now: str,
-               plan: dict[str, Any]) -> RunRow:
-    """A new run, already ``running`` and owned by ``owner``; RunInProgress when the centre has one."""
+               plan: dict[str, Any], state: str = "running", detail: dict[str, Any] | None = None) -> RunRow:
+    """A new run, ``running`` (or ``new``: waiting for approval) and owned by ``owner``; RunInProgress when
+    the centre has one."""
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind!r}")
+    if state not in ACTIVE_STATES:
+        raise ValueError(f"a run starts new or running, not {state!r}")
     current = active_run(conn, cloud, centre)
     if current is not None:
         raise RunInProgress(f"run {current.id} ({current.kind}) of {cloud}/{centre} is {current.state}, started by {current.started_by} "
@@ -115,8 +121,9 @@ def create_run(conn: sa.Connection, *, kind: str, cloud: str, centre: str, user:
     try:
         with conn.begin_nested():
             result = conn.execute(recovery_runs.insert().values(
-                kind=kind, cloud=cloud, centre=centre, state="running", started_by=user, created_at=now, started_at=now, owner=owner,
-                heartbeat_at=now, resumed=0, active=f"{cloud}/{centre}", plan=_json(plan), detail=_json({})))
+                kind=kind, cloud=cloud, centre=centre, state=state, started_by=user, created_at=now,
+                started_at=now if state == "running" else None, owner=owner, heartbeat_at=now, resumed=0, active=f"{cloud}/{centre}",
+                plan=_json(plan), detail=_json(detail or {})))
     except sa.exc.IntegrityError as exc:  # another process inserted between our look and our insert
         raced = active_run(conn, cloud, centre)
         raise RunInProgress(f"another run of {cloud}/{centre} started at the same moment: one run per centre at a time",
@@ -143,6 +150,21 @@ def take_over(conn: sa.Connection, run: RunRow, *, owner: str, now: str, plan: d
         recovery_runs.c.id == run.id, recovery_runs.c.owner == run.owner, recovery_runs.c.heartbeat_at == run.heartbeat_at,
         recovery_runs.c.active.is_not(None)).values(owner=owner, heartbeat_at=now, resumed=recovery_runs.c.resumed + 1, state="running",
                                                     plan=_json(plan)))
+    return bool(result.rowcount)
+
+
+def set_detail(conn: sa.Connection, run_id: int, detail: dict[str, Any], *, state: str) -> bool:
+    """Replace the detail of a run that is still in ``state`` (compare-and-set: an approval recorded once)."""
+    result = conn.execute(recovery_runs.update().where(recovery_runs.c.id == run_id, recovery_runs.c.state == state)
+                          .values(detail=_json(detail)))
+    return bool(result.rowcount)
+
+
+def start_run(conn: sa.Connection, run: RunRow, *, owner: str, now: str) -> bool:
+    """``new`` → ``running``, carried by ``owner``; False when the run is no longer as ``run`` says."""
+    result = conn.execute(recovery_runs.update().where(
+        recovery_runs.c.id == run.id, recovery_runs.c.state == "new", recovery_runs.c.owner == run.owner,
+        recovery_runs.c.heartbeat_at == run.heartbeat_at).values(state="running", owner=owner, heartbeat_at=now, started_at=now))
     return bool(result.rowcount)
 
 

@@ -207,6 +207,25 @@ def move_allocation(conn: sa.Connection, ticket_id: str, cloud: str, source: str
     usage_history.refresh(conn, {GroupKey(line.tenant, line.system, cloud, centre, "vm") for centre in (source, target)}, at=now)
 
 
+def claim_reservation(conn: sa.Connection, ticket_id: str, cloud: str, centre: str, size: Resources, *, now: str) -> bool:
+    """A VM of the ticket was rebuilt in its cloud's DR centre (DR activation): its share of the ticket's
+    ``dr`` line there is used up — the line shrinks by ``size`` (and goes when empty). Call under
+    ``lock_quota``, beside ``move_allocation`` into the same centre: the centre's total stays what the
+    reservation made it, the VM line now holds what the reservation held. False when the ticket has no
+    ``dr`` line there (nothing was reserved: the VM line alone records the VM)."""
+    where = (ledger.c.ticket == ticket_id, ledger.c.cloud == cloud, ledger.c.centre == centre, ledger.c.kind == "dr")
+    line = conn.execute(sa.select(ledger).where(*where).order_by(ledger.c.id)).first()
+    if line is None:
+        return False
+    left = _amount(line) - size
+    if all(v <= 0 for v in left.as_dict().values()):
+        conn.execute(ledger.delete().where(ledger.c.id == line.id))
+    else:
+        conn.execute(ledger.update().where(ledger.c.id == line.id).values(**left.clamped().as_dict()))
+    usage_history.refresh(conn, {GroupKey(line.tenant, line.system, cloud, centre, "dr")}, at=now)
+    return True
+
+
 @dataclass(frozen=True)
 class VmRow:
     """What govcloud knows of one VM of a ticket."""

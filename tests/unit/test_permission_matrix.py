@@ -62,6 +62,8 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`failover fence` / `failover unfence` / `failover fencing`": (["failover", "fence", "no-such-centre", "--yes"], None),
         "`dr replicate`": (["dr", "replicate", "--system", "no-such-system"], None),
         "`dr replicas`": (["dr", "replicas", "-o", "json"], None),
+        "`dr activate`": (["dr", "activate", "--cloud", "no-such-cloud"], None),
+        "`dr approve`": (["dr", "approve", "424242"], None),
         "`plan` (placement and quota)": (["plan", own], ["plan", other]),
         "`ticket list` / `ticket show`": (["ticket", "show", own], ["ticket", "show", other]),
         "`vm list`": (["vm", "list", "-o", "json"], None),

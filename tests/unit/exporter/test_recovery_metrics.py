@@ -43,3 +43,18 @@ def test_the_journal_becomes_run_vm_and_heartbeat_metrics(tmp_path: Path) -> Non
     assert value("govcloud_recovery_vm_seconds_bucket", kind="failover", le="20.0") == 1
     assert value("govcloud_recovery_vm_seconds_bucket", kind="failover", le="60.0") == 2
     store.close()
+
+
+def test_a_dr_activation_waiting_for_approval_is_running_without_a_heartbeat(tmp_path: Path) -> None:
+    """It has no carrier until approved: no heartbeat series, so GovcloudRecoveryRunStalled cannot fire for
+    it (GovcloudDrActivationAwaitingApproval does, from its state)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    with store.transaction() as conn:
+        runs.create_run(conn, kind="dr-activation", cloud="gd-prov", centre="sg-dr", user="yunwei-he", owner="a:1:x", now=iso(600),
+                        plan={}, state="new")
+    registry = registry_for(store, sample_state())
+    dr = {"kind": "dr-activation", "cloud": "gd-prov", "centre": "sg-dr"}
+    assert registry.get_sample_value("govcloud_recovery_last_run_state", {**dr, "state": "new"}) == 1
+    assert registry.get_sample_value("govcloud_recovery_run_running", dr) == 1
+    assert registry.get_sample_value("govcloud_recovery_run_heartbeat_timestamp_seconds", dr) is None
+    store.close()

@@ -109,3 +109,42 @@ def test_without_a_recovery_directory_nothing_is_planned(tmp_path: Path) -> None
     root = data_root(tmp_path, {})
     (root / "recovery").rmdir()
     assert load_state(DataPaths(root=root), ticket_files=[]).recovery.of("gd-prov") == ()
+
+
+EMERGENCY = GOOD + """\
+emergency:
+  auto_approve_after: 30m
+  when: both-centres-down
+  approver: shenpi-chen
+"""
+
+
+def test_an_emergency_rule_loads_and_names_its_file_line_and_approver(tmp_path: Path) -> None:
+    state = load_state(DataPaths(root=data_root(tmp_path, {"gd-prov.yaml": EMERGENCY})), ticket_files=[])
+    rule = state.recovery.emergency["gd-prov"]
+    assert duration_seconds(rule.auto_approve_after) == 1800 and rule.when == "both-centres-down"
+    assert rule.describe() == ("emergency rule recovery/gd-prov.yaml:16 (auto_approve_after 30m when both-centres-down, "
+                               "written by approver shenpi-chen)")  # line 16: the rule's key
+    (tmp_path / "x").mkdir()
+    assert load_state(DataPaths(root=data_root(tmp_path / "x", {"gd-prov.yaml": GOOD})), ticket_files=[]).recovery.emergency == {}
+
+
+BAD_EMERGENCY = [
+    ("auto_approve_after: 30m", "auto_approve_after: soon", "emergency.auto_approve_after: not a duration"),
+    ("when: both-centres-down", "when: one-centre-down", "emergency.when:"),
+    ("approver: shenpi-chen", "approver: yunwei-he", "emergency.approver: emergency rule not written by an approver (found: 'yunwei-he' "
+                                                     "(role operator)"),
+    ("approver: shenpi-chen", "approver: nobody", "emergency.approver: emergency rule not written by an approver (found: 'nobody' "
+                                                  "(not in users.yaml)"),
+    ("approver: shenpi-chen", "approvr: shenpi-chen", "emergency.approvr: unknown key"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD_EMERGENCY, ids=[n.split(":")[0].strip() + "-" + n.split(":")[1].strip()
+                                                                        for _, n, _ in BAD_EMERGENCY])
+def test_a_bad_emergency_rule_is_refused_with_file_line_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
+    text = EMERGENCY.replace(old, new, 1)
+    line = [n for n, t in enumerate(text.splitlines(), 1) if new in t][-1]
+    code, output = validate(data_root(tmp_path, {"gd-prov.yaml": text}))
+    assert code == 2, output
+    assert f"recovery/gd-prov.yaml:{line}: {message}" in output
