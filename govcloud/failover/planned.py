@@ -43,7 +43,7 @@ from govcloud.failover.watch import CentreRef, centre_refs, reported_up
 from govcloud.model.resources import Resources
 from govcloud.model.topology import Cloud
 from govcloud.planner.failback import plan_failback
-from govcloud.planner.failover import Facts, Move, Placed, RecoveryPlan, plan_recovery
+from govcloud.planner.failover import PROTECTED, Facts, Move, Placed, RecoveryPlan, plan_recovery
 from govcloud.planner.usage import Usage
 from govcloud.store import facts, tickets
 
@@ -99,8 +99,13 @@ class Planned:
         health, allocated, placed = self._placed()
         health[(cloud.id, centre_id)] = "healthy"
         hosts = self.recovery.hosts_up(cloud)
-        return plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts),
+        plan = plan_recovery(cloud, centre_id, placed, Facts(health=health, allocated=allocated, hosts_up=hosts),
                              self.recovery.state.recovery.of(cloud.id))
+        stuck = [h for h in plan.held if h.vm.protection in PROTECTED and h.vm.server_id]
+        if stuck and not plan.moves:  # e.g. the partner in maintenance too: do not leave both centres disabled
+            raise FailoverRefused(f"none of the {len(stuck)} protected VMs of {centre_id} can be migrated ({stuck[0].reason}): "
+                                  f"{centre_id} was not put in maintenance")
+        return plan
 
     def maintenance(self, cloud: Cloud, centre_id: str, *, on: bool) -> list[str]:
         """Disable (``on``) the centre's nova-compute services with govcloud's reason, or re-enable those it

@@ -102,6 +102,15 @@ def test_migrate_is_refused_for_a_centre_that_is_down(ctx: EngineContext, cloud:
     assert refused.value.exit_code == 2 and status(cloud, "gz-main") == {("enabled", False)} and cloud.migrations == []
 
 
+def test_migrate_is_refused_when_nothing_could_move(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    """Migrating gz-backup while gz-main is in maintenance would leave both centres disabled and move nothing."""
+    province(ctx, tmp_path, count=2)
+    planned(ctx).migrate(planned(ctx).migrate_plan("gd-prov", "gz-main"))
+    with pytest.raises(FailoverRefused, match=r"nova reports no compute host up in gz-main.*gz-backup was not put in maintenance"):
+        planned(ctx).migrate_plan("gd-prov", "gz-backup")
+    assert status(cloud, "gz-backup") == {("enabled", False)}
+
+
 def test_migrate_stops_at_the_first_error(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
     province(ctx, tmp_path)
     cloud.faults["live_migrate_server"] = [PermanentError("live-migrate x: HTTP 400: Migration pre-check error: no shared storage")]
