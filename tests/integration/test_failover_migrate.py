@@ -174,3 +174,49 @@ def test_evacuate_restore_then_fail_back(devcloud: Devcloud, province: tuple[Pat
     assert run is not None and (run.kind, run.state) == ("failback", "finished") and len(moves) == 6
     assert_home(db, home)
     print(f"evacuated request spec zones {zones}; failback after restore: 6 VMs home in {took:.1f} s")
+
+
+TENANT = "it-migrate"
+
+
+def test_the_driver_live_migrates_across_zones_and_cold_migrates_only_into_the_boot_zone(devcloud: Devcloud) -> None:
+    """``live_migrate_server`` (forced, at 2.30) takes a running server to another zone; ``migrate_server`` (cold:
+    the scheduler checks the host against the request spec's zone) brings a stopped one home but not away:
+    nova accepts the request and leaves the server where it was, which the driver reports as a PermanentError."""
+    from govcloud.drivers.base import Endpoint, ServerSpec, TenantSpec
+    from govcloud.drivers.openstack import OpenStackDriver
+    from govcloud.errors import PermanentError
+    from govcloud.model.resources import Resources
+    from tests.support.projects import projects_removed
+
+    with projects_removed(TENANT):
+        driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+        driver.ensure_tenant(TenantSpec(tenant=TENANT, description="govcloud integration test: migration",
+                                        limits=Resources(instances=2, vcpus=4, ram_mb=4096, disk_gb=40), network="gov-shared"))
+        spec = ServerSpec(name="it-migrate-1", tenant=TENANT, zone="gz-main", flavor="gc.small", size=Resources(1, 1, 1024, 10),
+                          image="debian-12", network="gov-shared", metadata={"govcloud:tenant": TENANT})
+        for stale in driver.find_servers(TENANT, spec.name):
+            driver.delete_server(TENANT, stale.id)
+            driver.wait_for_delete(TENANT, stale.id, timeout=120)
+        server = driver.create_server(spec)
+        try:
+            driver.wait_for_server(TENANT, server.id, timeout=180)
+            t0 = time.monotonic()
+            moved = driver.live_migrate_server(TENANT, server.id, host="gz-backup-1", timeout=120)
+            live = time.monotonic() - t0
+            assert (moved.status, moved.host, moved.zone) == ("ACTIVE", "gz-backup-1", "gz-backup"), moved
+            count = len(list(nova().compute.migrations(instance_uuid=server.id)))
+            again = driver.live_migrate_server(TENANT, server.id, host="gz-backup-1", timeout=60)
+            assert again.host == "gz-backup-1" and len(list(nova().compute.migrations(instance_uuid=server.id))) == count
+            nova().compute.stop_server(server.id)
+            nova().compute.wait_for_server(nova().compute.get_server(server.id), status="SHUTOFF", wait=60, interval=1)
+            with pytest.raises(PermanentError, match="cold migration of it-migrate-1 to gz-backup-2: nova left it SHUTOFF on gz-backup-1"):
+                driver.migrate_server(TENANT, server.id, host="gz-backup-2", timeout=120)
+            t0 = time.monotonic()
+            home = driver.migrate_server(TENANT, server.id, host="gz-main-2", timeout=120)
+            cold = time.monotonic() - t0
+            assert (home.status, home.host, home.zone) == ("SHUTOFF", "gz-main-2", "gz-main"), home
+        finally:
+            driver.delete_server(TENANT, server.id)
+            driver.wait_for_delete(TENANT, server.id, timeout=120)
+    print(f"live migration gz-main → gz-backup-1: {live:.1f} s; cold migration home to gz-main-2 (confirmed): {cold:.1f} s")
