@@ -24,6 +24,9 @@ from govcloud.settings import FailoverSettings
 from govcloud.store import Store, runs
 from govcloud.store.runs import RunInProgress, RunRow
 
+COMMANDS = {"failover": "run", "migration": "migrate", "failback": "failback"}
+"""The command that carries out (and resumes) a run of each kind."""
+
 
 def process_id() -> str:
     """``hostname:pid:random``: names the process carrying a run (as the daemons table names daemons)."""
@@ -77,6 +80,11 @@ class Journal:
                 return run, False
             if current.owner == self.owner:
                 return current, False
+            if current.kind != kind:  # a failover must not carry on a planned migration with evacuations, nor the reverse
+                raise RunInProgress(f"run {current.id} ({current.kind}) of {cloud}/{centre}, started by {current.started_by} at "
+                                    f"{current.started_at}, is not finished (owner {current.owner}, last heartbeat {current.heartbeat_at}): "
+                                    f"one run per centre at a time; a {current.kind} run is resumed by "
+                                    f"'govcloud failover {COMMANDS.get(current.kind, current.kind)} {centre}' (or cancelled)", current)
             if not self.stale(current):
                 raise RunInProgress(f"run {current.id} ({current.kind}) of {cloud}/{centre} is carried out by {current.owner} "
                                     f"(started by {current.started_by} at {current.started_at}, last heartbeat {current.heartbeat_at}): "

@@ -224,3 +224,19 @@ def test_only_operators_and_admins_may_migrate(ctx: EngineContext) -> None:
 
     with pytest.raises(PermissionDenied, match="'failover' needs role operator or admin"):
         Planned(recovery(ctx, "caijing"))
+
+
+def test_a_run_of_another_kind_is_never_taken_over(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+    """A dead process's migration is resumed by ``failover migrate``, not carried on with evacuations by ``failover run``."""
+    from govcloud.store.runs import RunInProgress
+
+    province(ctx, tmp_path, count=2)
+    dead = f"{socket.gethostname()}:{2**22 + 7}:dead00"
+    with ctx.store.transaction() as conn:
+        run = runs.create_run(conn, kind="migration", cloud="gd-prov", centre="gz-main", user="yunwei-he", owner=dead, now=ctx.now(),
+                              plan={})
+    fail(cloud, "gz-main")
+    with pytest.raises(RunInProgress, match="resumed by 'govcloud failover migrate gz-main'"):
+        recovery(ctx).run(recovery(ctx).plan("gd-prov", "gz-main"))
+    with ctx.store.transaction() as conn:
+        assert runs.get_run(conn, run.id).owner == dead  # type: ignore[union-attr]
