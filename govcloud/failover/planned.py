@@ -113,7 +113,7 @@ class Planned:
         ref = self._ref(cloud, centre_id)
         driver = self._driver(ref)
         reason = f"{MAINTENANCE}: failover migrate by {self.recovery.actor} at {self.recovery.now()}"
-        changed = []
+        changed: list[str] = []
         for service in self.services(cloud, centre_id):
             if on and service.status == "enabled":
                 retry(f"disable {service.host}", lambda s=service: driver.disable_service(s.host, reason=reason),  # type: ignore[misc]
@@ -123,6 +123,8 @@ class Planned:
             else:
                 continue
             changed.append(service.host)
+        if not changed:
+            return changed
         self.recovery.store.audit.append(self.recovery.actor, "centre.maintenance", f"centre:{cloud.id}/{centre_id}",
                                          {"on": on, "hosts": changed, **({"reason": reason} if on else {})})
         return changed
@@ -130,6 +132,7 @@ class Planned:
     def migrate(self, plan: RecoveryPlan, *, on_outcome: Callable[[Outcome], None] = lambda _o: None) -> RecoveryRun:
         """Put the centre in maintenance, then carry the plan out as a ``migration`` run that stops at the first error."""
         cloud = self.recovery.cloud_of(plan.cloud, plan.centre)
+        self.recovery.journal.ensure_free(kind="migration", cloud=plan.cloud, centre=plan.centre)  # refused before anything is disabled
         self.maintenance(cloud, plan.centre, on=True)
         if not plan.moves and not self.recovery.has_run(plan):
             return RecoveryRun(plan, state="nothing to do")
@@ -172,6 +175,7 @@ class Planned:
     def failback(self, plan: RecoveryPlan, *, on_outcome: Callable[[Outcome], None] = lambda _o: None) -> RecoveryRun:
         """End the centre's maintenance, then carry the plan out as a ``failback`` run that stops at the first error."""
         cloud = self.recovery.cloud_of(plan.cloud, plan.centre)
+        self.recovery.journal.ensure_free(kind="failback", cloud=plan.cloud, centre=plan.centre)
         self.maintenance(cloud, plan.centre, on=False)
         if not plan.moves and not self.recovery.has_run(plan):
             return RecoveryRun(plan, state="nothing to do")

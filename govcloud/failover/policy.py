@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from govcloud.errors import DriverError
 from govcloud.failover.planned import Planned
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.steps import RecoveryRun
@@ -110,6 +111,8 @@ class FailoverPolicy:
             with self.recovery.store.transaction() as conn:
                 runs.end_run(conn, run.id, state="failed", now=self.recovery.now(), detail={"reason": f"not resumed: {exc}"})
             return Event("abandoned run not resumable: ended failed", logging.WARNING, {**where, "reason": str(exc)})
+        except DriverError as exc:  # the cloud did not answer (maintenance not set or ended): the next wake-up tries again
+            return Event("abandoned run not resumed yet", logging.WARNING, {**where, "reason": str(exc)})
         return Event("abandoned run resumed", logging.WARNING if result.failed else logging.INFO,
                      {**where, "state": result.state, "moved": len(result.moved), "stopped": result.stopped})
 

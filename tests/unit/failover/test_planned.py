@@ -240,3 +240,16 @@ def test_a_run_of_another_kind_is_never_taken_over(ctx: EngineContext, cloud: Fa
         recovery(ctx).run(recovery(ctx).plan("gd-prov", "gz-main"))
     with ctx.store.transaction() as conn:
         assert runs.get_run(conn, run.id).owner == dead  # type: ignore[union-attr]
+
+
+def test_migrate_disables_nothing_while_another_run_of_the_centre_is_in_progress(ctx: EngineContext, cloud: FakeCloud,
+                                                                                 tmp_path: Path) -> None:
+    from govcloud.store.runs import RunInProgress
+
+    province(ctx, tmp_path, count=2)
+    with ctx.store.transaction() as conn:
+        runs.create_run(conn, kind="failback", cloud="gd-prov", centre="gz-main", user="admin", owner="elsewhere:1:abc", now=ctx.now(),
+                        plan={})
+    with pytest.raises(RunInProgress, match="one run per centre at a time"):
+        planned(ctx).migrate(planned(ctx).migrate_plan("gd-prov", "gz-main"))
+    assert status(cloud, "gz-main") == {("enabled", False)} and cloud.migrations == []
