@@ -7,6 +7,9 @@
 2. gz-main fails, ``failover run`` evacuates its VMs (forced evacuation); nova's request spec of an
    evacuated server still names gz-main (read from nova's API database: nova changes the instance's zone,
    not the request spec's); the centre is restored; ``failback`` brings every VM home.
+3. A ``failover migrate`` killed with ``kill -9`` once its first VM moved is resumed by the next one,
+   every VM live-migrated exactly once (nova's migration records); failback again.
+4. The driver's moves alone: forced live migration across zones; cold migration home, not away.
 
 Disturbs the devcloud (disabled services, a failed centre): run this file alone, under
 ``flock -x /tmp/devcloud.lock``; every compute service is enabled and up again when it ends. Times are
@@ -174,6 +177,54 @@ def test_evacuate_restore_then_fail_back(devcloud: Devcloud, province: tuple[Pat
     assert run is not None and (run.kind, run.state) == ("failback", "finished") and len(moves) == 6
     assert_home(db, home)
     print(f"evacuated request spec zones {zones}; failback after restore: 6 VMs home in {took:.1f} s")
+
+
+def live_migrations(server_id: str) -> int:
+    return sum(1 for m in nova().compute.migrations(instance_uuid=server_id) if m.migration_type == "live-migration")
+
+
+def test_a_migration_killed_mid_way_is_resumed_and_no_vm_moves_twice(devcloud: Devcloud, province: tuple[Path, str]) -> None:
+    """``failover migrate`` killed with ``kill -9`` once its first VM moved; the next ``failover migrate`` takes the
+    same run over and finishes it; each VM was live-migrated exactly once (nova's migration records)."""
+    import os
+    import signal
+    import sys
+
+    from tests.support.tickets import REPO
+
+    root, db = province
+    assert healthy(), services()
+    home = {v.name: v.centre for v in vm_rows(db)}
+    in_main = {v.name: v.server_id or "" for v in vm_rows(db) if v.centre == "gz-main"}
+    before = {name: live_migrations(sid) for name, sid in in_main.items()}
+    last = journal(db)[0]
+    first = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "failover", "migrate", "gz-main", "--yes"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             env={**os.environ, "GOVCLOUD_DB": db, "GOVCLOUD_USER": "yunwei-he", "GOVCLOUD_ROOT": str(root)})
+
+    def moved_one() -> Any:
+        run, moves = journal(db)
+        return run if run is not None and run.id != (last.id if last else None) and any(m.state == "moved" for m in moves) else None
+
+    killed = wait_for("the migration's first VM moved", moved_one, timeout=240, interval=0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    _, at_kill = journal(db, killed.id)
+    resumed = govcloud(root, db, "failover", "migrate", "gz-main", "--yes", "-o", "json")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    again = json.loads(resumed.stdout)
+    assert (again["run"], again["resumed"], again["state"]) == (killed.id, True, "finished")
+    run, moves = journal(db, killed.id)
+    assert run is not None and (run.kind, run.resumed) == ("migration", 1) and {m.state for m in moves} == {"moved"}
+    assert {v.name for v in vm_rows(db) if v.centre == "gz-main"} == set()
+    after = {name: live_migrations(sid) for name, sid in in_main.items()}
+    assert {name: after[name] - before[name] for name in in_main} == dict.fromkeys(in_main, 1)  # each moved once
+    back = govcloud(root, db, "failover", "failback", "gz-main", "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert_home(db, home)
+    assert healthy(), services()
+    print(f"migration killed with {sum(1 for m in at_kill if m.state == 'moved')} of 6 moved, "
+          f"{sum(1 for m in at_kill if m.state == 'moving')} in flight; resumed as run {killed.id}, each VM live-migrated once")
 
 
 TENANT = "it-migrate"
