@@ -141,10 +141,11 @@ def _said(fmt: str) -> Any:
 @click.argument("centre")
 @cloud_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (no service disabled or enabled, no VM moved).")
 @click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each migrated VM.")
 @output_option
 @pass_app
-def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, timeout: float, fmt: str) -> None:
+def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_run: bool, timeout: float, fmt: str) -> None:
     """Planned migration: put the healthy CENTRE in maintenance (its nova computes disabled) and move its
     protected VMs to the partner centre, group by group (live migration; cold for VMs that do not run),
     stopping at the first error. 'failover failback CENTRE' ends the maintenance and brings them back.
@@ -154,8 +155,10 @@ def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, time
 
     planned = Planned(_recovery(app, timeout))
     plan = planned.migrate_plan(cloud, centre)
-    if fmt == "table":
+    if fmt == "table" or dry_run:
         _show(plan, fmt, "planned migration")
+    if dry_run:
+        return
     target = plan.moves[0].target if plan.moves else "the partner"
     if not yes and not click.confirm(f"put {centre} in maintenance and migrate {len(plan.moves)} VMs to {target}?", err=True):
         raise click.exceptions.Exit(1)
@@ -166,10 +169,11 @@ def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, time
 @click.argument("centre")
 @cloud_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (no service disabled or enabled, no VM moved).")
 @click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each migrated VM.")
 @output_option
 @pass_app
-def failback_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, timeout: float, fmt: str) -> None:
+def failback_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_run: bool, timeout: float, fmt: str) -> None:
     """Bring the VMs whose home is CENTRE back from the partner, once nova reports every host of CENTRE up and
     none forced down: ends its maintenance, then live-migrates group by group, members of one server group
     onto different hosts, stopping at the first error.
@@ -179,8 +183,10 @@ def failback_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, tim
 
     planned = Planned(_recovery(app, timeout))
     plan = planned.failback_plan(cloud, centre)
-    if fmt == "table":
+    if fmt == "table" or dry_run:
         _show(plan, fmt, "failback")
+    if dry_run:
+        return
     if not yes and not click.confirm(f"end the maintenance of {centre} and bring {len(plan.moves)} VMs home?", err=True):
         raise click.exceptions.Exit(1)
     _carry_out(planned.failback(plan, on_outcome=_said(fmt)), plan, fmt)

@@ -153,6 +153,9 @@ def test_migrate_then_failback_through_the_cli(wired: EngineContext, cloud: Fake
     code, _, err = cli(wired, "failover", "migrate", "gz-main", "--yes")
     assert code == 2 and "failover run gz-main" in err  # a centre that is down is failed over, not migrated
     cloud.services[GZ] = [s.__class__(**{**s.__dict__, "state": "up"}) for s in cloud.services[GZ]]
+    code, out, err = cli(wired, "failover", "migrate", "gz-main", "--dry-run", "-o", "json")
+    assert code == 0 and len(json.loads(out)["moves"]) == 6, err
+    assert {s.status for s in cloud.services[GZ]} == {"enabled"} and cloud.migrations == []  # a dry run changes nothing
     code, out, err = cli(wired, "failover", "migrate", "gz-main", "--yes", "-o", "json")
     assert code == 0, err
     assert json.loads(out)["state"] == "finished" and len(json.loads(out)["outcomes"]) == 6
