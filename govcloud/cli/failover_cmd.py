@@ -1,5 +1,6 @@
-"""``govcloud failover plan|run|status|history``: move the protected VMs of a centre that is down to
-its partner, and read the journal of such runs.
+"""``govcloud failover plan|run|migrate|failback|status|history``: move the protected VMs of a centre that
+is down to its partner, empty a healthy one before maintenance and bring them home again
+(``failover/planned.py``), and read the journal of such runs.
 
 ``plan`` and ``run`` build the same plan (``failover/recover.py`` gathers, ``planner/failover.py``
 decides, group by group of the cloud's recovery plan); ``plan`` prints it and changes nothing, ``run``
@@ -48,7 +49,7 @@ def _recovery(app: AppContext, timeout: float = 600.0) -> Any:
                     hook=ansible_hook(ctx.settings), fence=fence)
 
 
-def _show(plan: Any, fmt: str) -> None:
+def _show(plan: Any, fmt: str, what: str = "failover") -> None:
     data = plan.as_dict()
     if fmt != "table":
         emit(data, fmt)
@@ -56,7 +57,7 @@ def _show(plan: Any, fmt: str) -> None:
     groups = [{**g, "order": n, "depends_on": ", ".join(g["depends_on"]), "hook": g["hook"]["role"] if g["hook"] else ""}
               for n, g in enumerate(data["groups"], 1)]
     emit(groups, fmt, columns=("order", "name", "priority", "depends_on", "hook", "moves", "held"),
-         title=f"failover of {plan.cloud}/{plan.centre}: groups in recovery order")
+         title=f"{what} of {plan.cloud}/{plan.centre}: groups in recovery order")
     emit(data["moves"], fmt, columns=("group", "vm", "system", "protection", "from", "to", "host"),
          title=f"{len(plan.moves)} to move", empty="nothing to move")
     if data["held"]:
@@ -109,22 +110,86 @@ def run_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, timeout:
     if plan.moves and not yes and not click.confirm(f"evacuate {len(plan.moves)} VMs from {centre} to {plan.moves[0].target}?", err=True):
         raise click.exceptions.Exit(1)
 
-    def said(outcome: Any) -> None:
-        if fmt == "table":
-            mark = "moved " if outcome.ok else "FAILED"
-            click.echo(f"{mark} [{outcome.move.group}] {outcome.move.vm.name} → {outcome.move.target}: {outcome.detail}", err=True)
+    result = recovery.run(plan, on_outcome=_said(fmt)) if plan.moves or recovery.has_run(plan) else RecoveryRun(plan, state="nothing to do")
+    _carry_out(result, plan, fmt)
 
-    result = recovery.run(plan, on_outcome=said) if plan.moves or recovery.has_run(plan) else RecoveryRun(plan, state="nothing to do")
+
+def _carry_out(result: Any, plan: Any, fmt: str) -> None:
+    """Print what a run did (``run``, ``migrate``, ``failback``) and exit with its code."""
     if fmt != "table":
         emit(result.as_dict(), fmt)
     else:
         for group, hook in result.hooks.items():
             click.echo(f"hook of {group}: {'ok' if hook.ok else 'FAILED'}: {hook.detail}", err=True)
         run = f"run {result.run_id}" + (" (resumed)" if result.resumed else "") if result.run_id else "no run"
-        click.echo(f"{run}: {len(result.moved)} moved, {len(result.failed)} failed, {len(plan.held)} held", err=True)
+        click.echo(f"{run}: {len(result.moved)} moved, {len(result.failed)} failed, {len(plan.held)} held"
+                   + (f"; stopped at the first error: {result.stopped}" if result.stopped else ""), err=True)
     code = _exit_code(result)
     if code:
         raise click.exceptions.Exit(code)
+
+
+def _said(fmt: str) -> Any:
+    def said(outcome: Any) -> None:
+        if fmt == "table":
+            mark = "moved " if outcome.ok else "FAILED"
+            click.echo(f"{mark} [{outcome.move.group}] {outcome.move.vm.name} → {outcome.move.target}: {outcome.detail}", err=True)
+    return said
+
+
+@failover.command("migrate")
+@click.argument("centre")
+@cloud_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (no service disabled or enabled, no VM moved).")
+@click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each migrated VM.")
+@output_option
+@pass_app
+def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_run: bool, timeout: float, fmt: str) -> None:
+    """Planned migration: put the healthy CENTRE in maintenance (its nova computes disabled) and move its
+    protected VMs to the partner centre, group by group (live migration; cold for VMs that do not run),
+    stopping at the first error. 'failover failback CENTRE' ends the maintenance and brings them back.
+
+    Exit codes: 0 done; 1 a move or hook failed (the run stopped there); 2 refused (nothing done); 3 nothing moved, protected VMs held."""
+    from govcloud.failover.planned import Planned
+
+    planned = Planned(_recovery(app, timeout))
+    plan = planned.migrate_plan(cloud, centre)
+    if fmt == "table" or dry_run:
+        _show(plan, fmt, "planned migration")
+    if dry_run:
+        return
+    target = plan.moves[0].target if plan.moves else "the partner"
+    if not yes and not click.confirm(f"put {centre} in maintenance and migrate {len(plan.moves)} VMs to {target}?", err=True):
+        raise click.exceptions.Exit(1)
+    _carry_out(planned.migrate(plan, on_outcome=_said(fmt)), plan, fmt)
+
+
+@failover.command("failback")
+@click.argument("centre")
+@cloud_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (no service disabled or enabled, no VM moved).")
+@click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each migrated VM.")
+@output_option
+@pass_app
+def failback_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_run: bool, timeout: float, fmt: str) -> None:
+    """Bring the VMs whose home is CENTRE back from the partner, once nova reports every host of CENTRE up and
+    none forced down: ends its maintenance, then live-migrates group by group, members of one server group
+    onto different hosts, stopping at the first error.
+
+    Exit codes: 0 done; 1 a move or hook failed (the run stopped there); 2 refused (nothing done); 3 nothing moved, protected VMs held."""
+    from govcloud.failover.planned import Planned
+
+    planned = Planned(_recovery(app, timeout))
+    plan = planned.failback_plan(cloud, centre)
+    if fmt == "table" or dry_run:
+        _show(plan, fmt, "failback")
+    if dry_run:
+        return
+    if not yes and not click.confirm(f"end the maintenance of {centre} and bring {len(plan.moves)} VMs home?", err=True):
+        raise click.exceptions.Exit(1)
+    _carry_out(planned.failback(plan, on_outcome=_said(fmt)), plan, fmt)
 
 
 @failover.command("cancel")

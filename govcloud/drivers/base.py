@@ -108,6 +108,8 @@ class ComputeService:
     status: str
     forced_down: bool = False
     updated_at: str = ""
+    disabled_reason: str = ""
+    """Why the service is disabled (nova's ``disabled_reason``): a planned migration's maintenance says so."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,27 @@ class ComputeDriver(Protocol):
         for a host that is fenced: nova then reports it down at once, so evacuation need not wait for its
         ``service_down_time``. Unknown host: PermanentError. Clearing it may be refused (409) while the
         restarted compute still cleans up evacuations: a TemporaryError."""
+        ...
+
+    def live_migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        """Live-migrate a running (ACTIVE or PAUSED) server to ``host``, forced (the scheduler would keep it
+        in the zone of its request spec), wait until it runs there and return it. Already settled on
+        ``host``: returned, nothing sent; on its way there: waited for. A migration nova refuses or
+        abandons (the server still on its source once the task is over) is a PermanentError."""
+        ...
+
+    def migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        """Cold-migrate a server that does not run (nova live-migrates only ACTIVE or PAUSED ones) to
+        ``host`` (the scheduler checks the host against the server's request spec: its zone), confirm the
+        resize and return it settled there. Same idempotence and errors as ``live_migrate_server``."""
+        ...
+
+    def disable_service(self, host: str, *, reason: str) -> ComputeService:
+        """Disable ``host``'s nova-compute (the scheduler places nothing new there) with ``reason``."""
+        ...
+
+    def enable_service(self, host: str) -> ComputeService:
+        """Enable ``host``'s nova-compute again (its ``disabled_reason`` is cleared by nova)."""
         ...
 
     # -- images (replication to the DR region, issue 14) -----------------------------------------

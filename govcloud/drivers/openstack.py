@@ -123,6 +123,11 @@ def _server(raw: Any) -> Server:
                   size=size)
 
 
+def _service(s: Any) -> ComputeService:
+    return ComputeService(host=s.host, zone=s.availability_zone, state=s.state, status=s.status, forced_down=bool(s.is_forced_down),
+                          updated_at=s.updated_at or "", disabled_reason=s.disabled_reason or "")
+
+
 def _image(raw: Any) -> Image:
     properties = {str(k): str(v) for k, v in (raw.properties or {}).items()}
     return Image(id=raw.id, name=raw.name or "", status=raw.status or "", size=raw.size, checksum=raw.checksum,
@@ -282,8 +287,7 @@ class OpenStackDriver:
         itself is the API probe: a failure is a TemporaryError naming the endpoint."""
         raw = _call(f"list compute services of {self.endpoint.region}",
                     lambda: list(self.admin.compute.services(binary="nova-compute")))
-        return [ComputeService(host=s.host, zone=s.availability_zone, state=s.state, status=s.status,
-                               forced_down=bool(s.is_forced_down), updated_at=s.updated_at or "") for s in raw]
+        return [_service(s) for s in raw]
 
     def force_down(self, host: str, *, forced: bool) -> ComputeService:
         """Set or clear ``forced_down`` of ``host``'s nova-compute (admin). The SDK picks the call: from
@@ -299,9 +303,26 @@ class OpenStackDriver:
         after = _call(f"get compute service of {host}", lambda: list(conn.compute.services(binary="nova-compute", host=host)))
         if not after:
             raise PermanentError(f"{doing}: the service vanished from nova")
-        s = after[0]
-        return ComputeService(host=s.host, zone=s.availability_zone, state=s.state, status=s.status,
-                              forced_down=bool(s.is_forced_down), updated_at=s.updated_at or "")
+        return _service(after[0])
+
+    def disable_service(self, host: str, *, reason: str) -> ComputeService:
+        """Disable ``host``'s nova-compute with ``reason`` (admin; from microversion 2.53 ``PUT /os-services/{id}``)."""
+        conn = self.admin
+        service = self._compute_service(host)
+        _call(f"disable {host}", lambda: conn.compute.disable_service(service, host=host, binary="nova-compute", disabled_reason=reason))
+        return _service(self._compute_service(host))
+
+    def enable_service(self, host: str) -> ComputeService:
+        conn = self.admin
+        service = self._compute_service(host)
+        _call(f"enable {host}", lambda: conn.compute.enable_service(service, host=host, binary="nova-compute"))
+        return _service(self._compute_service(host))
+
+    def _compute_service(self, host: str) -> Any:
+        found = _call(f"find compute service of {host}", lambda: list(self.admin.compute.services(binary="nova-compute", host=host)))
+        if not found:
+            raise PermanentError(f"no nova-compute service on {host} in {self.endpoint.cloud}/{self.endpoint.region}")
+        return found[0]
 
     def projects(self) -> dict[str, str]:
         """Project id → name: tenants' projects are named after the tenant slug."""
@@ -516,6 +537,72 @@ class OpenStackDriver:
         _call(f"reset the state of {raw.name}", lambda: self.admin.compute.reset_server_state(raw.id, "error"))
         raise TemporaryError(f"evacuating {raw.name} to {host}: nova abandoned it in {failed[0].event} "
                              f"(task {raw.task_state} left on {raw.compute_host}); state reset, evacuating again", delay=1)
+
+    # -- planned migration and failback -------------------------------------------------------
+    def live_migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        """Live-migrate a running server to ``host`` of any zone of the region, and wait until it runs there.
+
+        Forced: nova's scheduler checks a named host against the server's request spec, whose zone is the
+        one the server was booted into (or the one the caller asked for at boot), so it refuses any other
+        zone with NoValidHost (seen on the devcloud); ``force`` bypasses it. openstacksdk sends the action at
+        microversion 2.30, inside the 2.30–2.67 range that takes ``force``, and nova answers only once its
+        pre-checks (destination up, memory, the hypervisors' checks) passed: a refusal is an HTTP 400 here."""
+        raw = self._server_of(tenant, server_id)
+        if self._settled_on(raw, host):
+            return _server(raw)
+        if raw.task_state is None:
+            _call(f"live-migrate {raw.name} from {raw.compute_host} to {host}",
+                  lambda: self.admin.compute.live_migrate_server(raw, host=host, force=True, block_migration="auto"))
+        return _server(self._wait_migrated(raw, host, time.monotonic() + timeout, "live migration"))
+
+    def migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        """Cold-migrate a server to ``host`` (openstacksdk: microversion ≥ 2.56 for a named host), confirm
+        the resize and wait until it is settled there. Cold migration has no ``force``: the scheduler
+        checks the host against the request spec's zone, so it reaches only the zone the server was booted
+        into — nova accepts the request and then leaves the server where it was (its task cleared): that
+        is reported as a PermanentError naming nova's migration record."""
+        conn, deadline = self.admin, time.monotonic() + timeout
+        raw = self._server_of(tenant, server_id)
+        if self._settled_on(raw, host):
+            return _server(raw)
+        if raw.task_state is None and raw.status != "VERIFY_RESIZE":
+            _call(f"migrate {raw.name} from {raw.compute_host} to {host}", lambda: conn.compute.migrate_server(raw, host=host))
+        raw = self._wait_migrated(raw, host, deadline, "cold migration")
+        if raw.status == "VERIFY_RESIZE":
+            _call(f"confirm the migration of {raw.name}", lambda: conn.compute.confirm_server_resize(raw))
+            raw = _poll(f"wait for {raw.name} to be settled on {host}", lambda: conn.compute.get_server(raw.id),
+                        lambda s: s.task_state is None and s.status in SETTLED, timeout=max(1.0, deadline - time.monotonic()))
+        return _server(raw)
+
+    @staticmethod
+    def _settled_on(raw: Any, host: str) -> bool:
+        return bool(raw.compute_host == host and raw.task_state is None and raw.status in SETTLED)
+
+    def _wait_migrated(self, server: Any, host: str, deadline: float, what: str) -> Any:
+        """Until the server is on ``host`` with no task left (or VERIFY_RESIZE there). Its task over and the
+        server elsewhere means nova gave up (NoValidHost in the conductor, a failed pre-check on a compute)."""
+        while True:
+            raw = _call(f"get server {server.id}", lambda: self.admin.compute.get_server(server.id))
+            if raw.compute_host == host and raw.task_state is None and raw.status in (*SETTLED, "VERIFY_RESIZE"):
+                return raw
+            if raw.task_state is None and raw.status != "VERIFY_RESIZE":
+                raise PermanentError(f"{what} of {raw.name} to {host}: nova left it {raw.status} on {raw.compute_host}"
+                                     f"{self._migration_note(raw.id)}" + (f": {_server(raw).fault}" if _server(raw).fault else ""))
+            if time.monotonic() >= deadline:
+                raise TemporaryError(f"{what} of {raw.name} to {host}: still {raw.status} on {raw.compute_host} "
+                                     f"(task {raw.task_state}) at the deadline", delay=5)
+            time.sleep(1)
+
+    def _migration_note(self, server_id: str) -> str:
+        """``(nova's migration N: status)`` of the server's newest migration record, best effort."""
+        try:
+            found = list(self.admin.compute.migrations(instance_uuid=server_id))
+        except (os_exc.SDKException, ks_exc.ClientException):
+            return ""
+        if not found:
+            return ""
+        newest = max(found, key=lambda m: int(m.id or 0))
+        return f" (nova's {newest.migration_type} {newest.id}: {newest.status})"
 
     # -- images (replication) ----------------------------------------------------------------
     def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:

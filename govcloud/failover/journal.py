@@ -24,6 +24,9 @@ from govcloud.settings import FailoverSettings
 from govcloud.store import Store, runs
 from govcloud.store.runs import RunInProgress, RunRow
 
+COMMANDS = {"failover": "run", "migration": "migrate", "failback": "failback"}
+"""The command that carries out (and resumes) a run of each kind."""
+
 
 def process_id() -> str:
     """``hostname:pid:random``: names the process carrying a run (as the daemons table names daemons)."""
@@ -77,10 +80,7 @@ class Journal:
                 return run, False
             if current.owner == self.owner:
                 return current, False
-            if not self.stale(current):
-                raise RunInProgress(f"run {current.id} ({current.kind}) of {cloud}/{centre} is carried out by {current.owner} "
-                                    f"(started by {current.started_by} at {current.started_at}, last heartbeat {current.heartbeat_at}): "
-                                    "one run per centre at a time; see 'govcloud failover status'", current)
+            self._refuse_unless_mine_to_take(current, kind)
             if not runs.take_over(conn, current, owner=self.owner, now=self.now(), plan=plan):
                 raise RunInProgress(f"run {current.id} of {cloud}/{centre} was taken over by another process just now", current)
             self.store.audit.append(user, f"{current.kind}.resume", f"centre:{cloud}/{centre}",
@@ -89,6 +89,29 @@ class Journal:
             taken = runs.get_run(conn, current.id)
         assert taken is not None
         return taken, True
+
+    def _refuse_unless_mine_to_take(self, current: RunRow, kind: str) -> None:
+        """RunInProgress unless ``current`` (another process's) may be taken over for a run of ``kind``: its
+        process is gone and it is of the same kind — a failover must not carry on a planned migration with
+        evacuations, nor the reverse."""
+        where = f"{current.cloud}/{current.centre}"
+        if current.kind != kind:
+            raise RunInProgress(f"run {current.id} ({current.kind}) of {where}, started by {current.started_by} at {current.started_at}, "
+                                f"is not finished (owner {current.owner}, last heartbeat {current.heartbeat_at}): one run per centre at "
+                                f"a time; a {current.kind} run is resumed by 'govcloud failover {COMMANDS.get(current.kind, current.kind)} "
+                                f"{current.centre}' (or cancelled)", current)
+        if not self.stale(current):
+            raise RunInProgress(f"run {current.id} ({current.kind}) of {where} is carried out by {current.owner} "
+                                f"(started by {current.started_by} at {current.started_at}, last heartbeat {current.heartbeat_at}): "
+                                "one run per centre at a time; see 'govcloud failover status'", current)
+
+    def ensure_free(self, *, kind: str, cloud: str, centre: str) -> None:
+        """Raise what ``open`` would raise, without opening: a command checks before it changes anything
+        (``failover migrate`` disables the centre's services before its run opens)."""
+        with self.store.transaction() as conn:
+            current = runs.active_run(conn, cloud, centre)
+        if current is not None and current.owner != self.owner:
+            self._refuse_unless_mine_to_take(current, kind)
 
     def stale_runs(self) -> list[RunRow]:
         """Runs new or running whose owner is gone: what a new leader resumes. Not a DR activation: it

@@ -6,6 +6,9 @@ One :meth:`FailoverPolicy.tick` per wake-up of the daemon's failover thread:
 1. **resume** every run whose process died (``journal.stale_runs``): a CLI ``failover run`` killed
    with ``kill -9``, or the previous leader's run — whatever the policy, since someone already
    decided to run it. A run whose centre nova now reports back up is ended ``failed`` with that reason.
+   A planned migration or failback (``planned.py``) is resumed as what it is — never fenced, never
+   replanned as an evacuation of a healthy centre; one whose preconditions no longer hold is ended
+   ``failed`` the same way.
 2. each centre recorded ``down``: under ``evacuate``, fence (if configured), plan and run; under
    ``auto``, fence where the centre has a fence method and run **only if** the fence is complete (every
    host confirmed off and forced down), else — method ``none``, or a fence that failed — report; under
@@ -24,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from govcloud.errors import DriverError
+from govcloud.failover.planned import Planned
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.steps import RecoveryRun
 from govcloud.planner.failover import RecoveryPlan
@@ -31,6 +36,8 @@ from govcloud.store import facts, runs
 from govcloud.store.runs import RunInProgress
 
 POLICIES = ("report", "evacuate", "auto")
+PLANNED = ("migration", "failback")
+"""Run kinds a leader resumes with ``planned.py`` (no fencing, no evacuation)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,9 @@ class FailoverPolicy:
         for run in self.recovery.journal.stale_runs():
             if not self.may_act():
                 break
+            if run.kind in PLANNED:
+                events.append(self._resume_planned(run))
+                continue
             try:
                 plan = self.recovery.fence_and_plan(run.cloud, run.centre)
             except FailoverRefused as exc:
@@ -87,6 +97,24 @@ class FailoverPolicy:
                 continue
             events.append(self._run(plan, resumed_from=run.id))
         return events
+
+    def _resume_planned(self, run: runs.RunRow) -> Event:
+        """Take over a ``migration`` or ``failback`` run whose process died, with its own plan and mover."""
+        planned = Planned(self.recovery)
+        where = {"run": run.id, "kind": run.kind, "cloud": run.cloud, "centre": run.centre}
+        try:
+            plan = (planned.migrate_plan if run.kind == "migration" else planned.failback_plan)(run.cloud, run.centre)
+            result = (planned.migrate if run.kind == "migration" else planned.failback)(plan)
+        except RunInProgress as exc:
+            return Event("planned run in progress elsewhere", logging.INFO, {**where, "owner": exc.run.owner})
+        except FailoverRefused as exc:
+            with self.recovery.store.transaction() as conn:
+                runs.end_run(conn, run.id, state="failed", now=self.recovery.now(), detail={"reason": f"not resumed: {exc}"})
+            return Event("abandoned run not resumable: ended failed", logging.WARNING, {**where, "reason": str(exc)})
+        except DriverError as exc:  # the cloud did not answer (maintenance not set or ended): the next wake-up tries again
+            return Event("abandoned run not resumed yet", logging.WARNING, {**where, "reason": str(exc)})
+        return Event("abandoned run resumed", logging.WARNING if result.failed else logging.INFO,
+                     {**where, "state": result.state, "moved": len(result.moved), "stopped": result.stopped})
 
     def _down(self) -> list[tuple[str, str, str]]:
         with self.recovery.store.transaction() as conn:

@@ -19,8 +19,9 @@ Fencing is a seam: ``fence`` (``steps.Fence``) is called before a run plans; the
 fenced count as down even while nova has not yet declared them so. Without it (fence method
 ``none``) only hosts nova reports down are evacuated.
 
-Not automated yet: activating the DR centre (another region: rebuild from the reservation, which
-needs the e-government office's approval) and failback to the home centre.
+Planned migration and failback (``planned.py``) reuse this class's run, journal and record with a
+mover of their own. Not automated yet: activating the DR centre (another region: rebuild from the
+reservation, which needs the e-government office's approval).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from govcloud.common.retry import retry
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint, Server
 from govcloud.errors import DriverError, InputError
 from govcloud.failover.journal import Journal
-from govcloud.failover.steps import Fence, HookRunner, Outcome, RecoveryRun, Steps
+from govcloud.failover.steps import Fence, HookRunner, Mover, Outcome, RecoveryRun, Steps
 from govcloud.failover.watch import CentreRef, centre_refs, reported_up
 from govcloud.model.access import require
 from govcloud.model.endpoints import Endpoints
@@ -152,17 +153,21 @@ class Recovery:
             return runs.active_run(conn, plan.cloud, plan.centre) is not None
 
     def run(self, plan: RecoveryPlan, *, kind: str = "failover", on_outcome: Callable[[Outcome], None] = lambda _o: None,
-            stop_on_hook_failure: bool = False) -> RecoveryRun:
+            stop_on_hook_failure: bool = False, stop_on_failure: bool = False, mover: Mover | None = None) -> RecoveryRun:
         """Carry out ``plan`` as a journalled run (a new one, or the centre's run taken over from a dead
-        process): group by group, moves in parallel; one failing does not stop the others. RunInProgress
-        (exit 2) when a live process carries a run of the centre."""
+        process): group by group, moves in parallel; one failing does not stop the others unless
+        ``stop_on_failure`` (a planned migration, a failback). ``mover``: how a VM moves (default: a forced
+        evacuation; ``planned.py`` passes live or cold migration). RunInProgress (exit 2) when a live process
+        carries a run of the centre."""
         summary = {"groups": plan.as_dict()["groups"], "moves": len(plan.moves), "held": len(plan.held)}
         run, resumed = self.journal.open(kind=kind, cloud=plan.cloud, centre=plan.centre, user=self.actor, plan=summary)
         result = RecoveryRun(plan, run_id=run.id, resumed=resumed)
         with self.journal.beating(run.id) as lost:
-            steps = Steps(store=self.store, now=self.now, settings=self.settings, mover=self._move, hook=self.hook, run_id=run.id,
-                          lost=lost, on_outcome=on_outcome, stop_on_hook_failure=stop_on_hook_failure, sources=self._sources(plan))
+            steps = Steps(store=self.store, now=self.now, settings=self.settings, mover=mover or self._move, hook=self.hook, run_id=run.id,
+                          lost=lost, on_outcome=on_outcome, stop_on_hook_failure=stop_on_hook_failure, sources=self._sources(plan),
+                          stop_on_failure=stop_on_failure)
             steps.carry_out(plan, result)
+        result.stopped = steps.stopped
         if lost.is_set() or not self.journal.still_mine(run.id):
             result.state = "cancelled"  # cancelled, or taken over: whoever holds it now ends it
             return result
@@ -170,7 +175,8 @@ class Recovery:
             result.state = "failed" if result.failed else "finished"
         self.journal.end(run.id, state=result.state, user=self.actor, kind=kind, subject=f"centre:{plan.cloud}/{plan.centre}",
                          detail={"moved": len(result.moved), "failed": len(result.failed), "held": len(plan.held),
-                                 "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok)})
+                                 "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok),
+                                 **({"stopped": result.stopped} if result.stopped else {})})
         return result
 
     def cancel(self, cloud_id: str | None, centre_id: str, *, reason: str) -> runs.RunRow:
@@ -213,7 +219,7 @@ class Recovery:
         except DriverError as exc:
             self.store.audit.append(self.actor, "failover.failed", f"vm:{vm.name}", {"to": move.target, "host": move.host, "error": str(exc)})
             return Outcome(move, False, str(exc))
-        self._record(move, zone, server)
+        self.record(move, zone, server)
         return Outcome(move, True, f"{server.status} on {server.host or move.host}", server.host)
 
     @staticmethod
@@ -224,7 +230,9 @@ class Recovery:
             source(found[0].host)
         return found[0] if found and found[0].zone == zone and found[0].status == "ACTIVE" else None
 
-    def _record(self, move: Move, zone: str, server: Server) -> None:
+    def record(self, move: Move, zone: str, server: Server, action: str = "failover.move") -> None:
+        """Where the VM runs now, in one transaction: its row (centre, zone, status), its ledger lines moved
+        to the target centre, and an audit record (``failover.move``, ``migration.move``, ``failback.move``)."""
         vm, now = move.vm, self.now()
         with self.store.transaction() as conn:
             tickets.lock_quota(conn)
@@ -234,7 +242,7 @@ class Recovery:
             tickets.upsert_vm(conn, VmRow(**{**row.__dict__, "centre": move.target, "zone": zone, "status": server.status,
                                              "address": server.address or row.address, "fault": server.fault, "updated_at": now}))
             tickets.move_allocation(conn, vm.ticket, vm.cloud, vm.centre, move.target, vm.size, now=now)
-            self.store.audit.append(self.actor, "failover.move", f"vm:{vm.name}",
+            self.store.audit.append(self.actor, action, f"vm:{vm.name}",
                                     {"ticket": vm.ticket, "server": server.id, "from": vm.centre, "to": move.target, "zone": zone,
                                      "host": server.host or move.host, "status": server.status}, connection=conn)
 

@@ -7,7 +7,9 @@ a group the moves run in parallel on a thread pool of ``parallel_per_cloud`` wor
 nova reports the VM ACTIVE on the target (``evacuate_server`` waits for it) or fails; the next group
 starts only when every move of this one has ended and its hook has run. A failed hook is recorded
 (``recovery_steps.hook_result``) and — a failover is a disaster — the run goes on; a planned
-migration will stop there instead (SRM's rule), which ``stop_on_hook_failure`` is for.
+migration and a failback stop there instead (SRM's rule), which ``stop_on_hook_failure`` is for, and
+they stop at the first move that fails too (``stop_on_failure``): the moves already with nova end and
+are recorded, no further move starts, and every VM not started is journalled ``held`` with the reason.
 
 Each VM has one row in ``recovery_moves``: ``moving`` with its start when it is sent, then
 ``moved`` or ``failed`` with its end and nova's message; VMs the plan holds get a ``held`` row with
@@ -20,7 +22,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from govcloud.model.topology import Cloud
 from govcloud.planner.failover import Move, Placed, RecoveryPlan, Step
@@ -93,6 +95,8 @@ class RecoveryRun:
     state: str = "finished"
     outcomes: list[Outcome] = field(default_factory=list)
     hooks: dict[str, HookResult] = field(default_factory=dict)
+    stopped: str | None = None
+    """Why a run that stops at the first error stopped (None: it did not)."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -106,7 +110,7 @@ class RecoveryRun:
         return {**self.plan.as_dict(), "run": self.run_id, "resumed": self.resumed, "state": self.state,
                 "outcomes": [{"vm": o.move.vm.name, "group": o.move.group, "ok": o.ok, "host": o.host, "detail": o.detail}
                              for o in self.outcomes],
-                "hooks": {g: {"ok": h.ok, "detail": h.detail} for g, h in self.hooks.items()}}
+                "hooks": {g: {"ok": h.ok, "detail": h.detail} for g, h in self.hooks.items()}, "stopped": self.stopped}
 
 
 class Steps:
@@ -114,7 +118,7 @@ class Steps:
 
     def __init__(self, *, store: Store, now: Callable[[], str], settings: FailoverSettings, mover: Mover, hook: HookRunner | None,
                  run_id: int, lost: threading.Event, on_outcome: Callable[[Outcome], None], stop_on_hook_failure: bool = False,
-                 sources: dict[str, str] | None = None) -> None:
+                 sources: dict[str, str] | None = None, stop_on_failure: bool = False) -> None:
         self.store = store
         self.now = now
         self.settings = settings
@@ -126,6 +130,10 @@ class Steps:
         self.stop_on_hook_failure = stop_on_hook_failure
         self.sources = sources or {}
         """server id → the compute host nova had it on when the run began (the journal's source host)."""
+        self.stop_on_failure = stop_on_failure
+        self.stopped: str | None = None
+        """Why the run stopped (the first failed move or hook) when it stops at the first error."""
+        self._stop_lock = threading.Lock()
 
     def carry_out(self, plan: RecoveryPlan, result: RecoveryRun) -> None:
         self._held(plan)
@@ -147,8 +155,28 @@ class Steps:
             self._step(StepRow(self.run_id, step.name, seq, step.priority, "stopped" if self.lost.is_set() else state, started, self.now(),
                                step.hook.role if step.hook else None, text))
             if state == "hook-failed" and self.stop_on_hook_failure:
+                self.stopped = self.stopped or f"the hook of group {step.name} failed: {text}"
+            if self.stopped is not None:
                 result.state = "failed"
+                self._not_started(plan, seq + 1)
                 return
+
+    def _stop(self, why: str) -> None:
+        with self._stop_lock:
+            self.stopped = self.stopped or why
+
+    def _not_started(self, plan: RecoveryPlan, after: int) -> None:
+        """Journal the moves of the groups after ``after`` as held: the run stopped before them."""
+        with self.store.transaction() as conn:
+            for seq, step in enumerate(plan.steps):
+                for move in plan.moves_of(step.name) if seq >= after else ():
+                    self._held_row(conn, seq, move)
+
+    def _held_row(self, conn: Any, seq: int, move: Move) -> None:
+        vm = move.vm
+        runs.record_move(conn, MoveRow(self.run_id, vm.name, vm.ticket, move.group, seq, vm.protection, vm.centre, "held",
+                                       server_id=vm.server_id, target_centre=move.target, target_zone=move.zone, target_host=move.host,
+                                       message=f"not started: the run stopped at the first error ({self.stopped})"))
 
     def _held(self, plan: RecoveryPlan) -> None:
         rank = {s.name: n for n, s in enumerate(plan.steps)}
@@ -171,14 +199,21 @@ class Steps:
             futures = [pool.submit(self._one, seq, move, per_host[move.host]) for move in moves]
             for future in as_completed(futures):
                 outcome = future.result()
+                if outcome is None:
+                    continue
                 outcomes.append(outcome)
                 self.on_outcome(outcome)
         return outcomes
 
-    def _one(self, seq: int, move: Move, slot: threading.Semaphore) -> Outcome:
+    def _one(self, seq: int, move: Move, slot: threading.Semaphore) -> Outcome | None:
+        """One move (None: not started, the run having stopped at an error of another move)."""
         with slot:
             if self.lost.is_set():
                 return Outcome(move, False, "not started: the run was cancelled or taken over by another process")
+            if self.stopped is not None:
+                with self.store.transaction() as conn:
+                    self._held_row(conn, seq, move)
+                return None
             started = self.now()
             source: list[str | None] = [self.sources.get(move.vm.server_id or "")]
             self._journal(seq, move, "moving", started=started)
@@ -190,6 +225,8 @@ class Steps:
             ended = self.now()
             self._journal(seq, move, "moved" if outcome.ok else "failed", started=started, ended=ended, source_host=source[0],
                           target_host=outcome.host or move.host, message=outcome.detail)
+            if not outcome.ok and self.stop_on_failure:
+                self._stop(f"{move.vm.name}: {outcome.detail}")
             return Outcome(outcome.move, outcome.ok, outcome.detail, outcome.host, source[0], started, ended)
 
     def _journal(self, seq: int, move: Move, state: str, *, started: str, ended: str | None = None, source_host: str | None = None,

@@ -28,7 +28,7 @@ live in one OpenStack region; the DR centre is in another city and region):
   no reservation there, and its reason does not mention one).
 
 Each VM keeps ``home``, the centre its ticket's plan chose: a moved VM is "away from home" until it
-is brought back (failback is not automated yet; ``failover status`` lists such VMs).
+is brought back (``govcloud failover failback``: ``planner/failback.py``).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def group_of(groups: Sequence[ProtectionGroup]) -> dict[str, str]:
     return {system: g.name for g in groups for system in g.systems}
 
 
-def _order(vms: Sequence[Placed], rank: Mapping[str, int], group: Mapping[str, str]) -> list[Placed]:
+def order_vms(vms: Sequence[Placed], rank: Mapping[str, int], group: Mapping[str, str]) -> list[Placed]:
     """Group by group; inside one, ``dr`` before ``ha`` (a reservation was paid for), then by ticket and index."""
     return sorted(vms, key=lambda v: (rank[group.get(v.system, UNPLANNED)], PRIORITY[v.protection], v.ticket, v.idx))
 
@@ -206,7 +206,7 @@ def plan_recovery(cloud: Cloud, failed_id: str, vms: Sequence[Placed], facts: Fa
     held = [Held(v, "protection none: no failover was asked for; it waits for its centre", gr(v)) for v in here
             if v.protection not in PROTECTED]
     held += [Held(v, "no server recorded: nothing to move", gr(v)) for v in here if v.protection in PROTECTED and not v.server_id]
-    candidates = _order([v for v in here if v.protection in PROTECTED and v.server_id], rank, group)
+    candidates = order_vms([v for v in here if v.protection in PROTECTED and v.server_id], rank, group)
     if blocked is not None or target is None:
         more = [Held(v, (blocked or "no target") + (_dr_note(cloud) if v.protection == "dr" else ""), gr(v)) for v in candidates]
         moves: list[Move] = []

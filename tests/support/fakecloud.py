@@ -8,7 +8,11 @@ method fail (``faults``: method name → the errors its next calls raise, first 
 raises after the server was made, as a process killed before it heard nova's answer). ``force_down`` sets nova's flag
 (recorded in ``force_calls``). ``evacuate_server`` moves a server at
 once, with nova's refusals where the fake knows enough (``services`` of the endpoint): the server's host
-still up, an unknown target host.
+still up, an unknown target host. ``live_migrate_server`` (forced) moves a running server whose host is
+up to a host that is up, in any zone; ``migrate_server`` (cold) only within the zone the server was
+created in (``spec_zone``: nova's request spec, which neither evacuation nor a forced live migration
+changes). Both record ``(server id, kind, target host)`` in ``migrations``. ``disable_service`` /
+``enable_service`` set a service's status and reason.
 
 Images (replication, issue 14): ``snapshot_server`` makes an active image in the server's endpoint whose
 bytes derive from the server id and a counter (as the devcloud's fake hypervisor does), ``read_image``
@@ -67,6 +71,10 @@ class FakeCloud:
     peak_endpoint: dict[Endpoint, int] = field(default_factory=dict)
     group_of: dict[str, str] = field(default_factory=dict)
     """Server id → the server group it was created in."""
+    spec_zone: dict[str, str] = field(default_factory=dict)
+    """Server id → the zone it was created in (nova's request spec: what a cold migration is held to)."""
+    migrations: list[tuple[str, str, str]] = field(default_factory=list)
+    """Every live or cold migration done: (server id, ``live`` | ``cold``, target host)."""
     _scheduled: dict[str, str] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -176,6 +184,7 @@ class FakeDriver:
             server = Server(id=f"s-{number}", name=spec.name, status="ACTIVE", zone=spec.zone, host=f"{spec.zone}-1",
                             address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
                             project_id=cloud.project(spec.tenant), created=f"{number:08d}")
+            cloud.spec_zone[server.id] = spec.zone
             if spec.server_group:
                 cloud.group_of[server.id] = spec.server_group
             if cloud.schedule:
@@ -261,6 +270,64 @@ class FakeDriver:
                     self.cloud.force_calls.append((host, forced))
                     return listing[i]
         raise PermanentError(f"force down {host}: HTTP 404: Host '{host}' is not a nova-compute service")
+
+    def live_migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        self._api("live_migrate_server")
+        server, target = self._movable(tenant, server_id, host)
+        if server.host == host and server.status in ("ACTIVE", "SHUTOFF"):
+            return server
+        if server.status not in ("ACTIVE", "PAUSED"):
+            raise TemporaryError(f"live-migrate {server.name}: HTTP 409: Cannot 'os-migrateLive' instance {server_id} while it is in "
+                                 f"vm_state {server.status.lower()}", delay=0)
+        return self._migrated(server, target, "live")
+
+    def migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
+        self._api("migrate_server")
+        server, target = self._movable(tenant, server_id, host)
+        if server.host == host and server.status in ("ACTIVE", "SHUTOFF"):
+            return server
+        if target.zone != self.cloud.spec_zone.get(server_id, server.zone):
+            raise PermanentError(f"cold migration of {server.name} to {host}: nova left it {server.status} on {server.host} "
+                                 "(nova's migration: error): No valid host was found.")
+        return self._migrated(server, target, "cold")
+
+    def _movable(self, tenant: str, server_id: str, host: str) -> tuple[Server, ComputeService]:
+        """The server and the target's service, with nova's refusals: unknown server or host, either host not up."""
+        found = self.cloud.servers.get(server_id)
+        if found is None or found[1].project_id != self.cloud.project(tenant):
+            raise PermanentError(f"migrate {server_id}: HTTP 404: Instance {server_id} could not be found.")
+        server = found[1]
+        services = {s.host: s for s in self.cloud.services.get(self.endpoint, [])}
+        if host not in services:
+            raise PermanentError(f"migrate {server.name}: HTTP 400: Compute host {host} could not be found.")
+        for end in (services.get(server.host or ""), services[host]):
+            if end is not None and (end.state != "up" or end.forced_down) and not (end.host == host == server.host):
+                raise PermanentError(f"migrate {server.name}: HTTP 400: Compute service of {end.host} is unavailable at this time.")
+        return server, services[host]
+
+    def _migrated(self, server: Server, target: ComputeService, kind: str) -> Server:
+        moved = replace(server, host=target.host, zone=target.zone)
+        with self.cloud._lock:
+            self.cloud.servers[server.id] = (self.endpoint, moved)
+            self.cloud.migrations.append((server.id, kind, target.host))
+        return moved
+
+    def disable_service(self, host: str, *, reason: str) -> ComputeService:
+        self._api("disable_service")
+        return self._set_status(host, "disabled", reason)
+
+    def enable_service(self, host: str) -> ComputeService:
+        self._api("enable_service")
+        return self._set_status(host, "enabled", "")
+
+    def _set_status(self, host: str, status: str, reason: str) -> ComputeService:
+        with self.cloud._lock:
+            listing = self.cloud.services.get(self.endpoint, [])
+            for i, service in enumerate(listing):
+                if service.host == host:
+                    listing[i] = replace(service, status=status, disabled_reason=reason)
+                    return listing[i]
+        raise PermanentError(f"no nova-compute service on {host} in {self.endpoint.cloud}/{self.endpoint.region}")
 
     def projects(self) -> dict[str, str]:
         self._api()

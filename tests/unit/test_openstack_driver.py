@@ -121,13 +121,24 @@ class Services:
     def __init__(self, refuse: Exception | None = None) -> None:
         self.flag = False
         self.refuse = refuse
+        self.status = "enabled"
+        self.reason: str | None = None
         self.calls: list[dict[str, Any]] = []
 
     def services(self, binary: str, host: str) -> list[SimpleNamespace]:
         if host != "gz-backup-1":
             return []
         return [SimpleNamespace(id="svc-1", host=host, availability_zone="gz-backup", state="down" if self.flag else "up",
-                                status="enabled", is_forced_down=self.flag, updated_at="2026-12-05T01:00:00")]
+                                status=self.status, is_forced_down=self.flag, updated_at="2026-12-05T01:00:00",
+                                disabled_reason=self.reason)]
+
+    def disable_service(self, service: Any, host: str, binary: str, disabled_reason: str) -> None:
+        self.calls.append({"service": service.id, "disable": disabled_reason})
+        self.status, self.reason = "disabled", disabled_reason
+
+    def enable_service(self, service: Any, host: str, binary: str) -> None:
+        self.calls.append({"service": service.id, "enable": True})
+        self.status, self.reason = "enabled", None
 
     def update_service_forced_down(self, service: Any, host: str | None = None, binary: str | None = None, forced: bool = True) -> None:
         self.calls.append({"service": service.id, "host": host, "binary": binary, "forced": forced})
@@ -147,6 +158,58 @@ def test_force_down_sets_and_clears_nova_s_flag_through_the_sdk() -> None:
                              {"service": "svc-1", "host": "gz-backup-1", "binary": "nova-compute", "forced": False}]
     with pytest.raises(PermanentError, match="no nova-compute service"):
         driver.force_down("gz-main-9", forced=True)
+
+
+def test_maintenance_disables_and_enables_a_service_with_its_reason() -> None:
+    compute = Services()
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(compute=compute)
+    off = driver.disable_service("gz-backup-1", reason="govcloud maintenance: test")
+    assert (off.status, off.disabled_reason) == ("disabled", "govcloud maintenance: test")
+    on = driver.enable_service("gz-backup-1")
+    assert (on.status, on.disabled_reason) == ("enabled", "")
+    with pytest.raises(PermanentError, match="no nova-compute service on gz-main-9"):
+        driver.disable_service("gz-main-9", reason="x")
+
+
+class Moving:
+    """The compute proxy as the driver's live migration uses it: the action, then the server as nova reports it."""
+
+    def __init__(self, after: list[dict[str, Any]]) -> None:
+        self.after = after
+        self.sent: list[tuple[str, bool]] = []
+
+    def get_server(self, _id: str) -> SimpleNamespace:
+        state = self.after.pop(0) if len(self.after) > 1 else self.after[0]
+        return SimpleNamespace(**{"id": "s-1", "name": "web-1", "project_id": "p-1", "addresses": {}, "fault": None, "flavor": None,
+                                  "metadata": {}, "created_at": "", "availability_zone": "gz-main", **state})
+
+    def live_migrate_server(self, server: Any, host: str, force: bool, block_migration: str) -> None:
+        self.sent.append((host, force))
+
+    def migrations(self, instance_uuid: str) -> list[SimpleNamespace]:
+        return [SimpleNamespace(id=7, migration_type="live-migration", status="error")]
+
+
+def moving_driver(compute: Moving) -> OpenStackDriver:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(compute=compute, identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")))
+    return driver
+
+
+def test_a_live_migration_is_forced_and_waited_for() -> None:
+    here = {"status": "ACTIVE", "task_state": None, "compute_host": "gz-main-1"}
+    compute = Moving([here, {**here, "task_state": "migrating"}, {**here, "compute_host": "gz-backup-1"}])
+    moved = moving_driver(compute).live_migrate_server("gd-zf", "s-1", host="gz-backup-1", timeout=30)
+    assert moved.host == "gz-backup-1" and compute.sent == [("gz-backup-1", True)]
+
+
+def test_a_live_migration_nova_abandons_is_permanent_and_names_its_migration() -> None:
+    here = {"status": "ACTIVE", "task_state": None, "compute_host": "gz-main-1"}
+    compute = Moving([here, {**here, "task_state": "migrating"}, here])  # the task ended with the server still on its source
+    with pytest.raises(PermanentError, match=r"live migration of web-1 to gz-backup-1: nova left it ACTIVE on gz-main-1 "
+                                             r"\(nova's live-migration 7: error\)"):
+        moving_driver(compute).live_migrate_server("gd-zf", "s-1", host="gz-backup-1", timeout=30)
 
 
 def test_clearing_forced_down_while_nova_refuses_is_temporary() -> None:

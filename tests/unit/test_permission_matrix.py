@@ -60,6 +60,7 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`failover plan` / `failover run` / `failover cancel`": (["failover", "plan", "no-such-centre"], None),
         "`failover status` / `failover history`": (["failover", "history", "-o", "json"], None),
         "`failover fence` / `failover unfence` / `failover fencing`": (["failover", "fence", "no-such-centre", "--yes"], None),
+        "`failover migrate` / `failover failback`": (["failover", "migrate", "no-such-centre", "--yes"], None),
         "`dr replicate`": (["dr", "replicate", "--system", "no-such-system"], None),
         "`dr replicas`": (["dr", "replicas", "-o", "json"], None),
         "`dr activate`": (["dr", "activate", "--cloud", "no-such-cloud"], None),

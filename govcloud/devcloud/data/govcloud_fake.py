@@ -8,6 +8,9 @@ found…"), so ``restore-centre`` could not work. This subclass derives a fixed 
 name and writes the identity file on first start. Nova loads drivers only from ``nova.virt.*``, so
 ``govcloud devcloud install`` copies this file to ``site-packages/nova/virt/govcloud_fake.py``.
 
+A live-migrated instance is forgotten on its source host (``post_live_migration``), as a real
+hypervisor's source forgets it; the stock fake kept a ghost copy there.
+
 Snapshots carry real bytes. The stock fake's ``snapshot`` only moves the task state and leaves the
 image ``queued`` with no data, so a copy of it to another region would copy nothing. Here ``snapshot``
 does what the libvirt driver does (``nova/virt/libvirt/driver.py``: task state IMAGE_PENDING_UPLOAD,
@@ -54,6 +57,14 @@ class StableFakeDriver(fake.FakeDriver):
 
     def get_nodenames_by_uuid(self, refresh=False):
         return {_node_uuid(n): n for n in self.get_available_nodes()}
+
+    def post_live_migration(self, context, instance, block_device_info, migrate_data=None):
+        """Forget a live-migrated instance on its source host, as a real hypervisor's source does.
+
+        The stock fake keeps it (only nova's test-only ``FakeLiveMigrateDriver`` forgets it), so an instance
+        live-migrated away and back, then evacuated onto its former host, failed there with "Instance …
+        already exists" (seen by tests/integration/test_failover_migrate.py)."""
+        self.destroy(context, instance, network_info=None, block_device_info=block_device_info)
 
     def snapshot(self, context, instance, image_id, update_task_state):
         """Upload a generated disk to the snapshot's image, as libvirt's driver uploads the real one.

@@ -75,6 +75,28 @@ def test_the_leader_resumes_a_run_whose_process_died(ctx: EngineContext, cloud: 
     runner.lock.release()
 
 
+def test_the_leader_resumes_a_planned_migration_as_a_migration_never_fencing(ctx: EngineContext, cloud: FakeCloud) -> None:
+    """A ``failover migrate`` killed mid-way: the leader finishes it by live migration; the healthy centre is not
+    fenced and nothing is evacuated (a failover's resume would have fenced it, a fence method being configured)."""
+    from tests.unit.failover.test_fence_wiring import fencer
+
+    ticket_id = active_ha(ctx)
+    runner = daemon(ctx, failover_policy="report")
+    runner.recovery.fence = fencer(ctx, cloud).for_recovery()
+    runner.tick(force=True)
+    with ctx.store.transaction() as conn:
+        run = runs.create_run(conn, kind="migration", cloud="gd-prov", centre="gz-main", user="yunwei-he",
+                              owner=f"{socket.gethostname()}:{2**22 + 9}:dead00", now=ctx.now(), plan={})
+    runner.failover_pass()
+    with ctx.store.transaction() as conn:
+        ended = runs.get_run(conn, run.id)
+    assert ended is not None and (ended.kind, ended.state, ended.resumed) == ("migration", "finished", 1)
+    assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4
+    assert cloud.force_calls == [] and {kind for _, kind, _ in cloud.migrations} == {"live"}
+    assert not [r for r in ctx.store.audit.records() if r.action == "centre.fence"]
+    runner.lock.release()
+
+
 def test_the_daemon_runs_recovery_hooks_as_the_cli_does(ctx: EngineContext, monkeypatch: pytest.MonkeyPatch) -> None:
     """A group's hook under the daemon goes through the same Ansible hook runner as `failover run`
     (without one every hooked group was recorded 'hook-failed: no hook runner configured')."""

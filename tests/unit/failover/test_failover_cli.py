@@ -143,3 +143,37 @@ def test_run_fences_a_centre_with_a_method_before_planning(wired: EngineContext,
     (fenced,) = [r for r in wired.store.audit.records() if r.action == "centre.fence"]
     assert fenced.subject == "centre:gd-prov/gz-main" and fenced.details["method"] == "devcloud" and not fenced.details["ready"]
     assert "never fence the devcloud" in str(fenced.details["hosts"]) and cloud.force_calls == []
+
+
+def test_migrate_then_failback_through_the_cli(wired: EngineContext, cloud: FakeCloud) -> None:
+    """``failover migrate`` and ``failback`` (issue 13 item 5): exit codes, history kinds, the maintenance on and off."""
+    from tests.support.fakecloud import GZ
+
+    fail(cloud, "gz-main")
+    code, _, err = cli(wired, "failover", "migrate", "gz-main", "--yes")
+    assert code == 2 and "failover run gz-main" in err  # a centre that is down is failed over, not migrated
+    cloud.services[GZ] = [s.__class__(**{**s.__dict__, "state": "up"}) for s in cloud.services[GZ]]
+    code, out, err = cli(wired, "failover", "migrate", "gz-main", "--dry-run", "-o", "json")
+    assert code == 0 and len(json.loads(out)["moves"]) == 6, err
+    assert {s.status for s in cloud.services[GZ]} == {"enabled"} and cloud.migrations == []  # a dry run changes nothing
+    code, out, err = cli(wired, "failover", "migrate", "gz-main", "--yes", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["state"] == "finished" and len(json.loads(out)["outcomes"]) == 6
+    assert {s.status for s in cloud.services[GZ] if s.zone == "gz-main"} == {"disabled"}
+    code, out, err = cli(wired, "failover", "failback", "gz-main", "--yes")
+    assert code == 0, out + err
+    assert "6 moved, 0 failed, 0 held" in err
+    assert {s.status for s in cloud.services[GZ] if s.zone == "gz-main"} == {"enabled"}
+    code, out, err = cli(wired, "failover", "history", "-o", "json")
+    assert [(r["kind"], r["state"], r["moved"]) for r in json.loads(out)] == [("failback", "finished", 6), ("migration", "finished", 6)]
+    code, out, err = cli(wired, "failover", "migrate", "gz-main", "--yes", user="caijing")
+    assert code == 2 and "'failover' needs role operator or admin" in err
+
+
+def test_migrate_exits_1_and_stops_at_the_first_error(wired: EngineContext, cloud: FakeCloud) -> None:
+    from govcloud.errors import PermanentError
+
+    cloud.faults["live_migrate_server"] = [PermanentError("HTTP 400: Migration pre-check error")]
+    code, out, err = cli(wired, "failover", "migrate", "gz-main", "--yes")
+    assert code == 1, out + err
+    assert "stopped at the first error" in err and len(cloud.migrations) <= 1
