@@ -55,6 +55,8 @@ def snapshot(store: Store) -> Iterator[sa.Connection]:
 VERSIONED = ("vms", "ledger", "tickets")
 _TRIGGERS = tuple(f"{table}_version_{event}" for table in VERSIONED for event in ("insert", "update", "delete"))
 GROUPED = ("vms", "ledger")
+LOG_LENGTH = 1024
+"""Slots of ``version_log``'s ring per table (migration 0013)."""
 """The tables whose triggers also keep their aggregates group by group (migration 0013)."""
 
 
@@ -95,8 +97,8 @@ def descends(conn: sa.Connection, table: str, seen: TableVersion) -> bool:
     write ``seen.seq`` is in ``version_log`` with the same random version. Only then are the groups
     stamped after ``seen.seq`` all that changed since (a store restored from a backup, or another file,
     may count more writes along another history)."""
-    found = conn.exec_driver_sql("SELECT 1 FROM version_log WHERE name = ? AND seq = ? AND version = ?",
-                                 (table, seen.seq, seen.version)).first()
+    found = conn.exec_driver_sql("SELECT 1 FROM version_log WHERE name = ? AND slot = ? AND seq = ? AND version = ?",
+                                 (table, seen.seq % LOG_LENGTH, seen.seq, seen.version)).first()
     return found is not None
 
 

@@ -9,6 +9,7 @@ reads only the changed groups (``StoreReads.follow``) and builds only the change
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections import Counter
 from pathlib import Path
@@ -93,3 +94,20 @@ def test_the_groups_match_after_a_bulk_insert_and_zero_groups_are_not_shown(tmp_
         kept = list(aggregates.vm_counts(conn, grouped=True))
         zeros = conn.execute(sa.text("SELECT count(*) FROM vm_groups WHERE n = 0")).scalar()
     assert kept == full(store)[0] and zeros == 1
+
+
+def test_an_insert_or_replace_leaves_the_replaced_rows_group(tmp_path: Path) -> None:
+    """The rows a REPLACE removes fire their DELETE triggers only with ``recursive_triggers`` (db.py)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    populate(store)
+    with store.transaction() as conn:
+        conn.execute(sa.text("INSERT OR REPLACE INTO vms (ticket, idx, name, tenant, system, cloud, region, centre, zone, vcpus, ram_mb,"
+                             " disk_gb, status, updated_at) SELECT ticket, idx, name, tenant, system, cloud, region, 'sg-dr', zone, vcpus,"
+                             " ram_mb, disk_gb, 'ERROR', updated_at FROM vms WHERE idx = 1"))
+    with aggregates.snapshot(store) as conn:
+        assert list(aggregates.vm_counts(conn, grouped=True)) == full(store)[0]
+
+
+def test_the_reader_knows_the_rings_length() -> None:
+    migration = importlib.import_module("govcloud.store.migrations.versions.0013_aggregate_groups")
+    assert migration.LOG_LENGTH == aggregates.LOG_LENGTH

@@ -13,9 +13,13 @@ that a reader that follows changes sees it go. Each write also counts the table'
 of ``table_versions``) and stamps the groups it changes with it: a reader that read a table at ``seq`` S
 reads only the groups stamped after S. That is sound only if the database it reads now went through the
 state it read then — a store restored from a backup, or another file, may have a larger ``seq`` and
-another history. ``version_log`` keeps the (seq, version) of each table's last 1024 writes; the versions
-are random (0009), so finding the one read at S proves the history passed through it. Otherwise the
+another history. ``version_log`` keeps the (seq, version) of each table's last 1024 writes (a ring: slot
+seq mod 1024); the versions are random (0009), so finding the one read at S proves the history passed
+through it. Otherwise the
 reader reads every group (still much cheaper than the GROUP BY).
+
+The store's connections set ``recursive_triggers`` (db.py), so that the rows an ``INSERT OR REPLACE``
+removes leave their groups too.
 
 PostgreSQL gets none of this, for 0009's reason (one counter row serialises every writer): its scrape
 runs the GROUP BYs as before.
@@ -40,11 +44,11 @@ SUMS = ("instances", "vcpus", "ram_mb", "disk_gb")
 
 
 def _bump(table: str) -> str:
-    """Statements that count one write to ``table`` and log its new (seq, version)."""
+    """Statements that count one write to ``table`` and log its new (seq, version) in the ring of
+    ``LOG_LENGTH`` slots (slot = seq modulo the length: one statement, no delete)."""
     return (f"UPDATE table_versions SET version = random(), seq = seq + 1 WHERE name = '{table}';"
-            f" INSERT INTO version_log (name, seq, version) SELECT name, seq, version FROM table_versions WHERE name = '{table}';"
-            f" DELETE FROM version_log WHERE name = '{table}'"
-            f" AND seq = (SELECT seq FROM table_versions WHERE name = '{table}') - {LOG_LENGTH};")
+            f" INSERT INTO version_log (name, slot, seq, version) SELECT name, seq % {LOG_LENGTH}, seq, version FROM table_versions"
+            f" WHERE name = '{table}' ON CONFLICT (name, slot) DO UPDATE SET seq = excluded.seq, version = excluded.version;")
 
 
 def _seq(table: str) -> str:
@@ -107,9 +111,9 @@ checks that they exist)."""
 
 def _create_groups() -> None:
     op.execute("ALTER TABLE table_versions ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
-    op.execute("CREATE TABLE version_log (name VARCHAR(32) NOT NULL, seq BIGINT NOT NULL, version BIGINT NOT NULL,"
-               " PRIMARY KEY (name, seq)) WITHOUT ROWID")
-    op.execute("INSERT INTO version_log (name, seq, version) SELECT name, seq, version FROM table_versions")
+    op.execute("CREATE TABLE version_log (name VARCHAR(32) NOT NULL, slot INTEGER NOT NULL, seq BIGINT NOT NULL,"
+               " version BIGINT NOT NULL, PRIMARY KEY (name, slot)) WITHOUT ROWID")
+    op.execute("INSERT INTO version_log (name, slot, seq, version) SELECT name, 0, seq, version FROM table_versions")
     op.execute("CREATE TABLE vm_groups (cloud VARCHAR(63) NOT NULL, centre VARCHAR(63) NOT NULL, tenant VARCHAR(63) NOT NULL,"
                " status VARCHAR(32) NOT NULL, n INTEGER NOT NULL, seq BIGINT NOT NULL,"
                " PRIMARY KEY (cloud, centre, tenant, status)) WITHOUT ROWID")
