@@ -71,6 +71,7 @@ class Command:
 
     def run(self, state: Path, scratch: Path) -> None:
         where = Path(tempfile.mkdtemp(dir=scratch)) if self.fresh_state else state
+        where.mkdir(parents=True, exist_ok=True)  # govcloud keeps its cache of validated states only in an existing one
         env = {**os.environ, "GOVCLOUD_STATE_DIR": str(where)}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
