@@ -101,7 +101,8 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
     cols, widths = layout(cols, cells, limit)
     terminal = sys.stdout.isatty()
     if not terminal or len(rows) > FAST_ROWS:
-        text = plain_table(title, cols, widths, cells, styled=terminal and os.environ.get("TERM") != "dumb", limit=limit)
+        text = plain_table(title, cols, widths, cells, terminal=terminal, styled=terminal and os.environ.get("TERM") != "dumb",
+                           limit=limit)
         if text is not None:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -144,11 +145,12 @@ _BOLD, _ITALIC, _RESET = "\x1b[1m", "\x1b[3m", "\x1b[0m"
 
 
 def plain_table(title: str | None, cols: Sequence[str], widths: Sequence[int], cells: Sequence[Sequence[str]], *, styled: bool,
-                limit: int | None) -> str | None:
+                limit: int | None, terminal: bool | None = None) -> str | None:
     """The table rich prints for these columns and widths (the same characters: heavy head box, one space
     of padding, cells cut to their width with an ellipsis, wide characters counted twice by rich's own
-    ``cell_len`` and cut by its ``set_cell_size``; ``styled``: a bold header and an italic centred title
-    as at a terminal), computed in one pass over the cells instead of rich's layout.
+    ``cell_len`` and cut by its ``set_cell_size``; ``terminal`` (default: ``styled``): the title centred
+    over the table; ``styled``: a bold header and an italic title, as at a terminal that is not ``dumb``),
+    computed in one pass over the cells instead of rich's layout.
 
     None when rich would lay it out otherwise: a cell, header or title with a control character (a line
     break makes a row taller), a title wider than the table, a table wider than ``limit``."""
@@ -169,9 +171,10 @@ def plain_table(title: str | None, cols: Sequence[str], widths: Sequence[int], c
 
     out: list[str] = []
     if title:
-        if styled:
+        if styled or terminal:
             left = (total - cell_len(title)) // 2
-            out.append(f"{_ITALIC}{' ' * left}{title}{' ' * (total - cell_len(title) - left)}{_RESET}")
+            centred = f"{' ' * left}{title}{' ' * (total - cell_len(title) - left)}"
+            out.append(f"{_ITALIC}{centred}{_RESET}" if styled else centred)
         else:
             out.append(title)
     out.append("┏" + "┳".join("━" * (w + 2) for w in widths) + "┓")

@@ -29,25 +29,26 @@ def cells_of(data: list[dict[str, object]]) -> tuple[list[str], list[list[str]]]
     return cols, [[output._cell(row.get(col)) for col in cols] for row in data]
 
 
-def by_rich(title: str | None, cols: list[str], widths: list[int], cells: list[list[str]], *, terminal: bool, limit: int | None) -> str:
+def by_rich(title: str | None, cols: list[str], widths: list[int], cells: list[list[str]], *, terminal: bool, limit: int | None,
+            dumb: bool = False) -> str:
     buffer = io.StringIO()
-    if terminal:
-        out = Console(file=buffer, force_terminal=True, color_system="standard", width=limit or 80)
+    if terminal:  # a dumb terminal: no styles, the title still centred
+        out = Console(file=buffer, force_terminal=True, color_system=None if dumb else "standard", width=limit or 80)
     else:  # what output.console() gives a pipe
         out = Console(file=buffer, width=limit or 250, no_color=True, highlight=False, soft_wrap=True)
     rich_table(title, cols, widths, cells, out=out, limit=limit)
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("terminal", [False, True])
+@pytest.mark.parametrize("where", ["pipe", "terminal", "dumb terminal"])
 @pytest.mark.parametrize("limit", [None, 120, 61, 44, 30])
 @pytest.mark.parametrize("title", [None, "quota: used+reserved/limit", "租户 tenants"])
-def test_the_fast_table_is_what_rich_prints(terminal: bool, limit: int | None, title: str | None) -> None:
+def test_the_fast_table_is_what_rich_prints(where: str, limit: int | None, title: str | None) -> None:
     cols, cells = cells_of(rows(60, seed=limit or 0))
     cols, widths = layout(cols, cells, limit)
-    fast = plain_table(title, cols, widths, cells, styled=terminal, limit=limit)
+    fast = plain_table(title, cols, widths, cells, styled=where == "terminal", terminal=where != "pipe", limit=limit)
     assert fast is not None
-    assert fast == by_rich(title, cols, widths, cells, terminal=terminal, limit=limit)
+    assert fast == by_rich(title, cols, widths, cells, terminal=where != "pipe", dumb=where == "dumb terminal", limit=limit)
 
 
 def test_every_odd_cut_of_a_wide_character_matches() -> None:
