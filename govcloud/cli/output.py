@@ -145,12 +145,13 @@ _BOLD, _ITALIC, _RESET = "\x1b[1m", "\x1b[3m", "\x1b[0m"
 
 
 def plain_table(title: str | None, cols: Sequence[str], widths: Sequence[int], cells: Sequence[Sequence[str]], *, styled: bool,
-                limit: int | None, terminal: bool | None = None) -> str | None:
+                limit: int | None, terminal: bool | None = None, right: Sequence[bool] = ()) -> str | None:
     """The table rich prints for these columns and widths (the same characters: heavy head box, one space
     of padding, cells cut to their width with an ellipsis, wide characters counted twice by rich's own
     ``cell_len`` and cut by its ``set_cell_size``; ``terminal`` (default: ``styled``): the title centred
     over the table; ``styled``: a bold header and an italic title, as at a terminal that is not ``dumb``),
-    computed in one pass over the cells instead of rich's layout.
+    computed in one pass over the cells instead of rich's layout. ``right``: the columns whose cells are
+    right-justified (a report's numbers; the header too, as rich does).
 
     None when rich would lay it out otherwise: a cell, header or title with a control character (a line
     break makes a row taller), a title wider than the table, a table wider than ``limit``."""
@@ -163,11 +164,11 @@ def plain_table(title: str | None, cols: Sequence[str], widths: Sequence[int], c
     if any(_CONTROL.search("".join(line[:count])) for line in cells) or _CONTROL.search("".join(cols)):
         return None
 
-    def fit(text: str, width: int) -> str:
+    def fit(text: str, width: int, at_right: bool = False) -> str:
         size = cell_len(text)
         if size > width:
             return set_cell_size(text, width - 1) + "…"
-        return text + " " * (width - size)
+        return " " * (width - size) + text if at_right else text + " " * (width - size)
 
     out: list[str] = []
     if title:
@@ -178,14 +179,16 @@ def plain_table(title: str | None, cols: Sequence[str], widths: Sequence[int], c
         else:
             out.append(title)
     out.append("┏" + "┳".join("━" * (w + 2) for w in widths) + "┓")
+    rights = [bool(r) for r in right] + [False] * (count - len(right))
+    heads = [fit(col, w, r) for col, w, r in zip(cols, widths, rights, strict=True)]
     if styled:
         pad = f"{_BOLD} {_RESET}"
-        out.append("┃" + "┃".join(f"{pad}{_BOLD}{fit(col, w)}{_RESET}{pad}" for col, w in zip(cols, widths, strict=True)) + "┃")
+        out.append("┃" + "┃".join(f"{pad}{_BOLD}{head}{_RESET}{pad}" for head in heads) + "┃")
     else:
-        out.append("┃" + "┃".join(f" {fit(col, w)} " for col, w in zip(cols, widths, strict=True)) + "┃")
+        out.append("┃" + "┃".join(f" {head} " for head in heads) + "┃")
     out.append("┡" + "╇".join("━" * (w + 2) for w in widths) + "┩")
-    pairs = list(zip(range(count), widths, strict=True))
-    out.extend("│ " + " │ ".join([fit(line[i], w) for i, w in pairs]) + " │" for line in cells)
+    triples = list(zip(range(count), widths, rights, strict=True))
+    out.extend("│ " + " │ ".join([fit(line[i], w, r) for i, w, r in triples]) + " │" for line in cells)
     out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
     return "\n".join(out) + "\n"
 
