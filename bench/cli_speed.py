@@ -11,7 +11,10 @@ busy machine slows all of them alike:
 - for the repository's sample (65 tenants) and for provinces of 1,000 and 5,000 tenants made by
   ``bench/province_gen.py``: ``validate`` with no cache (a fresh state directory: everything parsed and
   checked), ``validate`` and ``topology show`` with the cache of validated states filled (the files read
-  and hashed, nothing parsed), and ``tenants list -o json``.
+  and hashed, nothing parsed), ``tenants list -o json``, and two tables of a row per tenant (or tenant ×
+  cloud): ``tenants list`` and ``quota show`` (as an operator, over an empty store). Tables are written to a
+  pipe here (stdout is /dev/null), which takes the same writer as a terminal's tables of more than
+  ``output.FAST_ROWS`` rows.
 
 Printed per command: median wall and CPU time (the child's user + system), the wall time as a ratio to
 ``openstack --help`` and to the same command on the sample. Targets (issue 16): ``--help`` and
@@ -39,6 +42,10 @@ from bench import province_gen
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, str(REPO / "cli.py")]
+OPERATOR = "yunwei-he"
+"""An operator of the sample's users.yaml (which the generated provinces copy): ``quota show`` lists every tenant."""
+NO_STORE = Path(tempfile.gettempdir()) / "govcloud-cli-speed-no-store.db"
+"""A store that does not exist: ``quota show`` reads it without creating it (every quota at 0 used)."""
 
 
 def find_openstack(given: str | None) -> str | None:
@@ -64,6 +71,7 @@ class Command:
 
     def run(self, state: Path, scratch: Path) -> None:
         where = Path(tempfile.mkdtemp(dir=scratch)) if self.fresh_state else state
+        where.mkdir(parents=True, exist_ok=True)  # govcloud keeps its cache of validated states only in an existing one
         env = {**os.environ, "GOVCLOUD_STATE_DIR": str(where)}
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
@@ -94,7 +102,9 @@ def commands(openstack: str | None, provinces: dict[str, Path]) -> list[Command]
         found += [Command("validate (no cache)", name, [*base, "validate"], fresh_state=True),
                   Command("validate (cached)", name, [*base, "validate"]),
                   Command("topology show (cached)", name, [*base, "topology", "show"]),
-                  Command("tenants list -o json (cached)", name, [*base, "tenants", "list", "-o", "json"])]
+                  Command("tenants list -o json (cached)", name, [*base, "tenants", "list", "-o", "json"]),
+                  Command("tenants list (cached)", name, [*base, "tenants", "list"]),
+                  Command("quota show (cached)", name, [*base, "--db", str(NO_STORE), "--as", OPERATOR, "quota", "show"])]
     return found
 
 

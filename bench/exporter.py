@@ -20,8 +20,8 @@ the desired state and serving scrapes would have, not the builder's. Printed: me
 
 1. the collector's store read + family building (``GovcloudCollector.families``);
 2. ``exposition(registry)``, what ``/metrics`` sends (store read + families + text: the whole scrape),
-   with nothing changed, after a heartbeat (daemons and health rows written: the usual case), and after a
-   change of a VM and a ledger line (the VM and ledger aggregates are read again);
+   with nothing changed, after a heartbeat (daemons and health rows written: the usual case), after a
+   change of a VM, of a ledger line, and of both (only the changed groups are read: migration 0013);
 3. ``GET /metrics`` over HTTP with ``cache_seconds`` set (served from the newest snapshot);
 4. ``generate_latest(registry)``, prometheus_client's own text writer over the same collector;
 5. the baseline: a bare ``SELECT cloud, centre, tenant, status, count(*) FROM vms GROUP BY …``.
@@ -227,8 +227,12 @@ def measure(url: str, tenants: int, repeat: int) -> None:
         "exposition (/metrics)": median_time(lambda: exposition(registry), repeat, "exposition (/metrics)"),
         "exposition, after a heartbeat": median_time(lambda: exposition(registry), repeat, "exposition, after a heartbeat",
                                                      setup=lambda i: heartbeat(store, i)),
-        "exposition, after a change": median_time(lambda: exposition(registry), repeat, "exposition, after a change",
-                                                  setup=lambda i: change(store, i)),
+        "exposition, after a VM change": median_time(lambda: exposition(registry), repeat, "exposition, after a VM change",
+                                                     setup=lambda i: change(store, i, vm=True)),
+        "exposition, after a ledger change": median_time(lambda: exposition(registry), repeat, "exposition, after a ledger change",
+                                                         setup=lambda i: change(store, i, ledger=True)),
+        "exposition, after both": median_time(lambda: exposition(registry), repeat, "exposition, after both",
+                                              setup=lambda i: change(store, i, vm=True, ledger=True)),
     }
     daemon_rss = rss_mb()
     with MetricsServer(ExporterSettings(port=0, cache_seconds=3600), registry=registry) as server:
@@ -238,25 +242,27 @@ def measure(url: str, tenants: int, repeat: int) -> None:
     results["baseline GROUP BY vms"] = median_time(baseline, repeat, "baseline GROUP BY vms")
     print(f"scrape: {samples} samples, {len(body) / 1e6:.1f} MB of text; median of {repeat} runs; load average {os.getloadavg()[0]:.1f}")
     for name, seconds in results.items():
-        print(f"  {name:<28} {seconds * 1000:8.1f} ms wall {CPU[name] * 1000:8.1f} ms CPU {BEST[name] * 1000:8.1f} ms best"
+        print(f"  {name:<34} {seconds * 1000:8.1f} ms wall {CPU[name] * 1000:8.1f} ms CPU {BEST[name] * 1000:8.1f} ms best"
               f"   ({seconds / results['baseline GROUP BY vms']:.2f}x baseline)")
-    scrape, beat, changed, cached = (results["exposition (/metrics)"], results["exposition, after a heartbeat"],
-                                     results["exposition, after a change"], results["GET /metrics, cache_seconds"])
-    print(f"target scrape < 200 ms: {'met' if scrape < 0.2 else 'NOT met'} ({scrape * 1000:.0f} ms); after a heartbeat: "
-          f"{'met' if beat < 0.2 else 'NOT met'} ({beat * 1000:.0f} ms); after a change: "
-          f"{'met' if changed < 0.2 else 'NOT met'} ({changed * 1000:.0f} ms); cache_seconds: {'met' if cached < 0.2 else 'NOT met'} "
+    verdicts = [f"{name}: {'met' if results[name] < 0.2 else 'NOT met'} ({results[name] * 1000:.0f} ms wall, {CPU[name] * 1000:.0f} ms CPU)"
+                for name in results if name.startswith("exposition")]
+    cached = results["GET /metrics, cache_seconds"]
+    print(f"target scrape < 200 ms wall: {'; '.join(verdicts)}; cache_seconds: {'met' if cached < 0.2 else 'NOT met'} "
           f"({cached * 1000:.0f} ms, data up to one refresh old)")
     print(f"RSS after the scrapes: {daemon_rss[0]:.0f} MB now, {daemon_rss[1]:.0f} MB peak; target < 200 MB: "
           f"{'met' if daemon_rss[1] < 200 else 'NOT met'} (peak after generate_latest too: {rss_mb()[1]:.0f} MB)")
 
 
-def change(store: Store, i: int) -> None:
-    """What happens between two scrapes of a busy cloud: a VM changes status and a ticket's ledger line
-    changes. Both per-tenant families (quota usage, VMs) then differ from the previous scrape's and are
-    built and formatted again — the exporter's worst case; an unchanged store reuses them."""
+def change(store: Store, i: int, *, vm: bool = False, ledger: bool = False) -> None:
+    """What happens between two scrapes of a busy cloud: a VM changes status (``vm``), a ticket's ledger
+    line changes (``ledger``). The per-tenant family of that table (VMs, quota usage) then differs from the
+    previous scrape's: where the store keeps the groups (SQLite, migration 0013) only the changed groups
+    are read and only their block of series is built again; otherwise the GROUP BY runs again."""
     with store.transaction() as conn:
-        conn.execute(t.vms.update().where(t.vms.c.ticket == "b-000000", t.vms.c.idx == 1).values(status="SHUTOFF" if i % 2 else "ACTIVE"))
-        conn.execute(t.ledger.update().where(t.ledger.c.id == 1).values(vcpus=t.ledger.c.vcpus + (1 if i % 2 else -1)))
+        if vm:
+            conn.execute(t.vms.update().where(t.vms.c.ticket == "b-000000", t.vms.c.idx == 1).values(status="SHUTOFF" if i % 2 else "ACTIVE"))
+        if ledger:
+            conn.execute(t.ledger.update().where(t.ledger.c.id == 1).values(vcpus=t.ledger.c.vcpus + (1 if i % 2 else -1)))
 
 
 def heartbeat(store: Store, i: int) -> None:

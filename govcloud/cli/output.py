@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -88,8 +89,6 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
 
         click.echo(dump(_plain(data)), nl=False)
         return
-    from rich.table import Table
-
     rows = data if isinstance(data, list) else [data]
     if not rows:
         click.echo(empty or (f"{title}: none" if title else "none"))
@@ -99,20 +98,99 @@ def emit(data: Any, fmt: str, *, columns: Sequence[str] = (), title: str | None 
         cols = [col for col in cols if col in narrow]
     cells = [[_cell(row.get(col)) for col in cols] for row in rows]
     limit = None if wide else fit_width()
+    cols, widths = layout(cols, cells, limit)
+    terminal = sys.stdout.isatty()
+    if not terminal or len(rows) > FAST_ROWS:
+        text = plain_table(title, cols, widths, cells, terminal=terminal, styled=terminal and os.environ.get("TERM") != "dumb",
+                           limit=limit)
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+    rich_table(title, cols, widths, cells, out=console(), limit=limit)
+
+
+def layout(cols: list[str], cells: Sequence[Sequence[str]], limit: int | None) -> tuple[list[str], list[int]]:
+    """The columns shown and their widths: each as wide as its widest cell, then ``fitted`` to ``limit``."""
     lengths = [sorted(cell_len(line[i]) for line in cells) for i in range(len(cols))]
     widths = [max(cell_len(col), column[-1]) for col, column in zip(cols, lengths, strict=True)]
     if limit is not None:
         typical = [max(cell_len(col), column[(len(column) - 1) * 9 // 10]) for col, column in zip(cols, lengths, strict=True)]
         cols, widths = fitted(cols, widths, limit, typical=typical)
+    return cols, widths
+
+
+def rich_table(title: str | None, cols: Sequence[str], widths: Sequence[int], cells: Sequence[Sequence[str]], *, out: Console,
+               limit: int | None) -> None:
+    """The table printed by rich on ``out`` (``limit`` None: as wide as it needs)."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, show_lines=False, header_style="bold")
     for col, size in zip(cols, widths, strict=True):
         table.add_column(col, width=size, no_wrap=True, overflow="ellipsis")
     for line in cells:
-        table.add_row(*line[:len(cols)])
-    out = console()
+        table.add_row(*(Text(cell) for cell in line[:len(cols)]))  # the data as it is: no [markup] or :emoji: codes
     if limit is None:  # --wide, or a pipe: the whole table, however wide
         out.width = max(out.width, sum(widths) + 3 * len(widths) + 1)
     out.print(table)
+
+
+FAST_ROWS = 200
+"""Tables longer than this are written by ``plain_table`` at a terminal too (rich's layout of 5,000 rows
+takes seconds); shorter ones at a terminal by rich. A pipe always gets ``plain_table``."""
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_BOLD, _ITALIC, _RESET = "\x1b[1m", "\x1b[3m", "\x1b[0m"
+
+
+def plain_table(title: str | None, cols: Sequence[str], widths: Sequence[int], cells: Sequence[Sequence[str]], *, styled: bool,
+                limit: int | None, terminal: bool | None = None, right: Sequence[bool] = ()) -> str | None:
+    """The table rich prints for these columns and widths (the same characters: heavy head box, one space
+    of padding, cells cut to their width with an ellipsis, wide characters counted twice by rich's own
+    ``cell_len`` and cut by its ``set_cell_size``; ``terminal`` (default: ``styled``): the title centred
+    over the table; ``styled``: a bold header and an italic title, as at a terminal that is not ``dumb``),
+    computed in one pass over the cells instead of rich's layout. ``right``: the columns whose cells are
+    right-justified (a report's numbers; the header too, as rich does).
+
+    None when rich would lay it out otherwise: a cell, header or title with a control character (a line
+    break makes a row taller), a title wider than the table, a table wider than ``limit``."""
+    from rich.cells import cell_len, set_cell_size
+
+    count = len(cols)
+    total = sum(widths) + 3 * count + 1
+    if (limit is not None and total > limit) or (title and (_CONTROL.search(title) or cell_len(title) > total)):
+        return None
+    if any(_CONTROL.search("".join(line[:count])) for line in cells) or _CONTROL.search("".join(cols)):
+        return None
+
+    def fit(text: str, width: int, at_right: bool = False) -> str:
+        size = cell_len(text)
+        if size > width:
+            return set_cell_size(text, width - 1) + "…"
+        return " " * (width - size) + text if at_right else text + " " * (width - size)
+
+    out: list[str] = []
+    if title:
+        if styled or terminal:
+            left = (total - cell_len(title)) // 2
+            centred = f"{' ' * left}{title}{' ' * (total - cell_len(title) - left)}"
+            out.append(f"{_ITALIC}{centred}{_RESET}" if styled else centred)
+        else:
+            out.append(title)
+    out.append("┏" + "┳".join("━" * (w + 2) for w in widths) + "┓")
+    rights = [bool(r) for r in right] + [False] * (count - len(right))
+    heads = [fit(col, w, r) for col, w, r in zip(cols, widths, rights, strict=True)]
+    if styled:
+        pad = f"{_BOLD} {_RESET}"
+        out.append("┃" + "┃".join(f"{pad}{_BOLD}{head}{_RESET}{pad}" for head in heads) + "┃")
+    else:
+        out.append("┃" + "┃".join(f" {head} " for head in heads) + "┃")
+    out.append("┡" + "╇".join("━" * (w + 2) for w in widths) + "┩")
+    triples = list(zip(range(count), widths, rights, strict=True))
+    out.extend("│ " + " │ ".join([fit(line[i], w, r) for i, w, r in triples]) + " │" for line in cells)
+    out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
+    return "\n".join(out) + "\n"
 
 
 def cell_len(text: str) -> int:

@@ -8,12 +8,14 @@ queries of ``govcloud.store.aggregates`` and ``facts`` — never a cloud API.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
+from govcloud.exporter.blocks import Blocked
 from govcloud.exporter.catalogue import RESOURCES, SPECS
-from govcloud.exporter.families import Chunk, Family, Gauge, Histogram, Row, Series
+from govcloud.exporter.families import Family, Gauge, Histogram, Row, Series
 from govcloud.exporter.recovery import recovery_families
 from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import QuotaSet
@@ -61,7 +63,10 @@ class StoreReads:
     ``vms``, ``ledger`` and ``tickets`` are the three GROUP BYs that cost nearly all of a scrape's store
     time at 100k VMs; between two scrapes of a running daemon they seldom change (heartbeats and health
     rows do). Where the store keeps table versions (SQLite, migration 0009) and a table's version in this
-    scrape's snapshot is the one an aggregate was read at, the aggregate is reused; otherwise it is read.
+    scrape's snapshot is the one an aggregate was read at, the aggregate is reused (``get``). Where the
+    triggers also keep the groups (0013), a changed table costs only the groups its writes changed
+    (``follow``): the previous rows are patched, and the unchanged ones stay the same objects, which makes
+    the families' comparison with the previous scrape cheap (``blocks.py``).
     """
 
     def __init__(self) -> None:
@@ -80,6 +85,51 @@ class StoreReads:
             self._seen[name] = (version, value)
         return value
 
+    def follow(self, name: str, version: aggregates.TableVersion | None, *, read: Callable[[], Sequence[T]],
+               descends: Callable[[aggregates.TableVersion], bool], changes: Callable[[int], Sequence[Any]],
+               patch: Callable[[Sequence[T], Sequence[Any]], list[T]]) -> Sequence[T]:
+        """``get``, except that a table whose groups the triggers keep, and whose history went through the
+        version read before (``descends``), is not read again: the groups changed since (``changes``) are
+        patched into the previous rows."""
+        seen = self._seen.get(name)
+        if version is None or not version.groups or seen is None or seen[0] == version:
+            return self.get(name, version, read)
+        before: aggregates.TableVersion = seen[0]
+        follows = before.groups and before.seq < version.seq and descends(before)
+        value = patch(seen[1], changes(before.seq)) if follows else list(read())
+        self._seen[name] = (version, value)
+        return value
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def patched(rows: Sequence[R], changes: Sequence[Any], *, width: int, row: Callable[[Any], R | None]) -> list[R]:
+    """``rows`` (sorted by their first ``width`` fields, one row per group) with each changed group's new
+    state: ``row(change)`` is its row, or None when the group is gone. Unchanged rows stay the same objects."""
+    out = list(rows)
+    for change in changes:
+        key = tuple(change[:width])
+        at = bisect_left(out, key, key=lambda found: found[:width])
+        new = row(change)
+        found = at < len(out) and out[at][:width] == key
+        if new is None:
+            if found:
+                del out[at]
+        elif found:
+            out[at] = new
+        else:
+            out.insert(at, new)
+    return out
+
+
+def _vm_row(change: aggregates.VmCount) -> aggregates.VmCount | None:
+    return change if change[4] > 0 else None
+
+
+def _usage_row(change: aggregates.UsageChange) -> aggregates.UsageRow | None:
+    return (change[0], change[1], change[2], change[4], change[5], change[6], change[7]) if change[3] > 0 else None
+
 
 def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: StoreReads | None = None) -> Facts:
     """The store's side of a scrape. Raises StoreError when the store cannot be read. ``reads``: the
@@ -92,11 +142,23 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
         def version(table: str, *more: Any) -> Any:
             return None if versions is None else (versions[table], *more)
 
+        def grouped(table: str) -> bool:
+            return versions is not None and versions[table].groups
+
+        def descends(table: str) -> Callable[[aggregates.TableVersion], bool]:
+            return lambda seen: aggregates.descends(conn, table, seen)
+
         return Facts(
-            usage=reads.get("usage", version("ledger"), lambda: aggregates.tenant_usage(conn)),
+            usage=reads.follow("usage", None if versions is None else versions["ledger"],
+                               read=lambda: aggregates.tenant_usage(conn, grouped=grouped("ledger")), descends=descends("ledger"),
+                               changes=lambda since: aggregates.usage_changes(conn, since),
+                               patch=lambda rows, changes: patched(rows, changes, width=3, row=_usage_row)),
             overrides={key: limit for key, (limit, _) in ticket_rows.overrides(conn).items()},
-            allocation=reads.get("allocation", version("ledger"), lambda: aggregates.centre_allocation(conn)),
-            vms=reads.get("vms", version("vms"), lambda: aggregates.vm_counts(conn)),
+            allocation=reads.get("allocation", version("ledger"), lambda: aggregates.centre_allocation(conn, grouped=grouped("ledger"))),
+            vms=reads.follow("vms", None if versions is None else versions["vms"],
+                             read=lambda: aggregates.vm_counts(conn, grouped=grouped("vms")), descends=descends("vms"),
+                             changes=lambda since: aggregates.vm_count_changes(conn, since),
+                             patch=lambda rows, changes: patched(rows, changes, width=4, row=_vm_row)),
             tickets=reads.get("tickets", version("tickets"), lambda: aggregates.ticket_counts(conn)),
             # open but not active: deliberately not OPEN (model/states.py)
             oldest=reads.get("oldest", version("tickets"), lambda: aggregates.oldest_change(conn, UNSETTLED)),
@@ -160,40 +222,32 @@ def limit_families(quotas: QuotaSet, overrides: dict[tuple[str, str], Resources]
 
 
 NOTHING: Sequence[int] = (0, 0, 0, 0)
-
-Chunks = Mapping[Hashable, Chunk]
-"""The chunks of a family's previous build, by key: what a new build may take over unchanged."""
+USAGE_SPECS = (SPECS["govcloud_quota_reserved"], SPECS["govcloud_quota_used"])
 
 
-def _chunk(previous: Chunks, key: Hashable, rows: Callable[[], tuple[Row, ...]]) -> Chunk:
-    found = previous.get(key)
-    return found if found is not None else Chunk(key, rows())
-
-
-def _amounts(tenant: str, cloud: str, amounts: Sequence[int]) -> Callable[[], tuple[Row, ...]]:
-    return lambda: _amount_rows(tenant, cloud, amounts)
-
-
-def usage_families(usage: Sequence[aggregates.UsageRow], previous: Mapping[str, Chunks] | None = None) -> list[Family]:
-    """Used for every tenant × cloud that holds anything, reserved only where something is reserved
-    (absent means 0: the recording rule ``govcloud:quota_allocated`` adds the two with that in mind).
-    ``usage`` is sorted by tenant, cloud and ledger state. One chunk per tenant × cloud: ``previous``
-    (chunks by family name) lends those whose sums did not change."""
-    reserved, used = gauge("govcloud_quota_reserved"), gauge("govcloud_quota_used")
-    before_reserved, before_used = (previous or {}).get(reserved.spec.name, {}), (previous or {}).get(used.spec.name, {})
+def usage_rows(usage: Sequence[aggregates.UsageRow]) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+    """The reserved and used series of ``usage`` (sorted by tenant, cloud and ledger state): used for
+    every tenant × cloud that holds anything, reserved only where something is reserved (absent means 0:
+    the recording rule ``govcloud:quota_allocated`` adds the two with that in mind)."""
+    reserved: list[Row] = []
     committed: dict[tuple[str, str], Sequence[int]] = {}
     for row in usage:
         tenant, cloud, state = row[0], row[1], row[2]
         amounts: Sequence[int] = row[3:]
         if state == "reserved":
             if any(amounts):  # few pairs wait for provisioning: a zero for every other pair is 25 % of a scrape
-                reserved.chunks.append(_chunk(before_reserved, row, _amounts(tenant, cloud, amounts)))
+                reserved.extend(_amount_rows(tenant, cloud, amounts))
             committed.setdefault((tenant, cloud), NOTHING)
         else:
             committed[(tenant, cloud)] = amounts
-    for (tenant, cloud), amounts in committed.items():
-        used.chunks.append(_chunk(before_used, (tenant, cloud, *amounts), _amounts(tenant, cloud, amounts)))
-    return [reserved, used]
+    used = [series for (tenant, cloud), amounts in committed.items() for series in _amount_rows(tenant, cloud, amounts)]
+    return tuple(reserved), tuple(used)
+
+
+def usage_families(usage: Sequence[aggregates.UsageRow]) -> list[Family]:
+    """Reserved and used per tenant × cloud (``usage_rows``), built at once (the collector builds them
+    block by block: ``ScrapeCache``)."""
+    return [Gauge(spec, rows=list(rows)) for spec, rows in zip(USAGE_SPECS, usage_rows(usage), strict=True)]
 
 
 def capacity_families(topology: Topology) -> list[Family]:
@@ -264,16 +318,14 @@ def ticket_families(found: Facts) -> list[Family]:
     return [tickets, oldest, *histograms.values()]
 
 
-def _count(row: aggregates.VmCount) -> Callable[[], tuple[Row, ...]]:
-    return lambda: (((row[0], row[1], row[2], row[3]), float(row[4])),)
+def vm_rows(counts: Sequence[aggregates.VmCount]) -> tuple[tuple[Row, ...]]:
+    """The ``govcloud_vms`` series of ``counts``."""
+    return (tuple(((cloud, centre, tenant, status), float(n)) for cloud, centre, tenant, status, n in counts),)
 
 
-def vm_families(counts: Sequence[aggregates.VmCount], previous: Mapping[str, Chunks] | None = None) -> list[Family]:
-    """VMs by cloud, centre, tenant and status; a chunk per count, lent by ``previous`` when unchanged."""
-    vms = gauge("govcloud_vms")
-    before = (previous or {}).get(vms.spec.name, {})
-    vms.chunks = [_chunk(before, row, _count(row)) for row in counts]
-    return [vms]
+def vm_families(counts: Sequence[aggregates.VmCount]) -> list[Family]:
+    """VMs by cloud, centre, tenant and status."""
+    return [Gauge(SPECS["govcloud_vms"], rows=list(vm_rows(counts)[0]))]
 
 
 def lease_families(rows: Iterable[tuple[str, int, int]], warning_days: int) -> list[Family]:
@@ -372,42 +424,21 @@ def build(found: Facts, state: DesiredState, *, now: datetime.datetime, settings
     return [*static_families(state, found.overrides), *store_families(found, now=now, settings=settings, warning_days=warning_days)]
 
 
-class Reused(Generic[T]):
-    """Families rebuilt only when their input differs from the previous scrape's, and then from the
-    previous build's chunks (``Chunk``) where those fit.
-
-    At 10k tenants and 100k VMs the per-tenant families are tens of thousands of series, and building
-    and formatting them costs more than the SQL that reads them; between two scrapes few of them change
-    (a ledger or VM change, not a heartbeat). Comparing the fresh rows with the previous ones is a C loop
-    over tuples. The families, chunks and their formatted text are never changed once built, so handing
-    them out again is safe."""
-
-    def __init__(self, build: Callable[[T, Mapping[str, Chunks]], list[Family]]) -> None:
-        self._build = build
-        self._input: T | None = None
-        self._families: list[Family] = []
-
-    def get(self, value: T) -> list[Family]:
-        if self._input is None or value != self._input:
-            previous = {f.spec.name: {c.key: c for c in f.chunks} for f in self._families if isinstance(f, Gauge) and f.chunks}
-            self._families, self._input = self._build(value, previous), value
-        return self._families
-
-
 class ScrapeCache:
-    """What a collector keeps between scrapes: ``build`` with the big families reused while their inputs
-    stay the same. The static families are rebuilt when the desired state is another object (a reload
+    """What a collector keeps between scrapes: ``build`` with the big families reused block by block
+    (``blocks.Blocked``) where their rows stay the same. The static families are rebuilt when the desired state is another object (a reload
     makes a new one; comparing two states field by field would cost more than building) or the
     approved overrides differ."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, block: int = 256) -> None:
+        """``block``: rows of an aggregate built together (a change rebuilds its block)."""
         self._state: DesiredState | None = None
         self._overrides: dict[tuple[str, str], Resources] = {}
         self._static: list[Family] = []
         self.reads = StoreReads()
         """The big store aggregates, reused while their tables' versions stay the same."""
-        self.usage: Reused[Sequence[aggregates.UsageRow]] = Reused(usage_families)
-        self.vms: Reused[Sequence[aggregates.VmCount]] = Reused(vm_families)
+        self.usage = Blocked(USAGE_SPECS, usage_rows, width=2, size=block)  # a tenant × cloud's reserved and committed rows together
+        self.vms = Blocked((SPECS["govcloud_vms"],), vm_rows, width=4, size=block)
 
     def static(self, state: DesiredState, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
         if state is not self._state or overrides != self._overrides:

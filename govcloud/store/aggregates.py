@@ -54,21 +54,52 @@ def snapshot(store: Store) -> Iterator[sa.Connection]:
 
 VERSIONED = ("vms", "ledger", "tickets")
 _TRIGGERS = tuple(f"{table}_version_{event}" for table in VERSIONED for event in ("insert", "update", "delete"))
+GROUPED = ("vms", "ledger")
+LOG_LENGTH = 1024
+"""Slots of ``version_log``'s ring per table (migration 0013)."""
+"""The tables whose triggers also keep their aggregates group by group (migration 0013)."""
 
 
-def table_versions(conn: sa.Connection) -> dict[str, int] | None:
+@dataclass(frozen=True)
+class TableVersion:
+    """A table's state as ``table_versions`` records it: ``version`` is random at every write (0009), ``seq``
+    counts the writes and ``groups`` says whether its triggers keep its groups (0013: ``vm_groups``,
+    ``ledger_*_groups``, each group stamped with the ``seq`` of the write that last changed it)."""
+
+    version: int
+    seq: int
+    groups: bool
+
+
+def table_versions(conn: sa.Connection) -> dict[str, TableVersion] | None:
     """The versions of ``vms``, ``ledger`` and ``tickets`` in ``conn``'s snapshot (migration 0009): a
     version that did not change means the table did not. None where they are not kept (PostgreSQL), or
     when any of the nine triggers is missing — a later migration that rebuilds one of these tables drops
-    its triggers with it, and an unchanged version must never stand for a changed table."""
+    its triggers with it, and an unchanged version must never stand for a changed table. A table's groups
+    are trusted only while each of its triggers still writes them (a trigger recreated without them would
+    leave them stale)."""
     if conn.dialect.name != "sqlite":
         return None
     names = ", ".join(f"'{name}'" for name in _TRIGGERS)
-    present = conn.exec_driver_sql(f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})").scalar()
-    if present != len(_TRIGGERS):
+    triggers = {str(name): "_groups" in str(sql) for name, sql in
+                conn.exec_driver_sql(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})")}
+    if len(triggers) != len(_TRIGGERS):
         return None
-    versions = {str(name): int(version) for name, version in conn.exec_driver_sql("SELECT name, version FROM table_versions")}
+    grouped = {table for table in GROUPED if all(triggers[f"{table}_version_{event}"] for event in ("insert", "update", "delete"))}
+    columns = "name, version, seq" if grouped else "name, version, 0"  # no seq column before 0013
+    versions = {str(name): TableVersion(int(version), int(seq), str(name) in grouped)
+                for name, version, seq in conn.exec_driver_sql(f"SELECT {columns} FROM table_versions")}
     return versions if set(versions) == set(VERSIONED) else None
+
+
+def descends(conn: sa.Connection, table: str, seen: TableVersion) -> bool:
+    """Whether ``conn``'s database went through the state of ``table`` that was read at ``seen``: its
+    write ``seen.seq`` is in ``version_log`` with the same random version. Only then are the groups
+    stamped after ``seen.seq`` all that changed since (a store restored from a backup, or another file,
+    may count more writes along another history)."""
+    found = conn.exec_driver_sql("SELECT 1 FROM version_log WHERE name = ? AND slot = ? AND seq = ? AND version = ?",
+                                 (table, seen.seq % LOG_LENGTH, seen.seq, seen.version)).first()
+    return found is not None
 
 
 def _driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -108,9 +139,13 @@ UsageRow = tuple[str, str, str, int, int, int, int]
 ``Resources`` object per row costs more than the SQL that sums them."""
 
 
-def tenant_usage(conn: sa.Connection) -> Sequence[UsageRow]:
+def tenant_usage(conn: sa.Connection, *, grouped: bool = False) -> Sequence[UsageRow]:
     """Sums of the ledger's ``vm`` lines per tenant × cloud × state, as ``quota show`` counts them (DR room
-    is the centre's, not the tenant's), sorted. Read from the ``ledger_by_tenant`` covering index."""
+    is the centre's, not the tenant's), sorted. Read from the ``ledger_by_tenant`` covering index, or
+    where the triggers keep them (``grouped``, migration 0013) from ``ledger_tenant_groups``."""
+    if grouped:
+        return cast("Sequence[UsageRow]", _raw(conn, f"SELECT tenant, cloud, state, {_SUMS} FROM ledger_tenant_groups"
+                                                     " WHERE lines > 0 ORDER BY tenant, cloud, state"))
     keys = (ledger.c.tenant, ledger.c.cloud, ledger.c.state)
     query = sa.select(*keys, *_sums()).where(ledger.c.kind == "vm").group_by(*keys).order_by(*keys)
     return cast("Sequence[UsageRow]", _driver_rows(conn, query))
@@ -127,22 +162,65 @@ class CentreAllocation:
     resources: Resources
 
 
-def centre_allocation(conn: sa.Connection) -> list[CentreAllocation]:
-    """Ledger sums per centre, DR reservations apart from the VMs' own lines."""
-    keys = (ledger.c.cloud, ledger.c.centre, ledger.c.kind, ledger.c.state)
-    query = sa.select(*keys, *_sums()).group_by(*keys).order_by(*keys)
-    return [CentreAllocation(r[0], r[1], r[2], r[3], _resources(r[4:])) for r in conn.execute(query).all()]
+def centre_allocation(conn: sa.Connection, *, grouped: bool = False) -> list[CentreAllocation]:
+    """Ledger sums per centre, DR reservations apart from the VMs' own lines (``grouped``: from
+    ``ledger_centre_groups``, a few hundred rows, migration 0013)."""
+    if grouped:
+        rows = _raw(conn, f"SELECT cloud, centre, kind, state, {_SUMS} FROM ledger_centre_groups"
+                          " WHERE lines > 0 ORDER BY cloud, centre, kind, state")
+    else:
+        keys = (ledger.c.cloud, ledger.c.centre, ledger.c.kind, ledger.c.state)
+        rows = [tuple(r) for r in conn.execute(sa.select(*keys, *_sums()).group_by(*keys).order_by(*keys)).all()]
+    return [CentreAllocation(r[0], r[1], r[2], r[3], _resources(r[4:])) for r in rows]
 
 
 VmCount = tuple[str, str, str, str, int]
 """cloud, centre, tenant, status, number of VMs."""
 
 
-def vm_counts(conn: sa.Connection) -> Sequence[VmCount]:
-    """VMs per cloud × centre × tenant × status, in that order (the ``vms_by_place`` covering index)."""
+def vm_counts(conn: sa.Connection, *, grouped: bool = False) -> Sequence[VmCount]:
+    """VMs per cloud × centre × tenant × status, in that order (the ``vms_by_place`` covering index, or
+    ``vm_groups`` where the triggers keep it: ``grouped``, migration 0013)."""
+    if grouped:
+        return cast("Sequence[VmCount]", _raw(conn, "SELECT cloud, centre, tenant, status, n FROM vm_groups WHERE n > 0"
+                                                    " ORDER BY cloud, centre, tenant, status"))
     keys = (vms.c.cloud, vms.c.centre, vms.c.tenant, vms.c.status)
     query = sa.select(*keys, sa.func.count()).group_by(*keys).order_by(*keys)
     return cast("Sequence[VmCount]", _driver_rows(conn, query))
+
+
+UsageChange = tuple[str, str, str, int, int, int, int, int]
+"""tenant, cloud, ledger state, lines, then the four sums: a group with no lines left is gone."""
+
+
+def vm_count_changes(conn: sa.Connection, since: int) -> list[VmCount]:
+    """The groups of ``vm_groups`` changed by the writes after ``since``, in key order; a count of 0 is a
+    group that is gone. Reads the ``seq`` index: as many rows as groups changed."""
+    return cast("list[VmCount]", _raw(conn, "SELECT cloud, centre, tenant, status, n FROM vm_groups WHERE seq > ?"
+                                            " ORDER BY cloud, centre, tenant, status", (since,)))
+
+
+def usage_changes(conn: sa.Connection, since: int) -> list[UsageChange]:
+    """The groups of ``ledger_tenant_groups`` changed by the writes after ``since``, in key order."""
+    return cast("list[UsageChange]", _raw(conn, f"SELECT tenant, cloud, state, lines, {_SUMS} FROM ledger_tenant_groups"
+                                                f" WHERE seq > ? ORDER BY tenant, cloud, state", (since,)))
+
+
+_SUMS = "instances, vcpus, ram_mb, disk_gb"
+
+
+def _raw(conn: sa.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a SQLite-only query as the driver's tuples (see ``_driver_rows``)."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    except Exception as exc:  # the callers expect SQLAlchemy's errors (snapshot() wraps them)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, Exception) from exc
+    finally:
+        cursor.close()
 
 
 def ticket_counts(conn: sa.Connection) -> list[tuple[str, str, int]]:

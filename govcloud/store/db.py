@@ -50,6 +50,8 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # the rows an INSERT OR REPLACE removes fire their DELETE triggers, which keep the exporter's groups (0013)
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

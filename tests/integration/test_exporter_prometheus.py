@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import shutil
 import socket
@@ -29,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from govcloud.exporter import MetricsServer, exposition
 from govcloud.settings import ExporterSettings
 from govcloud.store import Store
-from tests.support.exporter import REPO, populate, registry_for, sample_state
+from tests.support.exporter import REPO, populate, random_write, registry_for, sample_state
 from tests.support.postgres import create_database
 
 pytestmark = pytest.mark.integration
@@ -161,3 +162,15 @@ def test_postgresql_and_sqlite_stores_give_the_same_numbers(postgres_url: str, t
     assert not differ
     assert post[("govcloud_exporter_store_up", ())] == 1
     assert post[("govcloud_ticket_configuration_seconds_count", (("kind", "create"),))] == 1
+    # the same writes between two scrapes: SQLite follows the changed groups (migration 0013), PostgreSQL
+    # reads everything again; both scrapes must equal a fresh collector's
+    lite_registry, post_registry = registry_for(sqlite, state), registry_for(pg, state)
+    exposition(lite_registry), exposition(post_registry)
+    for store in (sqlite, pg):
+        with store.transaction() as conn:
+            for n in range(12):
+                random_write(conn, random.Random(n), n)
+    lite, post = samples(exposition(lite_registry)), samples(exposition(post_registry))
+    assert lite.keys() == post.keys() == samples(exposition(registry_for(pg, state))).keys()
+    assert not {k: (lite[k], post[k]) for k in lite if not math.isclose(lite[k], post[k], rel_tol=1e-9, abs_tol=0.01)}
+    assert lite == samples(exposition(registry_for(sqlite, state)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import random
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -132,3 +133,52 @@ def registry_for(store: Store, state: DesiredState, *, leader: bool | None = Tru
     GovcloudCollector(store, lambda: state, settings=ExporterSettings(), is_leader=(lambda: leader) if leader is not None else None,
                       lease_warning_days=14, clock=lambda: NOW, registry=registry)
     return registry
+
+
+TENANTS = ("gd-gat", "gd-zf", "gd-mzt", "gd-czt", "gd-a")
+CENTRES = ("gz-main", "gz-backup", "sg-dr")
+STATUSES = ("ACTIVE", "SHUTOFF", "ERROR", "BUILD")
+
+
+def random_write(conn: sa.Connection, rng: random.Random, n: int) -> None:
+    """One random write to ``vms`` or ``ledger`` of the kinds the engine, reconciler and failover make (the
+    same on SQLite and PostgreSQL for the same ``rng`` and store)."""
+    now = NOW.isoformat()
+    existing = rows.vms_of(conn)
+    lines = conn.execute(sa.text("SELECT id, ticket FROM ledger ORDER BY id")).all()
+    kind = rng.choice(["insert", "insert", "status", "move", "tenant", "address", "delete", "bulk",
+                       "reserve", "commit", "release", "relocate", "edit", "kind"])
+    if kind == "insert" or (not existing and kind in ("status", "move", "tenant", "address", "delete")):
+        rows.upsert_vm(conn, vm(f"t-r{n}", rng.randint(1, 3), tenant=rng.choice(TENANTS), centre=rng.choice(CENTRES),
+                                status=rng.choice(STATUSES)))
+    elif kind in ("status", "move", "tenant", "address", "delete"):
+        one = rng.choice(existing)
+        where = "ticket = :t AND idx = :i"
+        args = {"t": one.ticket, "i": one.idx}
+        if kind == "delete":
+            rows.delete_vm(conn, one.ticket, one.idx)
+        else:
+            column, value = {"status": ("status", rng.choice(STATUSES)), "move": ("centre", rng.choice(CENTRES)),
+                             "tenant": ("tenant", rng.choice(TENANTS)), "address": ("address", f"10.0.0.{n}")}[kind]
+            conn.execute(sa.text(f"UPDATE vms SET {column} = :v WHERE {where}"), {**args, "v": value})
+    elif kind == "bulk":
+        conn.execute(sa.text("UPDATE vms SET status = :s WHERE centre = :c"), {"s": rng.choice(STATUSES), "c": rng.choice(CENTRES)})
+    elif kind == "reserve" or not lines:
+        ticket, tenant = f"t-l{n}", rng.choice(TENANTS)
+        size = Resources(rng.randint(0, 3), rng.randint(0, 8), 1024 * rng.randint(0, 8), 10 * rng.randint(0, 8))
+        rows.reserve(conn, [LedgerLine(ticket, tenant, "s", "gd-prov", rng.choice(CENTRES), size, "reserved", rng.choice(["vm", "vm", "dr"]))])
+    elif kind == "commit":
+        rows.commit(conn, rng.choice(lines).ticket, now=now)
+    elif kind == "release":
+        rows.release(conn, rng.choice(lines).ticket, now=now)
+    elif kind == "relocate":
+        source, target = rng.sample(CENTRES, 2)
+        ticket = rng.choice(lines).ticket
+        conn.execute(sa.text("UPDATE ledger SET centre = :s WHERE ticket = :t AND kind = 'vm'"), {"s": source, "t": ticket})
+        rows.move_allocation(conn, ticket, "gd-prov", source, target, Resources(1, 2, 1024, 10), now=now)
+    elif kind == "edit":
+        conn.execute(sa.text("UPDATE ledger SET vcpus = vcpus + :d, tenant = :tenant WHERE id = :id"),
+                     {"d": rng.randint(-2, 2), "tenant": rng.choice(TENANTS), "id": rng.choice(lines).id})
+    else:
+        conn.execute(sa.text("UPDATE ledger SET kind = CASE kind WHEN 'vm' THEN 'dr' ELSE 'vm' END WHERE id = :id"),
+                     {"id": rng.choice(lines).id})

@@ -29,6 +29,16 @@ def test_no_cache_runs_get_a_fresh_state_directory_each_time(tmp_path: Path) -> 
     assert len(cold.walls) == 2
 
 
+def test_cached_runs_share_a_state_directory_that_exists(tmp_path: Path) -> None:
+    """govcloud keeps its cache of validated states only in a state directory that exists (a read on a new
+    machine creates nothing): without it every "cached" run validated everything again."""
+    probe = "import os, pathlib, sys; p = pathlib.Path(os.environ['GOVCLOUD_STATE_DIR']); assert p.is_dir(); (p / sys.argv[1]).write_text('x')"
+    warm = [cli_speed.Command("warm", "", [sys.executable, "-c", probe, name]) for name in ("a", "b")]
+    for command in warm:
+        command.run(tmp_path / "state", tmp_path)
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["a", "b"]
+
+
 def test_the_openstack_cli_is_found_where_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "openstack"
     fake.write_text("#!/bin/sh\n")

@@ -14,6 +14,7 @@ from govcloud import __version__
 from govcloud.exporter import GovcloudCollector, exposition
 from govcloud.exporter.catalogue import SPECS
 from govcloud.exporter.families import Gauge
+from govcloud.exporter.metrics import ScrapeCache
 from govcloud.model.parsed import DesiredState
 from govcloud.store import Store, facts
 from govcloud.store import tickets as rows
@@ -235,26 +236,28 @@ def test_a_change_between_scrapes_is_seen_and_the_unchanged_chunks_are_reused(st
     registry = registry_for(store, state)
     collector = next(iter(registry._collector_to_names))
     assert isinstance(collector, GovcloudCollector)
+    collector.cache = ScrapeCache(block=1)  # a block per row, to see which ones are rebuilt
     exposition(registry)
     first = {f.spec.name: f for f in collector.families() if isinstance(f, Gauge)}
     assert {f.spec.name: f for f in collector.families() if isinstance(f, Gauge)}["govcloud_vms"] is first["govcloud_vms"]
     with store.transaction() as conn:
         rows.upsert_vm(conn, vm("t-b", 1, tenant="gd-zf", centre="gz-backup", status="ACTIVE"))  # was SHUTOFF
-        rows.upsert_vm(conn, vm("t-x", 1, tenant="gd-mzt"))                                       # a new tenant's VM
+        rows.upsert_vm(conn, vm("t-x", 1, tenant="gd-mzt", centre="gz-backup"))                   # a new tenant's VM
         conn.execute(sa.text("UPDATE ledger SET vcpus = vcpus + 2 WHERE ticket = 't-b'"))
     text = exposition(registry)
     assert steady(text) == steady(generate_latest(registry))
     assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-backup", tenant="gd-zf", status="ACTIVE") == 1
     assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-backup", tenant="gd-zf", status="SHUTOFF") is None
-    assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-main", tenant="gd-mzt", status="ACTIVE") == 1
+    assert value(registry, "govcloud_vms", cloud="gd-prov", centre="gz-backup", tenant="gd-mzt", status="ACTIVE") == 1
     assert value(registry, "govcloud_quota_used", tenant="gd-zf", cloud="gd-prov", resource="vcpus") == 4
     now = {f.spec.name: f for f in collector.families() if isinstance(f, Gauge)}
     assert now["govcloud_vms"] is not first["govcloud_vms"]
     kept = [c for c in now["govcloud_vms"].chunks if c in first["govcloud_vms"].chunks]
-    assert [c.key for c in kept] == [("gd-prov", "gz-main", "gd-gat", "ACTIVE", 2)]  # the unchanged count, text and all
+    assert [c.rows for c in kept] == [((("gd-prov", "gz-main", "gd-gat", "ACTIVE"), 2.0),)]  # the unchanged count, text and all
     assert kept[0].text is not None
-    gat = [c for c in now["govcloud_quota_used"].chunks if isinstance(c.key, tuple) and c.key[0] == "gd-gat"]
+    gat = [c for c in now["govcloud_quota_used"].chunks if c.rows[0][0][0] == "gd-gat"]
     assert gat and all(c in first["govcloud_quota_used"].chunks for c in gat)
+    assert next(c for c in now["govcloud_quota_used"].chunks if c.rows[0][0][0] == "gd-zf") not in first["govcloud_quota_used"].chunks
     assert now["govcloud_quota_limit"] is first["govcloud_quota_limit"]         # the desired state did not change
 
 
