@@ -207,7 +207,7 @@ def cancel_cmd(app: AppContext, centre: str, cloud: str | None, reason: str) -> 
 @output_option
 @pass_app
 def status_cmd(app: AppContext, fmt: str) -> None:
-    """Each centre: health, fencing, the running or last recovery run."""
+    """Each centre: health, fencing, maintenance (its nova computes disabled, e.g. by 'failover migrate'), the running or last recovery run."""
     from govcloud.engine.context import build
     from govcloud.failover.fence import fence_states
     from govcloud.failover.reads import status
@@ -217,11 +217,12 @@ def status_cmd(app: AppContext, fmt: str) -> None:
     ctx = build(app.settings)
     fencing = load_fencing(app.settings.data.resolve(app.settings.data.fencing), ctx.state.topology)
     states = fence_states(ctx.state.topology, ctx.endpoints, fencing, ctx.driver)  # nova's listing: none, armed, partial, fenced
-    shown = {(s[0].cloud, s[0].centre) if isinstance(s, tuple) else (s.cloud, s.centre): "unknown" if isinstance(s, tuple) else s.state
-             for s in states}
-    rows = status(ctx.store, acting_user(ctx.state.users, app.settings.user), fencing=shown)
-    emit(rows, fmt, columns=("cloud", "centre", "health", "since", "fencing", "run", "run_kind", "run_state", "run_start", "moved",
-                             "failed", "held"), title="centres and their recovery runs")
+    listed = [s for s in states if not isinstance(s, tuple)]
+    shown = {(s[0].cloud, s[0].centre): "unknown" for s in states if isinstance(s, tuple)} | {(s.cloud, s.centre): s.state for s in listed}
+    maintenance = {(s.cloud, s.centre): s.maintenance for s in listed}
+    rows = status(ctx.store, acting_user(ctx.state.users, app.settings.user), fencing=shown, maintenance=maintenance)
+    emit(rows, fmt, columns=("cloud", "centre", "health", "since", "fencing", "maintenance", "run", "run_kind", "run_state", "run_start",
+                             "moved", "failed", "held"), title="centres and their recovery runs")
 
 
 @failover.command("history")

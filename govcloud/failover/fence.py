@@ -280,6 +280,15 @@ class FenceState:
     hosts: tuple[str, ...]
     forced_down: tuple[str, ...]
     up: tuple[str, ...]
+    disabled: tuple[str, ...] = ()
+    """Hosts whose nova-compute an operator (or ``failover migrate``) disabled: the scheduler avoids them."""
+
+    @property
+    def maintenance(self) -> str:
+        """``no``, ``yes`` (every host disabled: a planned migration's maintenance) or ``partial (k/n)``."""
+        if not self.disabled:
+            return "no"
+        return "yes" if len(self.disabled) == len(self.hosts) else f"partial ({len(self.disabled)}/{len(self.hosts)})"
 
     @property
     def state(self) -> str:
@@ -297,14 +306,16 @@ class FenceState:
 
     def as_dict(self) -> dict[str, object]:
         return {"cloud": self.cloud, "centre": self.centre, "method": self.method, "state": self.state,
-                "evacuate_now": self.evacuate_now, "hosts": list(self.hosts), "forced_down": list(self.forced_down), "up": list(self.up)}
+                "evacuate_now": self.evacuate_now, "hosts": list(self.hosts), "forced_down": list(self.forced_down), "up": list(self.up),
+                "disabled": list(self.disabled), "maintenance": self.maintenance}
 
 
 def fence_state(target: FenceTarget, services: Sequence[ComputeService]) -> FenceState:
     """The centre's fencing as nova's service listing shows it."""
     mine = sorted((s for s in services if s.zone in target.zones), key=lambda s: s.host)
     return FenceState(target.cloud, target.centre, target.fence.method, tuple(s.host for s in mine),
-                      tuple(s.host for s in mine if s.forced_down), tuple(s.host for s in mine if s.state == "up" and not s.forced_down))
+                      tuple(s.host for s in mine if s.forced_down), tuple(s.host for s in mine if s.state == "up" and not s.forced_down),
+                      tuple(s.host for s in mine if s.status == "disabled"))
 
 
 class Fencer:

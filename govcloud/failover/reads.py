@@ -55,8 +55,10 @@ def history(store: Store, user: User, *, cloud: str | None = None, centre: str |
     return [_row(r, moves[r.id]) for r in found if not restricted or moves[r.id]]
 
 
-def status(store: Store, user: User, *, fencing: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
-    """Each centre the health watch records (or a run names): health, fencing, the running or last run."""
+def status(store: Store, user: User, *, fencing: Mapping[tuple[str, str], str] | None = None,
+           maintenance: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
+    """Each centre the health watch records (or a run names): health, fencing, maintenance (both as nova's
+    listing shows them, given by the caller), the running or last run."""
     with store.transaction() as conn:
         health = {(h.cloud, h.centre): h for h in facts.health(conn)}
         recent = runs.runs(conn, limit=500)
@@ -70,7 +72,7 @@ def status(store: Store, user: User, *, fencing: Mapping[tuple[str, str], str] |
         latest = next((r for r in recent if (r.cloud, r.centre) == key and r.id in shown), None)
         run = by_id[latest.id] if latest is not None else None
         rows.append({"cloud": key[0], "centre": key[1], "health": h.state if h else "unknown", "since": h.since if h else None,
-                     "fencing": (fencing or {}).get(key, "none"),
+                     "fencing": (fencing or {}).get(key, "none"), "maintenance": (maintenance or {}).get(key, "unknown"),
                      "run": run["run"] if run else None, "run_kind": run["kind"] if run else None, "run_state": run["state"] if run else None,
                      "run_start": run["start"] if run else None, "moved": run["moved"] if run else None,
                      "failed": run["failed"] if run else None, "held": run["held"] if run else None})
