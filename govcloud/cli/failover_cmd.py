@@ -137,14 +137,21 @@ def _said(fmt: str) -> Any:
     return said
 
 
+def _planned_options(command: Any) -> Any:
+    """The argument and options ``migrate`` and ``failback`` share (one list, so their help cannot drift apart)."""
+    for option in reversed((click.argument("centre"), cloud_option,
+                            click.option("--yes", is_flag=True, help="Do not ask for confirmation."),
+                            click.option("--dry-run", is_flag=True,
+                                         help="Print the plan and change nothing (no service disabled or enabled, no VM moved)."),
+                            click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True,
+                                         help="Seconds to wait for each migrated VM."),
+                            output_option, pass_app)):
+        command = option(command)
+    return command
+
+
 @failover.command("migrate")
-@click.argument("centre")
-@cloud_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (no service disabled or enabled, no VM moved).")
-@click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each migrated VM.")
-@output_option
-@pass_app
+@_planned_options
 def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_run: bool, timeout: float, fmt: str) -> None:
     """Planned migration: put the healthy CENTRE in maintenance (its nova computes disabled) and move its
     protected VMs to the partner centre, group by group (live migration; cold for VMs that do not run),
@@ -166,13 +173,7 @@ def migrate_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_
 
 
 @failover.command("failback")
-@click.argument("centre")
-@cloud_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing (no service disabled or enabled, no VM moved).")
-@click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each migrated VM.")
-@output_option
-@pass_app
+@_planned_options
 def failback_cmd(app: AppContext, centre: str, cloud: str | None, yes: bool, dry_run: bool, timeout: float, fmt: str) -> None:
     """Bring the VMs whose home is CENTRE back from the partner, once nova reports every host of CENTRE up and
     none forced down: ends its maintenance, then live-migrates group by group, members of one server group
