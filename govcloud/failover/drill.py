@@ -112,7 +112,9 @@ class DrillResult:
 
     @property
     def ok(self) -> bool:
-        return self.run.state == "succeeded" and not self.detail["cleanup"]["leftovers"]
+        """Succeeded, and everything it made is verifiably gone."""
+        cleanup = self.detail["cleanup"]
+        return self.run.state == "succeeded" and not cleanup["leftovers"] and not cleanup["errors"]
 
 
 class Drill:
@@ -346,8 +348,13 @@ class Drill:
                       key=lambda e: (e.cloud, e.region))
 
     def _clean_own(self, run_id: int, endpoint: Endpoint) -> Cleanup:
+        """Everything this drill made; a listing that fails is recorded (the drill then fails its clean-up, and
+        ``drill cleanup`` or the next drill finds the rest by name)."""
         done = Cleanup()
-        self._delete(self.driver(endpoint), endpoint, lambda item: run_of(item.name) == run_id, done)
+        try:
+            self._delete(self.driver(endpoint), endpoint, lambda item: run_of(item.name) == run_id, done)
+        except GovcloudError as exc:
+            done.errors.append(f"{endpoint.cloud}/{endpoint.region}: {exc}")
         return done
 
     def cleanup(self) -> Cleanup:

@@ -286,3 +286,29 @@ def test_active_ticket_of_another_group_is_not_drilled(ctx: EngineContext, cloud
     replicate(ctx)
     done = drill(ctx, tmp_path).run("public-security")
     assert [v["system"] for v in done.detail["vms"]] == ["gd-gat/hukou"]
+
+
+def test_a_clean_up_whose_listing_fails_is_recorded_and_the_next_clean_up_finishes_it(ctx: EngineContext, cloud: FakeCloud,
+                                                                                   tmp_path: Path) -> None:
+    from govcloud.errors import PermanentError
+
+    police_ticket(ctx, tmp_path, count=1)
+    replicate(ctx)
+    failed: list[bool] = []
+    real = cloud.driver(SG).__class__.tagged
+
+    def flaky(self: Any, prefix: str) -> Any:  # the first listing once the copies exist (the drill's own clean-up) fails
+        if self.endpoint == SG and not failed and any(s.name.startswith(PREFIX) for _, s in cloud.servers.values()):
+            failed.append(True)
+            raise PermanentError("list servers: HTTP 500")
+        return real(self, prefix)
+
+    original = cloud.driver(SG).__class__
+    original.tagged = flaky  # type: ignore[method-assign]
+    try:
+        done = drill(ctx, tmp_path).run("public-security")
+    finally:
+        original.tagged = real  # type: ignore[method-assign]
+    assert not done.ok and done.run.state == "succeeded" and "HTTP 500" in done.detail["cleanup"]["errors"][0]
+    assert leftovers(cloud) != []
+    assert drill(ctx, tmp_path).cleanup().leftovers == [] and leftovers(cloud) == []
