@@ -15,13 +15,13 @@ import traceback
 
 import click
 
-from govcloud.cli import audit_cmd, daemon_cmd, data_cmd, devcloud_cmd, dr_cmd, failover_cmd, fence_cmd, report_cmd, ticket_cmd
+from govcloud.cli import audit_cmd, daemon_cmd, data_cmd, devcloud_cmd, dr_cmd, drill_cmd, failover_cmd, fence_cmd, report_cmd, ticket_cmd
 from govcloud.cli.app import cli
 from govcloud.errors import GovcloudError
 
 __all__ = ["cli", "main"]
 
-for _module in (data_cmd, ticket_cmd, audit_cmd, daemon_cmd, failover_cmd, dr_cmd, report_cmd, devcloud_cmd):
+for _module in (data_cmd, ticket_cmd, audit_cmd, daemon_cmd, failover_cmd, dr_cmd, drill_cmd, report_cmd, devcloud_cmd):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 for _group, _command in ticket_cmd.EXTRA + fence_cmd.EXTRA:

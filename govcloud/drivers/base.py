@@ -98,6 +98,32 @@ class ImageData:
 
 
 @dataclass(frozen=True)
+class Network:
+    """A network with its one subnet, as a drill makes it (``create_isolated_network``)."""
+
+    id: str
+    name: str
+    project_id: str | None = None
+    subnet_id: str | None = None
+    cidr: str | None = None
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """One resource found by its name's prefix (what a drill made, ``tagged``): ``kind`` is ``server``,
+    ``port``, ``subnet``, ``network`` or ``image``."""
+
+    kind: str
+    id: str
+    name: str
+    project_id: str | None = None
+
+
+TAGGED_KINDS = ("server", "port", "subnet", "network", "image")
+"""The kinds ``tagged`` reports, in the order they are deleted (a network goes after its ports and subnet)."""
+
+
+@dataclass(frozen=True)
 class ComputeService:
     """One nova-compute service as nova reports it: ``state`` is nova's heartbeat verdict (up/down,
     after its ``service_down_time``); ``status`` is the operator's enabled/disabled switch."""
@@ -216,6 +242,24 @@ class ComputeDriver(Protocol):
     def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None: ...
 
     def projects(self) -> dict[str, str]: ...
+
+    # -- isolated networks and tagged resources (drills, issue 14) -----------------------------
+    def create_isolated_network(self, tenant: str, *, name: str, cidr: str, description: str) -> Network:
+        """A network and one IPv4 subnet (``cidr``, no gateway), both named ``name``, in the tenant's
+        project: not shared, not external, no router — nothing routes between it and any other network.
+        A subnet that cannot be made deletes the network again."""
+        ...
+
+    def tagged(self, prefix: str) -> list[Tagged]:
+        """Everything of this endpoint whose name starts with ``prefix``, in every project: servers,
+        networks, subnets, images, and every port on such a network (nova's ports have no name: such a port
+        is reported with its network's name)."""
+        ...
+
+    def delete_tagged(self, item: Tagged) -> None:
+        """Delete one resource ``tagged`` found, as the admin; already gone: nothing to do. A server is
+        only asked to go (``tagged`` shows it until nova has deleted it)."""
+        ...
 
 
 class FenceAgent(Protocol):

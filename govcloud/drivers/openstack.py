@@ -21,7 +21,7 @@ import openstack
 import openstack.config
 from openstack import exceptions as os_exc
 
-from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, Network, OnboardResult, Server, ServerSpec, Tagged, TenantSpec
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -681,3 +681,44 @@ class OpenStackDriver:
     def delete_image(self, tenant: str, image_id: str, *, ignore_missing: bool = True) -> None:
         conn = self._as(tenant)
         _call(f"delete image {image_id} in {self.endpoint.region}", lambda: conn.image.delete_image(image_id, ignore_missing=ignore_missing))
+
+    # -- isolated networks and tagged resources (drills) --------------------------------------
+    def create_isolated_network(self, tenant: str, *, name: str, cidr: str, description: str) -> Network:
+        """As the admin, in the tenant's project: a network that is neither shared nor external and a subnet
+        with no gateway (``gateway_ip`` null); no router is made, so nothing routes to other networks."""
+        conn, project_id = self.admin, self.project_id(tenant)
+        net = _call(f"create network {name}", lambda: conn.network.create_network(
+            name=name, project_id=project_id, description=description, is_shared=False))
+        try:
+            subnet = _call(f"create subnet {name}", lambda: conn.network.create_subnet(
+                name=name, network_id=net.id, project_id=project_id, ip_version=4, cidr=cidr, gateway_ip=None,
+                description=description))
+        except BaseException:
+            with contextlib.suppress(os_exc.SDKException, ks_exc.ClientException):
+                conn.network.delete_network(net.id, ignore_missing=True)
+            raise
+        return Network(id=net.id, name=net.name, project_id=project_id, subnet_id=subnet.id, cidr=subnet.cidr)
+
+    def tagged(self, prefix: str) -> list[Tagged]:
+        conn = self.admin
+        found = [Tagged("server", s.id, s.name, s.project_id) for s in _read(
+            f"list servers {prefix}*", lambda: list(conn.compute.servers(all_projects=True, name=f"^{prefix}"))) if s.name.startswith(prefix)]
+        networks = [n for n in _read("list networks", lambda: list(conn.network.networks())) if (n.name or "").startswith(prefix)]
+        # a port is named after its network when it has no name of its own (nova's have none): it is that drill's
+        ports = {p.id: Tagged("port", p.id, p.name or n.name, p.project_id) for n in networks
+                 for p in _read(f"list ports of {n.name}", lambda n=n: list(conn.network.ports(network_id=n.id)))}  # type: ignore[misc]
+        ports.update({p.id: Tagged("port", p.id, p.name, p.project_id) for p in _read("list ports", lambda: list(conn.network.ports()))
+                      if (p.name or "").startswith(prefix)})
+        found += list(ports.values())
+        found += [Tagged("subnet", s.id, s.name, s.project_id) for s in _read("list subnets", lambda: list(conn.network.subnets()))
+                  if (s.name or "").startswith(prefix)]
+        found += [Tagged("network", n.id, n.name, n.project_id) for n in networks]
+        found += [Tagged("image", i.id, i.name, i.owner) for i in _read("list images", lambda: list(conn.image.images()))
+                  if (i.name or "").startswith(prefix)]
+        return found
+
+    def delete_tagged(self, item: Tagged) -> None:
+        conn = self.admin
+        delete = {"server": conn.compute.delete_server, "port": conn.network.delete_port, "subnet": conn.network.delete_subnet,
+                  "network": conn.network.delete_network, "image": conn.image.delete_image}[item.kind]
+        _call(f"delete {item.kind} {item.name or item.id} in {self.endpoint.region}", lambda: delete(item.id, ignore_missing=True))

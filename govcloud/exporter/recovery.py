@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from govcloud.exporter.catalogue import SPECS
 from govcloud.exporter.families import Family, Gauge, Histogram, Series
-from govcloud.store.runs import ACTIVE_STATES, KINDS, MOVE_STATES, RUN_STATES, RecoveryFacts
+from govcloud.store.runs import ACTIVE_STATES, DRILL_END_STATES, KINDS, MOVE_STATES, RUN_STATES, RecoveryFacts
 
 VM_SECONDS_BOUNDS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 """Upper bounds of the per-VM recovery histogram: an evacuation takes nova seconds to a few minutes."""
@@ -42,7 +42,7 @@ def recovery_families(found: RecoveryFacts, *, now: datetime.datetime) -> list[F
         runs_.add((kind, run_state), float(count))
     for run in found.latest:
         key = (run.kind, run.cloud, run.centre)
-        for name in RUN_STATES:
+        for name in (*RUN_STATES, *DRILL_END_STATES[:1]) if run.kind == "drill" else RUN_STATES:  # a drill ends succeeded, not finished
             state.add((*key, name), 1.0 if run.state == name else 0.0)
         start, end = _epoch(run.started_at), _epoch(run.finished_at)
         if start is not None:

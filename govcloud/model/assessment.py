@@ -45,7 +45,12 @@ class FailoverRun:
     moved: int = 0
     failed: int = 0
     kind: str = "failover"
-    """The journal's run kind: ``failover``, ``migration`` or ``failback`` (``drill`` once issue 14 journals drills)."""
+    """The journal's run kind: ``failover``, ``migration``, ``failback``, ``dr-activation`` or ``drill``."""
+    state: str = ""
+    """How it ended (``finished``, ``failed``, ``cancelled``; a drill ``succeeded`` or ``failed``), or new/running."""
+    rto_seconds: float | None = None
+    """The recovery time the run measured itself (a drill: from its start until its copies were up and its hook
+    had run, without the clean-up after); None: the report takes end − start."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The operator's service (issue 15, item 4): ticket lead times against the SLA of rates.yaml, failed and
-quarantined tickets, centre availability from the health record, failover runs with their RTO — per month.
+quarantined tickets, centre availability from the health record, failover runs and DR drills with their
+RTO — per month.
 
 Lead times count tickets that became ``active`` in the month: submitted → approved (the office's
 approvers), approved → active (the operator), submitted → active (what the department waited). A
@@ -25,6 +26,7 @@ MONTH_COLUMNS = (
     Column("p90_hours", "提交→交付P90(小时)", "hours"), Column("sla_met", "时效达标率", "percent"),
     Column("approve_late", "审批超时", "int"), Column("provision_late", "交付超时", "int"), Column("failed", "失败", "int"),
     Column("quarantined", "隔离", "int"), Column("min_availability", "最低中心可用率", "percent"), Column("failovers", "故障切换次数", "int"),
+    Column("drills", "演练次数", "int"), Column("drills_passed", "演练通过", "int"), Column("drill_rto_max", "演练最长RTO(秒)", "number"),
 )
 LEAD_COLUMNS = (
     Column("ticket", "工单"), Column("department", "部门"), Column("system", "业务系统"), Column("kind", "类型"),
@@ -38,7 +40,7 @@ AVAILABILITY_COLUMNS = (Column("cloud", "云"), Column("centre", "中心"), Colu
                         Column("met", "达标"))
 FAILOVER_COLUMNS = (Column("cloud", "云"), Column("centre", "中心"), Column("kind", "类型"), Column("started_at", "开始"),
                     Column("ended_at", "结束"), Column("rto_seconds", "RTO(秒)", "number"), Column("moved", "迁移VM", "int"),
-                    Column("failed", "失败VM", "int"))
+                    Column("failed", "失败VM", "int"), Column("result", "结果"))
 
 
 def _hours(a: str | None, b: str | None) -> float | None:
@@ -108,10 +110,21 @@ KIND_NAMES = {"failover": "故障切换", "migration": "计划迁移", "failback
 """The journal's run kinds as the office's report names them."""
 
 
+RESULT_NAMES = {"finished": "完成", "succeeded": "通过", "failed": "失败", "cancelled": "取消", "new": "待批准", "running": "进行中"}
+"""How a run ended, as the report names it (a drill ``succeeded``: every copy up and its hook passed)."""
+
+
+def _rto(run: FailoverRun) -> float | None:
+    """The RTO the run measured (a drill), else end − start; None while it runs."""
+    if run.rto_seconds is not None:
+        return round(run.rto_seconds, 1)
+    return None if run.ended_at is None else round(seconds(run.ended_at) - seconds(run.started_at), 1)
+
+
 def _failover_row(run: FailoverRun) -> dict[str, object]:
-    rto = None if run.ended_at is None else round(seconds(run.ended_at) - seconds(run.started_at), 1)
     return {"cloud": run.cloud, "centre": run.centre, "kind": KIND_NAMES.get(run.kind, run.kind), "started_at": run.started_at[:19],
-            "ended_at": (run.ended_at or "")[:19], "rto_seconds": rto, "moved": run.moved, "failed": run.failed}
+            "ended_at": (run.ended_at or "")[:19], "rto_seconds": _rto(run), "moved": run.moved, "failed": run.failed,
+            "result": RESULT_NAMES.get(run.state, run.state)}
 
 
 def _percentile(values: list[float], share: float) -> float | None:
@@ -128,7 +141,16 @@ def _month_row(month: Period, leads: list[dict[str, object]], trouble: list[Tick
             "p90_hours": _percentile(totals, 0.9), "sla_met": round(sum(1 for r in leads if not r["late"]) / len(leads), 4) if leads else None,
             "approve_late": sum(1 for r in leads if "审批" in str(r["late"])), "provision_late": sum(1 for r in leads if "交付" in str(r["late"])),
             "failed": sum(1 for t in trouble if t.state == "failed"), "quarantined": sum(1 for t in trouble if t.state == "quarantined"),
-            "min_availability": min((float(r["availability"]) for r in centres), default=None), "failovers": len(runs)}  # type: ignore[arg-type]
+            "min_availability": min((float(r["availability"]) for r in centres), default=None),  # type: ignore[arg-type]
+            **_drill_counts(runs)}
+
+
+def _drill_counts(runs: list[FailoverRun]) -> dict[str, object]:
+    """A month's failovers (every run that is not a drill) and drills: how many, how many passed, the longest RTO."""
+    drills = [r for r in runs if r.kind == "drill"]
+    rtos = [rto for r in drills if (rto := _rto(r)) is not None]
+    return {"failovers": len(runs) - len(drills), "drills": len(drills), "drills_passed": sum(1 for r in drills if r.state == "succeeded"),
+            "drill_rto_max": max(rtos) if rtos else None}
 
 
 def _lead_chart(leads: list[dict[str, object]]) -> Chart:

@@ -3,8 +3,8 @@ ticket timestamps, centre health changes and failover runs, as model/assessment.
 
 Health changes and failover runs come from the audit trail — the health watch audits every change of a
 centre's recorded state (``centre.health``), a failover run its start and end (``failover.start``,
-``failover.end``). **Seam**: a run journal (failover and drill runs with their steps and RTO) is being
-added on another branch; when it lands, ``failover_runs`` reads it instead and the report is unchanged.
+``failover.end``) — and from the run journal (``recovery_runs``: failovers, migrations, failbacks, DR
+activations and drills, with their steps and RTO), which ``failover_runs`` reads.
 """
 
 from __future__ import annotations
@@ -55,14 +55,25 @@ def health_changes(conn: sa.Connection, *, until: str) -> list[HealthChange]:
 
 
 def failover_runs(conn: sa.Connection, *, since: str, until: str) -> list[FailoverRun]:
-    """Recovery runs of the failover journal (``recovery_runs``, issue 13) that started in ``[since,
-    until)``, oldest first, with the VMs each moved and failed; a run still going has ``ended_at`` None.
-    ``kind`` is the journal's (failover, migration, failback); drills join when issue 14 journals them."""
-    query = (sa.select(recovery_runs.c.id, recovery_runs.c.kind, recovery_runs.c.cloud, recovery_runs.c.centre,
-                       recovery_runs.c.started_at, recovery_runs.c.finished_at)
+    """Recovery runs of the journal (``recovery_runs``) that started in ``[since, until)``, oldest first,
+    with the VMs each moved and failed, how each ended; a run still going has ``ended_at`` None. ``kind``
+    is the journal's (failover, migration, failback, dr-activation, drill); a drill brings the RTO it
+    measured (``detail.rto.total_s``: copies up and hook run, the clean-up after it not counted)."""
+    query = (sa.select(recovery_runs.c.id, recovery_runs.c.kind, recovery_runs.c.cloud, recovery_runs.c.centre, recovery_runs.c.state,
+                       recovery_runs.c.started_at, recovery_runs.c.finished_at, recovery_runs.c.detail)
              .where(recovery_runs.c.started_at >= since, recovery_runs.c.started_at < until)
              .order_by(recovery_runs.c.started_at, recovery_runs.c.id))
     found = list(conn.execute(query))
     moved = run_counts(conn, [int(r.id) for r in found])
     return [FailoverRun(r.cloud, r.centre, r.started_at, r.finished_at, moved[int(r.id)].get("moved", 0), moved[int(r.id)].get("failed", 0),
-                        kind=r.kind) for r in found]
+                        kind=r.kind, state=r.state, rto_seconds=_measured_rto(r.kind, r.detail)) for r in found]
+
+
+def _measured_rto(kind: str, detail: str) -> float | None:
+    if kind != "drill":
+        return None
+    try:
+        value = json.loads(detail).get("rto", {}).get("total_s")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None

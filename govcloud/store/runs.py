@@ -22,11 +22,13 @@ import sqlalchemy as sa
 from govcloud.errors import InputError
 from govcloud.store.tables import recovery_moves, recovery_runs, recovery_steps
 
-KINDS = ("failover", "migration", "failback", "dr-activation")
+KINDS = ("failover", "migration", "failback", "dr-activation", "drill")
 FAILOVER_KINDS = ("failover", "migration", "failback")
 """Kinds the failover policy plans and resumes by centre (``Recovery``); a ``dr-activation`` run waits for
 approval and is carried on only by ``govcloud dr activate`` (``failover/activate.py``)."""
 RUN_STATES = ("new", "running", "finished", "failed", "cancelled")
+DRILL_END_STATES = ("succeeded", "failed")
+"""How a drill ends: ``succeeded`` (every copy ACTIVE, the hook passed: what the readiness check reads) or ``failed``."""
 ACTIVE_STATES = ("new", "running")
 MOVE_STATES = ("planned", "moving", "moved", "failed", "held")
 
@@ -99,34 +101,42 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def active_run(conn: sa.Connection, cloud: str, centre: str) -> RunRow | None:
-    """The run of ``cloud/centre`` that is new or running, if any."""
-    row = conn.execute(sa.select(recovery_runs).where(recovery_runs.c.active == f"{cloud}/{centre}")).first()
+def active_run(conn: sa.Connection, cloud: str, centre: str, *, key: str | None = None) -> RunRow | None:
+    """The run of ``cloud/centre`` (or holding the ``active`` key ``key``) that is new or running, if any."""
+    row = conn.execute(sa.select(recovery_runs).where(recovery_runs.c.active == (key or f"{cloud}/{centre}"))).first()
     return _run(row) if row is not None else None
 
 
+def drill_key(cloud: str, group: str) -> str:
+    """The ``active`` key of a drill: one drill per protection group at a time, and none of them holds the
+    centre's key (``cloud/centre``), so a drill never blocks a real failover or DR activation of its target."""
+    return f"drill:{cloud}/{group}"
+
+
 def create_run(conn: sa.Connection, *, kind: str, cloud: str, centre: str, user: str, owner: str, now: str,
-               plan: dict[str, Any], state: str = "running", detail: dict[str, Any] | None = None) -> RunRow:
+               plan: dict[str, Any], state: str = "running", detail: dict[str, Any] | None = None, key: str | None = None) -> RunRow:
     """A new run, ``running`` (or ``new``: waiting for approval) and owned by ``owner``; RunInProgress when
-    the centre has one."""
+    the centre has one (or, with ``key``, when a run holds that key: a drill's ``drill_key``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind!r}")
     if state not in ACTIVE_STATES:
         raise ValueError(f"a run starts new or running, not {state!r}")
-    current = active_run(conn, cloud, centre)
+    active = key or f"{cloud}/{centre}"
+    what = "one drill per protection group at a time" if key else "one run per centre at a time"
+    current = active_run(conn, cloud, centre, key=key)
     if current is not None:
-        raise RunInProgress(f"run {current.id} ({current.kind}) of {cloud}/{centre} is {current.state}, started by {current.started_by} "
+        raise RunInProgress(f"run {current.id} ({current.kind}) of {active} is {current.state}, started by {current.started_by} "
                             f"at {current.started_at or current.created_at}, carried out by {current.owner} (last heartbeat "
-                            f"{current.heartbeat_at}): one run per centre at a time", current)
+                            f"{current.heartbeat_at}): {what}", current)
     try:
         with conn.begin_nested():
             result = conn.execute(recovery_runs.insert().values(
                 kind=kind, cloud=cloud, centre=centre, state=state, started_by=user, created_at=now,
-                started_at=now if state == "running" else None, owner=owner, heartbeat_at=now, resumed=0, active=f"{cloud}/{centre}",
+                started_at=now if state == "running" else None, owner=owner, heartbeat_at=now, resumed=0, active=active,
                 plan=_json(plan), detail=_json(detail or {})))
     except sa.exc.IntegrityError as exc:  # another process inserted between our look and our insert
-        raced = active_run(conn, cloud, centre)
-        raise RunInProgress(f"another run of {cloud}/{centre} started at the same moment: one run per centre at a time",
+        raced = active_run(conn, cloud, centre, key=key)
+        raise RunInProgress(f"another run of {active} started at the same moment: {what}",
                             raced or _placeholder(cloud, centre)) from exc
     run_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     found = get_run(conn, run_id)
@@ -178,7 +188,7 @@ def beat(conn: sa.Connection, run_id: int, *, owner: str, now: str) -> bool:
 def end_run(conn: sa.Connection, run_id: int, *, state: str, now: str, detail: dict[str, Any], owner: str | None = None) -> bool:
     """Finish the run (``finished``, ``failed`` or ``cancelled``) and free its centre; with ``owner``, only if
     that process still carries it."""
-    if state not in RUN_STATES[2:]:
+    if state not in (*RUN_STATES[2:], *DRILL_END_STATES):
         raise ValueError(f"{state!r} is not a final run state")
     query = recovery_runs.update().where(recovery_runs.c.id == run_id, recovery_runs.c.active.is_not(None))
     if owner is not None:
@@ -186,9 +196,12 @@ def end_run(conn: sa.Connection, run_id: int, *, state: str, now: str, detail: d
     return bool(conn.execute(query.values(state=state, finished_at=now, active=None, detail=_json(detail))).rowcount)
 
 
-def runs(conn: sa.Connection, *, cloud: str | None = None, centre: str | None = None, limit: int = 50) -> list[RunRow]:
-    """Runs, the newest first."""
+def runs(conn: sa.Connection, *, cloud: str | None = None, centre: str | None = None, limit: int = 50,
+         kinds: Sequence[str] | None = None) -> list[RunRow]:
+    """Runs, the newest first (of ``kinds`` when given)."""
     query = sa.select(recovery_runs).order_by(recovery_runs.c.id.desc()).limit(limit)
+    if kinds is not None:
+        query = query.where(recovery_runs.c.kind.in_(list(kinds)))
     if cloud is not None:
         query = query.where(recovery_runs.c.cloud == cloud)
     if centre is not None:

@@ -20,6 +20,12 @@ streams them in chunks, ``upload_image`` consumes the stream and stores what arr
 next uploads store one byte changed, as a copy garbled on the way); ``snapshot_server:done`` and
 ``upload_image:done`` faults raise after the image was made (a process killed before it heard). ``images`` holds every image with
 its endpoint, tenant and bytes.
+
+Networks (drills, issue 14): ``create_isolated_network`` records a network and its subnet in ``networks``
+(no router exists in the fake: ``routers`` stays empty unless a test adds one); a server created on such a
+network (``ServerSpec.network`` = its id) gets a port there (``ports``) and an address from its CIDR, and
+loses the port when deleted, as nova's ports go with their server. ``tagged`` / ``delete_tagged`` find and
+delete by name prefix like the real driver; ``create_isolated_network:done`` raises after the network was made.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, OnboardResult, Server, ServerSpec, TenantSpec
+from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, Network, OnboardResult, Server, ServerSpec, Tagged, TenantSpec
 from govcloud.errors import NotFound, PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -75,6 +81,12 @@ class FakeCloud:
     """Server id → the zone it was created in (nova's request spec: what a cold migration is held to)."""
     migrations: list[tuple[str, str, str]] = field(default_factory=list)
     """Every live or cold migration done: (server id, ``live`` | ``cold``, target host)."""
+    networks: dict[str, tuple[Endpoint, Network]] = field(default_factory=dict)
+    """network id → (endpoint, network with its subnet): the isolated networks drills made."""
+    ports: dict[str, tuple[Endpoint, str, str, str]] = field(default_factory=dict)
+    """port id → (endpoint, network id, server id, project id)."""
+    routers: dict[str, tuple[Endpoint, set[str]]] = field(default_factory=dict)
+    """router id → (endpoint, network ids it joins): none unless a test makes one."""
     _scheduled: dict[str, str] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,9 +193,15 @@ class FakeDriver:
         try:
             if cloud.create_latency:
                 time.sleep(cloud.create_latency)
+            address = f"10.250.{number // 250}.{number % 250 + 2}"
+            network = cloud.networks.get(spec.network)
+            if network is not None:
+                if network[0] != self.endpoint or network[1].project_id != cloud.project(spec.tenant):
+                    raise PermanentError(f"network {spec.network} is not visible to {spec.tenant} in {self.endpoint.region}")
+                address = f"{(network[1].cidr or '0.0.0.0/24').rsplit('.', 1)[0]}.{number % 250 + 2}"
+                cloud.ports[f"port-{number}"] = (self.endpoint, spec.network, f"s-{number}", cloud.project(spec.tenant))
             server = Server(id=f"s-{number}", name=spec.name, status="ACTIVE", zone=spec.zone, host=f"{spec.zone}-1",
-                            address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
-                            project_id=cloud.project(spec.tenant), created=f"{number:08d}")
+                            address=address, metadata=dict(spec.metadata), project_id=cloud.project(spec.tenant), created=f"{number:08d}")
             cloud.spec_zone[server.id] = spec.zone
             if spec.server_group:
                 cloud.group_of[server.id] = spec.server_group
@@ -223,6 +241,11 @@ class FakeDriver:
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_server")
         self.cloud.gone(server_id)
+        self._unplug(server_id)
+
+    def _unplug(self, server_id: str) -> None:
+        for port_id in [p for p, (_, _, s, _) in self.cloud.ports.items() if s == server_id]:
+            del self.cloud.ports[port_id]
 
     def delete_server_group(self, tenant: str, name: str) -> None:
         self._api()
@@ -397,6 +420,48 @@ class FakeDriver:
                 raise NotFound(f"image {image_id}")
             return
         del self.cloud.images[image_id]
+
+    # -- isolated networks and tagged resources ---------------------------------------------------
+    def create_isolated_network(self, tenant: str, *, name: str, cidr: str, description: str) -> Network:
+        self._api("create_isolated_network")
+        number = next(self.cloud._ids)
+        network = Network(id=f"net-{number}", name=name, project_id=self.cloud.project(tenant), subnet_id=f"subnet-{number}", cidr=cidr)
+        self.cloud.networks[network.id] = (self.endpoint, network)
+        self._api("create_isolated_network:done")
+        return network
+
+    def tagged(self, prefix: str) -> list[Tagged]:
+        self._api("tagged")
+        cloud, here = self.cloud, self.endpoint
+        found = [Tagged("server", s.id, s.name, s.project_id) for e, s in list(cloud.servers.values())
+                 if e == here and s.name.startswith(prefix) and s.status != "DELETED"]
+        nets = {i: n for i, (e, n) in cloud.networks.items() if e == here and n.name.startswith(prefix)}
+        found += [Tagged("port", p, nets[n].name, pid) for p, (e, n, _, pid) in cloud.ports.items() if e == here and n in nets]
+        found += [Tagged("subnet", n.subnet_id, n.name, n.project_id) for n in nets.values() if n.subnet_id]
+        found += [Tagged("network", n.id, n.name, n.project_id) for n in nets.values()]
+        found += [Tagged("image", i.id, i.name) for e, _, i, _ in cloud.images.values() if e == here and i.name.startswith(prefix)]
+        return found
+
+    def delete_tagged(self, item: Tagged) -> None:
+        self._api(f"delete_tagged:{item.kind}")
+        cloud = self.cloud
+        if item.kind == "server":
+            if item.id in cloud.servers and cloud.servers[item.id][0] == self.endpoint:
+                cloud.gone(item.id)
+                self._unplug(item.id)
+        elif item.kind == "port":
+            cloud.ports.pop(item.id, None)
+        elif item.kind == "subnet":
+            for net_id, (e, n) in list(cloud.networks.items()):
+                if e == self.endpoint and n.subnet_id == item.id:
+                    cloud.networks[net_id] = (e, replace(n, subnet_id=None))
+        elif item.kind == "network":
+            if any(n == item.id for _, n, _, _ in cloud.ports.values()):
+                raise TemporaryError(f"delete network {item.id}: HTTP 409: Unable to complete operation on network {item.id}. "
+                                     "There are one or more ports still in use on the network.", delay=0)
+            cloud.networks.pop(item.id, None)
+        elif item.kind == "image":
+            cloud.images.pop(item.id, None)
 
 
 GZ = Endpoint("devcloud-admin", "gd-gz")

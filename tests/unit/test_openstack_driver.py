@@ -335,3 +335,70 @@ def test_an_evacuation_nova_abandoned_is_reset_and_asked_again_not_waited_on(mon
     assert nova.resets == ["error"] and nova.server.task_state is None
     moved = driver.evacuate_server("gd-zf", "s-1", host="gz-backup-1", timeout=30)  # what the caller's retry does
     assert (moved.status, moved.host, nova.posts) == ("ACTIVE", "gz-backup-1", ["gz-backup-1", "gz-backup-1"])
+
+
+# -- isolated networks and tagged resources (drills) ----------------------------------------------
+class Neutron:
+    """A network API that records what it is asked; ``subnet_error``: what creating the subnet raises."""
+
+    def __init__(self, subnet_error: Exception | None = None) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.subnet_error = subnet_error
+        self.ports_of = {"net-1": [SimpleNamespace(id="port-1", name="", project_id="p-1")]}
+
+    def create_network(self, **attrs: Any) -> Any:
+        self.calls.append(("create_network", attrs))
+        return SimpleNamespace(id="net-1", name=attrs["name"])
+
+    def create_subnet(self, **attrs: Any) -> Any:
+        self.calls.append(("create_subnet", attrs))
+        if self.subnet_error is not None:
+            raise self.subnet_error
+        return SimpleNamespace(id="sub-1", cidr=attrs["cidr"])
+
+    def delete_network(self, network_id: str, ignore_missing: bool) -> None:
+        self.calls.append(("delete_network", {"id": network_id}))
+
+    def networks(self) -> list[Any]:
+        return [SimpleNamespace(id="net-1", name="govcloud-drill-7-gd-gat", project_id="p-1"),
+                SimpleNamespace(id="net-0", name="gov-net", project_id=None)]
+
+    def ports(self, network_id: str | None = None) -> list[Any]:
+        return self.ports_of.get(network_id or "", []) if network_id else [SimpleNamespace(id="port-9", name="other", project_id="p-2")]
+
+    def subnets(self) -> list[Any]:
+        return [SimpleNamespace(id="sub-1", name="govcloud-drill-7-gd-gat", project_id="p-1"),
+                SimpleNamespace(id="sub-0", name="gov", project_id=None)]
+
+
+def network_driver(neutron: Neutron) -> OpenStackDriver:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-sg"))
+    servers = [SimpleNamespace(id="s-1", name="govcloud-drill-7-app-1", project_id="p-1"), SimpleNamespace(id="s-2", name="prod-1", project_id="p-1")]
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")), network=neutron,
+                                    compute=SimpleNamespace(servers=lambda **_q: servers),
+                                    image=SimpleNamespace(images=lambda: [SimpleNamespace(id="i-1", name="web-1-dr", owner="p-1")]))
+    return driver
+
+
+def test_an_isolated_network_is_made_unshared_with_a_subnet_without_gateway_and_no_router() -> None:
+    neutron = Neutron()
+    made = network_driver(neutron).create_isolated_network("gd-gat", name="govcloud-drill-7-gd-gat", cidr="172.31.255.0/24", description="d")
+    assert (made.id, made.subnet_id, made.project_id, made.cidr) == ("net-1", "sub-1", "p-1", "172.31.255.0/24")
+    (net_call, net_attrs), (sub_call, sub_attrs) = neutron.calls
+    assert net_call == "create_network" and net_attrs["is_shared"] is False and net_attrs["project_id"] == "p-1"
+    assert sub_call == "create_subnet" and "gateway_ip" in sub_attrs and sub_attrs["gateway_ip"] is None  # null: no gateway
+    assert not any("router" in call for call, _ in neutron.calls)
+
+
+def test_a_subnet_that_cannot_be_made_deletes_its_network() -> None:
+    neutron = Neutron(subnet_error=http(409, os_exc.ConflictException))
+    with pytest.raises(TemporaryError, match="create subnet govcloud-drill-7-gd-gat: HTTP 409"):
+        network_driver(neutron).create_isolated_network("gd-gat", name="govcloud-drill-7-gd-gat", cidr="172.31.255.0/24", description="d")
+    assert neutron.calls[-1] == ("delete_network", {"id": "net-1"})
+
+
+def test_tagged_finds_by_prefix_and_names_a_nameless_port_after_its_network() -> None:
+    found = network_driver(Neutron()).tagged("govcloud-drill-")
+    assert sorted((t.kind, t.id, t.name) for t in found) == [
+        ("network", "net-1", "govcloud-drill-7-gd-gat"), ("port", "port-1", "govcloud-drill-7-gd-gat"),
+        ("server", "s-1", "govcloud-drill-7-app-1"), ("subnet", "sub-1", "govcloud-drill-7-gd-gat")]

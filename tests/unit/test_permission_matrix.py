@@ -65,6 +65,8 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`dr replicas`": (["dr", "replicas", "-o", "json"], None),
         "`dr activate`": (["dr", "activate", "--cloud", "no-such-cloud"], None),
         "`dr approve`": (["dr", "approve", "424242"], None),
+        "`drill run` / `drill cleanup`": (["drill", "run", "no-such-group"], None),
+        "`drill history`": (["drill", "history", "-o", "json"], None),
         "`plan` (placement and quota)": (["plan", own], ["plan", other]),
         "`ticket list` / `ticket show`": (["ticket", "show", own], ["ticket", "show", other]),
         "`vm list`": (["vm", "list", "-o", "json"], None),

@@ -58,3 +58,18 @@ def test_a_dr_activation_waiting_for_approval_is_running_without_a_heartbeat(tmp
     assert registry.get_sample_value("govcloud_recovery_run_running", dr) == 1
     assert registry.get_sample_value("govcloud_recovery_run_heartbeat_timestamp_seconds", dr) is None
     store.close()
+
+
+def test_a_drill_that_succeeded_says_so_in_its_state(tmp_path: Path) -> None:
+    """A drill ends ``succeeded`` (docs/dr.md "Drills"): its state series has that state, set to 1."""
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    with store.transaction() as conn:
+        drill = runs.create_run(conn, kind="drill", cloud="gd-prov", centre="sg-dr", user="yunwei-he", owner="a:1:x", now=iso(600),
+                                plan={"group": "g"}, key=runs.drill_key("gd-prov", "g"))
+        runs.end_run(conn, drill.id, state="succeeded", now=iso(500), detail={"group": "g"})
+    registry = registry_for(store, sample_state())
+    labels = {"kind": "drill", "cloud": "gd-prov", "centre": "sg-dr"}
+    assert registry.get_sample_value("govcloud_recovery_last_run_state", {**labels, "state": "succeeded"}) == 1
+    assert registry.get_sample_value("govcloud_recovery_last_run_state", {**labels, "state": "failed"}) == 0
+    assert registry.get_sample_value("govcloud_recovery_runs", {"kind": "drill", "state": "succeeded"}) == 1
+    store.close()

@@ -34,3 +34,18 @@ def test_the_period_s_runs_with_moved_and_failed_vms_and_their_rto(tmp_path: Pat
     assert [(r.kind, r.started_at, r.moved, r.failed) for r in found] == [("failover", T0, 2, 1), ("failback", back.started_at, 0, 0)]
     first, second = (_failover_row(r) for r in found)
     assert (first["kind"], first["rto_seconds"], second["kind"], second["rto_seconds"]) == ("故障切换", 150.0, "回切", None)
+
+
+def test_a_drill_comes_with_its_state_and_the_rto_it_measured(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    with store.transaction() as conn:
+        drill = runs.create_run(conn, kind="drill", cloud="gd-prov", centre="sg-dr", user="op", owner="o", now=T0, plan={"group": "g"},
+                                detail={"group": "g"}, key=runs.drill_key("gd-prov", "g"))
+        runs.record_move(conn, _move(drill.id, "a", "moved"))
+        runs.end_run(conn, drill.id, state="succeeded", now="2026-11-10T08:05:00.000000+00:00",
+                     detail={"group": "g", "rto": {"total_s": 42.5, "groups": {"g": 40.0}}})
+    with store.transaction() as conn:
+        (found,) = failover_runs(conn, since="2026-11-01T00:00:00.000000+00:00", until="2026-12-01T00:00:00.000000+00:00")
+    assert (found.kind, found.state, found.moved, found.rto_seconds) == ("drill", "succeeded", 1, 42.5)
+    row = _failover_row(found)
+    assert (row["kind"], row["rto_seconds"], row["result"]) == ("演练", 42.5, "通过")  # the drill's RTO, not its 300 s with clean-up

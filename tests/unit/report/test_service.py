@@ -70,3 +70,23 @@ def test_a_range_has_a_row_per_month_and_stops_at_now() -> None:
     assert {r["centre"]: r["down_hours"] for r in october}["sg-dr"] == 12 * 24
     november = {r["centre"]: r for r in report.section("availability").rows if r["month"] == "2026-11"}
     assert november["gz-backup"]["down_hours"] == 24  # recorded down since the 14th (no change audited): counted from then to now
+
+
+def test_drills_are_counted_per_month_with_how_many_passed_and_their_measured_rto() -> None:
+    """Issue 15: the operator's drills per month — count, passed, RTO (the drill's own, not its clean-up)."""
+    runs = [*RUNS,
+            FailoverRun("gd-prov", "sg-dr", at(12), at(12, 0.5), moved=2, kind="drill", state="succeeded", rto_seconds=95.5),
+            FailoverRun("gd-prov", "gz-backup", at(20), at(20, 0.1), moved=1, failed=1, kind="drill", state="failed", rto_seconds=40.0),
+            FailoverRun("gd-prov", "sg-dr", at(3, month=12), at(3, 1, 12), moved=2, kind="drill", state="succeeded", rto_seconds=61.0)]
+    report = service_report(TICKETS, health=HEALTH, current={}, centres=CENTRES, runs=runs, period=parse_period("2026-11..2026-12"),
+                            now=2e9, sla=SLA, names={})
+    months = {r["month"]: r for r in report.section("months").rows}
+    assert (months["2026-11"]["failovers"], months["2026-11"]["drills"], months["2026-11"]["drills_passed"],
+            months["2026-11"]["drill_rto_max"]) == (1, 2, 1, 95.5)
+    assert (months["2026-12"]["failovers"], months["2026-12"]["drills"], months["2026-12"]["drills_passed"],
+            months["2026-12"]["drill_rto_max"]) == (0, 1, 1, 61.0)
+    rows = report.section("failovers").rows
+    drills = [r for r in rows if r["kind"] == "演练"]
+    assert [(r["centre"], r["rto_seconds"], r["result"]) for r in drills] == [("sg-dr", 95.5, "通过"), ("gz-backup", 40.0, "失败"),
+                                                                           ("sg-dr", 61.0, "通过")]
+    assert next(r for r in rows if r["kind"] == "故障切换")["rto_seconds"] == 1800  # a failover's RTO is still end − start
