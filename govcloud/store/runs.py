@@ -12,6 +12,7 @@ with it: the moves already recorded stay, the rest are planned again.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ import sqlalchemy as sa
 from govcloud.errors import InputError
 from govcloud.store.tables import recovery_moves, recovery_runs, recovery_steps
 
-KINDS = ("failover", "migration", "failback", "dr-activation")
+KINDS = ("failover", "migration", "failback", "dr-activation", "drill")
 FAILOVER_KINDS = ("failover", "migration", "failback")
 """Kinds the failover policy plans and resumes by centre (``Recovery``); a ``dr-activation`` run waits for
 approval and is carried on only by ``govcloud dr activate`` (``failover/activate.py``)."""
-RUN_STATES = ("new", "running", "finished", "failed", "cancelled")
+RUN_STATES = ("new", "running", "finished", "failed", "cancelled", "succeeded")
+"""``succeeded``: a drill that passed (a drill that did not ends ``failed``); the other kinds end ``finished``."""
 ACTIVE_STATES = ("new", "running")
 MOVE_STATES = ("planned", "moving", "moved", "failed", "held")
 
@@ -226,6 +228,33 @@ def counts(conn: sa.Connection, run_ids: Sequence[int]) -> dict[int, dict[str, i
     for run_id, state, n in conn.execute(query):
         result[int(run_id)][str(state)] = int(n)
     return result
+
+
+def last_drills(conn: sa.Connection) -> dict[tuple[str, str], datetime.datetime]:
+    """(cloud, group) → ``finished_at`` of its newest successful drill: a ``drill`` run that ended
+    ``succeeded`` and whose detail names the protection group (``{"group": ...}``). Read by readiness
+    (``model/readiness.py``) in ``failover status`` and at every scrape: drills are a few a quarter per
+    group, so reading their rows is cheap; the group is inside the JSON detail, hence chosen here."""
+    query = sa.select(recovery_runs.c.cloud, recovery_runs.c.finished_at, recovery_runs.c.detail).where(
+        recovery_runs.c.kind == "drill", recovery_runs.c.state == "succeeded", recovery_runs.c.finished_at.is_not(None))
+    found: dict[tuple[str, str], datetime.datetime] = {}
+    for cloud, finished, detail in conn.execute(query):
+        try:
+            group = json.loads(detail).get("group") if detail else None
+        except (ValueError, AttributeError):
+            group = None
+        if not isinstance(group, str):
+            continue
+        key, moment = (str(cloud), group), _moment(str(finished))
+        if key not in found or moment > found[key]:
+            found[key] = moment
+    return found
+
+
+def _moment(iso: str) -> datetime.datetime:
+    """A stored timestamp, aware (a naive one is UTC, as every writer means it)."""
+    moment = datetime.datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 @dataclass(frozen=True)
