@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from govcloud.exporter.blocks import Blocked
 from govcloud.exporter.catalogue import RESOURCES, SPECS
 from govcloud.exporter.families import Family, Gauge, Histogram, Row, Series
-from govcloud.exporter.readiness import readiness_families
+from govcloud.exporter.readiness import ReadinessCache, readiness_families
 from govcloud.exporter.recovery import recovery_families
 from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import QuotaSet
@@ -178,8 +178,10 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
             recovery=runs.recovery_facts(conn),
             readiness=readiness.ReadinessFacts(
                 vms=reads.get("dr_vms", None if versions is None else (versions["tickets"], versions["vms"]),
-                              lambda: readiness.dr_vms(conn, MOVABLE)),
-                newest=readiness.newest_ready(conn), drills=runs.last_drills(conn),
+                              lambda: readiness.dr_vm_rows(conn, reads.get("dr_tickets", version("tickets"),
+                                                                           lambda: readiness.dr_tickets(conn, MOVABLE)))),
+                newest=reads.get("newest_replicas", readiness.replicas_version(conn), lambda: readiness.newest_ready(conn)),
+                drills=runs.last_drills(conn),
                 reserved=reads.get("dr_reserved", version("ledger"), lambda: readiness.dr_reservations(conn)),
                 held=readiness.held(allocation)),
         )
@@ -451,6 +453,8 @@ class ScrapeCache:
         """The big store aggregates, reused while their tables' versions stay the same."""
         self.usage = Blocked(USAGE_SPECS, usage_rows, width=2, size=block)  # a tenant × cloud's reserved and committed rows together
         self.vms = Blocked((SPECS["govcloud_vms"],), vm_rows, width=4, size=block)
+        self.readiness = ReadinessCache()
+        """Plans' readiness, recomputed only when its facts change (exporter/readiness.py)."""
 
     def static(self, state: DesiredState, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
         if state is not self._state or overrides != self._overrides:
@@ -462,4 +466,4 @@ class ScrapeCache:
         """The same families as ``build``."""
         return [*self.static(state, found.overrides), *self.usage.get(found.usage), *self.vms.get(found.vms),
                 *fact_families(found, now=now, settings=settings, warning_days=warning_days),
-                *readiness_families(found.readiness, state, now=now, settings=dr or DrSettings())]
+                *self.readiness.families(found.readiness, state, now=now, settings=dr or DrSettings())]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from govcloud.model.recovery import UNPLANNED, ProtectionGroup, RecoveryPlans, duration_seconds
 from govcloud.model.resources import Resources
@@ -40,9 +40,9 @@ from govcloud.model.topology import Centre, Topology
 REASON_KINDS = ("drill", "replica", "reservation", "capacity")
 
 
-@dataclass(frozen=True)
-class DrVmFact:
-    """A ``dr`` VM of a live, managed ticket, as the store records it."""
+class DrVmFact(NamedTuple):
+    """A ``dr`` VM of a live, managed ticket, as the store records it. A tuple of plain values: the exporter
+    reads thousands and compares them with the previous scrape's (equal: the verdicts are reused)."""
 
     ticket: str
     idx: int
@@ -51,7 +51,13 @@ class DrVmFact:
     system: str
     cloud: str
     centre: str
-    size: Resources
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+
+    @property
+    def size(self) -> Resources:
+        return Resources(1, self.vcpus, self.ram_mb, self.disk_gb)
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,17 @@ class Readiness:
     """Its ``dr`` VMs outside the DR centre (the ones an activation would rebuild)."""
     tenants: frozenset[str] = field(default_factory=frozenset)
     """Tenants whose systems the group names, or whose ``dr`` VMs it holds (a requester sees these plans)."""
+    until: datetime.datetime | None = None
+    """A ready plan stays ready, while the facts do not change, until this moment: the first of its last
+    drill + ``drill_every`` and each VM's newest replica + the RPO (the exporter reuses a verdict until then)."""
 
     @property
     def ready(self) -> bool:
         return not self.reasons
+
+    def ready_at(self, moment: datetime.datetime) -> bool:
+        """The verdict at a later ``moment`` on the same facts: time only ages drills and replicas."""
+        return self.ready and self.until is not None and moment <= self.until
 
     def as_dict(self) -> dict[str, Any]:
         return {"cloud": self.cloud, "plan": self.group, "ready": self.ready, "state": "READY" if self.ready else "NOT READY",
@@ -100,6 +113,11 @@ class ReplicaAge:
     system: str
     age: float
     rpo: float
+    oldest: datetime.datetime | None = None
+    """That replica's ``taken_at`` (None: a VM has none): the age at another moment is that moment minus it."""
+
+    def age_at(self, moment: datetime.datetime) -> float:
+        return float("inf") if self.oldest is None else (moment - self.oldest).total_seconds()
 
 
 def _dr_centre(topology: Topology, cloud: str) -> Centre | None:
@@ -140,22 +158,22 @@ def _replica_reasons(vms: Sequence[DrVmFact], newest: Mapping[tuple[str, int], d
     return reasons
 
 
-def _reservation_reasons(vms: Sequence[DrVmFact], everyone: Sequence[DrVmFact], reserved: Mapping[tuple[str, str, str], Resources],
+def _reservation_reasons(vms: Sequence[DrVmFact], need: Mapping[str, Resources], reserved: Mapping[tuple[str, str, str], Resources],
                          dr: Centre) -> list[Reason]:
-    """A ticket's ``dr`` line must hold the vCPUs and RAM of all its ``dr`` VMs outside the DR centre."""
+    """A ticket's ``dr`` line must hold the vCPUs and RAM of all its ``dr`` VMs outside the DR centre (``need``)."""
+    mine: dict[str, list[DrVmFact]] = {}
+    for vm in vms:
+        mine.setdefault(vm.ticket, []).append(vm)
     reasons = []
-    for ticket in sorted({v.ticket for v in vms}):
-        mine = [v for v in vms if v.ticket == ticket]
-        cloud = mine[0].cloud
-        need = sum((v.size for v in everyone if v.ticket == ticket and v.cloud == cloud), Resources())
-        line = reserved.get((ticket, cloud, dr.id))
-        names = ", ".join(v.name for v in mine)
+    for ticket, its in sorted(mine.items()):
+        line, size = reserved.get((ticket, its[0].cloud, dr.id)), need[ticket]
+        names = ", ".join(v.name for v in its)
         if line is None:
-            reasons.append(Reason("reservation", f"{names}: ticket {ticket} has no reservation in {dr.id} (ledger)", mine[0].tenant))
-        elif line.vcpus < need.vcpus or line.ram_mb < need.ram_mb:
+            reasons.append(Reason("reservation", f"{names}: ticket {ticket} has no reservation in {dr.id} (ledger)", its[0].tenant))
+        elif line.vcpus < size.vcpus or line.ram_mb < size.ram_mb:
             reasons.append(Reason("reservation", f"{names}: ticket {ticket}'s reservation in {dr.id} ({line.vcpus} vCPU, "
-                                                 f"{line.ram_mb} MiB) no longer covers its dr VMs ({need.vcpus} vCPU, {need.ram_mb} MiB)",
-                                  mine[0].tenant))
+                                                 f"{line.ram_mb} MiB) no longer covers its dr VMs ({size.vcpus} vCPU, {size.ram_mb} MiB)",
+                                  its[0].tenant))
     return reasons
 
 
@@ -165,6 +183,27 @@ def _capacity_reason(dr: Centre, held: Resources | None) -> Reason | None:
         return None
     return Reason("capacity", f"{dr.id} holds {held.vcpus} vCPU, {held.ram_mb} MiB of reservations and VMs (ledger) but can hand "
                               f"out only {room.vcpus} vCPU, {room.ram_mb} MiB (topology: capacity x overcommit)")
+
+
+def _until(last: datetime.datetime | None, every: float, vms: Sequence[DrVmFact], newest: Mapping[tuple[str, int], datetime.datetime],
+           rpo: float) -> datetime.datetime | None:
+    """When a ready plan's drill or first replica grows too old, the facts staying as they are."""
+    if last is None:
+        return None
+    moments = [last + datetime.timedelta(seconds=every)]
+    moments += [taken + datetime.timedelta(seconds=rpo) for v in vms if (taken := newest.get((v.ticket, v.idx))) is not None]
+    return min(moments)
+
+
+def capacity_verdicts(topology: Topology, held: Mapping[tuple[str, str], Resources]) -> tuple[tuple[str, bool], ...]:
+    """(cloud, its DR centre covers what the ledger holds there) for every cloud with a DR centre: all of
+    ``held`` that the verdicts depend on (the exporter reuses them while these stay the same)."""
+    result = []
+    for cloud in topology.clouds:
+        dr = _dr_centre(topology, cloud.id)
+        if dr is not None:
+            result.append((cloud.id, _capacity_reason(dr, held.get((cloud.id, dr.id))) is None))
+    return tuple(result)
 
 
 def plan_readiness(*, plans: RecoveryPlans, topology: Topology, vms: Sequence[DrVmFact],
@@ -178,15 +217,20 @@ def plan_readiness(*, plans: RecoveryPlans, topology: Topology, vms: Sequence[Dr
     cloud, centre) → its ``dr`` ledger line(s); ``held``: (cloud, centre) → everything the ledger holds
     there; ``drill_every``, ``rpo``: seconds, the defaults of groups that give none."""
     result = []
-    clouds = sorted(set(plans.groups) | {v.cloud for v in vms})
+    by_cloud: dict[str, list[DrVmFact]] = {}
+    for vm in vms:
+        by_cloud.setdefault(vm.cloud, []).append(vm)
+    clouds = sorted(set(plans.groups) | set(by_cloud))
     for cloud in clouds:
         dr = _dr_centre(topology, cloud)
         groups = plans.of(cloud)
         named = {ref: g.name for g in groups for ref in g.systems}
-        outside = [v for v in vms if v.cloud == cloud and dr is not None and v.centre != dr.id]
+        outside = [v for v in by_cloud.get(cloud, []) if dr is not None and v.centre != dr.id]
         by_group: dict[str, list[DrVmFact]] = {}
+        need: dict[str, Resources] = {}
         for vm in outside:
             by_group.setdefault(named.get(f"{vm.tenant}/{vm.system}", UNPLANNED), []).append(vm)
+            need[vm.ticket] = need.get(vm.ticket, Resources()) + vm.size
         capacity = _capacity_reason(dr, held.get((cloud, dr.id))) if dr is not None else None
         entries: list[tuple[str, ProtectionGroup | None]] = [(g.name, g) for g in groups]
         if UNPLANNED in by_group and UNPLANNED not in named.values():
@@ -199,11 +243,12 @@ def plan_readiness(*, plans: RecoveryPlans, topology: Topology, vms: Sequence[Dr
             reasons = [r for r in [_drill_reason(group, last, now, every)] if r is not None]
             reasons += _replica_reasons(mine, newest, now, limit)
             if dr is not None and mine:
-                reasons += _reservation_reasons(mine, outside, reserved, dr)
+                reasons += _reservation_reasons(mine, need, reserved, dr)
                 if capacity is not None:
                     reasons.append(capacity)
             tenants = frozenset({ref.split("/")[0] for ref in (group.systems if group else ())} | {v.tenant for v in mine})
-            result.append(Readiness(cloud, name, tuple(reasons), every, limit, last, tuple(v.name for v in mine), tenants))
+            result.append(Readiness(cloud, name, tuple(reasons), every, limit, last, tuple(v.name for v in mine), tenants,
+                                    _until(last, every, mine, newest, limit) if not reasons else None))
     return result
 
 
@@ -212,13 +257,19 @@ def replica_ages(*, plans: RecoveryPlans, topology: Topology, vms: Sequence[DrVm
     """Per (cloud, tenant, system) with ``dr`` VMs outside the DR centre: the age of the oldest newest replica
     (``inf`` when a VM has none) and the system's RPO."""
     limits = {(cloud, ref): _limit(g.rpo, rpo) for cloud, groups in plans.groups.items() for g in groups for ref in g.systems}
-    ages: dict[tuple[str, str, str], float] = {}
+    centres = {cloud: _dr_centre(topology, cloud) for cloud in {v.cloud for v in vms}}
+    oldest: dict[tuple[str, str, str], datetime.datetime | None] = {}
     for vm in vms:
-        dr = _dr_centre(topology, vm.cloud)
+        dr = centres[vm.cloud]
         if dr is None or vm.centre == dr.id:
             continue
         taken = newest.get((vm.ticket, vm.idx))
-        age = (now - taken).total_seconds() if taken is not None else float("inf")
         key = (vm.cloud, vm.tenant, vm.system)
-        ages[key] = max(ages.get(key, 0.0), age)
-    return [ReplicaAge(c, t, s, age, limits.get((c, f"{t}/{s}"), rpo)) for (c, t, s), age in sorted(ages.items())]
+        if key not in oldest:
+            oldest[key] = taken
+        elif taken is None or (seen := oldest[key]) is None:
+            oldest[key] = None
+        else:
+            oldest[key] = min(seen, taken)
+    return [ReplicaAge(c, t, s, float("inf") if at is None else (now - at).total_seconds(), limits.get((c, f"{t}/{s}"), rpo), at)
+            for (c, t, s), at in sorted(oldest.items())]

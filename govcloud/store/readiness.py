@@ -23,23 +23,33 @@ from govcloud.store import aggregates, runs
 from govcloud.store.tables import ledger, replicas, tickets, vms
 
 
-def dr_vms(conn: sa.Connection, states: Sequence[str]) -> list[DrVmFact]:
-    """The VMs of managed tickets in ``states`` whose plan chose protection ``dr``, by ticket and index.
+def dr_tickets(conn: sa.Connection, states: Sequence[str]) -> frozenset[str]:
+    """The managed tickets in ``states`` whose plan chose protection ``dr``. The protection is inside the
+    plan's JSON: only the plans that contain the string ``"dr"`` at all (any JSON encoding of the value
+    ``dr`` does) are fetched and decoded. Depends on the tickets table alone (the exporter reuses it while
+    that table's version stays the same)."""
+    query = sa.select(tickets.c.id, tickets.c.plan).where(tickets.c.state.in_(list(states)), tickets.c.mode == "managed",
+                                                           tickets.c.plan.like('%"dr"%'))
+    return frozenset(str(ticket) for ticket, plan in conn.execute(query)
+                     if plan and str(json.loads(plan).get("protection", "none")) == "dr")
 
-    The protection is inside the plan's JSON: only plans that contain the string ``"dr"`` at all are
-    fetched and decoded (any JSON encoding of the value ``dr`` contains it), not every live ticket's."""
-    query = (sa.select(vms.c.ticket, vms.c.idx, vms.c.name, vms.c.tenant, vms.c.system, vms.c.cloud, vms.c.centre, vms.c.vcpus,
-                       vms.c.ram_mb, vms.c.disk_gb, tickets.c.plan)
-             .join(tickets, tickets.c.id == vms.c.ticket)
-             .where(tickets.c.state.in_(list(states)), tickets.c.mode == "managed", tickets.c.plan.like('%"dr"%'))
-             .order_by(vms.c.ticket, vms.c.idx))
-    found = []
-    for row in conn.execute(query):
-        if str((json.loads(row.plan) if row.plan else {}).get("protection", "none")) != "dr":
-            continue
-        found.append(DrVmFact(row.ticket, int(row.idx), row.name, row.tenant, row.system, row.cloud, row.centre,
-                              Resources(1, int(row.vcpus), int(row.ram_mb), int(row.disk_gb))))
+
+def dr_vm_rows(conn: sa.Connection, chosen: Iterable[str]) -> list[DrVmFact]:
+    """The VM rows of the tickets ``chosen`` (``dr_tickets``), by ticket and index: index lookups, a few
+    hundred tickets per query."""
+    ids = sorted(chosen)
+    found: list[DrVmFact] = []
+    columns = (vms.c.ticket, vms.c.idx, vms.c.name, vms.c.tenant, vms.c.system, vms.c.cloud, vms.c.centre, vms.c.vcpus, vms.c.ram_mb,
+               vms.c.disk_gb)
+    for start in range(0, len(ids), 500):
+        query = sa.select(*columns).where(vms.c.ticket.in_(ids[start:start + 500])).order_by(vms.c.ticket, vms.c.idx)
+        found += map(DrVmFact._make, aggregates.driver_rows(conn, query))  # the driver's tuples: thousands of rows per read
     return found
+
+
+def dr_vms(conn: sa.Connection, states: Sequence[str]) -> list[DrVmFact]:
+    """The VMs of managed tickets in ``states`` whose plan chose protection ``dr``, by ticket and index."""
+    return dr_vm_rows(conn, dr_tickets(conn, states))
 
 
 def dr_reservations(conn: sa.Connection) -> dict[tuple[str, str, str], Resources]:
@@ -60,14 +70,21 @@ def held(allocation: Iterable[aggregates.CentreAllocation]) -> dict[tuple[str, s
 
 
 def newest_ready(conn: sa.Connection) -> dict[tuple[str, int], datetime.datetime]:
-    """(ticket, idx) → ``taken_at`` of the VM's newest ``ready`` replica."""
-    query = sa.select(replicas.c.ticket, replicas.c.idx, replicas.c.taken_at).where(replicas.c.state == "ready")
-    found: dict[tuple[str, int], datetime.datetime] = {}
-    for ticket, idx, taken in conn.execute(query):
-        key, moment = (str(ticket), int(idx)), moment_of(str(taken))
-        if key not in found or moment > found[key]:
-            found[key] = moment
-    return found
+    """(ticket, idx) → ``taken_at`` of the VM's newest ``ready`` replica (one row per VM from the
+    ``replicas_by_vm`` index; ``taken_at`` is written in one format, UTC with microseconds, so the
+    greatest string is the latest moment)."""
+    query = (sa.select(replicas.c.ticket, replicas.c.idx, sa.func.max(replicas.c.taken_at)).where(replicas.c.state == "ready")
+             .group_by(replicas.c.ticket, replicas.c.idx))
+    return {(str(ticket), int(idx)): moment_of(str(taken)) for ticket, idx, taken in conn.execute(query)}
+
+
+def replicas_version(conn: sa.Connection) -> tuple[int, str | None]:
+    """What ``newest_ready`` depends on, cheaply: the number of ready replicas and the latest moment one
+    became ready. A replica made ready raises the second; one pruned (ready → pruning → gone) lowers the
+    first unless another was made ready meanwhile, which raises the second. The exporter rereads
+    ``newest_ready`` only when this changes (the replicas table keeps no version of its own)."""
+    count, latest = conn.execute(sa.select(sa.func.count(), sa.func.max(replicas.c.finished_at)).where(replicas.c.state == "ready")).one()
+    return int(count), None if latest is None else str(latest)
 
 
 def moment_of(iso: str) -> datetime.datetime:

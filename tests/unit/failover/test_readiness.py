@@ -147,6 +147,10 @@ def test_the_exporter_exports_readiness_replica_age_and_the_last_drill(ctx: Engi
     clock.advance(minutes=6)
     assert value("govcloud_recovery_plan_ready", **group) == 0.0  # the replicas passed the RPO: the same collector, a later scrape
     assert value("govcloud_dr_replica_age_seconds", **system) == 960.0
+    replicator(ctx).run()  # fresh replicas: the facts changed, the verdict is computed again
+    assert value("govcloud_recovery_plan_ready", **group) == 1.0 and value("govcloud_dr_replica_age_seconds", **system) == 0.0
+    clock.advance(days=91)  # the drill is too old now; nothing else changed
+    assert value("govcloud_recovery_plan_ready", **group) == 0.0
 
 
 @pytest.mark.parametrize("protection", ["ha", "none"])

@@ -3,7 +3,6 @@ facts written by hand, an injected ``now``. Each reason on its own, then all tog
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from typing import Any
 
@@ -17,8 +16,8 @@ from tests.support.exporter import sample_state
 NOW = datetime.datetime(2026, 12, 5, 8, 0, tzinfo=datetime.UTC)
 DAY = 86400.0
 SMALL = Resources(1, 2, 4096, 40)
-HUKOU = [DrVmFact("t-1", i, f"t-1-app-{i}", "gd-gat", "hukou", "gd-prov", "gz-main" if i % 2 else "gz-backup", SMALL) for i in (1, 2)]
-SJGX = [DrVmFact("t-2", 1, "t-2-app-1", "gd-zsj", "sjgx", "gd-prov", "gz-main", SMALL)]
+HUKOU = [DrVmFact("t-1", i, f"t-1-app-{i}", "gd-gat", "hukou", "gd-prov", "gz-main" if i % 2 else "gz-backup", 2, 4096, 40) for i in (1, 2)]
+SJGX = [DrVmFact("t-2", 1, "t-2-app-1", "gd-zsj", "sjgx", "gd-prov", "gz-main", 2, 4096, 40)]
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +100,8 @@ def test_a_dr_centre_holding_more_than_its_capacity_makes_every_plan_with_dr_vms
 
 
 def test_dr_vms_already_in_the_dr_centre_are_not_checked_and_unnamed_systems_form_unplanned(state: DesiredState) -> None:
-    moved = [dataclasses.replace(v, centre="sg-dr") for v in HUKOU]
-    stray = DrVmFact("t-3", 1, "t-3-app-1", "gd-gat", "stray", "gd-prov", "gz-main", SMALL)
+    moved = [v._replace(centre="sg-dr") for v in HUKOU]
+    stray = DrVmFact("t-3", 1, "t-3-app-1", "gd-gat", "stray", "gd-prov", "gz-main", 2, 4096, 40)
     plans = verdicts(state, vms=moved + SJGX + [stray], newest={}, reserved={("t-2", "gd-prov", "sg-dr"): SMALL})
     assert kinds(plans["public-security"]) == []  # rebuilt in sg-dr: nothing to replicate or reserve
     unplanned = plans["unplanned"]
