@@ -5,6 +5,7 @@ requester's filter, and the exporter's families."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
@@ -161,4 +162,39 @@ def test_tickets_that_are_not_dr_have_no_dr_vms_even_when_their_plan_mentions_dr
         plan = rows.require(conn, ticket).plan
         rows.set_plan(conn, ticket, {**plan, "note": "dr"}, now=ctx.now())  # the string "dr" in the plan: the prefilter lets it through
         assert ready_rows.dr_vms(conn, MOVABLE) == []
+
+
+def test_dr_vm_rows_reads_many_tickets_in_chunks(ctx: EngineContext, tmp_path: Path) -> None:
+    dr = hukou(ctx, tmp_path)
+    with ctx.store.transaction() as conn:
+        found = ready_rows.dr_vm_rows(conn, [f"x-{i:04d}" for i in range(1200)] + [dr])  # three IN lists of up to 500
+    assert [(v.ticket, v.idx) for v in found] == [(dr, 1), (dr, 2)] and found[0].size.vcpus > 0
+
+
+def test_the_readiness_cache_recomputes_only_when_the_facts_change_or_the_clock_goes_back(ctx: EngineContext, tmp_path: Path,
+                                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from govcloud.exporter import readiness as exported
+
+    hukou(ctx, tmp_path)
+    calls: list[datetime.datetime] = []
+    real = exported.compute
+
+    def counted(found: Any, state: Any, *, now: datetime.datetime, settings: DrSettings) -> Any:
+        calls.append(now)
+        return real(found, state, now=now, settings=settings)
+
+    monkeypatch.setattr(exported, "compute", counted)
+    with ctx.store.transaction() as conn:
+        facts = ready_rows.readiness_facts(conn, MOVABLE)
+    cache, settings = exported.ReadinessCache(), DrSettings()
+    cache.families(facts, ctx.state, now=T0, settings=settings)
+    cache.families(facts, ctx.state, now=T0 + datetime.timedelta(minutes=1), settings=settings)
+    same = dataclasses.replace(facts, vms=list(facts.vms), held=dict(facts.held))  # re-read, equal: a VM changed status elsewhere
+    cache.families(same, ctx.state, now=T0 + datetime.timedelta(minutes=2), settings=settings)
+    assert len(calls) == 1
+    other = "gz-main" if facts.vms[0].centre == "gz-backup" else "gz-backup"
+    moved = dataclasses.replace(facts, vms=[facts.vms[0]._replace(centre=other), *facts.vms[1:]])  # a failover moved a VM
+    cache.families(moved, ctx.state, now=T0 + datetime.timedelta(minutes=3), settings=settings)
+    cache.families(moved, ctx.state, now=T0, settings=settings)  # the clock went back: computed again
+    assert len(calls) == 3
 

@@ -115,3 +115,16 @@ def test_replica_ages_per_system_take_the_oldest_newest_and_inf_for_none(state: 
                                                          newest=newest, now=NOW, rpo=3600.0)}
     assert (ages["gd-gat", "hukou"].age, ages["gd-gat", "hukou"].rpo) == (420.0, 900.0)
     assert ages["gd-zsj", "sjgx"].age == float("inf") and ages["gd-zsj", "sjgx"].rpo == 3600.0
+
+
+def test_a_ready_plan_knows_until_when_it_stays_ready_on_the_same_facts(state: DesiredState) -> None:
+    newest = {("t-1", 1): NOW - datetime.timedelta(minutes=5), ("t-1", 2): NOW - datetime.timedelta(minutes=10)} | {
+        ("t-2", 1): NOW - datetime.timedelta(minutes=5)}
+    plans = verdicts(state, newest=newest)
+    ps = plans["public-security"]
+    assert ps.until == NOW + datetime.timedelta(minutes=5)  # t-1-app-2's replica reaches the 15 min RPO first
+    assert ps.ready_at(NOW + datetime.timedelta(minutes=5)) and not ps.ready_at(NOW + datetime.timedelta(minutes=5, seconds=1))
+    later = verdicts(state, newest=newest, now=NOW + datetime.timedelta(minutes=5, seconds=1))["public-security"]
+    assert not later.ready  # the verdict computed afresh agrees
+    assert plans["data-exchange"].until == NOW + datetime.timedelta(minutes=55)
+    assert plans["welfare"].until is None and not plans["welfare"].ready_at(NOW)
