@@ -131,12 +131,21 @@ def _age(now: datetime.datetime, moment: datetime.datetime) -> str:
     return f"{days}d{rest // 3600}h" if days else f"{rest // 3600}h{rest % 3600 // 60}m" if rest >= 3600 else f"{rest // 60}m{rest % 60}s"
 
 
+def _span(seconds: float) -> str:
+    """7776000 → ``90d``, 900 → ``15m``: a duration as recovery plans write them."""
+    whole = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
 def _limit(text: str | None, default: float) -> float:
     return float(duration_seconds(text)) if text else default
 
 
 def _drill_reason(group: ProtectionGroup | None, last: datetime.datetime | None, now: datetime.datetime, every: float) -> Reason | None:
-    written = group.drill_every if group is not None and group.drill_every else f"{int(every)}s (settings.dr.drill_every)"
+    written = group.drill_every if group is not None and group.drill_every else f"{_span(every)} (settings.dr.drill_every)"
     if last is None:
         return Reason("drill", f"never drilled successfully (drill_every {written}): govcloud drill run")
     if (now - last).total_seconds() > every:
@@ -154,7 +163,7 @@ def _replica_reasons(vms: Sequence[DrVmFact], newest: Mapping[tuple[str, int], d
             reasons.append(Reason("replica", f"{vm.name} has no ready replica in the DR region (govcloud dr replicate)", vm.tenant))
         elif (now - taken).total_seconds() > rpo:
             reasons.append(Reason("replica", f"{vm.name}'s newest replica is {_age(now, taken)} old, older than its RPO "
-                                             f"{int(rpo)}s", vm.tenant))
+                                             f"{_span(rpo)}", vm.tenant))
     return reasons
 
 

@@ -121,7 +121,7 @@ def test_readiness_ready_after_replicate_and_a_drill_not_ready_past_drill_every_
     assert shown.returncode == 0, shown.stderr
     assert {p["plan"]: p["state"] for p in json.loads(shown.stdout)["plans"]}["public-security"] == "READY"
     stopped = verdict(now + datetime.timedelta(minutes=16))
-    assert [r["kind"] for r in stopped["reasons"]] == ["replica", "replica"] and "older than its RPO 900s" in stopped["why"]
+    assert [r["kind"] for r in stopped["reasons"]] == ["replica", "replica"] and "older than its RPO 15m" in stopped["why"]
     late = verdict(now + datetime.timedelta(days=91))
     assert [r["kind"] for r in late["reasons"]] == ["drill", "replica", "replica"] and "older than drill_every 90d" in late["why"]
 

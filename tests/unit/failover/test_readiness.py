@@ -97,7 +97,7 @@ def test_ready_after_replication_and_a_drill_then_not_ready_past_drill_every_or_
     assert now["ready"] and now["why"] == "" and now["dr_vms"] == 2 and now["last_drill"] == (T0 + datetime.timedelta(minutes=3)).isoformat()
     clock.advance(minutes=6)  # the replicas are 16 minutes old: beyond the group's 15 min RPO
     late = plans(ctx)["public-security"]
-    assert [r["kind"] for r in late["reasons"]] == ["replica", "replica"] and "older than its RPO 900s" in late["why"]
+    assert [r["kind"] for r in late["reasons"]] == ["replica", "replica"] and "older than its RPO 15m" in late["why"]
     clock.advance(days=91)
     replicator(ctx).run()  # fresh replicas; the drill is 91 days old
     old = plans(ctx)["public-security"]

@@ -66,7 +66,7 @@ def test_a_drill_older_than_drill_every_or_none_makes_the_plan_not_ready(state: 
     assert kinds(plans["public-security"]) == ["drill"]
     assert "older than drill_every 90d" in plans["public-security"].reasons[0].text
     assert kinds(plans["data-exchange"]) == ["drill"]  # the settings' default applies: 90 days too
-    assert "settings.dr.drill_every" in plans["data-exchange"].reasons[0].text
+    assert "older than drill_every 90d (settings.dr.drill_every)" in plans["data-exchange"].reasons[0].text
     assert verdicts(state, now=later, newest=fresh, drill_every=100 * DAY)["data-exchange"].ready  # a longer default
     never = verdicts(state, drills={("gd-prov", "data-exchange"): NOW})["public-security"]
     assert kinds(never) == ["drill"] and "never drilled" in never.reasons[0].text
@@ -77,7 +77,7 @@ def test_a_replica_older_than_the_groups_rpo_or_missing_makes_it_not_ready(state
     plans = verdicts(state, newest=newest)
     ps = plans["public-security"]
     assert kinds(ps) == ["replica", "replica"] and {r.tenant for r in ps.reasons} == {"gd-gat"}
-    assert "t-1-app-1's newest replica is 16m0s old, older than its RPO 900s" in ps.reasons[0].text
+    assert "t-1-app-1's newest replica is 16m0s old, older than its RPO 15m" in ps.reasons[0].text
     assert "t-1-app-2 has no ready replica" in ps.reasons[1].text
     assert plans["data-exchange"].ready  # 59 minutes: within its 1 h RPO
     assert not verdicts(state, newest=newest | {("t-2", 1): NOW - datetime.timedelta(minutes=61)})["data-exchange"].ready
