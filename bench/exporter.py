@@ -12,7 +12,8 @@ What is real and what is synthetic:
 - the **store is synthetic**, written with bulk INSERTs into govcloud's own tables (a fresh SQLite file
   migrated by ``Store.open``): tickets of 1–8 VMs (mostly active, some in every other state, with
   submit/approve/provision/active timestamps and leases, 30 % configured), one ledger line per ticket and
-  centre (DR lines for 10 % of the tickets), N VM rows (98 % ACTIVE), health for every centre, a
+  centre (DR lines for 10 % of the tickets, whose plans say protection ``dr`` — the others ``ha`` — and whose
+  VMs have K = 3 ready replicas each: plan readiness), N VM rows (98 % ACTIVE), health for every centre, a
   reconcile cycle and a few findings per cloud, two daemons.
 
 The scrape is measured in a **fresh process** (``--measure``), so that its RSS is what a daemon holding
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import random
 import resource
@@ -111,6 +113,7 @@ def build_store(url: str, state: DesiredState, vm_total: int) -> dict[str, int]:
     ledger: list[dict[str, Any]] = []
     vms: list[dict[str, Any]] = []
     configured: list[dict[str, Any]] = []
+    replicas: list[dict[str, Any]] = []
     n = 0
     while len(vms) < vm_total:
         tenant, cloud_id = rng.choice(pairs)
@@ -134,13 +137,22 @@ def build_store(url: str, state: DesiredState, vm_total: int) -> dict[str, int]:
             configured.append({"ticket": tid, "vm": f"{tid}-1", "run": "r", "status": "ok", "changed": 1, "failures": "[]", "at": iso(active)})
         centre = rng.choice(cloud.centres)
         size = Resources(count, 2 * count, 4096 * count, 40 * count)
+        dr = n % 10 == 0 and len(cloud.centres) > 2
+        tickets[-1]["plan"] = json.dumps({"protection": "dr" if dr else "ha", "vms": [
+            {"index": i, "name": f"{tenant}-sys-{tid}-{i}", "cloud": cloud_id, "centre": centre.id, "flavor": "gc.medium"}
+            for i in range(1, count + 1)]})
         if state_name in ("active", "approved", "provisioning", "configuring", "config-failed"):
             line_state = "reserved" if state_name == "approved" else "committed"
             ledger.append({"ticket": tid, "tenant": tenant, "system": "sys", "cloud": cloud_id, "centre": centre.id, "kind": "vm",
                            "state": line_state, **size.as_dict()})
-            if n % 10 == 0 and len(cloud.centres) > 2:
+            if dr:
                 ledger.append({"ticket": tid, "tenant": tenant, "system": "sys", "cloud": cloud_id, "centre": cloud.centres[-1].id,
                                "kind": "dr", "state": line_state, **size.as_dict()})
+                replicas.extend({"id": f"{tid}-{i}-{k}", "ticket": tid, "idx": i, "vm": f"{tenant}-sys-{tid}-{i}", "tenant": tenant,
+                                 "system": "sys", "cloud": cloud_id, "server_id": "s", "source_region": "r", "dr_region": "dr",
+                                 "taken_at": iso(900 * k + 60), "finished_at": iso(900 * k), "state": "ready",
+                                 "source_image": "i", "dr_image": "j", "size": 4194304, "checksum": "c"}
+                                for i in range(1, count + 1) for k in range(3))  # K = 3 ready replicas per dr VM (readiness)
         status = "ACTIVE" if rng.random() < 0.98 else rng.choice(["SHUTOFF", "ERROR"])
         for idx in range(1, count + 1):
             vms.append({"ticket": tid, "idx": idx, "name": f"{tenant}-sys-{tid}-{idx}", "tenant": tenant, "system": "sys",
@@ -162,12 +174,13 @@ def build_store(url: str, state: DesiredState, vm_total: int) -> dict[str, int]:
     with store.transaction() as conn:
         for table, data in ((t.tickets, tickets), (t.ledger, ledger), (t.vms, vms), (t.config_results, configured),
                             (t.quota_overrides, overrides), (t.centre_health, health), (t.reconcile_status, cycles),
-                            (t.findings, findings), (t.daemons, daemons)):
+                            (t.findings, findings), (t.daemons, daemons), (t.replicas, replicas)):
             for start in range(0, len(data), 5000):
                 conn.execute(table.insert(), data[start:start + 5000])
         latency.rebuild(conn)
     store.close()
-    return {"tickets": len(tickets), "ledger lines": len(ledger), "vms": len(vms), "quota pairs": len(pairs), "overrides": len(overrides)}
+    return {"tickets": len(tickets), "ledger lines": len(ledger), "vms": len(vms), "replicas": len(replicas), "quota pairs": len(pairs),
+            "overrides": len(overrides)}
 
 
 def rss_mb() -> tuple[float, float]:

@@ -235,6 +235,9 @@ class DrSettings:
     stale_after: float = 3600.0
     """Seconds after which a replica still ``taking`` or ``copying`` is taken for abandoned (its process
     died) and its images are deleted; longer than any snapshot and copy can take."""
+    drill_every: float = 90 * 86400.0
+    """Seconds: how often a recovery plan (protection group) must pass a drill when its ``drill_every:`` says
+    nothing (90 days). Older than this, the plan is NOT READY (``model/readiness.py``)."""
 
 
 @dataclass(frozen=True)

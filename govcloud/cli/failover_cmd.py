@@ -208,10 +208,13 @@ def cancel_cmd(app: AppContext, centre: str, cloud: str | None, reason: str) -> 
 @output_option
 @pass_app
 def status_cmd(app: AppContext, fmt: str) -> None:
-    """Each centre: health, fencing, maintenance (its nova computes disabled, e.g. by 'failover migrate'), the running or last recovery run."""
+    """Each centre: health, fencing, maintenance (its nova computes disabled, e.g. by 'failover migrate'), the running or last recovery run;
+    then each recovery plan (protection group): READY or NOT READY for a DR activation, and why.
+
+    JSON and YAML: {"centres": [...], "plans": [...]}."""
     from govcloud.engine.context import build
     from govcloud.failover.fence import fence_states
-    from govcloud.failover.reads import status
+    from govcloud.failover.reads import readiness, status
     from govcloud.model.access import acting_user
     from govcloud.model.fencing import load_fencing
 
@@ -221,9 +224,16 @@ def status_cmd(app: AppContext, fmt: str) -> None:
     listed = [s for s in states if not isinstance(s, tuple)]
     shown = {(s[0].cloud, s[0].centre): "unknown" for s in states if isinstance(s, tuple)} | {(s.cloud, s.centre): s.state for s in listed}
     maintenance = {(s.cloud, s.centre): s.maintenance for s in listed}
-    rows = status(ctx.store, acting_user(ctx.state.users, app.settings.user), fencing=shown, maintenance=maintenance)
+    user = acting_user(ctx.state.users, app.settings.user)
+    rows = status(ctx.store, user, fencing=shown, maintenance=maintenance)
+    plans = readiness(ctx.store, user, ctx.state, settings=ctx.settings.dr, now=ctx.clock())
+    if fmt != "table":
+        emit({"centres": rows, "plans": plans}, fmt)
+        return
     emit(rows, fmt, columns=("cloud", "centre", "health", "since", "fencing", "maintenance", "run", "run_kind", "run_state", "run_start",
                              "moved", "failed", "held"), title="centres and their recovery runs")
+    emit(plans, fmt, columns=("cloud", "plan", "state", "last_drill", "dr_vms", "why"), title="recovery plans: readiness for a DR activation",
+         empty="no recovery plans")
 
 
 @failover.command("history")

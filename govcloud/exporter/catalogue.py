@@ -54,6 +54,18 @@ _SPECS = (
          ("kind", "cloud", "centre")),
     Spec("govcloud_recovery_vm_seconds", "histogram", "Seconds from sending a VM's move to nova reporting it ACTIVE on the target.",
          ("kind",)),
+    # readiness of recovery plans for a DR activation (model/readiness.py, issue 14)
+    Spec("govcloud_recovery_plan_ready", "gauge",
+         "1 when the recovery plan (protection group) is ready for a DR activation: drilled within drill_every, every dr VM's newest "
+         "replica within its RPO, its DR reservation covered; 0 otherwise ('govcloud failover status' says why).", ("cloud", "group")),
+    Spec("govcloud_recovery_plan_last_drill_timestamp_seconds", "gauge",
+         "When the plan's newest successful drill finished (absent: never drilled).", ("cloud", "group")),
+    Spec("govcloud_recovery_plan_drill_every_seconds", "gauge", "How often the plan must be drilled (drill_every, or settings.dr.drill_every).",
+         ("cloud", "group")),
+    Spec("govcloud_dr_replica_age_seconds", "gauge",
+         "Age of the oldest of the newest ready replicas of a business system's dr VMs (+Inf: a VM has none).", ("cloud", "tenant", "system")),
+    Spec("govcloud_dr_rpo_seconds", "gauge", "The business system's RPO target (its group's rpo, or settings.dr.rpo).",
+         ("cloud", "tenant", "system")),
     Spec("govcloud_centre_compute_services_up", "gauge", "nova-compute services of the centre reported up at the last check.",
          ("cloud", "centre")),
     Spec("govcloud_centre_compute_services", "gauge", "nova-compute services of the centre.", ("cloud", "centre")),

@@ -29,7 +29,7 @@ from govcloud.exporter.catalogue import SPECS
 from govcloud.exporter.families import Family, Gauge, Histogram, Row, Spec
 from govcloud.exporter.metrics import ScrapeCache, gauge, read_facts
 from govcloud.model.parsed import DesiredState
-from govcloud.settings import ExporterSettings
+from govcloud.settings import DrSettings, ExporterSettings
 from govcloud.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,10 @@ class GovcloudCollector(Collector):
 
     def __init__(self, store: Store, desired: Callable[[], DesiredState], *, settings: ExporterSettings | None = None,
                  is_leader: Callable[[], bool] | None = None, lease_warning_days: int = 14, clock: Callable[[], datetime.datetime] = utcnow,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, dr: DrSettings | None = None) -> None:
         self.store = store
+        self.dr = dr or DrSettings()
+        """The defaults of plan readiness (``drill_every``, ``rpo``) for groups that give none: the daemon's own."""
         self.desired = desired
         self.settings = settings or ExporterSettings()
         self.is_leader = is_leader
@@ -164,7 +166,8 @@ class GovcloudCollector(Collector):
             log.warning("exporter: cannot read the state store: %s", exc)
             store_up.add((), 0.0)
         else:
-            result += self.cache.build(found, self.desired(), now=now, settings=self.settings, warning_days=self.lease_warning_days)
+            result += self.cache.build(found, self.desired(), now=now, settings=self.settings, warning_days=self.lease_warning_days,
+                                       dr=self.dr)
             store_up.add((), 1.0)
         info = gauge("govcloud_build_info")
         info.add((__version__,), 1.0)

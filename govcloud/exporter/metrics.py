@@ -16,14 +16,15 @@ from typing import Any, TypeVar, cast
 from govcloud.exporter.blocks import Blocked
 from govcloud.exporter.catalogue import RESOURCES, SPECS
 from govcloud.exporter.families import Family, Gauge, Histogram, Row, Series
+from govcloud.exporter.readiness import ReadinessCache, readiness_families
 from govcloud.exporter.recovery import recovery_families
 from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
 from govcloud.model.states import MOVABLE, UNSETTLED
 from govcloud.model.topology import Topology
-from govcloud.settings import ExporterSettings
-from govcloud.store import aggregates, facts, latency, runs
+from govcloud.settings import DrSettings, ExporterSettings
+from govcloud.store import aggregates, facts, latency, readiness, runs
 from govcloud.store import tickets as ticket_rows
 from govcloud.store.audit import head_row
 from govcloud.store.db import Store
@@ -54,6 +55,8 @@ class Facts:
     audit_head: int | None = None
     recovery: runs.RecoveryFacts = field(default_factory=runs.RecoveryFacts)
     """The recovery journal's aggregates (exporter/recovery.py)."""
+    readiness: readiness.ReadinessFacts = field(default_factory=readiness.ReadinessFacts)
+    """What the recovery plans' readiness is computed from (exporter/readiness.py)."""
     """The audit chain's head seq; None when the head row is missing (appends are refused then)."""
 
 
@@ -148,13 +151,14 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
         def descends(table: str) -> Callable[[aggregates.TableVersion], bool]:
             return lambda seen: aggregates.descends(conn, table, seen)
 
+        allocation = reads.get("allocation", version("ledger"), lambda: aggregates.centre_allocation(conn, grouped=grouped("ledger")))
         return Facts(
             usage=reads.follow("usage", None if versions is None else versions["ledger"],
                                read=lambda: aggregates.tenant_usage(conn, grouped=grouped("ledger")), descends=descends("ledger"),
                                changes=lambda since: aggregates.usage_changes(conn, since),
                                patch=lambda rows, changes: patched(rows, changes, width=3, row=_usage_row)),
             overrides={key: limit for key, (limit, _) in ticket_rows.overrides(conn).items()},
-            allocation=reads.get("allocation", version("ledger"), lambda: aggregates.centre_allocation(conn, grouped=grouped("ledger"))),
+            allocation=allocation,
             vms=reads.follow("vms", None if versions is None else versions["vms"],
                              read=lambda: aggregates.vm_counts(conn, grouped=grouped("vms")), descends=descends("vms"),
                              changes=lambda since: aggregates.vm_count_changes(conn, since),
@@ -172,6 +176,14 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
             waiting=aggregates.waiting_for_failover(conn, MOVABLE),
             audit_head=head[0] if (head := head_row(conn)) is not None else None,
             recovery=runs.recovery_facts(conn),
+            readiness=readiness.ReadinessFacts(
+                vms=reads.get("dr_vms", None if versions is None else (versions["tickets"], versions["vms"]),
+                              lambda: readiness.dr_vm_rows(conn, reads.get("dr_tickets", version("tickets"),
+                                                                           lambda: readiness.dr_tickets(conn, MOVABLE)))),
+                newest=reads.get("newest_replicas", readiness.replicas_version(conn), lambda: readiness.newest_ready(conn)),
+                drills=runs.last_drills(conn),
+                reserved=reads.get("dr_reserved", version("ledger"), lambda: readiness.dr_reservations(conn)),
+                held=readiness.held(allocation)),
         )
 
 
@@ -419,9 +431,11 @@ def fact_families(found: Facts, *, now: datetime.datetime, settings: ExporterSet
     ]
 
 
-def build(found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings, warning_days: int) -> list[Family]:
+def build(found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings, warning_days: int,
+          dr: DrSettings | None = None) -> list[Family]:
     """Every store-derived family of one scrape (pure: same inputs, same families)."""
-    return [*static_families(state, found.overrides), *store_families(found, now=now, settings=settings, warning_days=warning_days)]
+    return [*static_families(state, found.overrides), *store_families(found, now=now, settings=settings, warning_days=warning_days),
+            *readiness_families(found.readiness, state, now=now, settings=dr or DrSettings())]
 
 
 class ScrapeCache:
@@ -439,6 +453,8 @@ class ScrapeCache:
         """The big store aggregates, reused while their tables' versions stay the same."""
         self.usage = Blocked(USAGE_SPECS, usage_rows, width=2, size=block)  # a tenant × cloud's reserved and committed rows together
         self.vms = Blocked((SPECS["govcloud_vms"],), vm_rows, width=4, size=block)
+        self.readiness = ReadinessCache()
+        """Plans' readiness, recomputed only when its facts change (exporter/readiness.py)."""
 
     def static(self, state: DesiredState, overrides: dict[tuple[str, str], Resources]) -> list[Family]:
         if state is not self._state or overrides != self._overrides:
@@ -446,7 +462,8 @@ class ScrapeCache:
         return self._static
 
     def build(self, found: Facts, state: DesiredState, *, now: datetime.datetime, settings: ExporterSettings,
-              warning_days: int) -> list[Family]:
+              warning_days: int, dr: DrSettings | None = None) -> list[Family]:
         """The same families as ``build``."""
         return [*self.static(state, found.overrides), *self.usage.get(found.usage), *self.vms.get(found.vms),
-                *fact_families(found, now=now, settings=settings, warning_days=warning_days)]
+                *fact_families(found, now=now, settings=settings, warning_days=warning_days),
+                *self.readiness.families(found.readiness, state, now=now, settings=dr or DrSettings())]

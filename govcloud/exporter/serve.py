@@ -210,7 +210,7 @@ def daemon_server(ctx: EngineLike, *, host: str, port: int) -> Callable[[DaemonL
     def serve(daemon: DaemonLike) -> MetricsServer:
         registry = CollectorRegistry()
         GovcloudCollector(ctx.store, lambda: ctx.state, settings=settings, is_leader=lambda: daemon.leader,
-                          lease_warning_days=ctx.settings.daemon.lease_warning_days, registry=registry)
+                          lease_warning_days=ctx.settings.daemon.lease_warning_days, registry=registry, dr=ctx.settings.dr)
         return MetricsServer(settings, registry=registry, healthz=daemon.healthz, readyz=daemon.readyz).start()
 
     return serve

@@ -1,4 +1,5 @@
-"""``govcloud failover status|history``: what the journal and the health records say, as rows.
+"""``govcloud failover status|history``: what the journal and the health records say, as rows, and the
+readiness of each recovery plan for a DR activation (``readiness``).
 
 Reads are filtered like every read (README "Permissions"): approvers, operators and admins see every
 run; a requester sees only the runs that moved or held VMs of its own tenants, counted over those
@@ -13,8 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from govcloud.model.access import visible_tenants
+from govcloud.model.parsed import DesiredState
+from govcloud.model.readiness import plan_readiness
+from govcloud.model.states import MOVABLE
 from govcloud.model.users import User
+from govcloud.settings import DrSettings
 from govcloud.store import Store, facts, runs, tickets
+from govcloud.store.readiness import readiness_facts
 from govcloud.store.runs import MoveRow, RunRow
 
 
@@ -76,4 +82,28 @@ def status(store: Store, user: User, *, fencing: Mapping[tuple[str, str], str] |
                      "run": run["run"] if run else None, "run_kind": run["kind"] if run else None, "run_state": run["state"] if run else None,
                      "run_start": run["start"] if run else None, "moved": run["moved"] if run else None,
                      "failed": run["failed"] if run else None, "held": run["held"] if run else None})
+    return rows
+
+
+def readiness(store: Store, user: User, state: DesiredState, *, settings: DrSettings, now: datetime.datetime) -> list[dict[str, Any]]:
+    """Each recovery plan (protection group): READY or NOT READY and why (``model/readiness.py``).
+
+    A requester sees the plans that name a system of its tenants (or hold their ``dr`` VMs); a reason
+    about another tenant's VM is not shown to it, only counted — the verdict stays the plan's."""
+    with store.transaction() as conn:
+        found = readiness_facts(conn, MOVABLE)
+    plans = plan_readiness(plans=state.recovery, topology=state.topology, vms=found.vms, newest=found.newest, drills=found.drills,
+                           reserved=found.reserved, held=found.held, now=now, drill_every=settings.drill_every, rpo=settings.rpo)
+    tenants = visible_tenants(user)
+    rows = []
+    for plan in plans:
+        if tenants is not None and not plan.tenants & set(tenants):
+            continue
+        row = plan.as_dict()
+        if tenants is not None:
+            shown = [r for r in plan.reasons if r.tenant is None or r.tenant in tenants]
+            hidden = len(plan.reasons) - len(shown)
+            texts = [r.text for r in shown] + ([f"{hidden} reason(s) about other tenants' dr VMs"] if hidden else [])
+            row |= {"why": "; ".join(texts), "reasons": [{"kind": r.kind, "text": r.text} for r in shown], "hidden_reasons": hidden}
+        rows.append(row)
     return rows

@@ -8,8 +8,9 @@ post-recovery ``hook``: an Ansible role of ``playbooks/roles`` run on the group'
 smoke check, moving a virtual IP, re-pointing DNS).
 
 ``rpo`` and ``drill_every`` are durations (``15m``, ``1h``, ``90d``) that are validated here and
-read by the remote-DR work (issue 14): replication lag allowed, and how often a recovery drill is due.
-Failover between the Guangzhou centres does not use them.
+read by the remote-DR work (issue 14): replication lag allowed (``failover/replicate.py``, readiness), and
+how often a recovery drill is due (readiness, ``model/readiness.py``). Failover between the Guangzhou
+centres does not use them.
 
 Cross-checks (known clouds and systems, one plan per cloud, a system in one group, depends_on known
 and acyclic, hook variables plain data) are in ``validate_recovery.py``.
@@ -84,7 +85,7 @@ class ProtectionGroup:
     rpo: Annotated[str, Duration()] | None = None
     """Replication lag allowed (issue 14); validated, not used by same-city failover."""
     drill_every: Annotated[str, Duration()] | None = None
-    """How often a recovery drill is due (issue 14); validated, not used yet."""
+    """How often a recovery drill is due (issue 14): older than this, the plan is NOT READY (model/readiness.py)."""
     where: Where = field(default=NOWHERE, compare=False, repr=False)
 
 

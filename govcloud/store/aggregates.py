@@ -102,13 +102,13 @@ def descends(conn: sa.Connection, table: str, seen: TableVersion) -> bool:
     return found is not None
 
 
-def _driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+def driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
     """The rows of ``query`` as the database driver returns them (plain tuples), in ``conn``'s transaction.
 
     For the two results of tens of thousands of rows: SQLAlchemy's ``Row`` objects cost a third of the
     query's time, and ``Row.__eq__`` is Python (the exporter compares each result with the previous
     scrape's). Both sqlite3 and psycopg2 return tuples from ``fetchall``."""
-    compiled = query.compile(dialect=conn.dialect)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})  # an IN list: one parameter each
     params: Any = compiled.params
     if compiled.positiontup:  # sqlite3's qmark style: parameters in order; psycopg2 takes the dict
         params = tuple(compiled.params[name] for name in compiled.positiontup)
@@ -148,7 +148,7 @@ def tenant_usage(conn: sa.Connection, *, grouped: bool = False) -> Sequence[Usag
                                                      " WHERE lines > 0 ORDER BY tenant, cloud, state"))
     keys = (ledger.c.tenant, ledger.c.cloud, ledger.c.state)
     query = sa.select(*keys, *_sums()).where(ledger.c.kind == "vm").group_by(*keys).order_by(*keys)
-    return cast("Sequence[UsageRow]", _driver_rows(conn, query))
+    return cast("Sequence[UsageRow]", driver_rows(conn, query))
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def vm_counts(conn: sa.Connection, *, grouped: bool = False) -> Sequence[VmCount
                                                     " ORDER BY cloud, centre, tenant, status"))
     keys = (vms.c.cloud, vms.c.centre, vms.c.tenant, vms.c.status)
     query = sa.select(*keys, sa.func.count()).group_by(*keys).order_by(*keys)
-    return cast("Sequence[VmCount]", _driver_rows(conn, query))
+    return cast("Sequence[VmCount]", driver_rows(conn, query))
 
 
 UsageChange = tuple[str, str, str, int, int, int, int, int]
@@ -210,7 +210,7 @@ _SUMS = "instances, vcpus, ram_mb, disk_gb"
 
 
 def _raw(conn: sa.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a SQLite-only query as the driver's tuples (see ``_driver_rows``)."""
+    """Rows of a SQLite-only query as the driver's tuples (see ``driver_rows``)."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     cursor = dbapi.cursor()

@@ -12,6 +12,7 @@ with it: the moves already recorded stay, the rest are planned again.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -239,6 +240,33 @@ def counts(conn: sa.Connection, run_ids: Sequence[int]) -> dict[int, dict[str, i
     for run_id, state, n in conn.execute(query):
         result[int(run_id)][str(state)] = int(n)
     return result
+
+
+def last_drills(conn: sa.Connection) -> dict[tuple[str, str], datetime.datetime]:
+    """(cloud, group) → ``finished_at`` of its newest successful drill: a ``drill`` run that ended
+    ``succeeded`` and whose detail names the protection group (``{"group": ...}``). Read by readiness
+    (``model/readiness.py``) in ``failover status`` and at every scrape: drills are a few a quarter per
+    group, so reading their rows is cheap; the group is inside the JSON detail, hence chosen here."""
+    query = sa.select(recovery_runs.c.cloud, recovery_runs.c.finished_at, recovery_runs.c.detail).where(
+        recovery_runs.c.kind == "drill", recovery_runs.c.state == "succeeded", recovery_runs.c.finished_at.is_not(None))
+    found: dict[tuple[str, str], datetime.datetime] = {}
+    for cloud, finished, detail in conn.execute(query):
+        try:
+            group = json.loads(detail).get("group") if detail else None
+        except (ValueError, AttributeError):
+            group = None
+        if not isinstance(group, str):
+            continue
+        key, moment = (str(cloud), group), _moment(str(finished))
+        if key not in found or moment > found[key]:
+            found[key] = moment
+    return found
+
+
+def _moment(iso: str) -> datetime.datetime:
+    """A stored timestamp, aware (a naive one is UTC, as every writer means it)."""
+    moment = datetime.datetime.fromisoformat(iso)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ import pytest
 from govcloud.drivers.base import Endpoint
 from govcloud.engine import provision, tickets
 from govcloud.engine.context import EngineContext
+from govcloud.failover.reads import readiness
 from govcloud.failover.replicate import Replicator, image_name
 from govcloud.settings import DrSettings
-from govcloud.store import replicas
+from govcloud.store import replicas, runs
 from govcloud.store import tickets as rows
 from tests.integration.conftest import Devcloud
 from tests.support.tickets import REPO, engine, write_ticket
@@ -92,6 +93,37 @@ def test_a_dr_vm_is_in_gd_sg_with_the_bytes_of_its_snapshot_and_two_servers_diff
         assert copy.startswith(f"govcloud-fake-disk instance={servers[replica.vm]} ".encode())  # the fake hypervisor's disk
         disks[replica.vm] = copy
     assert len(disks) == 2 and len(set(disks.values())) == 2  # two servers: two different disks
+
+
+def test_readiness_ready_after_replicate_and_a_drill_not_ready_past_drill_every_or_when_replication_stops(db: str, dr_ticket: str) -> None:
+    """Issue 14 item 4 on the devcloud: hukou's VMs were just replicated (test above) and its ticket holds its
+    reservation in sg-dr. With a passed drill of its group (a run as the drill helper records it) the plan
+    public-security is READY — through the CLI too; with the clock moved past the group's 15 min RPO
+    (replication stopped) it is NOT READY for the replicas; past drill_every (90 d) for the drill too."""
+    operator = engine(db, "yunwei-he")
+    assert len(stored(operator)) == 2
+    now = operator.clock()
+    with operator.store.transaction() as conn:
+        run = runs.create_run(conn, kind="drill", cloud="gd-prov", centre="sg-dr", user="yunwei-he", owner="test", now=now.isoformat(),
+                              plan={}, detail={"group": "public-security"})
+        assert runs.end_run(conn, run.id, state="succeeded", now=now.isoformat(), detail={"group": "public-security"})
+    actor = operator.state.users.get("yunwei-he")
+    assert actor is not None
+
+    def verdict(at: datetime.datetime) -> dict[str, Any]:
+        (plan,) = [p for p in readiness(operator.store, actor, operator.state, settings=DrSettings(), now=at)
+                   if p["plan"] == "public-security"]
+        return plan
+
+    assert verdict(now)["ready"] and verdict(now)["dr_vms"] == 2, verdict(now)["why"]
+    shown = subprocess.run([sys.executable, str(REPO / "cli.py"), "--root", str(REPO), "--db", db, "--as", "yunwei-he",
+                            "failover", "status", "-o", "json"], capture_output=True, text=True, timeout=120, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert {p["plan"]: p["state"] for p in json.loads(shown.stdout)["plans"]}["public-security"] == "READY"
+    stopped = verdict(now + datetime.timedelta(minutes=16))
+    assert [r["kind"] for r in stopped["reasons"]] == ["replica", "replica"] and "older than its RPO 15m" in stopped["why"]
+    late = verdict(now + datetime.timedelta(days=91))
+    assert [r["kind"] for r in late["reasons"]] == ["drill", "replica", "replica"] and "older than drill_every 90d" in late["why"]
 
 
 def test_dr_replicate_on_the_cli_and_keep_k_prunes_both_regions(db: str, dr_ticket: str) -> None:

@@ -70,7 +70,7 @@ def test_run_then_status_and_history(wired: EngineContext, cloud: FakeCloud) -> 
     assert row["duration_s"] is not None and row["duration_s"] >= 0
     code, out, err = cli(wired, "failover", "status", "-o", "json")
     assert code == 0, err
-    (main_row,) = [r for r in json.loads(out) if r["centre"] == "gz-main"]
+    (main_row,) = [r for r in json.loads(out)["centres"] if r["centre"] == "gz-main"]
     assert (main_row["run"], main_row["run_state"], main_row["moved"], main_row["fencing"]) == (row["run"], "finished", 6, "none")
     code, out, err = cli(wired, "failover", "history", "-o", "json", user="caijing")  # a requester: its tenant's VMs only
     assert code == 0, err
@@ -129,7 +129,7 @@ def test_status_shows_each_centres_fencing_as_nova_reports_it(wired: EngineConte
         facts.record_health(conn, facts.CentreHealth("gd-prov", "gz-backup", "healthy", wired.now(), wired.now(), 2, 2, True))
     code, out, err = cli(wired, "failover", "status", "-o", "json")
     assert code == 0, err
-    fencing = {r["centre"]: r["fencing"] for r in json.loads(out)}
+    fencing = {r["centre"]: r["fencing"] for r in json.loads(out)["centres"]}
     assert (fencing["gz-main"], fencing["gz-backup"]) == ("fenced", "armed")  # every host forced down; a method, nothing fenced
 
 
@@ -146,13 +146,13 @@ def test_status_shows_a_centre_in_maintenance_as_nova_reports_it(wired: EngineCo
             facts.record_health(conn, facts.CentreHealth("gd-prov", centre, "healthy", wired.now(), wired.now(), 2, 2, True))
     code, out, err = cli(wired, "failover", "status", "-o", "json")
     assert code == 0, err
-    assert {r["centre"]: r["maintenance"] for r in json.loads(out)} == {"gz-main": "no", "gz-backup": "no"}
+    assert {r["centre"]: r["maintenance"] for r in json.loads(out)["centres"]} == {"gz-main": "no", "gz-backup": "no"}
     backup_hosts = sorted(s.host for s in cloud.services[GZ] if s.zone == "gz-backup")
     cloud.services[GZ] = [dataclasses.replace(s, status="disabled") if s.zone == "gz-main" or s.host == backup_hosts[0] else s
                           for s in cloud.services[GZ]]
     code, out, err = cli(wired, "failover", "status", "-o", "json")
     assert code == 0, err
-    assert {r["centre"]: r["maintenance"] for r in json.loads(out)} == {"gz-main": "yes", "gz-backup": "partial (1/2)"}
+    assert {r["centre"]: r["maintenance"] for r in json.loads(out)["centres"]} == {"gz-main": "yes", "gz-backup": "partial (1/2)"}
     code, out, err = cli(wired, "failover", "status")
     assert code == 0 and "maintenance" in out, err
 
@@ -201,3 +201,22 @@ def test_migrate_exits_1_and_stops_at_the_first_error(wired: EngineContext, clou
     code, out, err = cli(wired, "failover", "migrate", "gz-main", "--yes")
     assert code == 1, out + err
     assert "stopped at the first error" in err and len(cloud.migrations) <= 1
+
+
+def test_status_shows_each_recovery_plans_readiness_and_why_filtered_by_tenant(wired: EngineContext) -> None:
+    """The sample province's dr systems (hukou, sjgx) have never been replicated nor drilled: their plans are
+    NOT READY and say so; a requester sees only the plans that name its tenants' systems."""
+    code, out, err = cli(wired, "failover", "status", "-o", "json")
+    assert code == 0, err
+    plans = {p["plan"]: p for p in json.loads(out)["plans"]}
+    ps = plans["public-security"]
+    assert (ps["cloud"], ps["state"], ps["ready"], ps["dr_vms"]) == ("gd-prov", "NOT READY", False, 4)
+    assert [r["kind"] for r in ps["reasons"]] == ["drill"] + ["replica"] * 4
+    assert "never drilled successfully" in ps["why"] and "has no ready replica in the DR region" in ps["why"]
+    assert [r["kind"] for r in plans["welfare"]["reasons"]] == ["drill"]  # ha only: no dr VM to replicate or reserve for
+    code, out, err = cli(wired, "failover", "status")
+    assert code == 0, err
+    assert "recovery plans: readiness for a DR activation" in out and "NOT READY" in out and "public-security" in out
+    code, out, err = cli(wired, "failover", "status", "-o", "json", user="caijing")  # gd-mzt: the welfare group
+    assert code == 0, err
+    assert [p["plan"] for p in json.loads(out)["plans"]] == ["welfare"]
