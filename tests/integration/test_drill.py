@@ -31,6 +31,7 @@ from govcloud.drivers.base import Endpoint
 from govcloud.drivers.openstack import OpenStackDriver
 from govcloud.engine import onboard, provision, tickets
 from govcloud.failover.drill import PREFIX, Drill
+from govcloud.failover.reads import readiness
 from govcloud.failover.replicate import Replicator
 from govcloud.failover.steps import HookCall, HookResult
 from govcloud.settings import DrSettings
@@ -133,6 +134,10 @@ def test_a_drill_to_sg_dr_leaves_nothing_and_production_is_untouched(db: str, po
         row = runs.get_run(conn, done.run.id)
     assert row is not None and (row.kind, row.cloud, row.centre, row.state) == ("drill", "gd-prov", "sg-dr", "succeeded")
     assert row.finished_at and row.detail["group"] == "public-security" and row.detail["rto"]["total_s"] > 0
+    # and the readiness check reads it: the group's last drill is this one, no "drill" reason left
+    (plan,) = [p for p in readiness(operator.store, actor, operator.state, settings=DrSettings(), now=operator.clock())
+               if p["plan"] == "public-security"]
+    assert plan["last_drill"] is not None and "drill" not in [r["kind"] for r in plan["reasons"]], plan["why"]
     print(f"drill RTO: {row.detail['rto']}; cleanup {row.detail['cleanup']['seconds']} s")
 
 
