@@ -25,6 +25,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "replicate": ("operator", "admin"),
     "dr-activate": ("operator", "admin"),
     "dr-approve": ("approver", "admin"),
+    "dr-return": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
     "report-sample": ("operator", "admin"),
     "daemon": ("operator",),

@@ -52,6 +52,10 @@ class FakeCloud:
     """Every successful ``force_down`` call, in order: (host, forced)."""
     images: dict[str, tuple[Endpoint, str, Image, bytes]] = field(default_factory=dict)
     """image id → (endpoint, tenant, image, data)."""
+    deleted_images: dict[str, tuple[Endpoint, str, Image, bytes]] = field(default_factory=dict)
+    """What ``delete_image`` removed from ``images`` (a test compares the bytes of images gone since)."""
+    booted_from: dict[str, str] = field(default_factory=dict)
+    """Server id → the image it was created from (``ServerSpec.image``)."""
     corrupt: int = 0
     """The next this many uploads store their data with one byte changed."""
     linger: int = 0
@@ -185,6 +189,7 @@ class FakeDriver:
                             address=f"10.250.{number // 250}.{number % 250 + 2}", metadata=dict(spec.metadata),
                             project_id=cloud.project(spec.tenant), created=f"{number:08d}")
             cloud.spec_zone[server.id] = spec.zone
+            cloud.booted_from[server.id] = spec.image
             if spec.server_group:
                 cloud.group_of[server.id] = spec.server_group
             if cloud.schedule:
@@ -396,7 +401,7 @@ class FakeDriver:
             if not ignore_missing:
                 raise NotFound(f"image {image_id}")
             return
-        del self.cloud.images[image_id]
+        self.cloud.deleted_images[image_id] = self.cloud.images.pop(image_id)
 
 
 GZ = Endpoint("devcloud-admin", "gd-gz")
