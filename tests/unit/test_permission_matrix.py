@@ -65,6 +65,7 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`dr replicas`": (["dr", "replicas", "-o", "json"], None),
         "`dr activate`": (["dr", "activate", "--cloud", "no-such-cloud"], None),
         "`dr approve`": (["dr", "approve", "424242"], None),
+        "`dr return`": (["dr", "return", "--cloud", "no-such-cloud"], None),
         "`plan` (placement and quota)": (["plan", own], ["plan", other]),
         "`ticket list` / `ticket show`": (["ticket", "show", own], ["ticket", "show", other]),
         "`vm list`": (["vm", "list", "-o", "json"], None),
