@@ -19,7 +19,7 @@ or a killed process already made, so none is done twice:
 
 1. the return server: a server in the home region whose metadata names this run, ticket and index
    (booted by a process that died before recording it) — when found, steps 2–4 are skipped;
-2. a snapshot of the DR server (nova createImage, as the tenant), named ``<vm>-return-<run>`` — an
+2. the DR server stopped, then its snapshot (nova createImage, as the tenant), named ``<vm>-return-<run>`` — an
    image of that name in the DR region is the snapshot of a killed process, waited for and used;
 3. its copy into the home region's glance under the same name — a copy there that is active with the
    snapshot's size and MD5 is used, anything else of that name is deleted and the copy made again;
@@ -34,10 +34,10 @@ or a killed process already made, so none is done twice:
    ``dr.return.retire``. A process killed between 5 and 6 leaves its journal row ``moving`` with the DR
    server's id: the run that takes it over retires that copy first and journals the VM ``moved``.
 
-Downtime of a VM is the time from its snapshot to the server ACTIVE at home: what the DR copy wrote
-after the snapshot is not carried back, so an application that must lose nothing is stopped before
-(govcloud does not stop the DR server: not built). A run resumed after a kill reports the part its
-own process saw. The tickets' roles are applied to the returned VMs by the engine's configure step
+The DR server is stopped (SHUTOFF, waited for) before its snapshot, so that the snapshot holds
+everything it wrote; a VM whose return fails gets its DR server started again. Downtime of a VM is the
+time from that stop to the server ACTIVE at home. A run resumed after a kill reports the part its own
+process saw. The tickets' roles are applied to the returned VMs by the engine's configure step
 (the CLI, as after an activation).
 """
 
@@ -269,10 +269,15 @@ class DrReturn:
         name = return_image_name(vm.name, run.id)
         begun = time.monotonic()
         copied: dict[str, Any] = {}
+        stopped = False
         try:
             spec = self._spec(run, vm, move.zone)
             server = self._returned(gz, vm, run)
             if server is None:
+                begun = time.monotonic()
+                stopped = True
+                self._retry(f"stop {vm.name} in {vm.centre}",
+                            lambda: dr.set_power(vm.tenant, vm.server_id or "", on=False, timeout=self.timeout))
                 snapshot = self._snapshot(dr, vm, name)
                 copy = self._retry(f"copy {name} to {target.region}", lambda: self._copy(dr, gz, vm.tenant, snapshot))
                 copied = {"snapshot": snapshot.id, "image": copy.id, "size": copy.size, "checksum": copy.checksum,
@@ -283,16 +288,18 @@ class DrReturn:
                 server = self._retry(f"wait for {vm.name} in {move.target}",
                                      lambda: gz.wait_for_server(vm.tenant, server.id, timeout=self.timeout))
         except GovcloudError as exc:  # nova's or glance's refusal: this VM stays in the DR centre, the others go on
-            self._forget(vm, name, dr, gz)
-            self.store.audit.append(self.actor, "dr.return.failed", f"vm:{vm.name}", {"run": run.id, "to": move.target, "error": str(exc)})
-            return Outcome(move, False, str(exc))
+            restarted = self._give_back(vm, name, dr, gz, stopped)
+            self.store.audit.append(self.actor, "dr.return.failed", f"vm:{vm.name}",
+                                    {"run": run.id, "to": move.target, "error": str(exc), "dr_server": restarted})
+            return Outcome(move, False, f"{exc} ({restarted})")
         if server.status != "ACTIVE":
             self._discard(gz, vm, server)
-            self._forget(vm, name, dr, gz)
+            restarted = self._give_back(vm, name, dr, gz, stopped)
             self.store.audit.append(self.actor, "dr.return.failed", f"vm:{vm.name}",
-                                    {"run": run.id, "server": server.id, "status": server.status, "fault": server.fault})
+                                    {"run": run.id, "server": server.id, "status": server.status, "fault": server.fault,
+                                     "dr_server": restarted})
             return Outcome(move, False, f"server {server.id} ended {server.status} in {move.target}: {server.fault or 'no fault given'} "
-                                        "(deleted: the next dr return boots it again)")
+                                        f"(deleted: the next dr return boots it again; {restarted})")
         downtime = round(time.monotonic() - begun, 3)
         report = self._record(run, move, target.region, server, {**copied, "downtime_s": downtime})
         left = self._retire(run, vm.name, vm.tenant, vm.server_id or "", source, target)
@@ -350,12 +357,20 @@ class DrReturn:
         server = self._returned(gz, vm, run) or gz.create_server(spec)
         return gz.wait_for_server(vm.tenant, server.id, timeout=self.timeout)
 
-    def _forget(self, vm: Placed, name: str, dr: ComputeDriver, gz: ComputeDriver) -> None:
-        """A VM that failed keeps its DR copy; the images its return made go (best effort: a later return of
-        the same run finds them by name; another run's are named differently, and ``dr return`` says so)."""
+    def _give_back(self, vm: Placed, name: str, dr: ComputeDriver, gz: ComputeDriver, stopped: bool) -> str:
+        """A VM that failed keeps its DR copy, started again when this return stopped it; the images its
+        return made go (best effort: a later try of the same run finds them by name). What became of the DR copy."""
         for driver in (dr, gz):
             with contextlib.suppress(DriverError):
                 self._delete_images(driver, vm.tenant, name)
+        if not stopped:
+            return f"the DR copy {vm.server_id} was not stopped"
+        try:
+            self._retry(f"start {vm.name} in {vm.centre} again",
+                        lambda: dr.set_power(vm.tenant, vm.server_id or "", on=True, timeout=self.timeout))
+        except DriverError as exc:
+            return f"the DR copy {vm.server_id} is stopped and could not be started again: {exc}"
+        return f"the DR copy {vm.server_id} runs again"
 
     def _discard(self, gz: ComputeDriver, vm: Placed, server: Server) -> None:
         with contextlib.suppress(DriverError):  # else found again by its metadata next time, and waited for once more

@@ -54,6 +54,8 @@ class FakeCloud:
     """image id → (endpoint, tenant, image, data)."""
     deleted_images: dict[str, tuple[Endpoint, str, Image, bytes]] = field(default_factory=dict)
     """What ``delete_image`` removed from ``images`` (a test compares the bytes of images gone since)."""
+    power_calls: list[tuple[str, bool]] = field(default_factory=list)
+    """Every ``set_power`` call: (server id, on)."""
     booted_from: dict[str, str] = field(default_factory=dict)
     """Server id → the image it was created from (``ServerSpec.image``)."""
     corrupt: int = 0
@@ -224,6 +226,17 @@ class FakeDriver:
         if server_id not in self.cloud.servers:
             raise NotFound(f"server {server_id}")
         return self._place(server_id, "ACTIVE")
+
+    def set_power(self, tenant: str, server_id: str, *, on: bool, timeout: float) -> Server:
+        self._api("set_power")
+        if server_id not in self.cloud.servers:
+            raise NotFound(f"server {server_id}")
+        with self.cloud._lock:
+            endpoint, server = self.cloud.servers[server_id]
+            server = replace(server, status="ACTIVE" if on else "SHUTOFF")
+            self.cloud.servers[server_id] = (endpoint, server)
+            self.cloud.power_calls.append((server_id, on))
+        return server
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_server")

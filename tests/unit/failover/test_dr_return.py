@@ -142,6 +142,7 @@ def test_the_vms_come_home_with_the_dr_servers_bytes_and_the_ledger_as_before_th
         assert report["checksum"] == snapshot[2].checksum and report["downtime_s"] >= 0
         assert report["reservation_restored"] is True
     assert full_ledger(ctx) == ledger_before  # allocation home again, the dr reservation in sg-dr as before the activation
+    assert sorted(cloud.power_calls) == sorted((v.server_id, False) for v in at_dr.values())  # stopped before their snapshots
     assert [s for s in cloud.in_region(SG) if ticket in s.name] == []  # the DR copies are gone
     assert [i for i in cloud.images.values() if "-return-" in i[2].name] == []  # and the return images in both regions
     with ctx.store.transaction() as conn:
@@ -185,11 +186,23 @@ def test_a_failed_rebuild_keeps_the_vm_in_sg_dr_with_its_allocation(ctx: EngineC
     done = back(ctx).run("gd-prov")
     assert done.run.state == "failed" and "No valid host" in done.run.failed[0].detail
     assert vm_rows(ctx, ticket) == at_dr and full_ledger(ctx) == ledger
-    assert [s.id for s in cloud.in_region(SG) if ticket in s.name] == [v.server_id for v in at_dr.values()]  # the DR copy runs on
+    (dr_server,) = [s for s in cloud.in_region(SG) if ticket in s.name]
+    assert (dr_server.id, dr_server.status) == (at_dr[dr_server.name].server_id, "ACTIVE")  # the DR copy runs again
+    assert cloud.power_calls == [(dr_server.id, False), (dr_server.id, True)] and "runs again" in done.run.failed[0].detail
     assert [i for i in cloud.images.values() if "-return-" in i[2].name] == []  # what the return made is gone
     assert "dr.return.failed" in [r.action for r in ctx.store.audit.records()]
     done = back(ctx).run("gd-prov")  # the next return goes through
     assert done.run.state == "finished" and {v.centre for v in vm_rows(ctx, ticket).values()} != {"sg-dr"}
+
+
+def test_a_dr_server_that_cannot_be_stopped_is_not_snapshotted(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path,
+                                                               clock: Clock) -> None:
+    ticket, _, _ = activated(ctx, tmp_path, count=1)
+    at_dr, images = vm_rows(ctx, ticket), len(cloud.images) + len(cloud.deleted_images)
+    cloud.faults["set_power"] = [PermanentError("Cannot 'stop' instance while it is in vm_state error")]
+    done = back(ctx).run("gd-prov")
+    assert done.run.state == "failed" and "Cannot 'stop'" in done.run.failed[0].detail
+    assert len(cloud.images) + len(cloud.deleted_images) == images and vm_rows(ctx, ticket) == at_dr  # no snapshot of a running disk
 
 
 class Killed(BaseException):
