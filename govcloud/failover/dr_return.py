@@ -278,8 +278,8 @@ class DrReturn:
                 stopped = True
                 self._retry(f"stop {vm.name} in {vm.centre}",
                             lambda: dr.set_power(vm.tenant, vm.server_id or "", on=False, timeout=self.timeout))
-                snapshot = self._snapshot(dr, vm, name)
-                copy = self._retry(f"copy {name} to {target.region}", lambda: self._copy(dr, gz, vm.tenant, snapshot))
+                snapshot = self._snapshot(dr, vm, run, name)
+                copy = self._retry(f"copy {name} to {target.region}", lambda: self._copy(dr, gz, vm, run, snapshot))
                 copied = {"snapshot": snapshot.id, "image": copy.id, "size": copy.size, "checksum": copy.checksum,
                           "copied_s": round(time.monotonic() - begun, 3)}
                 spec = ServerSpec(**{**spec.__dict__, "image": copy.id})
@@ -327,30 +327,36 @@ class DrReturn:
                 and s.metadata.get(META_INDEX) == str(vm.idx) and s.status != "DELETED"]
         return min(ours, key=lambda s: s.created) if ours else None
 
-    def _snapshot(self, dr: ComputeDriver, vm: Placed, name: str) -> Image:
+    def _snapshot(self, dr: ComputeDriver, vm: Placed, run: RunRow, name: str) -> Image:
         """The DR server's snapshot: the one an earlier try or process made under ``name``, else a new one; active."""
         def take() -> Image:  # asks first on every try: a try whose answer was lost made it already
             made = dr.images(vm.tenant, name=name)
             if made:
                 return min(made, key=lambda i: i.created)
-            return dr.snapshot_server(vm.tenant, vm.server_id or "", name=name,
-                                      metadata={"govcloud:vm": vm.name, "govcloud:ticket": vm.ticket, "govcloud:tenant": vm.tenant})
+            return dr.snapshot_server(vm.tenant, vm.server_id or "", name=name, metadata=self._properties(vm, run))
 
         snapshot: Image = self._retry(f"snapshot {vm.name} in {vm.centre}", take)
         waited: Image = self._retry(f"wait for snapshot {name}",
                                     lambda: dr.wait_for_image(vm.tenant, snapshot.id, timeout=self.dr_settings.snapshot_timeout))
         return waited
 
-    def _copy(self, dr: ComputeDriver, gz: ComputeDriver, tenant: str, snapshot: Image) -> Image:
+    def _copy(self, dr: ComputeDriver, gz: ComputeDriver, vm: Placed, run: RunRow, snapshot: Image) -> Image:
         """The snapshot's copy at home: one already there with its size and MD5, else a fresh verified copy
-        (whatever else carries the name — a copy cut short — deleted first)."""
+        (whatever else carries the name — a copy cut short — deleted first). Its properties are govcloud's
+        own: the snapshot's include what glance sets itself (``stores``…), which an upload may not."""
+        tenant = vm.tenant
         there = gz.images(tenant, name=snapshot.name)
         good = [i for i in there if i.status == "active" and i.size == snapshot.size and i.checksum and i.checksum == snapshot.checksum]
         if good:
             return good[0]
         for image in there:
             gz.delete_image(tenant, image.id)
-        return copy_image(dr, gz, tenant, snapshot, dict(snapshot.properties), chunk_size=self.dr_settings.chunk_size)
+        return copy_image(dr, gz, tenant, snapshot, self._properties(vm, run), chunk_size=self.dr_settings.chunk_size)
+
+    @staticmethod
+    def _properties(vm: Placed, run: RunRow) -> dict[str, str]:
+        """The properties of both images of a VM's return."""
+        return {"govcloud:vm": vm.name, "govcloud:ticket": vm.ticket, "govcloud:tenant": vm.tenant, META_RETURN: str(run.id)}
 
     def _boot(self, gz: ComputeDriver, vm: Placed, run: RunRow, spec: ServerSpec) -> Server:
         """Boot the VM at home (unless a try whose answer was lost did) and wait for it."""

@@ -16,7 +16,8 @@ changes). Both record ``(server id, kind, target host)`` in ``migrations``. ``di
 
 Images (replication, issue 14): ``snapshot_server`` makes an active image in the server's endpoint whose
 bytes derive from the server id and a counter (as the devcloud's fake hypervisor does), ``read_image``
-streams them in chunks, ``upload_image`` consumes the stream and stores what arrived (``corrupt``: the
+streams them in chunks (a snapshot carries glance's own ``stores`` property, which an upload may not
+name: glance's 403), ``upload_image`` consumes the stream and stores what arrived (``corrupt``: the
 next uploads store one byte changed, as a copy garbled on the way); ``snapshot_server:done`` and
 ``upload_image:done`` faults raise after the image was made (a process killed before it heard). ``images`` holds every image with
 its endpoint, tenant and bytes.
@@ -137,6 +138,10 @@ class FakeCloud:
 
     def data_of(self, image_id: str) -> bytes:
         return self.images[image_id][3]
+
+
+GLANCE_OWN = {"stores": "file"}
+"""Properties glance sets on an image itself (a snapshot read back has them); an upload that names one is refused."""
 
 
 def _made(image_id: str, name: str, data: bytes, *, disk_format: str, container_format: str, properties: Mapping[str, str],
@@ -359,7 +364,8 @@ class FakeDriver:
             raise PermanentError(f"snapshot server {server_id}: HTTP 404: Instance {server_id} could not be found.")
         number = next(self.cloud._ids)
         data = f"fake-disk server={server_id} snapshot={number}\n".encode() * 200
-        image = _made(f"i-{number}", name, data, disk_format="raw", container_format="bare", properties=metadata, number=number)
+        image = _made(f"i-{number}", name, data, disk_format="raw", container_format="bare", properties={**metadata, **GLANCE_OWN},
+                      number=number)
         self.cloud.images[image.id] = (self.endpoint, tenant, image, data)
         self._api("snapshot_server:done")
         return image
@@ -388,6 +394,9 @@ class FakeDriver:
     def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
                      properties: Mapping[str, str]) -> Image:
         self._api("upload_image")
+        if set(properties) & set(GLANCE_OWN):
+            raise PermanentError(f"create image {name}: HTTP 403: 403 Forbidden: Attribute '{min(set(properties) & set(GLANCE_OWN))}' is "
+                                 "read-only.")
         received = b"".join(data)  # the fake keeps the bytes; the real driver streams them on
         if self.cloud.corrupt > 0 and received:
             self.cloud.corrupt -= 1
