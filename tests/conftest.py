@@ -13,6 +13,25 @@ from tests.support.postgres import create_database, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
+DEVCLOUD_GROUP = "devcloud"
+"""The xdist group of every test that uses the devcloud: one worker runs them all, one after another, since
+they fail centres, force services down and count servers; the other worker runs everything else beside it
+(``scripts/test`` runs ``-n 2 --dist loadgroup``)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """execnet starts xdist's workers with ``COLUMNS=80`` / ``LINES=24``; govcloud's tables fit ``$COLUMNS``
+    (cli/output.py), so a worker's CLI tests would see 80-column tables where a plain run sees a pipe."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put every test that needs the devcloud (directly or through a fixture) in one xdist group."""
+    for item in items:
+        if "devcloud" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(DEVCLOUD_GROUP))
 
 
 @pytest.fixture(scope="session", autouse=True)

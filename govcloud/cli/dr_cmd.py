@@ -1,4 +1,4 @@
-"""``govcloud dr replicate|replicas|activate|approve``: the remote DR centre (issue 14).
+"""``govcloud dr replicate|replicas|activate|approve|return``: the remote DR centre (issue 14).
 
 ``replicate`` runs the daemon's replication pass now (``failover/replicate.py``): every selected ``dr``
 VM is snapshotted and copied into the DR region (``--due``: only those whose newest replica is older
@@ -11,6 +11,12 @@ rule approved it, carries it out on the next ``activate`` (``failover/activate.p
 ``activate``: 0 every dr VM rebuilt; 1 a rebuild or a hook failed; 2 refused (centres not down and not
 declared lost, unknown cloud or run); 3 nothing rebuilt although dr VMs are held; 4 waiting for
 approval (nothing was created; the run id is printed).
+
+``return`` (an operator) brings the ``dr`` VMs an ended activation left in the DR centre back to their
+home centres once Guangzhou is healthy again (``failover/dr_return.py``); ``--dry-run`` shows the plan.
+Exit codes: 0 every VM back and its DR copy retired; 1 a VM, a hook, the configure step or a retirement
+failed; 2 refused (no ended activation, a centre recorded down or without a compute host up, a run of
+the cloud in progress); 3 nothing to return, or nothing returned although VMs are held.
 """
 
 from __future__ import annotations
@@ -202,3 +208,65 @@ def approve_cmd(app: AppContext, run_id: int, fmt: str) -> None:
                    f"an operator carries it out: govcloud dr activate --run {run.id}")
     else:
         emit({"run": run.id, "cloud": run.cloud, "approval": run.detail["approval"], "requested_by": run.started_by}, fmt)
+
+
+@dr.command("return")
+@click.option("--cloud", metavar="C", required=True, help="The cloud whose dr VMs go back from its DR centre to their home centres.")
+@click.option("--dry-run", is_flag=True, help="Check and show the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation before returning.")
+@click.option("--timeout", type=click.FloatRange(min=10), default=600.0, show_default=True, help="Seconds to wait for each server.")
+@click.option("--skip-configure", is_flag=True, help="Do not apply the tickets' Ansible roles to the returned VMs afterwards.")
+@output_option
+@pass_app
+def return_cmd(app: AppContext, cloud: str, dry_run: bool, yes: bool, timeout: float, skip_configure: bool, fmt: str) -> None:
+    """Bring the dr VMs a DR activation left in the DR centre back to Guangzhou (snapshot, copy back, rebuild, retire the DR copy).
+
+    Exit codes: 0 done; 1 a VM, hook, configure or retirement failed; 2 refused; 3 nothing to return."""
+    from govcloud.engine.context import build
+    from govcloud.failover.dr_return import DrReturn
+    from govcloud.failover.hooks import ansible_hook
+    from govcloud.model.access import acting_user
+
+    ctx = build(app.settings)
+    actor = acting_user(ctx.state.users, app.settings.user)
+    back = DrReturn(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now, actor=actor,
+                    dr_settings=ctx.settings.dr, timeout=timeout, tries=ctx.settings.engine.temporary_retries + 1,
+                    settings=ctx.settings.failover, hook=ansible_hook(ctx.settings))
+    plan, activation = back.plan(cloud)
+    if fmt == "table" or dry_run:
+        shown = plan.as_dict()
+        if fmt == "table":
+            click.echo(f"return of {plan.cloud} from {plan.centre} (after DR activation run {activation.id})", err=True)
+            emit(shown["moves"], fmt, columns=("group", "vm", "system", "from", "to"), title=f"{len(plan.moves)} to return",
+                 empty="nothing to return")
+            if plan.held:
+                emit(shown["held"], fmt, columns=("group", "vm", "system", "centre", "reason"), title=f"{len(plan.held)} held")
+        else:
+            emit({**shown, "activation": activation.id, "dry_run": True}, fmt)
+    if dry_run:
+        return
+    if plan.moves and not yes and not click.confirm(f"return {len(plan.moves)} VMs from {plan.centre} to Guangzhou?", err=True):
+        raise click.exceptions.Exit(1)
+
+    def said(outcome: Any) -> None:
+        if fmt == "table":
+            click.echo(f"{'ok    ' if outcome.ok else 'FAILED'} {outcome.move.vm.name} ({outcome.move.group}): {outcome.detail}", err=True)
+
+    done = back.run(cloud, on_outcome=said)
+    configured = {} if skip_configure else _configure(ctx, sorted({r["ticket"] for r in done.reports.values()}), fmt)
+    data = {**done.as_dict(), "configured": configured}
+    if fmt == "table":
+        rows = [{"vm": name, **report} for name, report in sorted(data["vms"].items())]
+        emit(rows, fmt, columns=("vm", "from", "to", "zone", "server", "dr_server", "downtime_s", "left"),
+             title=f"run {done.run.run_id} {done.run.state}: {len(rows)} returned from {plan.centre}", empty="nothing returned")
+        for group, hook in done.run.hooks.items():
+            click.echo(f"hook of {group}: {'ok' if hook.ok else 'FAILED'}: {hook.detail}", err=True)
+        if skip_configure and rows:
+            click.echo("--skip-configure: the tickets' Ansible roles were not applied to the returned VMs (govcloud configure TICKET)", err=True)
+    else:
+        emit(data, fmt)
+    if (done.run.failed or done.left or any(not h.ok for h in done.run.hooks.values())
+            or any(c["state"] != "active" for c in configured.values())):
+        raise click.exceptions.Exit(EXIT_FAILED)
+    if not done.run.moved and done.run.plan.held:
+        raise click.exceptions.Exit(EXIT_NOTHING_REBUILT)

@@ -211,6 +211,11 @@ class ComputeDriver(Protocol):
         """Enable ``host``'s nova-compute again (its ``disabled_reason`` is cleared by nova)."""
         ...
 
+    def set_power(self, tenant: str, server_id: str, *, on: bool, timeout: float) -> Server:
+        """Stop (``on=False``: SHUTOFF) or start (``on=True``: ACTIVE) the tenant's server and wait until it
+        is so; a server already so costs one GET (``dr return`` stops a DR copy before its snapshot)."""
+        ...
+
     # -- images (replication to the DR region, issue 14) -----------------------------------------
     def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:
         """nova createImage of the tenant's server; returns the image as nova announced it (not yet

@@ -452,6 +452,19 @@ class OpenStackDriver:
                     lambda s: s.status in ("ACTIVE", "ERROR"), timeout=timeout)
         return _server(raw)
 
+    def set_power(self, tenant: str, server_id: str, *, on: bool, timeout: float) -> Server:
+        """nova's os-start / os-stop as the tenant, then waited for; idempotent (a server already ACTIVE or
+        SHUTOFF as wanted, or already on its way there, is not asked again: nova answers 409 to that)."""
+        conn = self._as(tenant)
+        want = "ACTIVE" if on else "SHUTOFF"
+        raw = _call(f"get server {server_id}", lambda: conn.compute.get_server(server_id))
+        if raw.status == want:
+            return _server(raw)
+        if raw.task_state not in ("powering-on", "powering-off"):
+            action = conn.compute.start_server if on else conn.compute.stop_server
+            _call(f"{'start' if on else 'stop'} server {server_id}", lambda: action(raw))
+        return _server(self._wait(conn, raw, want, timeout))
+
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         conn = self._as(tenant)
         _call(f"delete server {server_id}", lambda: conn.compute.delete_server(server_id, ignore_missing=ignore_missing))

@@ -24,8 +24,14 @@ from govcloud.settings import FailoverSettings
 from govcloud.store import Store, runs
 from govcloud.store.runs import RunInProgress, RunRow
 
-COMMANDS = {"failover": "run", "migration": "migrate", "failback": "failback"}
+COMMANDS = {"failover": "failover run {centre}", "migration": "failover migrate {centre}", "failback": "failover failback {centre}",
+            "dr-activation": "dr activate --cloud {cloud}", "dr-return": "dr return --cloud {cloud}"}
 """The command that carries out (and resumes) a run of each kind."""
+
+
+def resume_command(run: RunRow) -> str:
+    """``govcloud …``: what carries ``run`` on (or, for a run waiting for approval, what it waits for)."""
+    return "govcloud " + COMMANDS.get(run.kind, run.kind).format(cloud=run.cloud, centre=run.centre)
 
 
 def process_id() -> str:
@@ -98,8 +104,7 @@ class Journal:
         if current.kind != kind:
             raise RunInProgress(f"run {current.id} ({current.kind}) of {where}, started by {current.started_by} at {current.started_at}, "
                                 f"is not finished (owner {current.owner}, last heartbeat {current.heartbeat_at}): one run per centre at "
-                                f"a time; a {current.kind} run is resumed by 'govcloud failover {COMMANDS.get(current.kind, current.kind)} "
-                                f"{current.centre}' (or cancelled)", current)
+                                f"a time; a {current.kind} run is resumed by '{resume_command(current)}' (or cancelled)", current)
         if not self.stale(current):
             raise RunInProgress(f"run {current.id} ({current.kind}) of {where} is carried out by {current.owner} "
                                 f"(started by {current.started_by} at {current.started_at}, last heartbeat {current.heartbeat_at}): "

@@ -295,26 +295,7 @@ class Replicator:
 
     def _copy(self, source: ComputeDriver, target: ComputeDriver, tenant: str, snapshot: Image, properties: dict[str, str]) -> Image:
         """Stream the snapshot into the DR region and check that the same bytes arrived."""
-        data = source.read_image(tenant, snapshot.id, chunk_size=self.settings.chunk_size)
-        md5, counted = hashlib.md5(usedforsecurity=False), [0]
-
-        def hashed() -> Iterator[bytes]:
-            for chunk in data.chunks:
-                md5.update(chunk)
-                counted[0] += len(chunk)
-                yield chunk
-
-        try:
-            copy = target.upload_image(tenant, name=snapshot.name, data=hashed(), size=snapshot.size or 0,
-                                       disk_format=snapshot.disk_format or "raw", container_format=snapshot.container_format or "bare",
-                                       properties=properties)
-        finally:
-            data.close()
-        problem = _mismatch(snapshot, copy, counted[0], md5.hexdigest())
-        if problem:
-            target.delete_image(tenant, copy.id)
-            raise CopyMismatch(f"copy of {snapshot.name} to {target.endpoint.region}: {problem}", delay=1)
-        return copy
+        return copy_image(source, target, tenant, snapshot, properties, chunk_size=self.settings.chunk_size)
 
     def _save(self, row: ReplicaRow, **fields: Any) -> ReplicaRow:
         with self.store.transaction() as conn:
@@ -377,6 +358,34 @@ class Replicator:
     def _delete_image(self, endpoint: Endpoint, tenant: str, image_id: str) -> None:
         driver = self.driver(endpoint)
         self._retry(f"delete image {image_id} in {endpoint.region}", lambda: driver.delete_image(tenant, image_id))
+
+
+def copy_image(source: ComputeDriver, target: ComputeDriver, tenant: str, snapshot: Image, properties: dict[str, str], *,
+               chunk_size: int) -> Image:
+    """Stream ``snapshot`` from ``source``'s glance into ``target``'s under the same name, one chunk in memory
+    at a time, and check size and MD5 three ways (``_mismatch``); a copy that differs is deleted and
+    :class:`CopyMismatch` (temporary: the copy is tried again) raised. Replication copies into the DR
+    region with it, ``dr return`` (``failover/dr_return.py``) back out of it."""
+    data = source.read_image(tenant, snapshot.id, chunk_size=chunk_size)
+    md5, counted = hashlib.md5(usedforsecurity=False), [0]
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in data.chunks:
+            md5.update(chunk)
+            counted[0] += len(chunk)
+            yield chunk
+
+    try:
+        copy = target.upload_image(tenant, name=snapshot.name, data=hashed(), size=snapshot.size or 0,
+                                   disk_format=snapshot.disk_format or "raw", container_format=snapshot.container_format or "bare",
+                                   properties=properties)
+    finally:
+        data.close()
+    problem = _mismatch(snapshot, copy, counted[0], md5.hexdigest())
+    if problem:
+        target.delete_image(tenant, copy.id)
+        raise CopyMismatch(f"copy of {snapshot.name} to {target.endpoint.region}: {problem}", delay=1)
+    return copy
 
 
 def _mismatch(snapshot: Image, copy: Image, read: int, md5: str) -> str | None:

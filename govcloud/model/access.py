@@ -26,6 +26,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "dr-activate": ("operator", "admin"),
     "dr-approve": ("approver", "admin"),
     "drill": ("operator", "admin"),
+    "dr-return": ("operator", "admin"),
     "view-all": ("approver", "operator", "admin"),
     "report-sample": ("operator", "admin"),
     "daemon": ("operator",),

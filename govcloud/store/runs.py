@@ -23,10 +23,12 @@ import sqlalchemy as sa
 from govcloud.errors import InputError
 from govcloud.store.tables import recovery_moves, recovery_runs, recovery_steps
 
-KINDS = ("failover", "migration", "failback", "dr-activation", "drill")
+KINDS = ("failover", "migration", "failback", "dr-activation", "dr-return", "drill")
 FAILOVER_KINDS = ("failover", "migration", "failback")
 """Kinds the failover policy plans and resumes by centre (``Recovery``); a ``dr-activation`` run waits for
-approval and is carried on only by ``govcloud dr activate`` (``failover/activate.py``)."""
+approval and is carried on only by ``govcloud dr activate`` (``failover/activate.py``), a ``dr-return`` run
+(back to Guangzhou, ``failover/dr_return.py``) only by ``govcloud dr return``. Both are runs of the DR
+centre, so a cloud has one of them at a time."""
 RUN_STATES = ("new", "running", "finished", "failed", "cancelled")
 DRILL_END_STATES = ("succeeded", "failed")
 """How a drill ends: ``succeeded`` (every copy ACTIVE, the hook passed: what the readiness check reads) or ``failed``."""

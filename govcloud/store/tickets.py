@@ -226,6 +226,26 @@ def claim_reservation(conn: sa.Connection, ticket_id: str, cloud: str, centre: s
     return True
 
 
+def restore_reservation(conn: sa.Connection, ticket_id: str, cloud: str, centre: str, size: Resources, *, now: str) -> bool:
+    """A VM of the ticket went back from its cloud's DR centre to its home (``dr return``): what
+    ``claim_reservation`` used up of the ticket's ``dr`` line there is held again — the line grows by
+    ``size`` (or is made, with the state of the ticket's other lines). Call under ``lock_quota``, after
+    ``move_allocation`` out of that centre. False when the ticket has no ledger line left to name its
+    tenant and system (retired meanwhile)."""
+    where = (ledger.c.ticket == ticket_id, ledger.c.cloud == cloud)
+    known = conn.execute(sa.select(ledger).where(*where).order_by(ledger.c.id)).first()
+    if known is None:
+        return False
+    line = conn.execute(sa.select(ledger).where(*where, ledger.c.centre == centre, ledger.c.kind == "dr").order_by(ledger.c.id)).first()
+    if line is None:
+        conn.execute(ledger.insert().values(ticket=ticket_id, tenant=known.tenant, system=known.system, cloud=cloud, centre=centre,
+                                            kind="dr", state=known.state, **size.as_dict()))
+    else:
+        conn.execute(ledger.update().where(ledger.c.id == line.id).values(**(_amount(line) + size).as_dict()))
+    usage_history.refresh(conn, {GroupKey(known.tenant, known.system, cloud, centre, "dr")}, at=now)
+    return True
+
+
 @dataclass(frozen=True)
 class VmRow:
     """What govcloud knows of one VM of a ticket."""

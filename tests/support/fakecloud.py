@@ -16,7 +16,8 @@ changes). Both record ``(server id, kind, target host)`` in ``migrations``. ``di
 
 Images (replication, issue 14): ``snapshot_server`` makes an active image in the server's endpoint whose
 bytes derive from the server id and a counter (as the devcloud's fake hypervisor does), ``read_image``
-streams them in chunks, ``upload_image`` consumes the stream and stores what arrived (``corrupt``: the
+streams them in chunks (a snapshot carries glance's own ``stores`` property, which an upload may not
+name: glance's 403), ``upload_image`` consumes the stream and stores what arrived (``corrupt``: the
 next uploads store one byte changed, as a copy garbled on the way); ``snapshot_server:done`` and
 ``upload_image:done`` faults raise after the image was made (a process killed before it heard). ``images`` holds every image with
 its endpoint, tenant and bytes.
@@ -58,6 +59,12 @@ class FakeCloud:
     """Every successful ``force_down`` call, in order: (host, forced)."""
     images: dict[str, tuple[Endpoint, str, Image, bytes]] = field(default_factory=dict)
     """image id → (endpoint, tenant, image, data)."""
+    deleted_images: dict[str, tuple[Endpoint, str, Image, bytes]] = field(default_factory=dict)
+    """What ``delete_image`` removed from ``images`` (a test compares the bytes of images gone since)."""
+    power_calls: list[tuple[str, bool]] = field(default_factory=list)
+    """Every ``set_power`` call: (server id, on)."""
+    booted_from: dict[str, str] = field(default_factory=dict)
+    """Server id → the image it was created from (``ServerSpec.image``)."""
     corrupt: int = 0
     """The next this many uploads store their data with one byte changed."""
     linger: int = 0
@@ -145,6 +152,10 @@ class FakeCloud:
         return self.images[image_id][3]
 
 
+GLANCE_OWN = {"stores": "file"}
+"""Properties glance sets on an image itself (a snapshot read back has them); an upload that names one is refused."""
+
+
 def _made(image_id: str, name: str, data: bytes, *, disk_format: str, container_format: str, properties: Mapping[str, str],
           number: int) -> Image:
     return Image(id=image_id, name=name, status="active", size=len(data), checksum=hashlib.md5(data, usedforsecurity=False).hexdigest(),
@@ -203,6 +214,7 @@ class FakeDriver:
             server = Server(id=f"s-{number}", name=spec.name, status="ACTIVE", zone=spec.zone, host=f"{spec.zone}-1",
                             address=address, metadata=dict(spec.metadata), project_id=cloud.project(spec.tenant), created=f"{number:08d}")
             cloud.spec_zone[server.id] = spec.zone
+            cloud.booted_from[server.id] = spec.image
             if spec.server_group:
                 cloud.group_of[server.id] = spec.server_group
             if cloud.schedule:
@@ -237,6 +249,17 @@ class FakeDriver:
         if server_id not in self.cloud.servers:
             raise NotFound(f"server {server_id}")
         return self._place(server_id, "ACTIVE")
+
+    def set_power(self, tenant: str, server_id: str, *, on: bool, timeout: float) -> Server:
+        self._api("set_power")
+        if server_id not in self.cloud.servers:
+            raise NotFound(f"server {server_id}")
+        with self.cloud._lock:
+            endpoint, server = self.cloud.servers[server_id]
+            server = replace(server, status="ACTIVE" if on else "SHUTOFF")
+            self.cloud.servers[server_id] = (endpoint, server)
+            self.cloud.power_calls.append((server_id, on))
+        return server
 
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         self._api("delete_server")
@@ -364,7 +387,8 @@ class FakeDriver:
             raise PermanentError(f"snapshot server {server_id}: HTTP 404: Instance {server_id} could not be found.")
         number = next(self.cloud._ids)
         data = f"fake-disk server={server_id} snapshot={number}\n".encode() * 200
-        image = _made(f"i-{number}", name, data, disk_format="raw", container_format="bare", properties=metadata, number=number)
+        image = _made(f"i-{number}", name, data, disk_format="raw", container_format="bare", properties={**metadata, **GLANCE_OWN},
+                      number=number)
         self.cloud.images[image.id] = (self.endpoint, tenant, image, data)
         self._api("snapshot_server:done")
         return image
@@ -393,6 +417,9 @@ class FakeDriver:
     def upload_image(self, tenant: str, *, name: str, data: Iterable[bytes], size: int, disk_format: str, container_format: str,
                      properties: Mapping[str, str]) -> Image:
         self._api("upload_image")
+        if set(properties) & set(GLANCE_OWN):
+            raise PermanentError(f"create image {name}: HTTP 403: 403 Forbidden: Attribute '{min(set(properties) & set(GLANCE_OWN))}' is "
+                                 "read-only.")
         received = b"".join(data)  # the fake keeps the bytes; the real driver streams them on
         if self.cloud.corrupt > 0 and received:
             self.cloud.corrupt -= 1
@@ -419,7 +446,7 @@ class FakeDriver:
             if not ignore_missing:
                 raise NotFound(f"image {image_id}")
             return
-        del self.cloud.images[image_id]
+        self.cloud.deleted_images[image_id] = self.cloud.images.pop(image_id)
 
     # -- isolated networks and tagged resources ---------------------------------------------------
     def create_isolated_network(self, tenant: str, *, name: str, cidr: str, description: str) -> Network:

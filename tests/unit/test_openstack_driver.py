@@ -402,3 +402,48 @@ def test_tagged_finds_by_prefix_and_names_a_nameless_port_after_its_network() ->
     assert sorted((t.kind, t.id, t.name) for t in found) == [
         ("network", "net-1", "govcloud-drill-7-gd-gat"), ("port", "port-1", "govcloud-drill-7-gd-gat"),
         ("server", "s-1", "govcloud-drill-7-app-1"), ("subnet", "sub-1", "govcloud-drill-7-gd-gat")]
+
+
+class Powering:
+    """The compute proxy as ``set_power`` uses it: the server's states in turn, os-stop / os-start, the wait."""
+
+    def __init__(self, states: list[dict[str, Any]]) -> None:
+        self.states = states
+        self.sent: list[str] = []
+
+    def get_server(self, _id: str) -> SimpleNamespace:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return SimpleNamespace(**{"id": "s-1", "name": "web-1", "project_id": "p-1", "addresses": {}, "fault": None, "flavor": None,
+                                  "metadata": {}, "created_at": "", "availability_zone": "sg-dr", "compute_host": None,
+                                  "task_state": None, **state})
+
+    def stop_server(self, server: Any) -> None:
+        self.sent.append(f"stop {server.id}")
+
+    def start_server(self, server: Any) -> None:
+        self.sent.append(f"start {server.id}")
+
+    def wait_for_server(self, server: Any, status: str, failures: list[str], interval: float, wait: float) -> SimpleNamespace:
+        self.sent.append(f"wait {status}")
+        return self.get_server(server.id)
+
+
+def powering_driver(compute: Powering) -> OpenStackDriver:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-sg"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+    return driver
+
+
+def test_set_power_stops_and_waits_and_asks_nothing_of_a_server_already_so_or_on_its_way() -> None:
+    compute = Powering([{"status": "ACTIVE"}, {"status": "SHUTOFF"}])
+    assert powering_driver(compute).set_power("gd-zf", "s-1", on=False, timeout=5).status == "SHUTOFF"
+    assert compute.sent == ["stop s-1", "wait SHUTOFF"]
+    compute = Powering([{"status": "SHUTOFF"}])
+    assert powering_driver(compute).set_power("gd-zf", "s-1", on=False, timeout=5).status == "SHUTOFF" and compute.sent == []
+    compute = Powering([{"status": "ACTIVE", "task_state": "powering-off"}, {"status": "SHUTOFF"}])  # nova would answer 409
+    assert powering_driver(compute).set_power("gd-zf", "s-1", on=False, timeout=5).status == "SHUTOFF"
+    assert compute.sent == ["wait SHUTOFF"]
+    compute = Powering([{"status": "SHUTOFF"}, {"status": "ACTIVE"}])
+    assert powering_driver(compute).set_power("gd-zf", "s-1", on=True, timeout=5).status == "ACTIVE"
+    assert compute.sent == ["start s-1", "wait ACTIVE"]

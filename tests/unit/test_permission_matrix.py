@@ -67,6 +67,7 @@ def probes(world: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], list[
         "`dr approve`": (["dr", "approve", "424242"], None),
         "`drill run` / `drill cleanup`": (["drill", "run", "no-such-group"], None),
         "`drill history`": (["drill", "history", "-o", "json"], None),
+        "`dr return`": (["dr", "return", "--cloud", "no-such-cloud"], None),
         "`plan` (placement and quota)": (["plan", own], ["plan", other]),
         "`ticket list` / `ticket show`": (["ticket", "show", own], ["ticket", "show", other]),
         "`vm list`": (["vm", "list", "-o", "json"], None),

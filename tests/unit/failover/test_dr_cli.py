@@ -68,3 +68,43 @@ def test_dr_approve_of_an_unknown_run_and_activate_without_cloud_or_run(wired: E
     assert code == 2 and "run 42 is not a run of the journal, not a DR activation" in err
     code, _, err = cli(wired, "dr", "activate")
     assert code == 2 and "name the cloud (--cloud gd-prov) or the run to carry on (--run ID)" in err
+
+
+def test_dr_return_refuses_shows_its_plan_then_brings_the_vms_home_and_configures_them(wired: EngineContext, cloud: FakeCloud,
+                                                                                       playbooks: FakeAnsible) -> None:
+    code, _, err = cli(wired, "dr", "return", "--cloud", "gd-prov")
+    assert code == 2 and "no DR activation of gd-prov has ended" in err
+    assert cli(wired, "dr", "replicate")[0] == 0
+    assert cli(wired, "dr", "activate", "--cloud", "gd-prov", "--declare-lost", "--reason", "flood")[0] == 4
+    with wired.store.transaction() as conn:
+        (run,) = runs.runs(conn)
+    assert cli(wired, "dr", "approve", str(run.id), user="shenpi-chen")[0] == 0
+    assert cli(wired, "dr", "activate", "--run", str(run.id), "--yes", "--skip-configure")[0] == 0
+    code, _, err = cli(wired, "dr", "return", "--cloud", "gd-prov", user="caijing")
+    assert code == 2 and "'dr-return' needs role operator or admin" in err
+
+    at_dr = {s.id for s in cloud.in_region(SG)}
+    code, out, err = cli(wired, "dr", "return", "--cloud", "gd-prov", "--dry-run", "-o", "json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["dry_run"] is True and shown["activation"] == run.id and len(shown["moves"]) == 8
+    assert {m["to"] for m in shown["moves"]} <= {"gz-main", "gz-backup"}
+    with wired.store.transaction() as conn:
+        assert [r.kind for r in runs.runs(conn)] == ["dr-activation"]  # the dry run opened nothing
+    assert {s.id for s in cloud.in_region(SG)} == at_dr
+
+    playbooks.calls.clear()
+    code, out, err = cli(wired, "dr", "return", "--cloud", "gd-prov", "--yes", "-o", "json")
+    assert code == 0, err
+    data: dict[str, Any] = json.loads(out)
+    assert data["state"] == "finished" and data["activation"] == run.id and len(data["vms"]) == 8
+    assert all(v["to"] in ("gz-main", "gz-backup") and v["downtime_s"] >= 0 and "left" not in v for v in data["vms"].values())
+    assert {c["state"] for c in data["configured"].values()} == {"active"} and len(data["configured"]) == 2
+    assert cloud.in_region(SG) == []
+    hostvars = {h: v for call in playbooks.calls for h, v in call["inventory"]["all"]["hosts"].items()}
+    assert {n: (hostvars[n]["govcloud_centre"], hostvars[n]["govcloud_vm_id"]) for n in data["vms"]} == \
+        {n: (v["to"], v["server"]) for n, v in data["vms"].items()}  # the roles went to the returned VMs
+    code, out, _ = cli(wired, "failover", "history", "-o", "json")
+    assert [(r["kind"], r["state"]) for r in json.loads(out)][:1] == [("dr-return", "finished")]
+    code, _, err = cli(wired, "dr", "return", "--cloud", "gd-prov")
+    assert code == 3 and "nothing to return" in err
