@@ -28,10 +28,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put every test that needs the devcloud (directly or through a fixture) in one xdist group."""
+    """Put every test that needs the devcloud (directly or through a fixture) in one xdist group, and the
+    other integration tests in a group per module: a module's hosts, bridge and moto server are made once
+    for it (fixed names and addresses, distinct between modules), so its tests must share one worker."""
     for item in items:
         if "devcloud" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group(DEVCLOUD_GROUP))
+        elif item.path.parent.name == "integration":
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 
 @pytest.fixture(scope="session", autouse=True)
