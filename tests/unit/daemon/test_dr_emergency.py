@@ -202,3 +202,21 @@ def test_the_service_identity_is_what_requests(ctx: EngineContext) -> None:
     runner = daemon(as_user(ctx, "govcloud-daemon"))
     assert runner.dr.activation.actor.id == "govcloud-daemon" and runner.dr.activation.journal.owner == runner.id
     assert dataclasses.asdict(runner.dr.activation.actor)["role"] == "operator"
+
+
+def test_the_rule_also_approves_a_run_an_operator_requested_and_the_leader_carries_it_out(ctx: EngineContext, cloud: FakeCloud,
+                                                                                          tmp_path: Path, clock: Clock) -> None:
+    """As the rule would at the operator's next `dr activate`: the run waited its delay, both centres are down."""
+    dr_ticket(ctx, tmp_path)
+    with_emergency(ctx, "30m")
+    runner = leader(ctx, clock)
+    lose_guangzhou(runner, cloud)
+    run = activation(ctx).request("gd-prov", reason="flood")  # the operator was quicker than the leader
+    runner.failover_pass()
+    assert [(r.id, r.state) for r in activations(ctx)] == [(run.id, "new")]  # no second request; the rule's delay runs
+    clock.advance(minutes=31)
+    runner.failover_pass()
+    (done,) = activations(ctx)
+    assert (done.id, done.state, done.started_by, done.detail["approval"]["by"]) == (run.id, "finished", "yunwei-he", "system")
+    assert len(dr_servers(cloud)) == 2
+    runner.lock.release()
