@@ -15,7 +15,10 @@ It does what an operator would otherwise run by hand, with the very same engine 
 * **failover** (on its own thread, woken by the health loop): ``failover/policy.py`` resumes runs
   whose process died and, for a centre recorded ``down``, audits the recovery plan once per episode
   or carries it out when ``failover_policy`` is ``evacuate`` (or ``auto`` and the centre is fenced
-  completely); a centre with a fence method is fenced first (``failover/fence.py``).
+  completely); a centre with a fence method is fenced first (``failover/fence.py``). A cloud whose
+  serving centres are all down gets a DR activation run requested by the leader; the plan's emergency
+  rule approves it after its delay and the leader carries it out (``failover/emergency.py``); without a
+  rule the run waits for an approver.
 * **replication** (every ``dr.interval``, on its own thread: snapshots and copies take seconds each):
   each ``dr`` VM whose newest replica is older than its RPO is snapshotted and copied into its cloud's
   DR region, old replicas pruned (``failover/replicate.py``).
@@ -46,10 +49,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from govcloud.engine import history, inbox, leases, provision
+from govcloud.drivers.base import Endpoint
+from govcloud.engine import configure, history, inbox, leases, provision
 from govcloud.engine.context import EngineContext
+from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.reconcile import Reconciler
 from govcloud.errors import GovcloudError, InputError
+from govcloud.failover.activate import DrActivation
+from govcloud.failover.emergency import DrPolicy
 from govcloud.failover.fence import recovery_fence
 from govcloud.failover.health import HealthPolicy
 from govcloud.failover.hooks import ansible_hook
@@ -145,11 +152,19 @@ class Daemon:
         self.replicator = Replicator(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, clock=ctx.clock,
                                      actor=self.identity, settings=ctx.settings.dr, tries=ctx.settings.engine.temporary_retries + 1)
         self.failover = FailoverPolicy(self.recovery, policy=settings.failover_policy, actor=self.identity.id, may_act=self.may_act)
+        activation = DrActivation(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
+                                  actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
+                                  hook=self.recovery.hook, owner=self.id, onboard=self._onboard)
+        self.dr = DrPolicy(activation, may_act=self.may_act, configure=lambda ticket: configure.configure(ctx, ticket))
         self.failover_due = threading.Event()
         self._audit_head: tuple[int, str] | None = None
         self.work_timer = Timer(settings.apply_interval)
         self.reconcile_timer = Timer(settings.reconcile_interval)
         self.history_timer = Timer(settings.history_interval)
+
+    def _onboard(self, tenant: str, endpoint: Endpoint) -> None:
+        """A tenant made ready to boot in the DR region before its first rebuild there (the engine's onboarding)."""
+        ensure_tenant_for(self.ctx, tenant, endpoint)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def request_stop(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
@@ -338,7 +353,7 @@ class Daemon:
                                   since=row.since, up=row.services_up, total=row.services_total)
                         if row.state == "down":
                             self.failover_due.set()
-                    if self.recovery.journal.stale_runs():  # a run whose process died (a CLI kill -9, the last leader)
+                    if self.recovery.journal.stale_runs() or self.dr.due():  # a run whose process died; a DR activation waiting
                         self.failover_due.set()
                 except Exception as exc:  # noqa: BLE001 - a failed probe round is retried on the next interval
                     event("health check failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
@@ -374,9 +389,13 @@ class Daemon:
                       errors=result.errors)
 
     def failover_pass(self) -> None:
-        """Resume abandoned runs; each centre recorded down: audit once per episode, or evacuate (failover/policy.py)."""
+        """Resume abandoned runs; each centre recorded down: audit once per episode, or evacuate (failover/policy.py);
+        a cloud whose serving centres are all down: DR activation under its plan's emergency rule (failover/emergency.py)."""
         for item in self.failover.tick():
             event(item.message, item.level, **item.fields)
+        if self.may_act():
+            for item in self.dr.tick():
+                event(item.message, item.level, **item.fields)
 
     # -- what /healthz and /readyz report ---------------------------------------------------
     def healthz(self) -> tuple[bool, dict[str, Any]]:
