@@ -27,6 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ.pop(name, None)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put every test that needs the devcloud (directly or through a fixture) in one xdist group, and the
     other integration tests in a group per module: a module's hosts, bridge and moto server are made once
