@@ -52,6 +52,18 @@ _SPECS = (
          "Last heartbeat of the process carrying a run in progress: it stops when the process dies (stall alert); "
          "absent while a run is new (a DR activation waiting for approval has no carrier).",
          ("kind", "cloud", "centre")),
+    Spec("govcloud_centre_maintenance", "gauge",
+         "1 while the centre is in maintenance by govcloud's own record: its newest planned run is a migration ('failover migrate') "
+         "and no failback of it came after; 0 once a failback did. Centres never migrated have no series. 'govcloud failover status' "
+         "shows nova's actual compute services.", ("cloud", "centre")),
+    Spec("govcloud_centre_maintenance_since_timestamp_seconds", "gauge",
+         "When the migration that put the centre in maintenance started (only while govcloud_centre_maintenance is 1).",
+         ("cloud", "centre")),
+    Spec("govcloud_vms_away_from_home", "gauge",
+         "VMs of live tickets recorded in another centre than the one their ticket's plan placed them in (moved by a failover, "
+         "a planned migration or a DR activation, not yet brought back); absent when none.", ("cloud", "home_centre", "centre")),
+    Spec("govcloud_vms_away_since_timestamp_seconds", "gauge",
+         "When the oldest journaled move that took a VM still away from the home centre ended.", ("cloud", "home_centre")),
     Spec("govcloud_recovery_vm_seconds", "histogram", "Seconds from sending a VM's move to nova reporting it ACTIVE on the target.",
          ("kind",)),
     # readiness of recovery plans for a DR activation (model/readiness.py, issue 14)

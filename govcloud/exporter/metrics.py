@@ -17,7 +17,7 @@ from govcloud.exporter.blocks import Blocked
 from govcloud.exporter.catalogue import RESOURCES, SPECS
 from govcloud.exporter.families import Family, Gauge, Histogram, Row, Series
 from govcloud.exporter.readiness import ReadinessCache, readiness_families
-from govcloud.exporter.recovery import recovery_families
+from govcloud.exporter.recovery import away_families, maintenance_families, recovery_families
 from govcloud.model.parsed import DesiredState
 from govcloud.model.quotas import QuotaSet
 from govcloud.model.resources import Resources
@@ -55,6 +55,8 @@ class Facts:
     audit_head: int | None = None
     recovery: runs.RecoveryFacts = field(default_factory=runs.RecoveryFacts)
     """The recovery journal's aggregates (exporter/recovery.py)."""
+    away: Sequence[runs.AwayVm] = ()
+    """VMs away from their home centre (exporter/recovery.py)."""
     readiness: readiness.ReadinessFacts = field(default_factory=readiness.ReadinessFacts)
     """What the recovery plans' readiness is computed from (exporter/readiness.py)."""
     """The audit chain's head seq; None when the head row is missing (appends are refused then)."""
@@ -176,6 +178,8 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
             waiting=aggregates.waiting_for_failover(conn, MOVABLE),
             audit_head=head[0] if (head := head_row(conn)) is not None else None,
             recovery=runs.recovery_facts(conn),
+            away=reads.get("away", None if versions is None else (versions["tickets"], versions["vms"], runs.moved_stamp(conn)),
+                           lambda: runs.away_from_home(conn, MOVABLE)),
             readiness=readiness.ReadinessFacts(
                 vms=reads.get("dr_vms", None if versions is None else (versions["tickets"], versions["vms"]),
                               lambda: readiness.dr_vm_rows(conn, reads.get("dr_tickets", version("tickets"),
@@ -428,6 +432,8 @@ def fact_families(found: Facts, *, now: datetime.datetime, settings: ExporterSet
         *daemon_families(found.daemons, now=now, timeout=settings.heartbeat_timeout),
         *audit_families(found.audit_head),
         *recovery_families(found.recovery, now=now),
+        *maintenance_families(found.recovery.latest),
+        *away_families(found.away),
     ]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from govcloud.errors import InputError
-from govcloud.store.tables import recovery_moves, recovery_runs, recovery_steps
+from govcloud.store.tables import recovery_moves, recovery_runs, recovery_steps, tickets, vms
 
 KINDS = ("failover", "migration", "failback", "dr-activation", "dr-return", "drill")
 FAILOVER_KINDS = ("failover", "migration", "failback")
@@ -296,3 +296,63 @@ def recovery_facts(conn: sa.Connection) -> RecoveryFacts:
         recovery_runs, recovery_runs.c.id == recovery_moves.c.run_id).where(recovery_moves.c.state == "moved"))
     return RecoveryFacts(by_state, latest, counts(conn, [r.id for r in latest]),
                          [(str(k), str(s), str(e)) for k, s, e in moved if s and e])
+
+
+@dataclass(frozen=True)
+class AwayVm:
+    """A VM of a live ticket recorded in another centre than the one its ticket's plan placed it in."""
+
+    cloud: str
+    home: str
+    centre: str
+    since: str | None
+    """When the journal's move that took it away from home ended (the first move since it last came home)."""
+
+
+def away_from_home(conn: sa.Connection, states: Sequence[str]) -> list[AwayVm]:
+    """The VMs of live managed tickets (``states``) that are away from their home centre.
+
+    Only a journaled move (failover, planned migration, failback, DR activation or return) changes the
+    centre govcloud records for a VM, so the candidates are the VMs with a ``moved`` row in the journal: one
+    query over those rows (not over every VM), and each of their tickets' stored plans (JSON, where the home
+    centre is: ``StoredPlan.home_of``) decoded once. A drill moves copies, never the VM: its rows are skipped."""
+    query = (sa.select(vms.c.name, vms.c.cloud, vms.c.centre, tickets.c.id, tickets.c.plan, recovery_moves.c.target_centre,
+                       recovery_moves.c.ended_at)
+             .join(vms, vms.c.name == recovery_moves.c.vm).join(tickets, tickets.c.id == vms.c.ticket)
+             .join(recovery_runs, recovery_runs.c.id == recovery_moves.c.run_id)
+             .where(recovery_moves.c.state == "moved", recovery_runs.c.kind != "drill", tickets.c.state.in_(list(states)),
+                    tickets.c.mode == "managed")
+             .order_by(vms.c.name, recovery_moves.c.ended_at, recovery_moves.c.run_id))
+    homes: dict[str, dict[str, str]] = {}
+    found: dict[str, AwayVm] = {}
+    for name, cloud, centre, ticket, plan, target, ended in conn.execute(query):
+        if ticket not in homes:
+            homes[ticket] = _homes(plan)
+        home = homes[ticket].get(name)
+        if home is None or home == centre:
+            found.pop(name, None)
+            continue
+        seen = found.get(name)
+        if target == home:  # came home: a later move away starts a new absence
+            found.pop(name, None)
+        elif seen is None:
+            found[name] = AwayVm(str(cloud), home, str(centre), str(ended) if ended else None)
+    return sorted(found.values(), key=lambda v: (v.cloud, v.home, v.centre))
+
+
+def moved_stamp(conn: sa.Connection) -> tuple[int, str | None]:
+    """How many ``moved`` rows the journal holds and the newest end among them: with the versions of ``vms``
+    and ``tickets``, what ``away_from_home`` depends on (a move's row and its VM's row are written in two
+    transactions, so the VM table's version alone could keep a stale answer)."""
+    count, newest = conn.execute(sa.select(sa.func.count(), sa.func.max(recovery_moves.c.ended_at))
+                                 .where(recovery_moves.c.state == "moved")).one()
+    return int(count), None if newest is None else str(newest)
+
+
+def _homes(plan: str | None) -> dict[str, str]:
+    """VM name → the centre the stored plan placed it in (``planner/stored.py`` decodes the same key)."""
+    try:
+        data = json.loads(plan) if plan else {}
+        return {str(v["name"]): str(v["centre"]) for v in data.get("vms", []) if isinstance(v, dict) and "name" in v and "centre" in v}
+    except (ValueError, AttributeError, TypeError):
+        return {}

@@ -17,12 +17,14 @@ import pytest
 from govcloud.drivers.base import ComputeDriver, Endpoint, Server
 from govcloud.engine.context import EngineContext
 from govcloud.errors import PermanentError
+from govcloud.exporter.metrics import epoch
 from govcloud.failover.planned import MAINTENANCE, Planned
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.steps import HookCall, HookResult
 from govcloud.settings import FailoverSettings
 from govcloud.store import runs
 from govcloud.store import tickets as rows
+from tests.support.exporter import registry_for
 from tests.support.fakecloud import GZ, FakeCloud
 from tests.unit.failover.test_journal import journal, province
 from tests.unit.failover.test_recover import ONE_AT_A_TIME, centre_sums, fail, recovery
@@ -253,3 +255,29 @@ def test_migrate_disables_nothing_while_another_run_of_the_centre_is_in_progress
     with pytest.raises(RunInProgress, match="one run per centre at a time"):
         planned(ctx).migrate(planned(ctx).migrate_plan("gd-prov", "gz-main"))
     assert status(cloud, "gz-main") == {("enabled", False)} and cloud.migrations == []
+
+
+def test_the_exporter_shows_the_maintenance_and_the_vms_away_until_the_failback(ctx: EngineContext, cloud: FakeCloud,
+                                                                                tmp_path: Path) -> None:
+    """One registry for the whole story, as a running exporter scrapes: its reused reads follow each change."""
+    province(ctx, tmp_path)
+    registry = registry_for(ctx.store, ctx.state)
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    main, backup = {"cloud": "gd-prov", "centre": "gz-main"}, {"cloud": "gd-prov", "centre": "gz-backup"}
+    away = {"cloud": "gd-prov", "home_centre": "gz-main", "centre": "gz-backup"}
+    home = {"cloud": "gd-prov", "home_centre": "gz-main"}
+    assert value("govcloud_centre_maintenance", **main) is None and value("govcloud_vms_away_from_home", **away) is None
+    result = planned(ctx).migrate(planned(ctx).migrate_plan("gd-prov", "gz-main"))
+    run, moves, _steps = journal(ctx, result.run_id)
+    assert value("govcloud_centre_maintenance", **main) == 1 and value("govcloud_centre_maintenance", **backup) is None
+    assert value("govcloud_centre_maintenance_since_timestamp_seconds", **main) == epoch(run.started_at)
+    assert value("govcloud_vms_away_from_home", **away) == 6
+    assert value("govcloud_vms_away_since_timestamp_seconds", **home) == min(epoch(m.ended_at) for m in moves)
+    result = planned(ctx).failback(planned(ctx).failback_plan("gd-prov", "gz-main"))
+    assert result.state == "finished"
+    assert value("govcloud_centre_maintenance", **main) == 0
+    assert value("govcloud_centre_maintenance_since_timestamp_seconds", **main) is None
+    assert value("govcloud_vms_away_from_home", **away) is None and value("govcloud_vms_away_since_timestamp_seconds", **home) is None
