@@ -229,14 +229,11 @@ class DrReturn:
             Steps(store=self.store, now=self.now, settings=self.settings, mover=back, hook=self.hook, run_id=run.id, lost=lost,
                   on_outcome=on_outcome).carry_out(plan, done.run)
         result = done.run
-        if lost.is_set() or not self.journal.still_mine(run.id):
-            result.state = "cancelled"
+        if not result.settle(lost=lost, still_mine=lambda: self.journal.still_mine(run.id)):
             return done
-        if result.state != "failed":
-            result.state = "failed" if result.failed else "finished"
         self.journal.end(run.id, state=result.state, user=self.actor, kind=KIND, subject=f"centre:{run.cloud}/{run.centre}",
                          detail={"activation": activation.id, "returned": len(result.moved), "failed": len(result.failed),
-                                 "held": len(plan.held), "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok),
+                                 "held": len(plan.held), "hooks_failed": result.hooks_failed,
                                  "left": done.left, "vms": done.reports})
         return done
 

@@ -165,4 +165,4 @@ class FailoverPolicy:
                      logging.WARNING if result.failed else logging.INFO,
                      {**where, "run": result.run_id, "state": result.state, "moved": len(result.moved),
                       "failed": [f"{o.move.vm.name}: {o.detail}" for o in result.failed], "held": len(plan.held),
-                      "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok)})
+                      "hooks_failed": result.hooks_failed})

@@ -168,14 +168,11 @@ class Recovery:
                           stop_on_failure=stop_on_failure)
             steps.carry_out(plan, result)
         result.stopped = steps.stopped
-        if lost.is_set() or not self.journal.still_mine(run.id):
-            result.state = "cancelled"  # cancelled, or taken over: whoever holds it now ends it
+        if not result.settle(lost=lost, still_mine=lambda: self.journal.still_mine(run.id)):
             return result
-        if result.state != "failed":
-            result.state = "failed" if result.failed else "finished"
         self.journal.end(run.id, state=result.state, user=self.actor, kind=kind, subject=f"centre:{plan.cloud}/{plan.centre}",
                          detail={"moved": len(result.moved), "failed": len(result.failed), "held": len(plan.held),
-                                 "hooks_failed": sorted(g for g, h in result.hooks.items() if not h.ok),
+                                 "hooks_failed": result.hooks_failed,
                                  **({"stopped": result.stopped} if result.stopped else {})})
         return result
 

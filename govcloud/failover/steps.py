@@ -106,6 +106,20 @@ class RecoveryRun:
     def moved(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.ok]
 
+    @property
+    def hooks_failed(self) -> list[str]:
+        return sorted(g for g, h in self.hooks.items() if not h.ok)
+
+    def settle(self, *, lost: threading.Event, still_mine: Callable[[], bool]) -> bool:
+        """Set the end state from the outcomes. False (state ``cancelled``) when the run was cancelled or
+        taken over while this process carried it: whoever holds it now ends it, not this process."""
+        if lost.is_set() or not still_mine():
+            self.state = "cancelled"
+            return False
+        if self.state != "failed":
+            self.state = "failed" if self.failed else "finished"
+        return True
+
     def as_dict(self) -> dict[str, object]:
         return {**self.plan.as_dict(), "run": self.run_id, "resumed": self.resumed, "state": self.state,
                 "outcomes": [{"vm": o.move.vm.name, "group": o.move.group, "ok": o.ok, "host": o.host, "detail": o.detail}

@@ -21,7 +21,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from govcloud.model.recovery import UNPLANNED, ProtectionGroup
@@ -42,22 +42,31 @@ def dr_centre(cloud: Cloud) -> Centre | None:
     return next((c for c in cloud.centres if c.role == "dr"), None)
 
 
-def plan_activation(cloud: Cloud, vms: Sequence[Placed], sources: Mapping[str, Source], hosts_up: Sequence[str],
-                    groups: Sequence[ProtectionGroup] = ()) -> RecoveryPlan:
-    """The DR activation of ``cloud``: each of its ``dr`` VMs outside the DR centre rebuilt there from
-    ``sources[vm.name]``, group by group of ``groups``."""
+def dr_vms_in_order(cloud: Cloud, vms: Sequence[Placed], groups: Sequence[ProtectionGroup], *, in_dr: bool
+                    ) -> tuple[Centre, Callable[[Placed], str], list[Placed]]:
+    """What a DR activation (``in_dr=False``: the ``dr`` VMs outside the DR centre) or a return
+    (``in_dr=True``: those in it) works on: the DR centre, each VM's group, and the VMs in the plan's
+    group order, then by ticket and index. ValueError for a cloud without a DR centre."""
     dr = dr_centre(cloud)
     if dr is None:
         raise ValueError(f"cloud {cloud.id} has no DR centre")
-    steps = steps_of(groups)
-    rank = {s.name: n for n, s in enumerate(steps)}
+    rank = {s.name: n for n, s in enumerate(steps_of(groups))}
     group = group_of(groups)
 
     def gr(vm: Placed) -> str:
         return group.get(vm.system, UNPLANNED)
 
-    wanted = sorted((v for v in vms if v.cloud == cloud.id and v.protection == "dr" and v.centre != dr.id),
+    wanted = sorted((v for v in vms if v.cloud == cloud.id and v.protection == "dr" and (v.centre == dr.id) == in_dr),
                     key=lambda v: (rank[gr(v)], v.ticket, v.idx))
+    return dr, gr, wanted
+
+
+def plan_activation(cloud: Cloud, vms: Sequence[Placed], sources: Mapping[str, Source], hosts_up: Sequence[str],
+                    groups: Sequence[ProtectionGroup] = ()) -> RecoveryPlan:
+    """The DR activation of ``cloud``: each of its ``dr`` VMs outside the DR centre rebuilt there from
+    ``sources[vm.name]``, group by group of ``groups``."""
+    dr, gr, wanted = dr_vms_in_order(cloud, vms, groups, in_dr=False)
+    steps = steps_of(groups)
     region = cloud.region_of(dr)
     moves: list[Move] = []
     held: list[Held] = []

@@ -24,29 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from govcloud.model.recovery import UNPLANNED, ProtectionGroup
+from govcloud.model.recovery import ProtectionGroup
 from govcloud.model.topology import Cloud
-from govcloud.planner.activation import dr_centre
-from govcloud.planner.failover import SERVING, Held, Move, Placed, RecoveryPlan, group_of, steps_of
+from govcloud.planner.activation import dr_vms_in_order
+from govcloud.planner.failover import SERVING, Held, Move, Placed, RecoveryPlan, steps_of
 
 
 def plan_return(cloud: Cloud, vms: Sequence[Placed], zones: Mapping[str, str], hosts_up: Mapping[str, Sequence[str]],
                 groups: Sequence[ProtectionGroup] = ()) -> RecoveryPlan:
     """The return of ``cloud``'s ``dr`` VMs recorded in its DR centre to their home centres. ``zones``:
     VM name → the zone its ticket's placement chose; ``hosts_up``: serving centre → hosts nova reports up."""
-    dr = dr_centre(cloud)
-    if dr is None:
-        raise ValueError(f"cloud {cloud.id} has no DR centre")
+    dr, gr, wanted = dr_vms_in_order(cloud, vms, groups, in_dr=True)
     steps = steps_of(groups)
-    rank = {s.name: n for n, s in enumerate(steps)}
-    group = group_of(groups)
-
-    def gr(vm: Placed) -> str:
-        return group.get(vm.system, UNPLANNED)
-
     serving = {c.id for c in cloud.centres if c.role in SERVING}
-    wanted = sorted((v for v in vms if v.cloud == cloud.id and v.protection == "dr" and v.centre == dr.id),
-                    key=lambda v: (rank[gr(v)], v.ticket, v.idx))
     moves: list[Move] = []
     held: list[Held] = []
     turn: dict[str, int] = {}
