@@ -212,6 +212,7 @@ def test_both_guangzhou_centres_fail_approved_activation_rebuilds_and_configures
     assert code == 0, out[-3000:] + err[-3000:]
     report = json.loads(out)
     assert report["state"] == "finished" and set(report["vms"]) == set(old)
+    assert all(v["rto_s"] >= v["rebuild_s"] > 0 and v["data_loss_s"] > 0 for v in report["vms"].values()), report["vms"]
     assert report["configured"][ticket_id]["state"] == "active", report["configured"]
 
     operator = engine(db, "yunwei-he")
