@@ -154,24 +154,36 @@ def activate_cmd(app: AppContext, cloud: str | None, run_id: int | None, reason:
     if plan.moves and not yes and not click.confirm(f"rebuild {len(plan.moves)} VMs in {plan.centre} from their replicas?", err=True):
         raise click.exceptions.Exit(1)
 
+    done = activation.activate(run.id, on_outcome=_said(fmt))
+    _report(ctx, done, fmt, skip_configure=skip_configure, what="rebuilt", where=f"in {plan.centre}",
+            columns=("vm", "from", "to", "server", "taken_at", "data_loss_s", "rto_s", "rebuild_s"))
+
+
+def _said(fmt: str) -> Any:
+    """Each VM's outcome on stderr as it ends (tables only: JSON/YAML output is the result alone)."""
     def said(outcome: Any) -> None:
         if fmt == "table":
             click.echo(f"{'ok    ' if outcome.ok else 'FAILED'} {outcome.move.vm.name} ({outcome.move.group}): {outcome.detail}", err=True)
+    return said
 
-    done = activation.activate(run.id, on_outcome=said)
+
+def _report(ctx: Any, done: Any, fmt: str, *, skip_configure: bool, what: str, where: str, columns: tuple[str, ...],
+            left: bool = False) -> None:
+    """What an activation or a return did, once carried out: the tickets' roles applied to the VMs at their
+    new servers (unless ``--skip-configure``), the per-VM report, the hooks; exit 1 when a move, a hook, a
+    configure failed or something was ``left`` behind, exit 3 when nothing moved and VMs were held."""
     configured = {} if skip_configure else _configure(ctx, sorted({r["ticket"] for r in done.reports.values()}), fmt)
     data = {**done.as_dict(), "configured": configured}
     if fmt == "table":
         rows = [{"vm": name, **report} for name, report in sorted(data["vms"].items())]
-        emit(rows, fmt, columns=("vm", "from", "to", "server", "taken_at", "data_loss_s", "rto_s", "rebuild_s"),
-             title=f"run {done.run.run_id} {done.run.state}: {len(rows)} rebuilt in {plan.centre}", empty="nothing rebuilt")
+        emit(rows, fmt, columns=columns, title=f"run {done.run.run_id} {done.run.state}: {len(rows)} {what} {where}", empty=f"nothing {what}")
         for group, hook in done.run.hooks.items():
             click.echo(f"hook of {group}: {'ok' if hook.ok else 'FAILED'}: {hook.detail}", err=True)
         if skip_configure and rows:
-            click.echo("--skip-configure: the tickets' Ansible roles were not applied to the rebuilt VMs (govcloud configure TICKET)", err=True)
+            click.echo(f"--skip-configure: the tickets' Ansible roles were not applied to the {what} VMs (govcloud configure TICKET)", err=True)
     else:
         emit(data, fmt)
-    if done.run.failed or any(not h.ok for h in done.run.hooks.values()) or any(c["state"] != "active" for c in configured.values()):
+    if done.run.failed or left or done.run.hooks_failed or any(c["state"] != "active" for c in configured.values()):
         raise click.exceptions.Exit(EXIT_FAILED)
     if not done.run.moved and done.run.plan.held:
         raise click.exceptions.Exit(EXIT_NOTHING_REBUILT)
@@ -248,25 +260,6 @@ def return_cmd(app: AppContext, cloud: str, dry_run: bool, yes: bool, timeout: f
     if plan.moves and not yes and not click.confirm(f"return {len(plan.moves)} VMs from {plan.centre} to Guangzhou?", err=True):
         raise click.exceptions.Exit(1)
 
-    def said(outcome: Any) -> None:
-        if fmt == "table":
-            click.echo(f"{'ok    ' if outcome.ok else 'FAILED'} {outcome.move.vm.name} ({outcome.move.group}): {outcome.detail}", err=True)
-
-    done = back.run(cloud, on_outcome=said)
-    configured = {} if skip_configure else _configure(ctx, sorted({r["ticket"] for r in done.reports.values()}), fmt)
-    data = {**done.as_dict(), "configured": configured}
-    if fmt == "table":
-        rows = [{"vm": name, **report} for name, report in sorted(data["vms"].items())]
-        emit(rows, fmt, columns=("vm", "from", "to", "zone", "server", "dr_server", "downtime_s", "left"),
-             title=f"run {done.run.run_id} {done.run.state}: {len(rows)} returned from {plan.centre}", empty="nothing returned")
-        for group, hook in done.run.hooks.items():
-            click.echo(f"hook of {group}: {'ok' if hook.ok else 'FAILED'}: {hook.detail}", err=True)
-        if skip_configure and rows:
-            click.echo("--skip-configure: the tickets' Ansible roles were not applied to the returned VMs (govcloud configure TICKET)", err=True)
-    else:
-        emit(data, fmt)
-    if (done.run.failed or done.left or any(not h.ok for h in done.run.hooks.values())
-            or any(c["state"] != "active" for c in configured.values())):
-        raise click.exceptions.Exit(EXIT_FAILED)
-    if not done.run.moved and done.run.plan.held:
-        raise click.exceptions.Exit(EXIT_NOTHING_REBUILT)
+    done = back.run(cloud, on_outcome=_said(fmt))
+    _report(ctx, done, fmt, skip_configure=skip_configure, what="returned", where=f"from {plan.centre}",
+            columns=("vm", "from", "to", "zone", "server", "dr_server", "downtime_s", "left"), left=bool(done.left))
