@@ -67,9 +67,9 @@ class StoreReads:
 
     ``vms``, ``ledger`` and ``tickets`` are the three GROUP BYs that cost nearly all of a scrape's store
     time at 100k VMs; between two scrapes of a running daemon they seldom change (heartbeats and health
-    rows do). Where the store keeps table versions (SQLite, migration 0009) and a table's version in this
-    scrape's snapshot is the one an aggregate was read at, the aggregate is reused (``get``). Where the
-    triggers also keep the groups (0013), a changed table costs only the groups its writes changed
+    rows do). Where the store keeps table versions (SQLite, migration 0009; PostgreSQL, 0014) and a table's
+    version in this scrape's snapshot is the one an aggregate was read at, the aggregate is reused (``get``).
+    Where the triggers also keep the groups (0013, 0014), a changed table costs only the groups its writes changed
     (``follow``): the previous rows are patched, and the unchanged ones stay the same objects, which makes
     the families' comparison with the previous scrape cheap (``blocks.py``).
     """

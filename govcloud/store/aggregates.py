@@ -55,16 +55,21 @@ def snapshot(store: Store) -> Iterator[sa.Connection]:
 VERSIONED = ("vms", "ledger", "tickets")
 _TRIGGERS = tuple(f"{table}_version_{event}" for table in VERSIONED for event in ("insert", "update", "delete"))
 GROUPED = ("vms", "ledger")
+"""The tables whose triggers also keep their aggregates group by group (migrations 0013, 0014)."""
 LOG_LENGTH = 1024
-"""Slots of ``version_log``'s ring per table (migration 0013)."""
-"""The tables whose triggers also keep their aggregates group by group (migration 0013)."""
+"""Slots of ``version_log``'s ring per table (migrations 0013, 0014)."""
+_APPLY = "pending_tables_apply"
+"""PostgreSQL's deferred trigger that applies what the others staged, at commit (0014): without it no
+version would ever move, so it must be there and enabled like the nine."""
 
 
 @dataclass(frozen=True)
 class TableVersion:
     """A table's state as ``table_versions`` records it: ``version`` is random at every write (0009), ``seq``
     counts the writes and ``groups`` says whether its triggers keep its groups (0013: ``vm_groups``,
-    ``ledger_*_groups``, each group stamped with the ``seq`` of the write that last changed it)."""
+    ``ledger_*_groups``, each group stamped with the ``seq`` of the write that last changed it). SQLite
+    counts each row written; PostgreSQL each writing transaction, at its commit (0014), so that ``seq`` is
+    committed in order there too."""
 
     version: int
     seq: int
@@ -72,34 +77,62 @@ class TableVersion:
 
 
 def table_versions(conn: sa.Connection) -> dict[str, TableVersion] | None:
-    """The versions of ``vms``, ``ledger`` and ``tickets`` in ``conn``'s snapshot (migration 0009): a
-    version that did not change means the table did not. None where they are not kept (PostgreSQL), or
-    when any of the nine triggers is missing — a later migration that rebuilds one of these tables drops
-    its triggers with it, and an unchanged version must never stand for a changed table. A table's groups
-    are trusted only while each of its triggers still writes them (a trigger recreated without them would
-    leave them stale)."""
-    if conn.dialect.name != "sqlite":
+    """The versions of ``vms``, ``ledger`` and ``tickets`` in ``conn``'s snapshot (migrations 0009, 0014): a
+    version that did not change means the table did not. None where they are not kept (another database,
+    PostgreSQL before 0014), or when any of the nine triggers is missing (or, PostgreSQL, disabled) — a later
+    migration that rebuilds one of these tables drops its triggers with it, and an unchanged version must
+    never stand for a changed table. A table's groups are trusted only while each of its triggers still
+    writes them (a trigger recreated without them would leave them stale)."""
+    triggers: dict[str, bool] | None
+    if conn.dialect.name == "sqlite":
+        triggers = _sqlite_triggers(conn)
+    elif conn.dialect.name == "postgresql":
+        triggers = _postgresql_triggers(conn)
+    else:
         return None
-    names = ", ".join(f"'{name}'" for name in _TRIGGERS)
-    triggers = {str(name): "_groups" in str(sql) for name, sql in
-                conn.exec_driver_sql(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})")}
-    if len(triggers) != len(_TRIGGERS):
+    if triggers is None or len(triggers) != len(_TRIGGERS):
         return None
     grouped = {table for table in GROUPED if all(triggers[f"{table}_version_{event}"] for event in ("insert", "update", "delete"))}
-    columns = "name, version, seq" if grouped else "name, version, 0"  # no seq column before 0013
+    # no seq column on SQLite before 0013 (PostgreSQL's table comes with it)
+    columns = "name, version, seq" if grouped or conn.dialect.name != "sqlite" else "name, version, 0"
     versions = {str(name): TableVersion(int(version), int(seq), str(name) in grouped)
                 for name, version, seq in conn.exec_driver_sql(f"SELECT {columns} FROM table_versions")}
     return versions if set(versions) == set(VERSIONED) else None
 
 
+def _sqlite_triggers(conn: sa.Connection) -> dict[str, bool]:
+    """Each of the nine triggers found → whether it keeps groups."""
+    names = ", ".join(f"'{name}'" for name in _TRIGGERS)
+    return {str(name): "_groups" in str(sql) for name, sql in
+            conn.exec_driver_sql(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})")}
+
+
+def _postgresql_triggers(conn: sa.Connection) -> dict[str, bool] | None:
+    """Each of the nine triggers found enabled on its table → whether its function stages groups; None
+    without the enabled trigger that applies them at commit (0014)."""
+    names = ", ".join(f"'{name}'" for name in (*_TRIGGERS, _APPLY))
+    found = conn.exec_driver_sql(
+        "SELECT c.relname, t.tgname, p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')"
+        f" AND pg_table_is_visible(c.oid) AND t.tgname IN ({names})").all()
+    if not any(table == "pending_tables" and name == _APPLY for table, name, _ in found):
+        return None
+    return {str(name): "_groups" in str(source) for table, name, source in found if str(name).startswith(f"{table}_version_")}
+
+
 def descends(conn: sa.Connection, table: str, seen: TableVersion) -> bool:
     """Whether ``conn``'s database went through the state of ``table`` that was read at ``seen``: its
     write ``seen.seq`` is in ``version_log`` with the same random version. Only then are the groups
-    stamped after ``seen.seq`` all that changed since (a store restored from a backup, or another file,
-    may count more writes along another history)."""
-    found = conn.exec_driver_sql("SELECT 1 FROM version_log WHERE name = ? AND slot = ? AND seq = ? AND version = ?",
+    stamped after ``seen.seq`` all that changed since (a store restored from a backup, or another
+    database, may count more writes along another history)."""
+    found = conn.exec_driver_sql(_marks(conn, "SELECT 1 FROM version_log WHERE name = ? AND slot = ? AND seq = ? AND version = ?"),
                                  (table, seen.seq % LOG_LENGTH, seen.seq, seen.version)).first()
     return found is not None
+
+
+def _marks(conn: sa.Connection, sql: str) -> str:
+    """``sql`` written with sqlite3's ``?`` parameters, in the driver's own style (psycopg2: ``%s``)."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 def driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -210,10 +243,13 @@ _SUMS = "instances, vcpus, ram_mb, disk_gb"
 
 
 def _raw(conn: sa.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of a SQLite-only query as the driver's tuples (see ``driver_rows``)."""
+    """Rows of a query on the group tables (written for both databases, ``?`` parameters) as the driver's
+    tuples (see ``driver_rows``). PostgreSQL's group keys are in the C collation (0014): sorted as Python
+    sorts them."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     cursor = dbapi.cursor()
+    sql = _marks(conn, sql)
     try:
         cursor.execute(sql, params)
         return list(cursor.fetchall())

@@ -5,7 +5,7 @@ shipped alert rules) scrapes a MetricsServer over a populated store: ``up`` is 1
 arrive with the values the store holds, every rule loads and evaluates without error, the down centre
 of the sample store raises ``GovcloudCentreDown`` (pending: it waits its ``for:``), and every query of
 the Grafana dashboard is valid PromQL. The same store on PostgreSQL gives the same numbers as on SQLite
-(the duration SQL is dialect-specific).
+(the duration SQL is dialect-specific), also after the same writes, which both follow group by group.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from govcloud.exporter import MetricsServer, exposition
 from govcloud.settings import ExporterSettings
 from govcloud.store import Store
 from tests.support.exporter import REPO, populate, random_write, registry_for, sample_state
+from tests.support.groups import counting
 from tests.support.postgres import create_database
 
 pytestmark = pytest.mark.integration
@@ -150,7 +151,7 @@ def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
             for s in f.samples if s.name != "govcloud_exporter_scrape_duration_seconds"}
 
 
-def test_postgresql_and_sqlite_stores_give_the_same_numbers(postgres_url: str, tmp_path: Path) -> None:
+def test_postgresql_and_sqlite_stores_give_the_same_numbers(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sqlite = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
     pg = Store.open(create_database(postgres_url, "exporter_same"))
     populate(sqlite)
@@ -162,15 +163,19 @@ def test_postgresql_and_sqlite_stores_give_the_same_numbers(postgres_url: str, t
     assert not differ
     assert post[("govcloud_exporter_store_up", ())] == 1
     assert post[("govcloud_ticket_configuration_seconds_count", (("kind", "create"),))] == 1
-    # the same writes between two scrapes: SQLite follows the changed groups (migration 0013), PostgreSQL
-    # reads everything again; both scrapes must equal a fresh collector's
+    # the same writes between two scrapes: both follow the changed groups (migrations 0013 and 0014: no
+    # GROUP BY over vms or ledger again); both scrapes must equal a fresh collector's
     lite_registry, post_registry = registry_for(sqlite, state), registry_for(pg, state)
     exposition(lite_registry), exposition(post_registry)
     for store in (sqlite, pg):
         with store.transaction() as conn:
             for n in range(12):
                 random_write(conn, random.Random(n), n)
-    lite, post = samples(exposition(lite_registry)), samples(exposition(post_registry))
+    ran = counting(monkeypatch, ("vm_counts", "tenant_usage", "vm_count_changes", "usage_changes"))
+    lite = samples(exposition(lite_registry))
+    assert ran == {"vm_count_changes": 1, "usage_changes": 1}
+    post = samples(exposition(post_registry))
+    assert ran == {"vm_count_changes": 2, "usage_changes": 2}
     assert lite.keys() == post.keys() == samples(exposition(registry_for(pg, state))).keys()
     assert not {k: (lite[k], post[k]) for k in lite if not math.isclose(lite[k], post[k], rel_tol=1e-9, abs_tol=0.01)}
     assert lite == samples(exposition(registry_for(sqlite, state)))

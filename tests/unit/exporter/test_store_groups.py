@@ -4,79 +4,35 @@ equal a full recomputation, whatever the writes between two scrapes (issue 16).
 Random sequences of VM inserts, status changes, moves between centres and tenants, deletes, bulk
 updates, and ledger reservations, commits, releases, moves and edits; after each round the scrape that
 reads only the changed groups (``StoreReads.follow``) and builds only the changed blocks
-(``blocks.Blocked``) is compared with GROUP BYs over the tables themselves and a build from scratch.
+(``blocks.Blocked``) is compared with GROUP BYs over the tables themselves and a build from scratch
+(``tests/support/groups.py``; the same on PostgreSQL: ``tests/integration/test_store_groups_postgresql.py``).
 """
 
 from __future__ import annotations
 
 import importlib
-import random
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from govcloud.exporter import metrics
-from govcloud.exporter.families import Family, Gauge
-from govcloud.exporter.metrics import ScrapeCache, StoreReads, read_facts
-from govcloud.settings import ExporterSettings
 from govcloud.store import Store, aggregates
-from tests.support.exporter import NOW, populate, random_write, sample_state
-
-TODAY = NOW.date()
-
-
-GROUP_BY = (aggregates.vm_counts, aggregates.tenant_usage, aggregates.centre_allocation)
-"""The readers themselves (the test counts the scrape's calls through the module)."""
-
-
-def full(store: Store) -> tuple[list[Any], list[Any], list[Any]]:
-    """VM counts, tenant usage and centre allocation by GROUP BY over ``vms`` and ``ledger`` themselves."""
-    vm_counts, tenant_usage, centre_allocation = GROUP_BY
-    with aggregates.snapshot(store) as conn:
-        return (list(vm_counts(conn)), list(tenant_usage(conn)), centre_allocation(conn))
+from tests.support.exporter import populate
+from tests.support.groups import counting, follow_random_writes, full
 
 
 @pytest.fixture
 def ran(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How often the scrape read each aggregate in full, and each one's changed groups."""
-    counts: Counter[str] = Counter()
-    for name in ("tenant_usage", "vm_counts", "vm_count_changes", "usage_changes"):
-        real = getattr(aggregates, name)
-
-        def counting(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
-            counts[_name] += 1
-            return _real(*args, **kwargs)
-
-        monkeypatch.setattr(metrics.aggregates, name, counting)
-    return counts
-
-
-def series(families: list[Family], name: str) -> list[Any]:
-    found = [f for f in families if f.spec.name == name]
-    assert len(found) == 1 and isinstance(found[0], Gauge)
-    return list(found[0].every_row())
+    return counting(monkeypatch, ("tenant_usage", "vm_counts", "vm_count_changes", "usage_changes"))
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_following_the_changed_groups_equals_a_full_recomputation(seed: int, tmp_path: Path, ran: Counter[str]) -> None:
-    rng = random.Random(seed)
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
     populate(store)
-    reads, cache, state = StoreReads(), ScrapeCache(block=2), sample_state()
-    for round_ in range(25):
-        with store.transaction() as conn:
-            for n in range(rng.choice([0, 1, 1, 2, 5])):
-                random_write(conn, rng, round_ * 10 + n)
-        found = read_facts(store, today=TODAY, warning_days=14, reads=reads)
-        vms, usage, allocation = full(store)
-        assert (list(found.vms), list(found.usage), found.allocation) == (vms, usage, allocation)
-        built = cache.build(found, state, now=NOW, settings=ExporterSettings(), warning_days=14)
-        scratch = metrics.vm_families(vms) + metrics.usage_families(usage)
-        for name in ("govcloud_vms", "govcloud_quota_used", "govcloud_quota_reserved"):
-            assert series(built, name) == series(scratch, name), (round_, name)
+    follow_random_writes(store, seed)
     assert ran["vm_counts"] == ran["tenant_usage"] == 1  # the first scrape; then only the changed groups
     assert ran["vm_count_changes"] > 5 and ran["usage_changes"] > 5
 
