@@ -178,10 +178,10 @@ def read_facts(store: Store, *, today: datetime.date, warning_days: int, reads: 
             waiting=aggregates.waiting_for_failover(conn, MOVABLE),
             audit_head=head[0] if (head := head_row(conn)) is not None else None,
             recovery=runs.recovery_facts(conn),
-            away=reads.get("away", None if versions is None else (versions["tickets"], versions["vms"], runs.moved_stamp(conn)),
+            away=reads.get("away", None if versions is None else (versions["tickets"], aggregates.places(versions), runs.moved_stamp(conn)),
                            lambda: runs.away_from_home(conn, MOVABLE)),
             readiness=readiness.ReadinessFacts(
-                vms=reads.get("dr_vms", None if versions is None else (versions["tickets"], versions["vms"]),
+                vms=reads.get("dr_vms", None if versions is None else (versions["tickets"], aggregates.places(versions)),
                               lambda: readiness.dr_vm_rows(conn, reads.get("dr_tickets", version("tickets"),
                                                                            lambda: readiness.dr_tickets(conn, MOVABLE)))),
                 newest=reads.get("newest_replicas", readiness.replicas_version(conn), lambda: readiness.newest_ready(conn)),

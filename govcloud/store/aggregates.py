@@ -82,8 +82,9 @@ def table_versions(conn: sa.Connection) -> dict[str, TableVersion] | None:
     PostgreSQL before 0014), or when any of the nine triggers is missing (or, PostgreSQL, disabled) — a later
     migration that rebuilds one of these tables drops its triggers with it, and an unchanged version must
     never stand for a changed table. A table's groups are trusted only while each of its triggers still
-    writes them (a trigger recreated without them would leave them stale)."""
-    triggers: dict[str, bool] | None
+    writes them (a trigger recreated without them would leave them stale). PostgreSQL also versions
+    ``PLACES`` (see ``places``), given only while the three ``vms`` triggers keep it."""
+    triggers: dict[str, str] | None
     if conn.dialect.name == "sqlite":
         triggers = _sqlite_triggers(conn)
     elif conn.dialect.name == "postgresql":
@@ -92,24 +93,41 @@ def table_versions(conn: sa.Connection) -> dict[str, TableVersion] | None:
         return None
     if triggers is None or len(triggers) != len(_TRIGGERS):
         return None
-    grouped = {table for table in GROUPED if all(triggers[f"{table}_version_{event}"] for event in ("insert", "update", "delete"))}
+
+    def kept_by_all(table: str, mark: str) -> bool:
+        return all(mark in triggers[f"{table}_version_{event}"] for event in ("insert", "update", "delete"))
+
+    grouped = {table for table in GROUPED if kept_by_all(table, "_groups")}
     # no seq column on SQLite before 0013 (PostgreSQL's table comes with it)
     columns = "name, version, seq" if grouped or conn.dialect.name != "sqlite" else "name, version, 0"
     versions = {str(name): TableVersion(int(version), int(seq), str(name) in grouped)
                 for name, version, seq in conn.exec_driver_sql(f"SELECT {columns} FROM table_versions")}
-    return versions if set(versions) == set(VERSIONED) else None
+    if not kept_by_all("vms", PLACES):
+        versions.pop(PLACES, None)
+    return versions if set(VERSIONED) <= set(versions) else None
 
 
-def _sqlite_triggers(conn: sa.Connection) -> dict[str, bool]:
-    """Each of the nine triggers found → whether it keeps groups."""
+PLACES = "vm_places"
+"""PostgreSQL (0014): a version of what the VM rows say besides their status — which VMs exist, their names,
+tenants, systems, places and sizes — that the reconciler's status, address and fault writes leave alone."""
+
+
+def places(versions: dict[str, TableVersion]) -> TableVersion:
+    """The version to key a read of VM rows on that reads only their key, name, tenant, system, cloud, centre
+    and sizes: ``PLACES`` where it is kept, else the whole table's."""
+    return versions.get(PLACES, versions["vms"])
+
+
+def _sqlite_triggers(conn: sa.Connection) -> dict[str, str]:
+    """Each of the nine triggers found → its SQL."""
     names = ", ".join(f"'{name}'" for name in _TRIGGERS)
-    return {str(name): "_groups" in str(sql) for name, sql in
+    return {str(name): str(sql) for name, sql in
             conn.exec_driver_sql(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})")}
 
 
-def _postgresql_triggers(conn: sa.Connection) -> dict[str, bool] | None:
-    """Each of the nine triggers found enabled on its table → whether its function stages groups; None
-    without the enabled trigger that applies them at commit (0014)."""
+def _postgresql_triggers(conn: sa.Connection) -> dict[str, str] | None:
+    """Each of the nine triggers found enabled on its table → its function's source; None without the
+    enabled trigger that applies what they stage at commit (0014)."""
     names = ", ".join(f"'{name}'" for name in (*_TRIGGERS, _APPLY))
     found = conn.exec_driver_sql(
         "SELECT c.relname, t.tgname, p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
@@ -117,7 +135,7 @@ def _postgresql_triggers(conn: sa.Connection) -> dict[str, bool] | None:
         f" AND pg_table_is_visible(c.oid) AND t.tgname IN ({names})").all()
     if not any(table == "pending_tables" and name == _APPLY for table, name, _ in found):
         return None
-    return {str(name): "_groups" in str(source) for table, name, source in found if str(name).startswith(f"{table}_version_")}
+    return {str(name): str(source) for table, name, source in found if str(name).startswith(f"{table}_version_")}
 
 
 def descends(conn: sa.Connection, table: str, seen: TableVersion) -> bool:

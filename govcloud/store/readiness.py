@@ -35,14 +35,16 @@ def dr_tickets(conn: sa.Connection, states: Sequence[str]) -> frozenset[str]:
 
 
 def dr_vm_rows(conn: sa.Connection, chosen: Iterable[str]) -> list[DrVmFact]:
-    """The VM rows of the tickets ``chosen`` (``dr_tickets``), by ticket and index: index lookups, a few
-    hundred tickets per query."""
+    """The VM rows of the tickets ``chosen`` (``dr_tickets``), by ticket and index: on SQLite index lookups,
+    a few hundred tickets per query; on PostgreSQL one query, whose plan for thousands of tickets is one
+    scan of ``vms`` (four queries of 500 were four scans: 120 ms at 100k VMs, issue 16)."""
     ids = sorted(chosen)
     found: list[DrVmFact] = []
     columns = (vms.c.ticket, vms.c.idx, vms.c.name, vms.c.tenant, vms.c.system, vms.c.cloud, vms.c.centre, vms.c.vcpus, vms.c.ram_mb,
                vms.c.disk_gb)
-    for start in range(0, len(ids), 500):
-        query = sa.select(*columns).where(vms.c.ticket.in_(ids[start:start + 500])).order_by(vms.c.ticket, vms.c.idx)
+    step = max(len(ids), 1) if conn.dialect.name == "postgresql" else 500
+    for start in range(0, len(ids), step):
+        query = sa.select(*columns).where(vms.c.ticket.in_(ids[start:start + step])).order_by(vms.c.ticket, vms.c.idx)
         found += map(DrVmFact._make, aggregates.driver_rows(conn, query))  # the driver's tuples: thousands of rows per read
     return found
 

@@ -79,7 +79,35 @@ def test_the_versions_count_transactions_and_stay_put_without_a_write(store: Sto
     assert after is not None
     assert after["vms"].seq == before["vms"].seq + 1 and after["vms"].version != before["vms"].version
     assert after["ledger"] == before["ledger"] and after["tickets"] == before["tickets"]
+    assert after[aggregates.PLACES] == before[aggregates.PLACES]  # status and address only
     assert pending == 0
+
+
+@pytest.mark.parametrize(("sql", "moved"), [
+    ("UPDATE vms SET status = 'ERROR', address = '10.9.9.9', updated_at = 'now', fault = 'x'", False),
+    ("UPDATE vms SET server_id = 'srv-1' WHERE ticket = 't-a'", False),
+    ("UPDATE vms SET centre = 'sg-dr' WHERE ticket = 't-a' AND idx = 1", True),
+    ("UPDATE vms SET vcpus = vcpus + 1, status = 'BUILD' WHERE ticket = 't-b'", True),
+    ("UPDATE vms SET idx = idx + 10 WHERE ticket = 't-a'", True),
+    ("DELETE FROM vms WHERE ticket = 't-b'", True),
+    ("INSERT INTO vms (ticket, idx, name, tenant, system, cloud, region, centre, zone, vcpus, ram_mb, disk_gb, status, updated_at)"
+     " VALUES ('t-n', 1, 'n-1', 'gd-a', 's', 'gd-prov', 'gd-gz', 'gz-main', 'gz-main', 1, 1, 1, 'ACTIVE', 'x')", True),
+])
+def test_vm_rows_read_for_their_places_are_read_again_only_when_those_moved(sql: str, moved: bool, store: Store,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DR VMs and the VMs away from home read the VM rows' names, places and sizes, never their status:
+    they are read again after a write that changed those (``vm_places``), not after the reconciler's."""
+    counts: Counter[str] = Counter()
+    for module, name in ((metrics.readiness, "dr_vm_rows"), (metrics.runs, "away_from_home")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: counts.update([_name]) or _real(*a, **k))
+    reads = StoreReads()
+    scrape(store, reads)
+    with store.transaction() as conn:
+        conn.execute(sa.text(sql))
+    found = scrape(store, reads)
+    assert counts == ({"dr_vm_rows": 2, "away_from_home": 2} if moved else {"dr_vm_rows": 1, "away_from_home": 1})
+    assert found == read_facts(store, today=TODAY, warning_days=14)
 
 
 def test_a_bulk_insert_and_a_delete_leave_zero_groups_that_are_not_shown(store: Store) -> None:
@@ -235,3 +263,14 @@ def test_the_migration_counts_what_is_stored_and_comes_back_down(postgres_url: s
 def test_the_reader_knows_the_rings_length() -> None:
     migration = importlib.import_module("govcloud.store.migrations.versions.0014_postgresql_groups")
     assert migration.LOG_LENGTH == aggregates.LOG_LENGTH
+
+
+def test_the_dr_vms_of_thousands_of_tickets_are_one_query(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL each query of a few hundred tickets was a scan of ``vms`` (the planner's choice at that
+    many keys): one query for all of them is one scan."""
+    from govcloud.store import readiness
+
+    ran = counting(monkeypatch, ("driver_rows",))
+    with aggregates.snapshot(store) as conn:
+        found = readiness.dr_vm_rows(conn, ["t-a", "t-b", *(f"none-{n}" for n in range(1500))])
+    assert ran["driver_rows"] == 1 and [(vm.ticket, vm.idx) for vm in found] == [("t-a", 1), ("t-a", 2), ("t-b", 1)]

@@ -29,6 +29,11 @@ sees ``seq`` S sees every group stamped up to S and none after — the exporter'
 both backends (``store/aggregates.py``). Writers of one table wait for each other only during their
 commits (one WAL flush), not during their transactions.
 
+A fourth version, ``vm_places`` (no table of its own), moves only when VMs come or go or one changes its
+name, tenant, system, place or size (``PLACED``): the exporter's reads of DR VMs and of VMs away from home
+read nothing else of the VM rows, and the reconciler's writes of status, address and fault (the usual
+change) leave it alone, so those reads are not repeated after them (``aggregates.places``).
+
 One ``seq`` per transaction and table (SQLite counts rows). A writer at REPEATABLE READ or SERIALIZABLE
 that commits after another writer of the same table fails with a serialization error (the version row
 changed under it): govcloud's writers use READ COMMITTED. ``SET CONSTRAINTS ... IMMEDIATE`` would apply the
@@ -73,7 +78,7 @@ def _create_tables() -> None:
     op.execute("CREATE TABLE table_versions (name VARCHAR(32) PRIMARY KEY, version BIGINT NOT NULL, seq BIGINT NOT NULL DEFAULT 0)")
     op.execute("CREATE TABLE version_log (name VARCHAR(32) NOT NULL, slot INTEGER NOT NULL, seq BIGINT NOT NULL,"
                " version BIGINT NOT NULL, PRIMARY KEY (name, slot))")
-    for table in TABLES:
+    for table in (*TABLES, "vm_places"):
         op.execute(f"INSERT INTO table_versions (name, version) VALUES ('{table}', {_RANDOM})")
     op.execute("INSERT INTO version_log (name, slot, seq, version) SELECT name, 0, seq, version FROM table_versions")
     for group, (staging, keys, counts) in GROUPS.items():
@@ -120,12 +125,26 @@ def _stage(staging: str, keys: tuple[str, ...], counts: tuple[str, ...], where: 
     return "\n".join(f"    IF TG_OP = '{event}' THEN {body} END IF;" for event, body in bodies.items())
 
 
+PLACED = ("name", "tenant", "system", "cloud", "centre", "vcpus", "ram_mb", "disk_gb")
+"""The VM columns besides the key that the readers keyed on ``vm_places`` read (``readiness.dr_vm_rows``,
+``runs.away_from_home``): a write that changes none of them (status, address, server id, fault, time: what
+the reconciler writes all day) leaves that version alone."""
+_PAIRED = " AND ".join(f"o.{key} = n.{key}" for key in ("ticket", "idx"))
+_NOTE_PLACES = "INSERT INTO pending_tables (xid, name) VALUES (pg_current_xact_id(), 'vm_places') ON CONFLICT DO NOTHING;"
+_PLACES = (f"    IF TG_OP <> 'UPDATE' THEN {_NOTE_PLACES}\n"
+           f"    ELSIF EXISTS (SELECT 1 FROM new_rows n LEFT JOIN old_rows o ON {_PAIRED} WHERE o.ticket IS NULL"
+           f" OR ({', '.join(f'n.{c}' for c in PLACED)}) IS DISTINCT FROM ({', '.join(f'o.{c}' for c in PLACED)})) THEN {_NOTE_PLACES}\n"
+           "    END IF;")
+"""Note ``vm_places`` (a version without a table of its own) when VMs came or went, or one changed a column
+of ``PLACED`` (an UPDATE's rows paired by key: a new row without an old one of its key moved its key)."""
+
+
 def _stage_function(table: str) -> str:
     """The statement trigger function of ``table``: stage its group deltas, note the table (at most once per
     transaction), nothing when the statement changed no row."""
     stages = ""
     if table == "vms":
-        stages = _stage("pending_vm_groups", VM_KEYS, ("n",))
+        stages = _stage("pending_vm_groups", VM_KEYS, ("n",)) + "\n" + _PLACES
     elif table == "ledger":
         stages = (_stage("pending_ledger_tenant_groups", TENANT_KEYS, ("lines", *SUMS), "kind = 'vm'") + "\n"
                   + _stage("pending_ledger_centre_groups", CENTRE_KEYS, ("lines", *SUMS)))
