@@ -67,3 +67,21 @@ def test_an_insert_or_replace_leaves_the_replaced_rows_group(tmp_path: Path) -> 
 def test_the_reader_knows_the_rings_length() -> None:
     migration = importlib.import_module("govcloud.store.migrations.versions.0013_aggregate_groups")
     assert migration.LOG_LENGTH == aggregates.LOG_LENGTH
+
+
+def test_0014_comes_back_down_to_0013_s_triggers(tmp_path: Path) -> None:
+    """SQLite's part of 0014 is ``vm_places`` in the ``vms`` triggers: down, they are 0013's again (groups kept)."""
+    from alembic import command
+
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    populate(store)
+    with store.transaction() as conn:
+        command.downgrade(store._alembic(conn), "0013")
+    with aggregates.snapshot(store) as conn:
+        versions = aggregates.table_versions(conn)
+        sql = conn.exec_driver_sql("SELECT group_concat(sql) FROM sqlite_master WHERE name LIKE 'vms_version_%'").scalar()
+    assert versions is not None and aggregates.PLACES not in versions and versions["vms"].groups
+    assert "vm_places" not in sql
+    store.upgrade()
+    with aggregates.snapshot(store) as conn:
+        assert aggregates.PLACES in (aggregates.table_versions(conn) or {})

@@ -148,3 +148,30 @@ def test_without_its_triggers_a_table_is_always_read(store: Store, ran: Counter[
     _write(store, "UPDATE vms SET status = 'SHUTOFF' WHERE idx = 1")
     read_facts(store, today=TODAY, warning_days=14, reads=reads)
     assert ran["vm_counts"] == 2 and ran["tenant_usage"] == 2
+
+
+@pytest.mark.parametrize(("sql", "moved"), [
+    ("UPDATE vms SET status = 'ERROR', address = '10.9.9.9', updated_at = 'now', fault = 'x'", False),
+    ("UPDATE vms SET server_id = 'srv-1' WHERE ticket = 't-a'", False),
+    ("UPDATE vms SET centre = 'sg-dr' WHERE ticket = 't-a' AND idx = 1", True),
+    ("UPDATE vms SET vcpus = vcpus + 1, status = 'BUILD' WHERE ticket = 't-b'", True),
+    ("UPDATE vms SET idx = idx + 10 WHERE ticket = 't-a'", True),
+    ("DELETE FROM vms WHERE ticket = 't-b'", True),
+    ("INSERT INTO vms (ticket, idx, name, tenant, system, cloud, region, centre, zone, vcpus, ram_mb, disk_gb, status, updated_at)"
+     " VALUES ('t-n', 1, 'n-1', 'gd-a', 's', 'gd-prov', 'gd-gz', 'gz-main', 'gz-main', 1, 1, 1, 'ACTIVE', 'x')", True),
+])
+def test_vm_rows_read_for_their_places_are_read_again_only_when_those_moved(sql: str, moved: bool, store: Store,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DR VMs and the VMs away from home read the VM rows' names, places and sizes, never their status:
+    they are read again after a write that changed those (``vm_places``, migration 0014), not after the
+    reconciler's (the same on PostgreSQL: tests/integration/test_store_groups_postgresql.py)."""
+    counts: Counter[str] = Counter()
+    for module, name in ((metrics.readiness, "dr_vm_rows"), (metrics.runs, "away_from_home")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: counts.update([_name]) or _real(*a, **k))
+    reads = StoreReads()
+    read_facts(store, today=TODAY, warning_days=14, reads=reads)
+    _write(store, sql)
+    found = read_facts(store, today=TODAY, warning_days=14, reads=reads)
+    assert counts == ({"dr_vm_rows": 2, "away_from_home": 2} if moved else {"dr_vm_rows": 1, "away_from_home": 1})
+    assert found == fresh(store)

@@ -1,4 +1,5 @@
-"""PostgreSQL: the table versions (0009) and the exporter's groups (0013), kept at commit time.
+"""PostgreSQL: the table versions (0009) and the exporter's groups (0013), kept at commit time; on both
+databases a version of the VM rows' places (``vm_places``).
 
 On SQLite one writer at a time holds the database, so 0009 and 0013 count each row written as it is
 written. PostgreSQL runs writers concurrently (READ COMMITTED), which makes that unsound and slow:
@@ -30,9 +31,10 @@ both backends (``store/aggregates.py``). Writers of one table wait for each othe
 commits (one WAL flush), not during their transactions.
 
 A fourth version, ``vm_places`` (no table of its own), moves only when VMs come or go or one changes its
-name, tenant, system, place or size (``PLACED``): the exporter's reads of DR VMs and of VMs away from home
-read nothing else of the VM rows, and the reconciler's writes of status, address and fault (the usual
-change) leave it alone, so those reads are not repeated after them (``aggregates.places``).
+key, name, tenant, system, place or size (``PLACED``): the exporter's reads of DR VMs and of VMs away from
+home read nothing else of the VM rows, and the reconciler's writes of status, address and fault (the usual
+change) leave it alone, so those reads are not repeated after them (``aggregates.places``). SQLite gets it
+too: 0013's ``vms`` row triggers are recreated with one more statement.
 
 One ``seq`` per transaction and table (SQLite counts rows). A writer at REPEATABLE READ or SERIALIZABLE
 that commits after another writer of the same table fails with a serialization error (the version row
@@ -47,6 +49,8 @@ Revises: 0013
 """
 
 from __future__ import annotations
+
+import importlib
 
 from alembic import op
 
@@ -196,7 +200,26 @@ BEGIN
 END $$"""
 
 
+def _sqlite_places(upgrade: bool) -> None:
+    """SQLite: the same ``vm_places`` version, bumped by 0013's ``vms`` row triggers (recreated with one more
+    statement: every insert and delete, an update only when a column of ``PLACED`` or the key changed)."""
+    groups = importlib.import_module("govcloud.store.migrations.versions.0013_aggregate_groups")
+    moved = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in ("ticket", "idx", *PLACED))
+    bump = "UPDATE table_versions SET version = random(), seq = seq + 1 WHERE name = 'vm_places'"
+    extra = {"insert": f" {bump};", "delete": f" {bump};", "update": f" {bump} AND ({moved});"}
+    if upgrade:
+        op.execute("INSERT INTO table_versions (name, version, seq) VALUES ('vm_places', random(), 0)")
+    else:
+        op.execute("DELETE FROM table_versions WHERE name = 'vm_places'")
+    for event in ("insert", "update", "delete"):
+        body = groups.BODIES[("vms", event)] + (extra[event] if upgrade else "")
+        op.execute(f"DROP TRIGGER IF EXISTS vms_version_{event}")
+        op.execute(f"CREATE TRIGGER vms_version_{event} AFTER {event.upper()} ON vms BEGIN {body} END")
+
+
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_places(upgrade=True)
     if op.get_bind().dialect.name != "postgresql":
         return
     # no writer may commit between the groups' first count and the triggers that keep them
@@ -216,6 +239,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_places(upgrade=False)
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
