@@ -31,7 +31,8 @@ the desired state and serving scrapes would have, not the builder's. Printed: me
 5. the baseline: a bare ``SELECT cloud, centre, tenant, status, count(*) FROM vms GROUP BY …``.
 
 RSS is read after 1–3, as a daemon serving scrapes would have it, and again after 4 (whose ``Sample``
-objects the daemon never makes).
+objects the daemon never makes). Last, what keeping the versions and groups costs the writers
+(``writes``: one VM's status per transaction, four threads of them at once, three bulk updates).
 
 The latency histograms are counters the store keeps at each state change (``store/latency.py``); the
 bulk INSERTs bypass those moves, so the builder recounts them once with ``latency.rebuild``, as
@@ -55,6 +56,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -313,6 +315,46 @@ def measure(url: str, tenants: int, repeat: int) -> None:
           f"({cached * 1000:.0f} ms, data up to one refresh old)")
     print(f"RSS after the scrapes: {daemon_rss[0]:.0f} MB now, {daemon_rss[1]:.0f} MB peak; target < 200 MB: "
           f"{'met' if daemon_rss[1] < 200 else 'NOT met'} (peak after generate_latest too: {rss_mb()[1]:.0f} MB)")
+    writes(store)
+
+
+def writes(store: Store) -> None:
+    """The price on the writers of keeping the versions and groups (migrations 0009/0013 on SQLite, 0014 on
+    PostgreSQL), measured last (they change the store): a transaction that changes one VM's status (median
+    of 200), the same from 4 threads at once (transactions per second), and three bulk updates, each one
+    transaction: the status of one centre's VMs, every VM's ``updated_at``, every ledger line's state."""
+    with store.engine.connect() as conn:
+        keys = conn.execute(sa.select(t.vms.c.ticket, t.vms.c.idx).order_by(t.vms.c.ticket, t.vms.c.idx).limit(400)).all()
+        centre = conn.execute(sa.select(t.vms.c.centre).group_by(t.vms.c.centre).order_by(sa.func.count().desc()).limit(1)).scalar()
+
+    def one(i: int) -> float:
+        started = time.perf_counter()
+        with store.transaction() as conn:
+            conn.execute(t.vms.update().where(t.vms.c.ticket == keys[i % len(keys)][0], t.vms.c.idx == keys[i % len(keys)][1])
+                         .values(status="SHUTOFF" if i // len(keys) % 2 else "BUILD"))
+        return time.perf_counter() - started
+
+    single = statistics.median(one(i) for i in range(200))
+    started = time.perf_counter()
+    threads = [threading.Thread(target=lambda w=w: [one(200 + w * 100 + i) for i in range(100)]) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rate = 400 / (time.perf_counter() - started)
+
+    def bulk(statement: Any) -> float:
+        started = time.perf_counter()
+        with store.transaction() as conn:
+            conn.execute(statement)
+        return time.perf_counter() - started
+
+    spent = [bulk(t.vms.update().where(t.vms.c.centre == centre).values(status="SHUTOFF")),
+             bulk(t.vms.update().values(updated_at=iso(-1))),
+             bulk(t.ledger.update().values(state=sa.case((t.ledger.c.state == "reserved", "committed"), else_="reserved")))]
+    print(f"writers: one VM's status {single * 1000:.2f} ms per transaction; 4 threads at once {rate:.0f} transactions/s;"
+          f" one centre's VMs' status {spent[0]:.2f} s, every VM's updated_at {spent[1]:.2f} s, every ledger line's state {spent[2]:.2f} s;"
+          f" load average {os.getloadavg()[0]:.1f}")
 
 
 def change(store: Store, i: int, *, vm: bool = False, ledger: bool = False) -> None:
