@@ -23,12 +23,12 @@ So here each write only *stages* what it changed, and all of it is applied once 
   summed deltas to the group tables in key order stamped with the new ``seq``, and empties the staging.
 
 Every transaction takes these locks in one order (``table_versions`` ledger, the ledger's groups, tickets,
-vms, the VMs' groups), and only while committing, when it waits for nothing else: no deadlock. A table's
-``seq`` is bumped under its row lock, held until the commit is visible, so the next writer of that table
-reads the committed value: ``seq`` is committed in order, and a scrape (one REPEATABLE READ snapshot) that
-sees ``seq`` S sees every group stamped up to S and none after — the exporter's reader is the same on
-both backends (``store/aggregates.py``). Writers of one table wait for each other only during their
-commits (one WAL flush), not during their transactions.
+vm_places, vms, the VMs' groups, each table's ``version_log`` slot with it), and only while committing, when
+it waits for nothing else: no deadlock. A table's ``seq`` is bumped under its row lock, held until the
+commit is visible, so the next writer of that table reads the committed value: ``seq`` is committed in
+order, and a scrape (one REPEATABLE READ snapshot) that sees ``seq`` S sees every group stamped up to S and
+none after — the exporter's reader is the same on both backends (``store/aggregates.py``). Writers of one
+table wait for each other only during their commits (one WAL flush), not during their transactions.
 
 A fourth version, ``vm_places`` (no table of its own), moves only when VMs come or go or one changes its
 key, name, tenant, system, place or size (``PLACED``): the exporter's reads of DR VMs and of VMs away from
