@@ -310,6 +310,24 @@ class FailoverSettings:
     """Seconds without a heartbeat after which another process takes a run over and resumes it. A run whose
     owner is a dead process on this host is taken over at once."""
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FailoverSettings:
+        """The two bounds from ``GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD`` / ``_PER_HOST``: an operator sizes them
+        to the cloud (shared storage rebuilds fast, local disks slowly) without a release. A ValueError
+        names the variable and what it holds."""
+        return cls(parallel_per_cloud=positive_int(env, "GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD", cls.parallel_per_cloud),
+                   parallel_per_host=positive_int(env, "GOVCLOUD_FAILOVER_PARALLEL_PER_HOST", cls.parallel_per_host))
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """``env[name]`` as a whole number ≥ 1, or ``default`` when unset or empty."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name}={text!r}: expected a whole number of at least 1")
+    return int(text)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -366,6 +384,7 @@ class Settings:
             terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
                                         mirror=Path(env.get("GOVCLOUD_TF_MIRROR", str(TerraformSettings.mirror))),
                                         pg_conn_str=env.get("GOVCLOUD_TF_PG_CONN_STR", ""), environ=dict(env)),
+            failover=FailoverSettings.from_env(env),
         )
 
     @property
