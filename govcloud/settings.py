@@ -298,12 +298,14 @@ class ExporterSettings:
 class FailoverSettings:
     """How a recovery run (failover, and later migration and failback) carries out its moves (docs/failover.md)."""
 
-    parallel_per_cloud: int = 8
-    """Evacuations in flight at once in one cloud. nova's conductor and the target hosts' disks are the
-    limit; the engine's ``concurrency_per_cloud`` default, for the same control plane."""
-    parallel_per_host: int = 2
+    parallel_per_cloud: int = 16
+    """Evacuations in flight at once in one cloud. nova's API and conductor are the limit: the engine's
+    ``concurrency_per_cloud`` default, for the same control plane."""
+    parallel_per_host: int = 4
     """Evacuations in flight at once onto one target compute host: each rebuilds a VM there (image or
-    volume attach, libvirt define), and a host taking many at once slows all of them."""
+    volume attach, libvirt define), and a host taking many at once slows all of them. nova itself does
+    not bound rebuilds (``max_concurrent_builds`` covers new builds only); masakari's default is 3
+    threads per failed host. 4: a centre of four hosts or more takes the whole ``parallel_per_cloud``."""
     heartbeat_interval: float = 5.0
     """Seconds between two heartbeats of the process carrying out a run (recovery_runs.heartbeat_at)."""
     stale_after: float = 30.0

@@ -213,4 +213,4 @@ def test_a_malformed_variable_is_bad_input_naming_it_not_an_internal_error(name:
 def test_the_failover_bounds_come_from_the_environment() -> None:
     failover = Settings.from_env({"GOVCLOUD_FAILOVER_PARALLEL_PER_HOST": "6", "GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD": " 24 "}).failover
     assert (failover.parallel_per_host, failover.parallel_per_cloud) == (6, 24)
-    assert Settings.from_env({}).failover == dataclasses.replace(failover, parallel_per_host=2, parallel_per_cloud=8)
+    assert Settings.from_env({}).failover == dataclasses.replace(failover, parallel_per_host=4, parallel_per_cloud=16)
