@@ -22,7 +22,7 @@ import openstack.config
 from openstack import exceptions as os_exc
 
 from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, Network, OnboardResult, Server, ServerSpec, Tagged, TenantSpec
-from govcloud.drivers.server_watch import ServerWatch
+from govcloud.drivers.server_watch import ServerChanges
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -35,9 +35,12 @@ LOOKUP_TTL = 300.0
 """Seconds an image, network or flavor id found by name is reused (the daemon keeps its drivers for days:
 a flavor recreated under the same name is picked up within this time)."""
 SETTLED = ("ACTIVE", "SHUTOFF")
+"""Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
 ABANDONED_CHECK = 5.0
 """Seconds between looks at the evacuate action of a server that is still being evacuated."""
-"""Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
+EVACUATE_POLL = 0.5
+"""Seconds between two looks at a server being evacuated: its recovery time is what a disaster is measured by,
+and the look costs no request of its own (the endpoint's listing is shared by every evacuation in flight)."""
 
 
 def translate(exc: Exception, doing: str) -> Exception:
@@ -170,7 +173,7 @@ class OpenStackDriver:
         self._project_ids: dict[str, str] = {}
         self._ids: dict[tuple[str, ...], tuple[str, float]] = {}
         """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
-        self._watch: ServerWatch | None = None
+        self._watch: ServerChanges | None = None
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -517,11 +520,12 @@ class OpenStackDriver:
         return request
 
     @property
-    def watch(self) -> ServerWatch:
-        """The endpoint's shared server listing (``server_watch.py``): every evacuation in flight reads it."""
+    def watch(self) -> ServerChanges:
+        """The endpoint's shared listing of changed servers (``server_watch.py``): every evacuation in flight reads it."""
         with self._lock:
             if self._watch is None:
-                self._watch = ServerWatch(self._servers_since, lambda sid: _call(f"get server {sid}", lambda: self.admin.compute.get_server(sid)))
+                self._watch = ServerChanges(self._servers_since,
+                                            lambda sid: _call(f"get server {sid}", lambda: self.admin.compute.get_server(sid)))
             return self._watch
 
     def _servers_since(self, since: str | None) -> list[Any]:
@@ -533,10 +537,10 @@ class OpenStackDriver:
         is over: an ERROR server being evacuated keeps that status while it is rebuilt. A server still
         ``rebuilding`` on its old host is checked against its evacuate action now and then: nova's
         conductor can fail before the compute is asked (a placement error) and leave the task set forever."""
-        checked = asked = time.monotonic()
+        checked = started = time.monotonic()
         while True:
-            raw = self.watch.fresh(server.id, after=asked)  # paced by the watch: no sleep here
-            asked = time.monotonic()
+            # a listing asked for after the evacuation was sent, and at most one poll old: shared by every wait
+            raw = self.watch.fresh(server.id, after=max(started, time.monotonic() - EVACUATE_POLL))
             if raw.status == "DELETED":
                 raise PermanentError(f"evacuating {raw.name} to {host}: the server was deleted meanwhile")
             if raw.status == "ERROR" and raw.task_state is None:
@@ -550,6 +554,7 @@ class OpenStackDriver:
             if time.monotonic() >= deadline:
                 raise TemporaryError(f"evacuating {raw.name} to {host}: still {raw.status} on {raw.compute_host} "
                                      f"(task {raw.task_state}) at the deadline", delay=5)
+            time.sleep(EVACUATE_POLL)
 
     def _raise_if_abandoned(self, raw: Any, host: str, request: str) -> None:
         """An evacuation nova gave up on before any compute took it: its action's events are all over, one

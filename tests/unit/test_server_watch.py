@@ -1,4 +1,4 @@
-"""The shared server listing that evacuation waits read (``drivers/server_watch.py``)."""
+"""The listings evacuation waits share (``drivers/server_watch.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from govcloud.drivers.server_watch import ServerWatch
+from govcloud.drivers.server_watch import ServerChanges, SharedListing
 
 
 class Nova:
@@ -35,7 +35,7 @@ class Nova:
 
 def test_forty_waiters_share_one_listing_and_no_server_is_fetched_alone() -> None:
     nova = Nova({f"s-{n}": "REBUILD" for n in range(40)}, delay=0.05)
-    watch = ServerWatch(nova.list_since, nova.get_one, interval=0.5)
+    watch = ServerChanges(nova.list_since, nova.get_one)
     after = time.monotonic()
     found: dict[str, str] = {}
 
@@ -48,39 +48,34 @@ def test_forty_waiters_share_one_listing_and_no_server_is_fetched_alone() -> Non
     for thread in threads:
         thread.join(timeout=10)
     assert found == {f"s-{n}": "REBUILD" for n in range(40)}
-    assert watch.listings == 1 and nova.gets == []
+    assert watch.listing.fetches == 1 and nova.gets == []
 
 
-def test_an_answer_is_never_older_than_the_question_and_listings_are_paced() -> None:
+def test_an_answer_is_never_older_than_the_question() -> None:
     nova = Nova({"s-1": "REBUILD"})
     clock = [100.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock[0] += seconds
-
-    watch = ServerWatch(nova.list_since, nova.get_one, interval=0.5, clock=lambda: clock[0], sleep=sleep)
+    watch = ServerChanges(nova.list_since, nova.get_one, clock=lambda: clock[0])
     assert watch.fresh("s-1", after=clock[0]).status == "REBUILD"
     clock[0] += 0.1
     nova.servers["s-1"] = SimpleNamespace(id="s-1", status="ACTIVE", updated_at="2026-12-05T11:00:07Z")
-    assert watch.fresh("s-1", after=99.0).status == "REBUILD"  # asked before the listing started: its answer will do
-    assert watch.fresh("s-1", after=clock[0]).status == "ACTIVE"  # asked after it: a new listing, 0.4 s later
-    assert watch.listings == 2 and slept == [pytest.approx(0.4)]
+    assert watch.fresh("s-1", after=99.0).status == "REBUILD"  # asked before that listing was: its answer will do
+    assert watch.fresh("s-1", after=clock[0]).status == "ACTIVE"  # asked after it: a new listing
+    assert watch.listing.fetches == 2
 
 
 def test_after_the_first_listing_only_changes_are_listed_bounded_by_nova_s_clock() -> None:
     nova = Nova({"s-1": "REBUILD", "s-2": "ACTIVE"})
     nova.servers["s-2"].updated_at = "2026-12-05T10:00:00Z"
-    watch = ServerWatch(nova.list_since, nova.get_one, interval=0.0, margin=30.0)
+    watch = ServerChanges(nova.list_since, nova.get_one, margin=30.0)
     watch.fresh("s-1", after=time.monotonic())
-    watch.fresh("s-1", after=time.monotonic())
+    watch.fresh("s-2", after=time.monotonic())
     assert nova.since == [None, "2026-12-05T10:59:30Z"]  # the newest `updated` nova gave, less the margin; not our clock
+    assert nova.gets == []  # s-2 unchanged since the first listing: as that one saw it
 
 
 def test_a_server_no_listing_shows_is_fetched_once_on_its_own() -> None:
     nova = Nova({"s-1": "ACTIVE"})
-    watch = ServerWatch(nova.list_since, nova.get_one, interval=0.0)
+    watch = ServerChanges(nova.list_since, nova.get_one)
     watch.fresh("s-1", after=time.monotonic())
     nova.servers["s-9"] = SimpleNamespace(id="s-9", status="ACTIVE", updated_at="2026-12-05T09:00:00Z")  # unchanged for long
     assert watch.fresh("s-9", after=time.monotonic()).status == "ACTIVE"
@@ -91,13 +86,13 @@ def test_a_server_no_listing_shows_is_fetched_once_on_its_own() -> None:
 def test_a_failed_listing_fails_its_lister_and_the_next_waiter_lists_again() -> None:
     calls = [0]
 
-    def flaky(since: str | None) -> list[Any]:
+    def flaky() -> frozenset[str]:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("nova-api 503")
-        return [SimpleNamespace(id="s-1", status="ACTIVE", updated_at=None)]
+        return frozenset({"s-1"})
 
-    watch = ServerWatch(flaky, lambda sid: None, interval=0.0)
+    listing = SharedListing(flaky)
     with pytest.raises(RuntimeError, match="503"):
-        watch.fresh("s-1", after=time.monotonic())
-    assert watch.fresh("s-1", after=time.monotonic()).status == "ACTIVE" and calls[0] == 2
+        listing.since(time.monotonic())
+    assert listing.since(time.monotonic()) == {"s-1"} and calls[0] == 2 and listing.fetches == 1
