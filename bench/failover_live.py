@@ -122,6 +122,27 @@ def report(timings: Sequence[Timing], target: float = TARGET_RATIO) -> list[str]
     return lines
 
 
+def phases(started: float, opened: str | None, moves: Sequence[runs.MoveRow], total: float) -> list[str]:
+    """Where govcloud's time went, in seconds from the command's start: the run opened (fence, plan and
+    journal done), then per group its first move sent, its last move ended and the gap after the group
+    before it (the barrier's cost), and what came after the last move (the command's exit)."""
+    lines = [f"  govcloud: run opened at {stamp(opened) - started:.1f} s" if opened else "  govcloud: no run"]
+    groups: dict[int, list[runs.MoveRow]] = {}
+    for move in moves:
+        if move.started_at and move.ended_at:
+            groups.setdefault(move.seq, []).append(move)
+    last_end = None
+    for seq in sorted(groups):
+        first = min(stamp(m.started_at) for m in groups[seq]) - started
+        end = max(stamp(m.ended_at) for m in groups[seq]) - started
+        gap = f", {first - last_end:.1f} s after the group before" if last_end is not None else ""
+        lines.append(f"  group {seq} ({groups[seq][0].group_name}): {len(groups[seq])} VMs, first sent {first:.1f} s, last ACTIVE {end:.1f} s{gap}")
+        last_end = end
+    if last_end is not None:
+        lines.append(f"  the command returned {total - last_end:.1f} s after the last move ended")
+    return lines
+
+
 # -- the devcloud --------------------------------------------------------------------------------
 
 def admin() -> Any:
@@ -235,8 +256,10 @@ def run_govcloud(conn: Any, vms: int, per_ticket: int, plan: str) -> Timing:
             try:
                 with store.transaction() as tx:
                     moves = runs.moves_of(tx, [result["run"]])
+                    run_row = runs.get_run(tx, result["run"])
             finally:
                 store.close()
+            print("\n".join(phases(started, run_row.created_at if run_row else None, moves, total)), flush=True)
             sent = [stamp(m.started_at) for m in moves if m.started_at]
             per_vm = [stamp(m.ended_at) - stamp(m.started_at) for m in moves if m.state == "moved"]
             timing = Timing("govcloud", vms, total, min(sent) - started if sent else total, detection, per_vm,

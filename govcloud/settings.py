@@ -298,17 +298,37 @@ class ExporterSettings:
 class FailoverSettings:
     """How a recovery run (failover, and later migration and failback) carries out its moves (docs/failover.md)."""
 
-    parallel_per_cloud: int = 8
-    """Evacuations in flight at once in one cloud. nova's conductor and the target hosts' disks are the
-    limit; the engine's ``concurrency_per_cloud`` default, for the same control plane."""
-    parallel_per_host: int = 2
+    parallel_per_cloud: int = 16
+    """Evacuations in flight at once in one cloud. nova's API and conductor are the limit: the engine's
+    ``concurrency_per_cloud`` default, for the same control plane."""
+    parallel_per_host: int = 4
     """Evacuations in flight at once onto one target compute host: each rebuilds a VM there (image or
-    volume attach, libvirt define), and a host taking many at once slows all of them."""
+    volume attach, libvirt define), and a host taking many at once slows all of them. nova itself does
+    not bound rebuilds (``max_concurrent_builds`` covers new builds only); masakari's default is 3
+    threads per failed host. 4: a centre of four hosts or more takes the whole ``parallel_per_cloud``."""
     heartbeat_interval: float = 5.0
     """Seconds between two heartbeats of the process carrying out a run (recovery_runs.heartbeat_at)."""
     stale_after: float = 30.0
     """Seconds without a heartbeat after which another process takes a run over and resumes it. A run whose
     owner is a dead process on this host is taken over at once."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FailoverSettings:
+        """The two bounds from ``GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD`` / ``_PER_HOST``: an operator sizes them
+        to the cloud (shared storage rebuilds fast, local disks slowly) without a release. A ValueError
+        names the variable and what it holds."""
+        return cls(parallel_per_cloud=positive_int(env, "GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD", cls.parallel_per_cloud),
+                   parallel_per_host=positive_int(env, "GOVCLOUD_FAILOVER_PARALLEL_PER_HOST", cls.parallel_per_host))
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """``env[name]`` as a whole number ≥ 1, or ``default`` when unset or empty."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name}={text!r}: expected a whole number of at least 1")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -366,6 +386,7 @@ class Settings:
             terraform=TerraformSettings(binary=env.get("GOVCLOUD_TERRAFORM", TerraformSettings.binary),
                                         mirror=Path(env.get("GOVCLOUD_TF_MIRROR", str(TerraformSettings.mirror))),
                                         pg_conn_str=env.get("GOVCLOUD_TF_PG_CONN_STR", ""), environ=dict(env)),
+            failover=FailoverSettings.from_env(env),
         )
 
     @property

@@ -36,7 +36,12 @@ def cli(ctx: click.Context, root: str | None, db: str | None, user: str | None) 
 
     Exit codes: 0 ok, 1 failure, 2 bad input (nothing was changed).
     """
+    from govcloud.errors import InputError
     from govcloud.settings import Settings  # not for --help, which click answers before this runs
 
-    ctx.obj = AppContext(settings=Settings.from_env().with_overrides(root=root, db=db, user=user))
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed GOVCLOUD_* variable is bad input, not an internal error
+        raise InputError(f"environment: {exc}") from exc
+    ctx.obj = AppContext(settings=settings.with_overrides(root=root, db=db, user=user))
 

@@ -22,6 +22,7 @@ import openstack.config
 from openstack import exceptions as os_exc
 
 from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, Network, OnboardResult, Server, ServerSpec, Tagged, TenantSpec
+from govcloud.drivers.server_watch import ServerChanges
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -34,9 +35,12 @@ LOOKUP_TTL = 300.0
 """Seconds an image, network or flavor id found by name is reused (the daemon keeps its drivers for days:
 a flavor recreated under the same name is picked up within this time)."""
 SETTLED = ("ACTIVE", "SHUTOFF")
+"""Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
 ABANDONED_CHECK = 5.0
 """Seconds between looks at the evacuate action of a server that is still being evacuated."""
-"""Where an evacuated server arrives: ACTIVE up to 2.94, stopped (SHUTOFF) when evacuated at 2.95 or later."""
+EVACUATE_POLL = 0.5
+"""Seconds between two looks at a server being evacuated: its recovery time is what a disaster is measured by,
+and the look costs no request of its own (the endpoint's listing is shared by every evacuation in flight)."""
 
 
 def translate(exc: Exception, doing: str) -> Exception:
@@ -169,6 +173,7 @@ class OpenStackDriver:
         self._project_ids: dict[str, str] = {}
         self._ids: dict[tuple[str, ...], tuple[str, float]] = {}
         """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
+        self._watch: ServerChanges | None = None
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -514,14 +519,30 @@ class OpenStackDriver:
         request: str | None = _call(f"evacuate {server.name} from {server.compute_host} to {host}", post)
         return request
 
+    @property
+    def watch(self) -> ServerChanges:
+        """The endpoint's shared listing of changed servers (``server_watch.py``): every evacuation in flight reads it."""
+        with self._lock:
+            if self._watch is None:
+                self._watch = ServerChanges(self._servers_since,
+                                            lambda sid: _call(f"get server {sid}", lambda: self.admin.compute.get_server(sid)))
+            return self._watch
+
+    def _servers_since(self, since: str | None) -> list[Any]:
+        query: dict[str, Any] = {"all_projects": True, "details": True, **({"changes_since": since} if since else {})}
+        return _read("list servers", lambda: list(self.admin.compute.servers(**query)))
+
     def _wait_evacuated(self, server: Any, host: str, deadline: float, request: str | None = None) -> Any:
         """Until nova has rebuilt the server on ``host`` with no task left. ERROR counts only once the task
         is over: an ERROR server being evacuated keeps that status while it is rebuilt. A server still
         ``rebuilding`` on its old host is checked against its evacuate action now and then: nova's
         conductor can fail before the compute is asked (a placement error) and leave the task set forever."""
-        checked = time.monotonic()
+        checked = started = time.monotonic()
         while True:
-            raw = _call(f"get server {server.id}", lambda: self.admin.compute.get_server(server.id))
+            # a listing asked for after the evacuation was sent, and at most one poll old: shared by every wait
+            raw = self.watch.fresh(server.id, after=max(started, time.monotonic() - EVACUATE_POLL))
+            if raw.status == "DELETED":
+                raise PermanentError(f"evacuating {raw.name} to {host}: the server was deleted meanwhile")
             if raw.status == "ERROR" and raw.task_state is None:
                 raise PermanentError(f"evacuating {raw.name} to {host}: ERROR on {raw.compute_host}: "
                                      f"{_server(raw).fault or 'nova recorded no fault'}")
@@ -533,7 +554,7 @@ class OpenStackDriver:
             if time.monotonic() >= deadline:
                 raise TemporaryError(f"evacuating {raw.name} to {host}: still {raw.status} on {raw.compute_host} "
                                      f"(task {raw.task_state}) at the deadline", delay=5)
-            time.sleep(1)
+            time.sleep(EVACUATE_POLL)
 
     def _raise_if_abandoned(self, raw: Any, host: str, request: str) -> None:
         """An evacuation nova gave up on before any compute took it: its action's events are all over, one

@@ -17,7 +17,8 @@ host nova reports up, none forced down (fenced hosts are forced down: ``failover
 ends the maintenance first (re-enables the services *govcloud* disabled; a host an operator disabled
 for another reason stays disabled and gets no VM), then plans with ``planner/failback.py`` (group
 order, room, anti-affinity restored host by host) and runs like a planned migration, stopping at the
-first error. A failback with nothing to bring back only ends the maintenance.
+first error. A failback with nothing to bring back only ends the maintenance; both are journalled runs
+even with no VM to move, since the newest of them is the record of whether the centre is in maintenance.
 
 A VM moves by **live migration** when it runs (nova live-migrates ACTIVE and PAUSED servers), forced
 to the planned host (``ComputeDriver.live_migrate_server``: nova's scheduler would hold it to the zone
@@ -134,8 +135,8 @@ class Planned:
         cloud = self.recovery.cloud_of(plan.cloud, plan.centre)
         self.recovery.journal.ensure_free(kind="migration", cloud=plan.cloud, centre=plan.centre)  # refused before anything is disabled
         self.maintenance(cloud, plan.centre, on=True)
-        if not plan.moves and not self.recovery.has_run(plan):
-            return RecoveryRun(plan, state="nothing to do")
+        # journalled even with nothing to move: the run is the record that the centre is in maintenance
+        # (``govcloud_centre_maintenance``, ``failover status``), and who put it there when
         return self.recovery.run(plan, kind="migration", on_outcome=on_outcome, stop_on_hook_failure=True, stop_on_failure=True,
                                  mover=self._mover("migration"))
 
@@ -176,9 +177,7 @@ class Planned:
         """End the centre's maintenance, then carry the plan out as a ``failback`` run that stops at the first error."""
         cloud = self.recovery.cloud_of(plan.cloud, plan.centre)
         self.recovery.journal.ensure_free(kind="failback", cloud=plan.cloud, centre=plan.centre)
-        self.maintenance(cloud, plan.centre, on=False)
-        if not plan.moves and not self.recovery.has_run(plan):
-            return RecoveryRun(plan, state="nothing to do")
+        self.maintenance(cloud, plan.centre, on=False)  # journalled even with nothing to bring back: it ends the maintenance
         return self.recovery.run(plan, kind="failback", on_outcome=on_outcome, stop_on_hook_failure=True, stop_on_failure=True,
                                  mover=self._mover("failback"))
 

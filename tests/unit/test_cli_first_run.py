@@ -200,3 +200,17 @@ def test_audit_verify_and_db_status_create_no_store(env: dict[str, str], tmp_pat
     code, out, err = run("--as", "admin", "db", "status", env=env)
     assert code == 0, (out, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "value"), [("GOVCLOUD_FAILOVER_PARALLEL_PER_HOST", "0"), ("GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD", "eight"),
+                                             ("GOVCLOUD_EXPORTER_ADDRESS", "nowhere")])
+def test_a_malformed_variable_is_bad_input_naming_it_not_an_internal_error(name: str, value: str, tmp_path: Path) -> None:
+    code, out, err = run("--root", str(REPO), "--db", str(tmp_path / "x.db"), "tenants", "list", env={name: value})
+    assert code == 2 and out == "" and name.removeprefix("GOVCLOUD_").lower().split("_")[0] in err.lower() and "internal" not in err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_the_failover_bounds_come_from_the_environment() -> None:
+    failover = Settings.from_env({"GOVCLOUD_FAILOVER_PARALLEL_PER_HOST": "6", "GOVCLOUD_FAILOVER_PARALLEL_PER_CLOUD": " 24 "}).failover
+    assert (failover.parallel_per_host, failover.parallel_per_cloud) == (6, 24)
+    assert Settings.from_env({}).failover == dataclasses.replace(failover, parallel_per_host=4, parallel_per_cloud=16)

@@ -305,6 +305,10 @@ class AbandoningNova:
     def get_server(self, _id: str) -> SimpleNamespace:
         return self.server
 
+    def servers(self, **query: Any) -> list[SimpleNamespace]:
+        assert query["all_projects"] and query["details"]  # the evacuation waits read the admin's shared listing
+        return [self.server]
+
     def post(self, url: str, *, json: dict[str, Any], microversion: str) -> SimpleNamespace:
         self.posts.append(json["evacuate"]["host"])
         if len(self.posts) == 1:

@@ -281,3 +281,22 @@ def test_the_exporter_shows_the_maintenance_and_the_vms_away_until_the_failback(
     assert value("govcloud_centre_maintenance", **main) == 0
     assert value("govcloud_centre_maintenance_since_timestamp_seconds", **main) is None
     assert value("govcloud_vms_away_from_home", **away) is None and value("govcloud_vms_away_since_timestamp_seconds", **home) is None
+
+
+def test_a_centre_with_nothing_to_move_is_still_journalled_in_and_out_of_maintenance(ctx: EngineContext, cloud: FakeCloud,
+                                                                                     tmp_path: Path) -> None:
+    """The newest planned run is the record of a centre's maintenance: an empty centre needs one too."""
+    registry = registry_for(ctx.store, ctx.state)
+    backup = {"cloud": "gd-prov", "centre": "gz-backup"}
+    plan = planned(ctx).migrate_plan("gd-prov", "gz-backup")
+    assert plan.moves == ()
+    result = planned(ctx).migrate(plan)
+    run, moves, _steps = journal(ctx, result.run_id)
+    assert (run.kind, run.state, run.started_by, moves) == ("migration", "finished", "yunwei-he", [])
+    assert status(cloud, "gz-backup") == {("disabled", True)}
+    assert registry.get_sample_value("govcloud_centre_maintenance", backup) == 1
+    result = planned(ctx).failback(planned(ctx).failback_plan("gd-prov", "gz-backup"))
+    run, moves, _steps = journal(ctx, result.run_id)
+    assert (run.kind, run.state, moves) == ("failback", "finished", [])
+    assert status(cloud, "gz-backup") == {("enabled", False)}
+    assert registry.get_sample_value("govcloud_centre_maintenance", backup) == 0
