@@ -264,7 +264,7 @@ def test_the_standby_daemon_fences_and_resumes_the_run_of_a_leader_killed_mid_wa
         wait_for("a leader", lambda: leaders(db), timeout=60, interval=0.5)
         failed = devcloud.cli("fail-centre", "gz-main")
         assert failed.returncode == 0, failed.stderr
-        started = time.monotonic()
+        started, failed_at = time.monotonic(), datetime.datetime.now(datetime.UTC)
         last_beat = max(nova_time(s.updated_at) for s in main_services().values())  # no heartbeat after the kill
         nova_verdict = last_beat + datetime.timedelta(seconds=down_time)  # nova reports the hosts down from then on
 
@@ -304,8 +304,9 @@ def test_the_standby_daemon_fences_and_resumes_the_run_of_a_leader_killed_mid_wa
         fences = [r for r in audit_records(db, "centre:gd-prov/gz-main") if r.action == "centre.fence"]
         assert fences and all(r.details["method"] == "devcloud" and r.details["ready"] for r in fences), fences
         assert {h["host"] for h in fences[0].details["hosts"]} == set(MAIN_HOSTS)
-        print(f"daemon run {run.id}: first evacuation POST {(first_post - last_beat).total_seconds():.1f} s after gz-main's last "
-              f"heartbeat (nova's verdict: {down_time} s); killed {killed - started:.0f} s after gz-main failed with "
+        print(f"daemon run {run.id}: first evacuation POST {(first_post - failed_at).total_seconds():.1f} s after fail-centre returned, "
+              f"{(first_post - last_beat).total_seconds():.1f} s after gz-main's last heartbeat (nova's verdict: {down_time} s after it); "
+              f"killed {killed - started:.0f} s after gz-main failed with "
               f"{sum(1 for m in at_kill if m.state == 'moved')} of 6 moved and {sum(1 for m in at_kill if m.state == 'moving')} in flight; "
               f"the standby finished it {resumed_after:.0f} s after the kill; {len(fences)} fence records")
     finally:
