@@ -143,7 +143,8 @@ class Daemon:
                                      terraform_runs=settings.reconcile_terraform_runs, stop=self.stopping)
         self.watch = CentreWatch(store=ctx.store, topology=ctx.state.topology, endpoints=ctx.endpoints, driver=ctx.driver,
                                  clock=time.time, timeout=settings.health_timeout, actor=self.identity.id,
-                                 policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery))
+                                 policy=HealthPolicy(worsen_checks=settings.health_confirmations, recover_after=settings.health_recovery,
+                                                     silent_after=settings.health_silent_after))
         self.recovery = Recovery(store=ctx.store, state=ctx.state, endpoints=ctx.endpoints, driver=ctx.driver, now=ctx.now,
                                  actor=self.identity, tries=ctx.settings.engine.temporary_retries + 1, settings=ctx.settings.failover,
                                  owner=self.id, hook=ansible_hook(ctx.settings), fence=recovery_fence(

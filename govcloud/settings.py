@@ -174,6 +174,11 @@ class DaemonSettings:
     """Consecutive probes that must agree before a centre is recorded worse (degraded, down)."""
     health_recovery: float = 30.0
     """Seconds a centre must stay better before it is recorded healthy again (hysteresis)."""
+    health_silent_after: float = 0.0
+    """Seconds without a heartbeat from a compute service (nova's ``updated_at``) after which the health
+    watch counts it down before nova does (``service_down_time``, 60 s by default); 0 (default): nova's
+    verdict only. With a fence method, this is what lets the daemon fence and evacuate early: set it to
+    2–3× nova's ``report_interval``. Silence alone never evacuates: a host must be fenced or down in nova."""
     health_timeout: float = 20.0
     """Seconds an endpoint's compute API may take to answer the probe before its centres count as down."""
     failover_policy: str = "report"

@@ -37,6 +37,9 @@ def _listen(value: str | None) -> tuple[str, int] | None:
 @click.option("--apply-interval", type=click.FloatRange(min=0.2), help="Seconds between work passes (inbox, apply, leases).")
 @click.option("--reconcile-interval", type=click.FloatRange(min=1), help="Seconds between reconcile passes.")
 @click.option("--health-interval", type=click.FloatRange(min=0.5), help="Seconds between centre health probes.")
+@click.option("--health-silent-after", type=click.FloatRange(min=0),
+              help="Seconds without a compute heartbeat after which a host counts down before nova says so (0, default: "
+                   "nova's verdict only); with a fence method the daemon then fences and evacuates early.")
 @click.option("--failover", "failover_policy", type=click.Choice(["report", "evacuate", "auto"]),
               help="A centre recorded down: report the plan (default), evacuate its protected VMs, or auto: evacuate where "
                    "its fence method fenced it completely, report elsewhere.")
@@ -45,7 +48,7 @@ def _listen(value: str | None) -> tuple[str, int] | None:
 @pass_app
 def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | None, policy: str | None,
                apply_interval: float | None, reconcile_interval: float | None, health_interval: float | None,
-               failover_policy: str | None, concurrency: int | None) -> None:
+               health_silent_after: float | None, failover_policy: str | None, concurrency: int | None) -> None:
     """Run the control plane: inbox, approvals, provisioning, leases, reconcile, centre health, metrics.
 
     Several daemons may share one PostgreSQL store: one leads (advisory lock), the others stand by
@@ -58,7 +61,7 @@ def daemon_cmd(app: AppContext, once: bool, inbox: Path | None, listen: str | No
     settings = app.settings
     changes: dict[str, Any] = {k: v for k, v in {"inbox": inbox, "reconcile_policy": policy, "apply_interval": apply_interval,
                                                   "reconcile_interval": reconcile_interval, "health_interval": health_interval,
-                                                  "failover_policy": failover_policy}.items()
+                                                  "health_silent_after": health_silent_after, "failover_policy": failover_policy}.items()
                                if v is not None}
     settings = dataclasses.replace(settings, daemon=dataclasses.replace(settings.daemon, **changes), user=settings.user or settings.daemon.identity)
     if concurrency is not None:

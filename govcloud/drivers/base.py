@@ -216,6 +216,11 @@ class ComputeDriver(Protocol):
         is so; a server already so costs one GET (``dr return`` stops a DR copy before its snapshot)."""
         ...
 
+    def set_server_meta(self, tenant: str, server_id: str, key: str, value: str | None) -> None:
+        """Set one metadata key of the tenant's server (``value`` None: remove it; a key already so costs
+        nothing). A mark a resumed run can read on the server itself (``failover/planned.py``)."""
+        ...
+
     # -- images (replication to the DR region, issue 14) -----------------------------------------
     def snapshot_server(self, tenant: str, server_id: str, *, name: str, metadata: Mapping[str, str]) -> Image:
         """nova createImage of the tenant's server; returns the image as nova announced it (not yet

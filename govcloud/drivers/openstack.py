@@ -470,6 +470,16 @@ class OpenStackDriver:
             _call(f"{'start' if on else 'stop'} server {server_id}", lambda: action(raw))
         return _server(self._wait(conn, raw, want, timeout))
 
+    def set_server_meta(self, tenant: str, server_id: str, key: str, value: str | None) -> None:
+        """nova's server metadata API as the tenant: one key set, or removed (``value`` None; missing: nothing)."""
+        conn = self._as(tenant)
+        if value is None:
+            current = _call(f"get metadata of server {server_id}", lambda: conn.compute.get_server_metadata(server_id))
+            if key in (current.metadata or {}):
+                _call(f"delete metadata {key} of server {server_id}", lambda: conn.compute.delete_server_metadata(server_id, [key]))
+            return
+        _call(f"set metadata {key} of server {server_id}", lambda: conn.compute.set_server_metadata(server_id, **{key: value}))
+
     def delete_server(self, tenant: str, server_id: str, *, ignore_missing: bool = True) -> None:
         conn = self._as(tenant)
         _call(f"delete server {server_id}", lambda: conn.compute.delete_server(server_id, ignore_missing=ignore_missing))

@@ -2,8 +2,10 @@
 
 Pure: the watcher (``failover/watch.py``) passes in what one probe saw and the clock's reading; this
 module decides the recorded state. The raw verdict is nova's own (a compute service is ``down``
-once nova has missed its heartbeats for ``service_down_time``) — we never declare a centre dead on
-a fixed sleep of our own. On top of that:
+once nova has missed its heartbeats for ``service_down_time``), unless the policy's ``silent_after``
+is set: then a service whose last heartbeat is older than that counts down too — the early warning
+a fence method acts on (the daemon fences, nova's services are forced down, evacuation starts before
+``service_down_time``); nothing is evacuated on silence alone. On top of that:
 
 * a worse state is recorded after ``worsen_checks`` consecutive probes agree (one lost probe or one
   service blip is not an outage);
@@ -28,6 +30,10 @@ class HealthPolicy:
     """Consecutive probes that must agree before a worse state is recorded."""
     recover_after: float = 30.0
     """Seconds a better state must hold before it is recorded."""
+    silent_after: float = 0.0
+    """Seconds since a compute service's last heartbeat (nova's ``updated_at``) after which the watch counts it
+    down although nova still says ``up`` (nova waits ``service_down_time``). 0: nova's verdict only. Only a
+    fence acts on it early: evacuation still needs each host down in nova or fenced (``recover.py``)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,12 @@ class ServiceState:
     host: str
     up: bool
     enabled: bool = True
+    silent: bool = False
+    """nova still says up, but no heartbeat for the policy's ``silent_after``: counted down."""
+
+    @property
+    def alive(self) -> bool:
+        return self.up and not self.silent
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ class Probe:
 
     @property
     def up(self) -> int:
-        return sum(1 for s in self.counted if s.up)
+        return sum(1 for s in self.counted if s.alive)
 
     def verdict(self) -> str:
         """The raw state of this probe alone."""

@@ -34,6 +34,7 @@ target centre, ``migration.move`` / ``failback.move`` audit).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from govcloud.common.retry import retry
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint, Server
@@ -51,7 +52,10 @@ from govcloud.store import facts, tickets
 MAINTENANCE = "govcloud maintenance"
 """How a disabled_reason written by ``failover migrate`` begins: ``failback`` re-enables only those."""
 RUNNING = ("ACTIVE", "PAUSED")
-"""The states nova live-migrates from; any other is cold-migrated."""
+"""The states nova live-migrates from; any other is cold-migrated (or, SHUTOFF and leaving its boot zone,
+started, live-migrated and stopped again: ``Planned._move_stopped``)."""
+PARKED = "govcloud:stopped-for-move"
+"""Server metadata key on a stopped VM that a planned move started: the move (or the run resuming it) stops it again."""
 
 
 class Planned:
@@ -199,9 +203,13 @@ class Planned:
             if not found:
                 raise PermanentError(f"nova has no server {vm.server_id} ({vm.name}) in {target.region}")
             server = found[0]
+            parked = server.metadata.get(PARKED) == "yes"  # started by an earlier try, to be stopped again
             if server.zone == zone and server.status in ("ACTIVE", "SHUTOFF"):
-                return server
+                return self._stop_again(driver, vm, server) if parked else server
             source(server.host)
+            if parked or (server.status == "SHUTOFF" and move.target != vm.home):
+                how[0] = "started, live, stopped"
+                return self._move_stopped(driver, vm, move.host, parked=parked)
             live = server.status in RUNNING
             how[0] = "live" if live else "cold"
             call = driver.live_migrate_server if live else driver.migrate_server
@@ -214,3 +222,20 @@ class Planned:
             return Outcome(move, False, str(exc))
         rec.record(move, zone, server, action=f"{kind}.move")
         return Outcome(move, True, f"{how[0]}: {server.status} on {server.host or move.host}", server.host)
+
+    def _move_stopped(self, driver: ComputeDriver, vm: Placed, host: str, *, parked: bool) -> Server:
+        """A stopped VM to a host outside its boot zone: nova's cold migration cannot go there (its scheduler
+        holds the server to its request spec's zone, forced or not), and live migration needs a running
+        server — so mark it (``PARKED``, on the server itself: a run killed meanwhile finds it), start it,
+        live-migrate it (forced) and stop it again. It runs for those seconds."""
+        server_id, timeout = vm.server_id or "", self.recovery.timeout
+        if not parked:
+            driver.set_server_meta(vm.tenant, server_id, PARKED, "yes")
+        driver.set_power(vm.tenant, server_id, on=True, timeout=timeout)
+        return self._stop_again(driver, vm, driver.live_migrate_server(vm.tenant, server_id, host=host, timeout=timeout))
+
+    def _stop_again(self, driver: ComputeDriver, vm: Placed, server: Server) -> Server:
+        """Stop a VM started for its move, then take the mark off: it arrives as it left, SHUTOFF."""
+        stopped = driver.set_power(vm.tenant, server.id, on=False, timeout=self.recovery.timeout)
+        driver.set_server_meta(vm.tenant, server.id, PARKED, None)
+        return replace(stopped, host=stopped.host or server.host, zone=stopped.zone or server.zone)

@@ -116,15 +116,28 @@ class CentreWatch:
         recorded = []
         for ref in self.refs:
             services, error = listings[ref.endpoint]
-            probe = probe_of(services is not None, (ServiceState(s.host, reported_up(s), s.status == "enabled")
+            probe = probe_of(services is not None, (ServiceState(s.host, reported_up(s), s.status == "enabled", self._silent(s, now))
                                                     for s in services or [] if s.zone in ref.zones), error)
             before = previous.get((ref.cloud, ref.centre))
             health = step(_to_health(before) if before else None, probe, now, self.policy)
             recorded.append(self._record(ref, probe, health, before, now))
         return recorded
 
+    def _silent(self, service: ComputeService, now: float) -> bool:
+        """nova says up but the last heartbeat is older than the policy's ``silent_after`` (0: never). nova's
+        ``updated_at`` is UTC without a zone; both clocks are NTP's, as nova's own verdict assumes."""
+        if self.policy.silent_after <= 0 or not reported_up(service) or not service.updated_at:
+            return False
+        try:
+            beat = datetime.datetime.fromisoformat(service.updated_at)
+        except ValueError:
+            return False
+        if beat.tzinfo is None:
+            beat = beat.replace(tzinfo=datetime.UTC)
+        return now - beat.timestamp() > self.policy.silent_after
+
     def _record(self, ref: CentreRef, probe: Probe, health: Health, before: facts.CentreHealth | None, now: float) -> facts.CentreHealth:
-        detail: dict[str, object] = {"services": {s.host: ("up" if s.up else "down") + ("" if s.enabled else " (disabled)")
+        detail: dict[str, object] = {"services": {s.host: ("silent" if s.silent else "up" if s.up else "down") + ("" if s.enabled else " (disabled)")
                                                   for s in probe.services},
                                      "raw": probe.verdict(), "zones": list(ref.zones), "region": ref.endpoint.region}
         if probe.error:

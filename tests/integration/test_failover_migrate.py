@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ import pytest
 from govcloud.engine import provision, tickets
 from tests.integration.conftest import Devcloud
 from tests.integration.test_failover_run import SYSTEMS, context, data_root, down, govcloud, journal, nova, vm_rows
+from tests.support.hosts import TestHosts
 from tests.support.tickets import write_ticket
 from tests.support.waiting import wait_for
 
@@ -93,11 +95,70 @@ def province(devcloud: Devcloud, tmp_path_factory: pytest.TempPathFactory) -> It
             provision.retire(ctx, ticket_id)
 
 
-def assert_home(db: str, home: dict[str, str]) -> None:
-    """Every VM recorded and run (ACTIVE, nova's zone) in its home centre; each ticket's gz-main members on different hosts."""
+HOOKED = """\
+version: 1
+cloud: gd-prov
+groups:
+- name: first
+  priority: 1
+  systems: [gd-gat/hukou]
+  hook: {role: smoke, vars: HOOK_VARS}
+- name: second
+  priority: 2
+  systems: [gd-zsj/sjgx]
+  depends_on: [first]
+- name: last
+  priority: 5
+  systems: [gd-mzt/shjz]
+"""
+"""test_failover_run's plan with the shipped ``smoke`` role as group ``first``'s hook (HOOK_VARS: its variables)."""
+PASSING = "{smoke_marker: first}"
+FAILING = "{smoke_tcp_ports: [8099], smoke_tcp_timeout: 2}"
+"""Nothing listens on 8099 on the test hosts: the smoke role's wait fails."""
+BRIDGE, GATEWAY, PREFIX = "gcbr5", "10.250.0.1", 22
+"""gd-gz's gov-shared subnet (inventory/devcloud.yaml): the VMs' ports have addresses there."""
+
+
+def use_plan(root: Path, hook_vars: str | None) -> None:
+    """Write the data root's recovery plan: group ``first`` with the smoke hook and these variables, or no hook at all."""
+    from tests.integration.test_failover_run import PLAN
+
+    text = HOOKED.replace("HOOK_VARS", hook_vars) if hook_vars else PLAN
+    (root / "recovery" / "gd-prov.yaml").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def hooked(province: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHosts]:
+    """Real SSH hosts (network namespaces, tests/support/hosts.py) at the addresses of group ``first``'s VMs in
+    gz-main — the fake hypervisor's VMs run no OS — and the key the CLI's Ansible logs in with."""
+    root, db = province
+    addresses = sorted(v.address or "" for v in vm_rows(db) if v.centre == "gz-main" and v.tenant == "gd-gat")
+    assert len(addresses) == 2 and all(addresses), vm_rows(db)
+    previous = os.environ.get("GOVCLOUD_SSH_KEY")
+    with TestHosts(addresses, base=tmp_path_factory.mktemp("hook-hosts"), bridge=BRIDGE, gateway=GATEWAY, subnet_prefix=PREFIX) as hosts:
+        os.environ["GOVCLOUD_SSH_KEY"] = str(hosts.key_path)
+        try:
+            yield hosts
+        finally:
+            use_plan(root, None)
+            if previous is None:
+                os.environ.pop("GOVCLOUD_SSH_KEY", None)
+            else:
+                os.environ["GOVCLOUD_SSH_KEY"] = previous
+
+
+def markers(hosts: TestHosts) -> dict[str, str]:
+    """What the smoke hook left on each host (its marker and the run id), '' where it left nothing."""
+    return {a: hosts.ssh(a, "cat /var/lib/govcloud/recovered 2>/dev/null || true").stdout.strip() for a in hosts.addresses}
+
+
+def assert_home(db: str, home: dict[str, str], stopped: frozenset[str] = frozenset()) -> None:
+    """Every VM recorded and run (ACTIVE, or SHUTOFF if ``stopped``; nova's zone) in its home centre; each ticket's
+    gz-main members on different hosts."""
     assert {v.name: v.centre for v in vm_rows(db)} == home
     found = servers(set(home))
-    assert {n: (s.status, s.availability_zone) for n, s in found.items()} == {n: ("ACTIVE", c) for n, c in home.items()}
+    assert {n: (s.status, s.availability_zone) for n, s in found.items()} == {
+        n: ("SHUTOFF" if n in stopped else "ACTIVE", c) for n, c in home.items()}
     by_ticket: dict[str, list[str]] = {}
     for v in vm_rows(db):
         if v.centre == "gz-main":
@@ -105,13 +166,20 @@ def assert_home(db: str, home: dict[str, str]) -> None:
     assert all(sorted(h) == list(MAIN) for h in by_ticket.values()), by_ticket
 
 
-def test_migrate_a_healthy_centre_and_fail_back(devcloud: Devcloud, province: tuple[Path, str]) -> None:
+def test_migrate_a_healthy_centre_and_fail_back(devcloud: Devcloud, province: tuple[Path, str], hooked: TestHosts) -> None:
+    """Also: group ``first``'s hook (the smoke role) runs over real SSH on its moved VMs after the migration and
+    after the failback; one VM of group ``last`` is stopped first: it leaves by start, live migration and stop
+    (nova's cold migration is held to the boot zone), arrives SHUTOFF, and comes home by cold migration, SHUTOFF."""
     root, db = province
     assert healthy(), services()
     home = {v.name: v.centre for v in vm_rows(db)}
     in_main = {n for n, c in home.items() if c == "gz-main"}
     assert len(in_main) == 6, home
     assert_home(db, home)
+    use_plan(root, PASSING)
+    (stopped,) = [v for v in vm_rows(db) if v.centre == "gz-main" and v.tenant == "gd-mzt"][:1]
+    nova().compute.stop_server(stopped.server_id)
+    nova().compute.wait_for_server(nova().compute.get_server(stopped.server_id), status="SHUTOFF", wait=60, interval=1)
     started = time.monotonic()
     ran = govcloud(root, db, "failover", "migrate", "gz-main", "--yes", "-o", "json")
     assert ran.returncode == 0, ran.stdout + ran.stderr
@@ -120,14 +188,19 @@ def test_migrate_a_healthy_centre_and_fail_back(devcloud: Devcloud, province: tu
     run, moves = journal(db, result["run"])
     assert run is not None and (run.kind, run.state) == ("migration", "finished") and len(moves) == 6
     assert {(m.state, m.target_centre) for m in moves} == {("moved", "gz-backup")}
-    assert all(m.message.startswith("live: ACTIVE on gz-backup-") for m in moves), [m.message for m in moves]
+    messages = {m.vm: m.message for m in moves}
+    assert messages.pop(stopped.name).startswith("started, live, stopped: SHUTOFF on gz-backup-"), moves
+    assert all(m.startswith("live: ACTIVE on gz-backup-") for m in messages.values()), messages
     by_group: dict[str, list[Any]] = {}
     for move in moves:
         by_group.setdefault(move.group_name, []).append(move)
     for earlier, later in itertools.pairwise(ORDER):
         assert max(m.ended_at or "" for m in by_group[earlier]) <= min(m.started_at or "" for m in by_group[later])
+    assert markers(hooked) == dict.fromkeys(hooked.addresses, f"first {run.id}")  # the hook ran on both moved VMs of group first
     moved = servers(in_main)
-    assert {(s.status, s.availability_zone) for s in moved.values()} == {("ACTIVE", "gz-backup")}
+    assert {n: (s.status, s.availability_zone) for n, s in moved.items()} == {
+        n: ("SHUTOFF" if n == stopped.name else "ACTIVE", "gz-backup") for n in in_main}
+    assert "govcloud:stopped-for-move" not in (moved[stopped.name].metadata or {})
     kinds = {m.migration_type for s in moved.values() for m in nova().compute.migrations(instance_uuid=s.id) if m.status == "completed"}
     assert kinds == {"live-migration"}
     maintenance = {h: (s.status, s.disabled_reason) for h, s in services().items() if h in MAIN}
@@ -140,10 +213,43 @@ def test_migrate_a_healthy_centre_and_fail_back(devcloud: Devcloud, province: tu
     took_back = time.monotonic() - started
     run, moves = journal(db, json.loads(back.stdout)["run"])
     assert run is not None and (run.kind, run.state, run.centre) == ("failback", "finished", "gz-main") and len(moves) == 6
+    assert {m.vm: m.message.split(":")[0] for m in moves}[stopped.name] == "cold", moves
+    assert markers(hooked) == dict.fromkeys(hooked.addresses, f"first {run.id}")  # and again after the failback
     assert healthy(), services()  # the maintenance ended
+    assert_home(db, home, stopped=frozenset({stopped.name}))
+    newest = max(nova().compute.migrations(instance_uuid=stopped.server_id), key=lambda m: int(m.id))
+    assert (newest.migration_type, newest.status) == ("migration", "confirmed"), newest  # home by a cold migration, confirmed
+    nova().compute.start_server(stopped.server_id)
+    nova().compute.wait_for_server(nova().compute.get_server(stopped.server_id), status="ACTIVE", wait=60, interval=1)
     assert_home(db, home)
-    print(f"migrate: 6 VMs live-migrated gz-main → gz-backup in {took:.1f} s (request spec zones after it: {zones}); "
-          f"failback: home in {took_back:.1f} s, anti-affinity restored")
+    print(f"migrate: 6 VMs (1 stopped) gz-main → gz-backup in {took:.1f} s with group first's hook over SSH (request spec zones "
+          f"after it: {zones}); failback: home in {took_back:.1f} s, hook again, anti-affinity restored, the stopped VM cold-migrated home")
+
+
+def test_a_failing_hook_stops_a_planned_migration(devcloud: Devcloud, province: tuple[Path, str], hooked: TestHosts) -> None:
+    """SRM's rule: group ``first``'s hook fails after its VMs moved; the run stops there — ``failed``, the
+    step ``hook-failed``, the later groups' VMs journalled ``held`` and left in gz-main; failback brings the two home."""
+    root, db = province
+    assert healthy(), services()
+    home = {v.name: v.centre for v in vm_rows(db)}
+    use_plan(root, FAILING)
+    started = time.monotonic()
+    ran = govcloud(root, db, "failover", "migrate", "gz-main", "--yes", "-o", "json")
+    took = time.monotonic() - started
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    run, moves = journal(db, json.loads(ran.stdout)["run"])
+    assert run is not None and (run.kind, run.state) == ("migration", "failed") and "stopped" in run.detail, run
+    assert "The listed services accept connections" in run.detail["stopped"], run.detail
+    assert sorted((m.group_name, m.state) for m in moves) == [("first", "moved")] * 2 + [("last", "held")] * 2 + [("second", "held")] * 2
+    assert all(m.message.startswith("not started: the run stopped at the first error") for m in moves if m.state == "held")
+    assert {v.name: v.centre for v in vm_rows(db) if home[v.name] == "gz-main" and v.tenant != "gd-gat"} == {
+        n: "gz-main" for n, c in home.items() if c == "gz-main" and not n.startswith("gd-gat")}
+    use_plan(root, None)
+    back = govcloud(root, db, "failover", "failback", "gz-main", "--yes", "-o", "json")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert_home(db, home)
+    assert healthy(), services()
+    print(f"failing hook: migration stopped after group first (2 moved, 4 held) in {took:.1f} s; failed back")
 
 
 def test_evacuate_restore_then_fail_back(devcloud: Devcloud, province: tuple[Path, str]) -> None:
@@ -236,7 +342,7 @@ def test_the_driver_live_migrates_across_zones_and_cold_migrates_only_into_the_b
     nova accepts the request and leaves the server where it was, which the driver reports as a PermanentError."""
     from govcloud.drivers.base import Endpoint, ServerSpec, TenantSpec
     from govcloud.drivers.openstack import OpenStackDriver
-    from govcloud.errors import PermanentError
+    from govcloud.errors import DriverError, PermanentError
     from govcloud.model.resources import Resources
     from tests.support.projects import projects_removed
 
@@ -261,6 +367,9 @@ def test_the_driver_live_migrates_across_zones_and_cold_migrates_only_into_the_b
             assert again.host == "gz-backup-1" and len(list(nova().compute.migrations(instance_uuid=server.id))) == count
             nova().compute.stop_server(server.id)
             nova().compute.wait_for_server(nova().compute.get_server(server.id), status="SHUTOFF", wait=60, interval=1)
+            with pytest.raises(DriverError, match="409") as refused:  # nova live-migrates only ACTIVE or PAUSED servers
+                driver.live_migrate_server(TENANT, server.id, host="gz-backup-2", timeout=30)
+            print(f"live migration of a stopped server: {refused.value}")
             with pytest.raises(PermanentError, match="cold migration of it-migrate-1 to gz-backup-2: nova left it SHUTOFF on gz-backup-1"):
                 driver.migrate_server(TENANT, server.id, host="gz-backup-2", timeout=120)
             t0 = time.monotonic()

@@ -10,6 +10,7 @@ before it ends. Times are printed, never asserted.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import os
@@ -103,6 +104,17 @@ def down(root: Path, db: str, centre: str) -> bool:
     return govcloud(root, db, "failover", "plan", centre, "-o", "json").returncode == 0
 
 
+MAIN_HOSTS = ("gz-main-1", "gz-main-2")
+
+
+def audit_records(db: str, subject: str) -> list[Any]:
+    store = open_store(db)
+    try:
+        return list(store.audit.records(subject=subject, limit=200))
+    finally:
+        store.close()
+
+
 def evacuations(server_id: str) -> list[Any]:
     return list(nova().compute.migrations(server_id=server_id, migration_type="evacuation"))
 
@@ -192,28 +204,69 @@ def test_groups_recovered_in_priority_order_then_a_killed_run_resumed(devcloud: 
     assert restored.returncode == 0, restored.stderr
 
 
-def test_the_standby_daemon_resumes_the_run_of_a_leader_killed_mid_way(devcloud: Devcloud, province: tuple[Path, str, list[str]],
-                                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Two daemons under ``--failover evacuate`` (a lock file next to the SQLite store elects one); gz-main
-    fails; the leader's run is killed with ``kill -9`` while evacuations are in flight; the standby leads
-    and takes the run over: the same run ends ``finished``, every VM evacuated exactly once."""
+FENCING = """\
+version: 1
+clouds:
+  gd-prov:
+    gz-main: {method: devcloud}
+"""
+"""gz-main fenced by the devcloud's own agent (``govcloud devcloud host off``: its nova-compute stopped); no other centre."""
+SILENT_AFTER = 10
+"""The daemons' ``--health-silent-after``: two of the devcloud's 5 s heartbeat intervals (nova's verdict comes after 25 s)."""
+
+
+def service_down_time(devcloud: Devcloud) -> int:
+    """nova's ``service_down_time`` in the devcloud's gd-gz region (its nova.conf)."""
+    for line in (devcloud.root / "etc" / "gd-gz" / "nova" / "nova.conf").read_text(encoding="utf-8").splitlines():
+        if line.replace(" ", "").startswith("service_down_time="):
+            return int(line.split("=", 1)[1])
+    raise AssertionError("no service_down_time in the devcloud's nova.conf")
+
+
+def nova_time(stamp: str) -> datetime.datetime:
+    """nova's timestamps (``updated_at``, a migration's ``created_at``): UTC, with or without a zone."""
+    moment = datetime.datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def main_services() -> dict[str, Any]:
+    return {s.host: s for s in nova().compute.services(binary="nova-compute") if s.availability_zone == "gz-main"}
+
+
+def test_the_standby_daemon_fences_and_resumes_the_run_of_a_leader_killed_mid_way(devcloud: Devcloud, province: tuple[Path, str, list[str]],
+                                                                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two daemons under ``--failover auto`` with gz-main's fence method ``devcloud`` (a lock file next to the SQLite
+    store elects one) and ``--health-silent-after``; gz-main fails; the leader, on its own, sees the heartbeats stop,
+    fences gz-main (nova's services forced down, ``centre.fence`` audited) and evacuates group by group, starting
+    before nova's own ``service_down_time`` would have let it; it is killed with ``kill -9`` while evacuations are in
+    flight; the standby leads and takes the run over: the same run ends ``finished``, groups in order (the
+    journal's timestamps), every VM evacuated exactly once (nova's migration records). Unfenced afterwards."""
     from tests.support.daemons import leaders, start_daemon
 
     root, db, _ = province
     assert {v.centre for v in vm_rows(db)} == {"gz-main"}, vm_rows(db)  # the first test moved everything back
     everything = {v.name: v.server_id for v in vm_rows(db)}
-    before = {name: len(evacuations(sid or "")) for name, sid in everything.items()}
+    groups = {v.name: g for v in vm_rows(db) for tenant, system, *_, g in SYSTEMS if (v.tenant, v.system) == (tenant, system)}
+    before = {name: {m.id for m in evacuations(sid or "")} for name, sid in everything.items()}
     last = journal(db)[0]
+    fencing = tmp_path / "fencing.yaml"
+    fencing.write_text(FENCING, encoding="utf-8")
     monkeypatch.setenv("GOVCLOUD_ROOT", str(root))
+    monkeypatch.setenv("GOVCLOUD_FENCING", str(fencing))
+    monkeypatch.setenv("GOVCLOUD_DEVCLOUD_DIR", str(devcloud.root))
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    first = start_daemon(db, inbox, tmp_path / "a", "--listen", "none", "--failover", "evacuate")
-    second = start_daemon(db, inbox, tmp_path / "b", "--listen", "none", "--failover", "evacuate")
+    options = ("--listen", "none", "--failover", "auto", "--health-silent-after", str(SILENT_AFTER))
+    first = start_daemon(db, inbox, tmp_path / "a", *options)
+    second = start_daemon(db, inbox, tmp_path / "b", *options)
+    down_time = service_down_time(devcloud)
     try:
         wait_for("a leader", lambda: leaders(db), timeout=60, interval=0.5)
         failed = devcloud.cli("fail-centre", "gz-main")
         assert failed.returncode == 0, failed.stderr
-        started = time.monotonic()
+        started, failed_at = time.monotonic(), datetime.datetime.now(datetime.UTC)
+        last_beat = max(nova_time(s.updated_at) for s in main_services().values())  # no heartbeat after the kill
+        nova_verdict = last_beat + datetime.timedelta(seconds=down_time)  # nova reports the hosts down from then on
 
         def in_flight() -> runs.RunRow | None:
             run, moves = journal(db)
@@ -228,6 +281,7 @@ def test_the_standby_daemon_resumes_the_run_of_a_leader_killed_mid_way(devcloud:
         victim.process.wait(timeout=30)
         killed = time.monotonic()
         _, at_kill = journal(db, run.id)
+        assert {h: (s.is_forced_down, s.state) for h, s in main_services().items()} == dict.fromkeys(MAIN_HOSTS, (True, "down"))
 
         def finished() -> runs.RunRow | None:
             found, _ = journal(db, run.id)
@@ -238,16 +292,30 @@ def test_the_standby_daemon_resumes_the_run_of_a_leader_killed_mid_way(devcloud:
         assert done.resumed == 1 and done.owner.split(":")[1] == str(other.process.pid), done
         _, moves = journal(db, run.id)
         assert {m.state for m in moves} == {"moved"} and len(moves) == 6
+        assert {(m.vm, m.group_name) for m in moves} == set(groups.items())
+        for earlier, later in itertools.pairwise(["first", "second", "last"]):  # every move of a group ended before the next began
+            assert max(m.ended_at or "" for m in moves if m.group_name == earlier) <= min(m.started_at or "" for m in moves
+                                                                                           if m.group_name == later), moves
         assert {v.centre for v in vm_rows(db)} == {"gz-backup"}
-        after = {name: len(evacuations(sid or "")) for name, sid in everything.items()}
-        assert {name: after[name] - before[name] for name in everything} == dict.fromkeys(everything, 1)  # each evacuated once
-        print(f"daemon run {run.id}: killed {killed - started:.0f} s after gz-main failed with "
+        new = {name: [m for m in evacuations(sid or "") if m.id not in before[name]] for name, sid in everything.items()}
+        assert {name: len(found) for name, found in new.items()} == dict.fromkeys(everything, 1)  # each evacuated once
+        first_post = min(nova_time(m.created_at) for found in new.values() for m in found)
+        assert first_post < nova_verdict, (first_post, nova_verdict)  # fencing, not nova's heartbeat timeout, let it start
+        fences = [r for r in audit_records(db, "centre:gd-prov/gz-main") if r.action == "centre.fence"]
+        assert fences and all(r.details["method"] == "devcloud" and r.details["ready"] for r in fences), fences
+        assert {h["host"] for h in fences[0].details["hosts"]} == set(MAIN_HOSTS)
+        print(f"daemon run {run.id}: first evacuation POST {(first_post - failed_at).total_seconds():.1f} s after fail-centre returned, "
+              f"{(first_post - last_beat).total_seconds():.1f} s after gz-main's last heartbeat (nova's verdict: {down_time} s after it); "
+              f"killed {killed - started:.0f} s after gz-main failed with "
               f"{sum(1 for m in at_kill if m.state == 'moved')} of 6 moved and {sum(1 for m in at_kill if m.state == 'moving')} in flight; "
-              f"the standby finished it {resumed_after:.0f} s after the kill")
+              f"the standby finished it {resumed_after:.0f} s after the kill; {len(fences)} fence records")
     finally:
         for daemon in (first, second):
             if daemon.process.poll() is None:
                 daemon.stop()
             daemon.close()
+        unfenced = govcloud(root, db, "failover", "unfence", "gz-main", "--cloud", "gd-prov", "--yes")
         restored = devcloud.cli("restore-centre", "gz-main", timeout=300)
+    assert unfenced.returncode == 0, unfenced.stdout + unfenced.stderr
     assert restored.returncode == 0, restored.stderr
+    assert {h: (s.is_forced_down, s.state) for h, s in main_services().items()} == dict.fromkeys(MAIN_HOSTS, (False, "up"))

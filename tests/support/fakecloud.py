@@ -317,6 +317,16 @@ class FakeDriver:
                     return listing[i]
         raise PermanentError(f"force down {host}: HTTP 404: Host '{host}' is not a nova-compute service")
 
+    def set_server_meta(self, tenant: str, server_id: str, key: str, value: str | None) -> None:
+        self._api("set_server_meta")
+        project = self.cloud.project(tenant)
+        with self.cloud._lock:
+            found = self.cloud.servers.get(server_id)
+            if found is None or found[1].project_id != project:
+                raise PermanentError(f"set metadata of {server_id}: HTTP 404: Instance {server_id} could not be found.")
+            metadata = {k: v for k, v in found[1].metadata.items() if k != key} | ({key: value} if value is not None else {})
+            self.cloud.servers[server_id] = (found[0], replace(found[1], metadata=metadata))
+
     def live_migrate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:
         self._api("live_migrate_server")
         server, target = self._movable(tenant, server_id, host)

@@ -148,3 +148,42 @@ def test_the_daemon_fences_with_the_fencing_file(ctx: EngineContext) -> None:
     assert daemon(ctx).recovery.fence is None  # no fencing file (tests.support.tickets.no_fencing)
     ctx.settings.data.resolve(ctx.settings.data.fencing).write_text("version: 1\nclouds:\n  gd-prov:\n    gz-main: {method: devcloud}\n")
     assert daemon(ctx).recovery.fence is not None
+
+
+@pytest.mark.parametrize(("silent_after", "method", "evacuated"), [(10.0, "devcloud", True), (0.0, "devcloud", False),
+                                                                   (10.0, "none", False)])
+def test_silent_heartbeats_let_a_fenced_centre_be_evacuated_before_nova_says_down(ctx: EngineContext, cloud: FakeCloud,
+                                                                                    silent_after: float, method: str,
+                                                                                    evacuated: bool) -> None:
+    """gz-main's computes stopped beating 30 s ago but nova still says ``up`` (its ``service_down_time`` not over).
+    With ``health_silent_after`` the watch records the centre down; ``evacuate`` fences it (forced down) and
+    evacuates at once. Without the setting nothing is recorded; without a fence method the centre is recorded
+    down but nothing is evacuated (nova still says up: a host neither down in nova nor fenced never moves)."""
+    import dataclasses
+    import datetime
+
+    from tests.support.fakecloud import GZ
+    from tests.unit.failover.test_fence_wiring import fencer
+
+    ticket_id = active_ha(ctx)
+    runner = daemon(ctx, failover_policy="evacuate", health_silent_after=silent_after)
+    runner.recovery.fence = fencer(ctx, cloud, method=method).for_recovery() if method != "none" else None
+    runner.tick(force=True)
+    now = datetime.datetime(2026, 12, 5, 10, 0, tzinfo=datetime.UTC)
+    runner.watch.clock = now.timestamp
+    fresh, stale = (now - datetime.timedelta(seconds=s) for s in (2, 30))
+    cloud.services[GZ] = [dataclasses.replace(s, updated_at=(stale if s.zone == "gz-main" else fresh).strftime("%Y-%m-%dT%H:%M:%S.%f"))
+                          for s in cloud.services[GZ]]
+    runner.watch.check()
+    recorded = {(h.cloud, h.centre): h for h in runner.watch.check()}[("gd-prov", "gz-main")]
+    assert recorded.state == ("down" if silent_after else "healthy"), recorded
+    runner.failover_pass()
+    actions = [r.action for r in ctx.store.audit.records() if r.action.startswith(("failover.", "centre.fence"))]
+    if evacuated:
+        assert recorded.detail["services"] == {"gz-main-1": "silent", "gz-main-2": "silent"}
+        assert cloud.force_calls == [("gz-main-1", True), ("gz-main-2", True)]
+        assert actions == ["failover.start", "failover.move", "failover.move", "failover.end"]
+        assert centres_of(ctx, ticket_id) == ["gz-backup"] * 4
+    else:
+        assert cloud.force_calls == [] and "failover.start" not in actions and centres_of(ctx, ticket_id).count("gz-main") == 2
+    runner.lock.release()

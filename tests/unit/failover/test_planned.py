@@ -18,7 +18,7 @@ from govcloud.drivers.base import ComputeDriver, Endpoint, Server
 from govcloud.engine.context import EngineContext
 from govcloud.errors import PermanentError
 from govcloud.exporter.metrics import epoch
-from govcloud.failover.planned import MAINTENANCE, Planned
+from govcloud.failover.planned import MAINTENANCE, PARKED, Planned
 from govcloud.failover.recover import FailoverRefused, Recovery
 from govcloud.failover.steps import HookCall, HookResult
 from govcloud.settings import FailoverSettings
@@ -141,13 +141,49 @@ def test_a_failed_hook_stops_a_planned_migration(ctx: EngineContext, cloud: Fake
     assert sorted(m.state for m in moves) == ["held"] * 4 + ["moved"] * 2
 
 
-def test_a_stopped_vm_is_cold_migrated_which_nova_holds_to_its_boot_zone(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
+def test_a_stopped_vm_leaves_its_boot_zone_started_live_migrated_and_stopped_again(ctx: EngineContext, cloud: FakeCloud,
+                                                                                    tmp_path: Path) -> None:
+    """nova's cold migration is held to the boot zone (the fake cloud refuses it as nova does): a SHUTOFF VM
+    is started, live-migrated and stopped again, arriving SHUTOFF; failback brings it home by cold migration
+    (home is its boot zone), still SHUTOFF."""
     province(ctx, tmp_path, count=2)
     plan = planned(ctx).migrate_plan("gd-prov", "gz-main")
-    cloud.break_server(plan.moves[0].vm.server_id or "", status="SHUTOFF")
+    stopped = plan.moves[0].vm.server_id or ""
+    cloud.break_server(stopped, status="SHUTOFF")
     result = planned(ctx, settings=ONE_AT_A_TIME).migrate(plan)
-    assert result.state == "failed" and "cold migration" in result.failed[0].detail and "No valid host" in result.failed[0].detail
-    assert cloud.migrations == []
+    assert result.state == "finished" and len(result.moved) == len(plan.moves), result.failed
+    server = cloud.servers[stopped][1]
+    assert (server.status, server.zone) == ("SHUTOFF", "gz-backup") and PARKED not in server.metadata
+    assert cloud.power_calls == [(stopped, True), (stopped, False)]
+    assert [(kind, "gz-backup" in host) for sid, kind, host in cloud.migrations if sid == stopped] == [("live", True)]
+    _, moves, _ = journal(ctx, result.run_id)
+    (mine,) = [m for m in moves if m.vm == plan.moves[0].vm.name]
+    assert mine.message.startswith("started, live, stopped: SHUTOFF on gz-backup-"), mine.message
+    with ctx.store.transaction() as conn:
+        assert {v.server_id: v.status for v in rows.vms_of(conn)}[stopped] == "SHUTOFF"
+
+    result = planned(ctx).failback(planned(ctx).failback_plan("gd-prov", "gz-main"))
+    assert result.state == "finished", result.failed
+    server = cloud.servers[stopped][1]
+    assert (server.status, server.zone) == ("SHUTOFF", "gz-main") and cloud.power_calls == [(stopped, True), (stopped, False)]
+    assert [kind for sid, kind, _ in cloud.migrations if sid == stopped] == ["live", "cold"]
+
+
+def test_a_stopped_vm_started_for_its_move_is_stopped_by_the_run_that_resumes_it(ctx: EngineContext, cloud: FakeCloud,
+                                                                                 tmp_path: Path) -> None:
+    """A run killed after nova live-migrated a VM it had started: the server carries govcloud's mark, so the next
+    try stops it (and takes the mark off) instead of recording it running; nothing moves twice."""
+    province(ctx, tmp_path, count=2)
+    plan = planned(ctx).migrate_plan("gd-prov", "gz-main")
+    started = plan.moves[0].vm.server_id or ""
+    endpoint, server = cloud.servers[started]
+    cloud.servers[started] = (endpoint, dataclasses.replace(server, host="gz-backup-1", zone="gz-backup", status="ACTIVE",
+                                                            metadata={**server.metadata, PARKED: "yes"}))
+    result = planned(ctx, settings=ONE_AT_A_TIME).migrate(plan)
+    assert result.state == "finished", result.failed
+    server = cloud.servers[started][1]
+    assert (server.status, server.host, PARKED in server.metadata) == ("SHUTOFF", "gz-backup-1", False)
+    assert cloud.power_calls == [(started, False)] and started not in {sid for sid, _, _ in cloud.migrations}
 
 
 def test_failback_is_refused_until_the_centre_is_healthy(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path) -> None:
