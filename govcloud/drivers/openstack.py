@@ -10,6 +10,7 @@ quota is a real second line of defence. Every SDK failure leaves this module as 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -109,6 +110,57 @@ def _poll(doing: str, get: Callable[[], T], done: Callable[[T], bool], *, timeou
         time.sleep(interval)
 
 
+POLL_INTERVAL = 1.0
+"""Seconds between looks at a server being built or deleted (openstacksdk's and a hand-written script's too)."""
+
+
+class _SharedListing:
+    """Server ids one listing of the endpoint returns, fetched at most about once per ``POLL_INTERVAL``
+    however many threads wait on them.
+
+    Every create and delete of a run used to poll its own server (a GET a second each, and a GET plus a
+    listing by name once it was gone): 16 in flight were 16 calls a second to nova-api, on the same two
+    cores as nova's conductor and computes that do the work, and 288 deletes made 288 extra listings
+    (issue 16). Now each waiter reads the newest listing that is fresh enough for it; a waiter that finds
+    none fetches one, and the others wait for that one instead of making their own. A listing that fails
+    is a missed poll for each waiter (it raises to them, and their loop looks again)."""
+
+    def __init__(self, fetch: Callable[[], frozenset[str]]) -> None:
+        self._fetch = fetch
+        self._cond = threading.Condition()
+        self._ids: frozenset[str] = frozenset()
+        self._at = -math.inf
+        """Monotonic time at which the newest listing was asked for (-inf: none yet)."""
+        self._busy = False
+        self.fetches = 0
+        """Listings made (tests read it)."""
+
+    def since(self, earliest: float) -> frozenset[str]:
+        """The ids of a listing asked for at ``earliest`` or later: the newest one if it is, else a new one
+        (made by this thread, or by another that is making it already)."""
+        with self._cond:
+            while self._at < earliest and self._busy:
+                self._cond.wait()
+            if self._at >= earliest:
+                return self._ids
+            self._busy = True
+        asked = time.monotonic()
+        try:
+            ids = _call("list servers", self._fetch)
+        except BaseException:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._busy = False
+            self.fetches += 1
+            if asked >= self._at:
+                self._ids, self._at = ids, asked
+            self._cond.notify_all()
+        return ids
+
+
 def _server(raw: Any) -> Server:
     addresses = raw.addresses or {}
     address = next((a.get("addr") for net in addresses.values() for a in net if a.get("version", 4) == 4), None)
@@ -169,6 +221,11 @@ class OpenStackDriver:
         self._project_ids: dict[str, str] = {}
         self._ids: dict[tuple[str, ...], tuple[str, float]] = {}
         """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
+        self._building = _SharedListing(lambda: frozenset(s.id for s in self.admin.compute.servers(
+            details=False, all_projects=True, status="BUILD")))
+        """Every server of the endpoint in BUILD (ids only): what waits for creates read."""
+        self._listed = _SharedListing(lambda: frozenset(s.id for s in self.admin.compute.servers(details=False, all_projects=True)))
+        """Every server the endpoint lists (ids only): what waits for deletes read."""
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -446,11 +503,29 @@ class OpenStackDriver:
                 _call(f"delete server group {name}", lambda g=group: conn.compute.delete_server_group(g, ignore_missing=True))  # type: ignore[misc]
 
     def wait_for_server(self, tenant: str, server_id: str, *, timeout: float) -> Server:
-        """Until ACTIVE or ERROR (returned, with nova's fault); a timeout is a TemporaryError."""
+        """Until ACTIVE or ERROR (returned, with nova's fault); a timeout is a TemporaryError.
+
+        While the server is building it is looked for in the endpoint's shared listing of servers in BUILD
+        (``_SharedListing``: one listing a second for all the run's waits); once it is not there it is read
+        (one GET), and returned if ACTIVE or ERROR, else (another state: a rebuild, a stop) read again each
+        second as before."""
         conn = self._as(tenant)
-        raw = _poll(f"wait for server {server_id}", lambda: conn.compute.get_server(server_id),
-                    lambda s: s.status in ("ACTIVE", "ERROR"), timeout=timeout)
-        return _server(raw)
+        doing = f"wait for server {server_id}"
+        started = time.monotonic()
+        deadline = started + timeout
+        missed: TemporaryError | None = None
+        while True:
+            try:
+                # a listing asked for before this wait began may predate the server itself
+                if server_id not in self._building.since(max(started, time.monotonic() - POLL_INTERVAL)):
+                    raw = _call(doing, lambda: conn.compute.get_server(server_id))
+                    if raw.status in ("ACTIVE", "ERROR"):
+                        return _server(raw)
+            except TemporaryError as exc:
+                missed = exc
+            if time.monotonic() >= deadline:
+                raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
+            time.sleep(POLL_INTERVAL)
 
     def set_power(self, tenant: str, server_id: str, *, on: bool, timeout: float) -> Server:
         """nova's os-start / os-stop as the tenant, then waited for; idempotent (a server already ACTIVE or
@@ -470,9 +545,23 @@ class OpenStackDriver:
         _call(f"delete server {server_id}", lambda: conn.compute.delete_server(server_id, ignore_missing=ignore_missing))
 
     def wait_for_delete(self, tenant: str, server_id: str, *, timeout: float) -> None:
-        conn = self._as(tenant)
-        _poll(f"wait for deletion of {server_id}", lambda: conn.compute.find_server(server_id, ignore_missing=True),
-              lambda s: s is None, timeout=timeout)
+        """Until nova no longer lists the server: really gone, not merely ``DELETED`` (nova lists a server in
+        that status for a while, and openstacksdk's own wait returns on it: issue 16). Read in the endpoint's
+        shared listing (``_SharedListing``: one listing a second, ids only, for all the run's deletes) that
+        was asked for after the deletion was; the tenant is not needed to read it."""
+        doing = f"wait for deletion of {server_id}"
+        started = time.monotonic()
+        deadline = started + timeout
+        missed: TemporaryError | None = None
+        while True:
+            time.sleep(POLL_INTERVAL)  # a listing from before the deletion shows the server: look a poll later
+            try:
+                if server_id not in self._listed.since(max(started, time.monotonic() - POLL_INTERVAL)):
+                    return
+            except TemporaryError as exc:
+                missed = exc
+            if time.monotonic() >= deadline:
+                raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
 
     # -- evacuation --------------------------------------------------------------------------
     def evacuate_server(self, tenant: str, server_id: str, *, host: str, timeout: float) -> Server:

@@ -6,6 +6,7 @@ produce)."""
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +14,7 @@ import keystoneauth1.exceptions as ks_exc
 import pytest
 from openstack import exceptions as os_exc
 
+from govcloud.drivers import openstack as openstack_driver
 from govcloud.drivers.base import Endpoint
 from govcloud.drivers.openstack import OpenStackDriver, translate
 from govcloud.errors import PermanentError, TemporaryError
@@ -100,7 +102,8 @@ def test_a_server_that_goes_to_error_while_waited_for_is_returned_with_nova_s_fa
                               wait_for_server=lambda *_a, **_k: (_ for _ in ()).throw(os_exc.ResourceFailure("ERROR")))
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
     driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
-                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute),
+                                    compute=SimpleNamespace(servers=lambda **_query: []))  # no longer building
     server = driver.wait_for_server("gd-zf", "s-1", timeout=1)
     assert (server.status, server.fault) == ("ERROR", "No valid host was found.")
 
@@ -110,7 +113,8 @@ def test_a_timeout_while_waited_for_is_temporary() -> None:
     compute = SimpleNamespace(get_server=lambda _id: raw)
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
     driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
-                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute),
+                                    compute=SimpleNamespace(servers=lambda **_query: [raw]))  # building for ever
     with pytest.raises(TemporaryError, match="wait for server s-1: not done after 1 s"):
         driver.wait_for_server("gd-zf", "s-1", timeout=1)
 
@@ -447,3 +451,89 @@ def test_set_power_stops_and_waits_and_asks_nothing_of_a_server_already_so_or_on
     compute = Powering([{"status": "SHUTOFF"}, {"status": "ACTIVE"}])
     assert powering_driver(compute).set_power("gd-zf", "s-1", on=True, timeout=5).status == "ACTIVE"
     assert compute.sent == ["start s-1", "wait ACTIVE"]
+
+
+class Nova:
+    """A region whose servers finish building, or vanish once deleted, at set times; it counts the calls the
+    driver makes (listings with their query, GETs) and when each server was really done."""
+
+    def __init__(self, done_after: dict[str, float]) -> None:
+        self.started = time.monotonic()
+        self.done_after = done_after
+        self.listings: list[dict[str, Any]] = []
+        self.gets: list[str] = []
+        self._lock = threading.Lock()
+
+    def done(self, server_id: str) -> bool:
+        return time.monotonic() - self.started >= self.done_after[server_id]
+
+    def servers(self, **query: Any) -> list[SimpleNamespace]:
+        with self._lock:
+            self.listings.append(query)
+        time.sleep(0.01)  # a listing takes time: waiters arriving meanwhile wait for it
+        return [SimpleNamespace(id=i, status="BUILD" if query.get("status") else "DELETED")  # DELETED is listed: not gone yet
+                for i in self.done_after if not self.done(i)]
+
+    def get_server(self, server_id: str) -> SimpleNamespace:
+        with self._lock:
+            self.gets.append(server_id)
+        return SimpleNamespace(id=server_id, name=server_id, status="ACTIVE" if self.done(server_id) else "BUILD",
+                               availability_zone="gz-main", compute_host="gz-main-1", addresses={}, fault=None, metadata={},
+                               created_at="", project_id="p-1", flavor=None)
+
+    def find_server(self, server_id: str, **_query: Any) -> SimpleNamespace | None:
+        with self._lock:
+            self.gets.append(server_id)
+        return None if self.done(server_id) else SimpleNamespace(id=server_id, status="DELETED")
+
+
+def driver_on(nova: Nova) -> OpenStackDriver:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=nova), compute=nova)
+    return driver
+
+
+def wait_all(wait: Any, nova: Nova) -> dict[str, float]:
+    """Each server waited for on its own thread, as the work queue's jobs do; when each wait returned."""
+    returned: dict[str, float] = {}
+
+    def one(server_id: str) -> None:
+        wait(server_id)
+        returned[server_id] = time.monotonic() - nova.started
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in nova.done_after]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return returned
+
+
+def test_waits_for_deletes_share_one_listing_a_poll_and_end_only_once_the_server_is_not_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 deletes waited for at once, gone over 0.5 s: no per-server GET (nor a listing by name once it is
+    gone), at most about one listing per poll interval for all of them; a server still listed (in status
+    DELETED) is not gone yet (issue 16)."""
+    monkeypatch.setattr(openstack_driver, "POLL_INTERVAL", 0.05)
+    nova = Nova({f"s-{i}": 0.1 + i * 0.025 for i in range(16)})
+    driver = driver_on(nova)
+    returned = wait_all(lambda i: driver.wait_for_delete("gd-zf", i, timeout=5), nova)
+    assert nova.gets == []
+    assert all(q == {"details": False, "all_projects": True} for q in nova.listings)
+    assert len(nova.listings) <= 0.6 / 0.05 * 1.5  # per-server polling: 16 waits × ~6 polls each
+    assert all(returned[i] >= nova.done_after[i] for i in nova.done_after)
+
+
+def test_waits_for_creates_share_one_listing_of_what_builds_and_read_each_server_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 creates waited for at once, ACTIVE over 0.5 s: one GET per server, once it has left BUILD, and
+    about one listing of the servers in BUILD per poll interval for all of them (issue 16)."""
+    monkeypatch.setattr(openstack_driver, "POLL_INTERVAL", 0.05)
+    nova = Nova({f"s-{i}": 0.1 + i * 0.025 for i in range(16)})
+    driver = driver_on(nova)
+    servers: dict[str, str] = {}
+    returned = wait_all(lambda i: servers.setdefault(i, driver.wait_for_server("gd-zf", i, timeout=5).status), nova)
+    assert servers == dict.fromkeys(nova.done_after, "ACTIVE")
+    assert sorted(nova.gets) == sorted(nova.done_after)
+    assert all(q == {"details": False, "all_projects": True, "status": "BUILD"} for q in nova.listings)
+    assert len(nova.listings) <= 0.6 / 0.05 * 1.5 + 16  # + one asked for by each wait as it begins, at most
+    assert all(returned[i] >= nova.done_after[i] for i in nova.done_after)
