@@ -221,6 +221,8 @@ class OpenStackDriver:
         self._project_ids: dict[str, str] = {}
         self._ids: dict[tuple[str, ...], tuple[str, float]] = {}
         """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
+        self._lookups: dict[tuple[str, ...], threading.Lock] = {}
+        """One lock per such key: one thread looks a name up while the others wait for its answer."""
         self._building = _SharedListing(lambda: frozenset(s.id for s in self.admin.compute.servers(
             details=False, all_projects=True, status="BUILD")))
         """Every server of the endpoint in BUILD (ids only): what waits for creates read."""
@@ -422,17 +424,23 @@ class OpenStackDriver:
         """The id of what ``find()`` returns, remembered for ``LOOKUP_TTL`` s: a 100-VM apply would otherwise
         look the same image, network and flavor up 100 times, and each lookup (two calls, by id then by
         name) is one more call that can fail and fail the whole create with it."""
-        now = time.monotonic()
         with self._lock:
             hit = self._ids.get(key)
-        if hit is not None and hit[1] > now:
+            lookup = self._lookups.setdefault(key, threading.Lock())
+        if hit is not None and hit[1] > time.monotonic():
             return hit[0]
-        found = find()
-        if found is None:
-            return None
-        with self._lock:
-            self._ids[key] = (str(found.id), now + LOOKUP_TTL)
-        return str(found.id)
+        with lookup:  # the 16 creates an apply starts at once wait for one lookup instead of making 16 (issue 16)
+            with self._lock:
+                hit = self._ids.get(key)
+            now = time.monotonic()
+            if hit is not None and hit[1] > now:
+                return hit[0]
+            found = find()
+            if found is None:
+                return None
+            with self._lock:
+                self._ids[key] = (str(found.id), now + LOOKUP_TTL)
+            return str(found.id)
 
     def _flavor_id(self, spec: ServerSpec) -> str:
         return self.flavor_id(spec.flavor, spec.size)
