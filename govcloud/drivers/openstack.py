@@ -223,10 +223,9 @@ class OpenStackDriver:
         """(kind, [tenant,] name) → (id, monotonic expiry): images, networks and flavors a create looks up."""
         self._lookups: dict[tuple[str, ...], threading.Lock] = {}
         """One lock per such key: one thread looks a name up while the others wait for its answer."""
-        self._building = _SharedListing(lambda: frozenset(s.id for s in self.admin.compute.servers(
-            details=False, all_projects=True, status="BUILD")))
+        self._building = _SharedListing(lambda: self._server_ids(status="BUILD"))
         """Every server of the endpoint in BUILD (ids only): what waits for creates read."""
-        self._listed = _SharedListing(lambda: frozenset(s.id for s in self.admin.compute.servers(details=False, all_projects=True)))
+        self._listed = _SharedListing(self._server_ids)
         """Every server the endpoint lists (ids only): what waits for deletes read."""
 
     # -- connections -------------------------------------------------------------------------
@@ -266,6 +265,22 @@ class OpenStackDriver:
                 # a dict: a plain string would be taken as the project *name*
                 self._projects[tenant] = self.admin.connect_as_project({"id": project_id, "name": tenant, "domain_id": "default"})
             return self._projects[tenant]
+
+    def _server_ids(self, **query: str) -> frozenset[str]:
+        """Ids of every server of the endpoint (all projects) that nova lists for ``query``, read from its JSON
+        page by page: openstacksdk builds a Resource per listed server, 0.1 s of CPU for 137 servers, and
+        the shared listings are made every second."""
+        params: dict[str, str] = {"all_tenants": "1", **query}
+        ids: set[str] = set()
+        while True:
+            response = self.admin.compute.get("/servers", params=params)
+            os_exc.raise_from_response(response)
+            body = response.json()
+            page = [str(s["id"]) for s in body.get("servers", [])]
+            ids.update(page)
+            if not page or not any(link.get("rel") == "next" for link in body.get("servers_links", [])):
+                return frozenset(ids)
+            params["marker"] = page[-1]
 
     # -- onboarding --------------------------------------------------------------------------
     def ensure_tenant(self, spec: TenantSpec) -> OnboardResult:

@@ -103,7 +103,7 @@ def test_a_server_that_goes_to_error_while_waited_for_is_returned_with_nova_s_fa
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
     driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
                                     connect_as_project=lambda _scope: SimpleNamespace(compute=compute),
-                                    compute=SimpleNamespace(servers=lambda **_query: []))  # no longer building
+                                    compute=SimpleNamespace(get=lambda _path, params: listed([])))  # no longer building
     server = driver.wait_for_server("gd-zf", "s-1", timeout=1)
     assert (server.status, server.fault) == ("ERROR", "No valid host was found.")
 
@@ -114,7 +114,7 @@ def test_a_timeout_while_waited_for_is_temporary() -> None:
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
     driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
                                     connect_as_project=lambda _scope: SimpleNamespace(compute=compute),
-                                    compute=SimpleNamespace(servers=lambda **_query: [raw]))  # building for ever
+                                    compute=SimpleNamespace(get=lambda _path, params: listed(["s-1"])))  # building for ever
     with pytest.raises(TemporaryError, match="wait for server s-1: not done after 1 s"):
         driver.wait_for_server("gd-zf", "s-1", timeout=1)
 
@@ -453,6 +453,25 @@ def test_set_power_stops_and_waits_and_asks_nothing_of_a_server_already_so_or_on
     assert compute.sent == ["start s-1", "wait ACTIVE"]
 
 
+def listed(ids: list[str], more: bool = False) -> SimpleNamespace:
+    """nova's answer to ``GET /servers``: one page of ids, with a link to the next page if ``more``."""
+    body = {"servers": [{"id": i, "links": []} for i in ids], **({"servers_links": [{"rel": "next", "href": "…"}]} if more else {})}
+    return SimpleNamespace(status_code=200, json=lambda: body)
+
+
+def test_the_shared_listing_reads_every_page_of_ids() -> None:
+    pages = {None: listed(["s-1", "s-2"], more=True), "s-2": listed(["s-3"], more=True), "s-3": listed([])}
+    asked: list[str | None] = []
+
+    def get(_path: str, params: dict[str, str]) -> SimpleNamespace:
+        asked.append(params.get("marker"))
+        return pages[params.get("marker")]
+
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(compute=SimpleNamespace(get=get))
+    assert driver._server_ids() == {"s-1", "s-2", "s-3"} and asked == [None, "s-2", "s-3"]
+
+
 class Nova:
     """A region whose servers finish building, or vanish once deleted, at set times; it counts the calls the
     driver makes (listings with their query, GETs) and when each server was really done."""
@@ -467,12 +486,13 @@ class Nova:
     def done(self, server_id: str) -> bool:
         return time.monotonic() - self.started >= self.done_after[server_id]
 
-    def servers(self, **query: Any) -> list[SimpleNamespace]:
+    def get(self, path: str, params: dict[str, str]) -> SimpleNamespace:
+        """``GET /servers`` (ids only); a server deleted but still in status DELETED is listed: not gone yet."""
+        assert path == "/servers"
         with self._lock:
-            self.listings.append(query)
+            self.listings.append(dict(params))
         time.sleep(0.01)  # a listing takes time: waiters arriving meanwhile wait for it
-        return [SimpleNamespace(id=i, status="BUILD" if query.get("status") else "DELETED")  # DELETED is listed: not gone yet
-                for i in self.done_after if not self.done(i)]
+        return listed([i for i in self.done_after if not self.done(i)])
 
     def get_server(self, server_id: str) -> SimpleNamespace:
         with self._lock:
@@ -519,7 +539,7 @@ def test_waits_for_deletes_share_one_listing_a_poll_and_end_only_once_the_server
     driver = driver_on(nova)
     returned = wait_all(lambda i: driver.wait_for_delete("gd-zf", i, timeout=5), nova)
     assert nova.gets == []
-    assert all(q == {"details": False, "all_projects": True} for q in nova.listings)
+    assert all(q == {"all_tenants": "1"} for q in nova.listings)
     assert len(nova.listings) <= 0.6 / 0.05 * 1.5  # per-server polling: 16 waits × ~6 polls each
     assert all(returned[i] >= nova.done_after[i] for i in nova.done_after)
 
@@ -534,6 +554,6 @@ def test_waits_for_creates_share_one_listing_of_what_builds_and_read_each_server
     returned = wait_all(lambda i: servers.setdefault(i, driver.wait_for_server("gd-zf", i, timeout=5).status), nova)
     assert servers == dict.fromkeys(nova.done_after, "ACTIVE")
     assert sorted(nova.gets) == sorted(nova.done_after)
-    assert all(q == {"details": False, "all_projects": True, "status": "BUILD"} for q in nova.listings)
+    assert all(q == {"all_tenants": "1", "status": "BUILD"} for q in nova.listings)
     assert len(nova.listings) <= 0.6 / 0.05 * 1.5 + 16  # + one asked for by each wait as it begins, at most
     assert all(returned[i] >= nova.done_after[i] for i in nova.done_after)

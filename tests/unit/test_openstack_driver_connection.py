@@ -60,10 +60,10 @@ class FlakyCompute:
                                                "BUILD", os_exc.HttpException("injected", http_status=502), "ACTIVE"]
         self.listings: list[Exception] = [os_exc.HttpException("injected", http_status=503)]
 
-    def servers(self, **_query: Any) -> list[Any]:
+    def get(self, _path: str, params: dict[str, str]) -> Any:
         if self.listings:
             raise self.listings.pop(0)
-        return []
+        return SimpleNamespace(status_code=200, json=lambda: {"servers": []})
 
     def get_server(self, server_id: str) -> Any:
         answer = self.answers.pop(0)
