@@ -160,14 +160,14 @@ class _Run:
                      timeout=settings.delete_timeout)
         raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
 
-    def look_around(self, vms: Sequence[VmPlacement]) -> None:
-        """Learn which of the ticket's servers exist, in one listing per endpoint: a server is a VM's
-        when its four metadata keys match it and it is in the VM's endpoint. Any other server with the
-        ticket's id or a VM's name goes to ``foreign``."""
+    def look_around(self, vms: Sequence[VmPlacement], lister: Lister | None = None) -> None:
+        """Learn which of the ticket's servers exist, in one listing per endpoint (``lister``'s, else one
+        made now): a server is a VM's when its four metadata keys match it and it is in the VM's endpoint.
+        Any other server with the ticket's id or a VM's name goes to ``foreign``."""
         self.existing, self.foreign = {}, []
         planned = {vm.index: vm for vm in vms}
         names = {vm.name for vm in vms}
-        for endpoint, server in _listing(self.ctx, self, vms):
+        for endpoint, server in _listing(self.ctx, self, vms, lister):
             index = server.metadata.get(META_INDEX, "")
             vm = planned.get(int(index)) if self.owns(server) and index.isdigit() else None
             if vm is not None and self.endpoint(vm) == endpoint:
@@ -261,7 +261,9 @@ def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[
 
 
 def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool, queue: WorkQueue,
-               onboard: Callable[[str, Endpoint], object]) -> Outcome:
+               onboard: Callable[[str, Endpoint], object], lister: Lister | None = None) -> Outcome:
+    """Provision one ticket. ``lister``: the run's listing of each tenant's servers, shared by its tickets
+    provisioned for the first time (a resumed ticket lists anew, after its settle)."""
     resumed = row.state == "provisioning"
     if row.state == "approved":
         with ctx.store.transaction() as conn:
@@ -275,7 +277,8 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
             onboard(row.tenant, endpoint)
         if resumed:
             _settle(ctx, run, vms)
-        run.look_around(vms)  # a first run too: a reset or restored store does not mean nothing exists
+        # a first run too: a reset or restored store does not mean nothing exists
+        run.look_around(vms, None if resumed else lister)
         run.refuse_foreign()
         servers = run.ensure_all(vms)
         if resumed:
@@ -408,7 +411,8 @@ class OpenStackPath:
         return True  # the default path: provision.path_for asks the Terraform path first
 
     def provision(self, ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Outcome:
-        return _provision(ctx, row, actor, configure=configure, queue=self.queue, onboard=lambda t, e: self._onboard(ctx, t, e))
+        return _provision(ctx, row, actor, configure=configure, queue=self.queue, onboard=lambda t, e: self._onboard(ctx, t, e),
+                          lister=functools.partial(self._listed, ctx))
 
     def converge(self, ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
         return converge(ctx, row, actor, self.queue)
@@ -422,11 +426,13 @@ class OpenStackPath:
         return len(deleted) + len(_sweep(ctx, _Run(ctx, row, self.queue), vms, deleted, actor))  # a server gone is not counted twice
 
     def _listed(self, ctx: EngineContext, endpoint: Endpoint, tenant: str) -> list[Server]:
-        """The tenant's servers behind ``endpoint``, listed once per run for all the tickets it retires: a
-        25-ticket retirement made 25 listings with details of four projects at once before its first delete,
-        on the API its deletes then wait for (issue 16). A retiring ticket's servers were created before
-        this run (it creates none for a ticket it retires), so the run's listing holds them all; a late one
-        of another process is found by the sweep's own listing, made after the deletes."""
+        """The tenant's servers behind ``endpoint``, listed once per run for all the tickets it provisions
+        for the first time or retires: a 25-ticket day made 25 listings with details of four projects at
+        once before its first create, and again before its first delete, on the API its creates and deletes
+        then wait for (issue 16). What such a ticket finds or deletes was created before this run (the run
+        creates servers of a ticket only after that ticket's own look, and none for a ticket it retires), so
+        the run's listing holds it; a resumed ticket lists anew after its settle, and a late server of
+        another process is found by the sweep's own listing, made after the deletes."""
         key = (tenant, endpoint)
         with self._lock:
             lock = self._listing_locks.setdefault(key, threading.Lock())

@@ -118,13 +118,11 @@ def test_retire_all_checks_every_ticket_before_it_changes_anything(ctx: EngineCo
     assert [o.state for o in provision.retire_all(ctx, [ticket_id])] == ["retired"]
 
 
-def test_a_retirement_lists_each_tenants_servers_once_to_find_what_to_delete(ctx: EngineContext, cloud: FakeCloud, tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """Four tickets of one tenant retired together: one listing of its project finds all their servers
-    (it made four, one per ticket, all at once before the first delete), then each ticket's sweep lists
-    what is left, after its deletes (issue 16)."""
-    ids = [approved(ctx, tmp_path, name, 2) for name in ("web", "app", "db", "mq")]
-    provision.apply(ctx)
+def test_a_run_lists_each_tenants_servers_once_for_its_first_look_and_to_find_what_to_delete(
+        ctx: EngineContext, cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four tickets of one tenant provisioned, then retired, together: one listing of its project serves
+    every ticket's first look (it made four, one per ticket, all at once before the first create), and one
+    finds all their servers to delete; then each ticket's sweep lists what is left, after its deletes (issue 16)."""
     listed: list[str | None] = []
     original = FakeDriver.servers
 
@@ -133,6 +131,10 @@ def test_a_retirement_lists_each_tenants_servers_once_to_find_what_to_delete(ctx
         return original(driver, tenant)
 
     monkeypatch.setattr(FakeDriver, "servers", counted)
+    ids = [approved(ctx, tmp_path, name, 2) for name in ("web", "app", "db", "mq")]
+    assert [o.state for o in provision.apply(ctx)] == ["active"] * 4
+    assert listed == ["gd-mzt"]
+    listed.clear()
     outcomes = provision.retire_all(ctx, ids)
     assert [(o.state, o.detail) for o in outcomes] == [("retired", "2 server(s) deleted, quota released")] * 4
     assert cloud.in_region(GZ) == []
