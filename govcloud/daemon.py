@@ -3,8 +3,9 @@
 It does what an operator would otherwise run by hand, with the very same engine functions:
 
 * **work pass** (every ``apply_interval``): take ticket files from the inbox (``<inbox>/<user>/``,
-  submitted as that user, auto-approval included; ``engine/inbox.py`` says what is trusted), apply approved tickets one by one (and finish interrupted
-  ones), warn about and retire expired leases;
+  submitted as that user, auto-approval included; ``engine/inbox.py`` says what is trusted), apply every
+  approved ticket and finish interrupted ones in one ``provision.apply`` (their servers share one work
+  queue, as ``govcloud apply``'s do), warn about and retire expired leases;
 * **reconcile pass** (every ``reconcile_interval``): drift, orphans and unmanaged servers per cloud,
   recreated by policy (``engine/reconcile.py``; Terraform clouds by a refreshed plan per workspace,
   ``engine/tf_reconcile.py``);
@@ -29,7 +30,7 @@ checks the lock is still its own and steps down if not. A leader killed mid-appl
 ``provisioning``; the next leader's apply resumes it (waits for creates in flight, adopts what
 exists, deletes late duplicates), so nothing is created twice.
 
-SIGTERM (or SIGINT) finishes the ticket in flight and stops; a second one exits at once (the next
+SIGTERM (or SIGINT) finishes the tickets in flight (no further ticket is started) and stops; a second one exits at once (the next
 leader finishes what was abandoned). Logs are JSON lines on stderr. Every daemon, leader or standby,
 serves ``/metrics``, ``/healthz`` and ``/readyz`` when a server is configured.
 """
@@ -54,7 +55,7 @@ from govcloud.engine import configure, history, inbox, leases, provision
 from govcloud.engine.context import EngineContext
 from govcloud.engine.onboard import ensure_tenant_for
 from govcloud.engine.reconcile import Reconciler
-from govcloud.errors import GovcloudError, InputError
+from govcloud.errors import GovcloudError
 from govcloud.failover.activate import DrActivation
 from govcloud.failover.emergency import DrPolicy
 from govcloud.failover.fence import recovery_fence
@@ -65,10 +66,8 @@ from govcloud.failover.recover import Recovery
 from govcloud.failover.replicate import Replicator
 from govcloud.failover.watch import CentreWatch
 from govcloud.model.access import service_identity
-from govcloud.model.states import TO_WORK_ON
 from govcloud.settings import DaemonSettings
 from govcloud.store import facts
-from govcloud.store import tickets as rows
 from govcloud.store.leader import LeaderLock
 
 log = logging.getLogger("govcloud.daemon")
@@ -305,19 +304,19 @@ class Daemon:
 
     # -- the steps ---------------------------------------------------------------------------
     def work_pass(self) -> None:
-        """Inbox, then approved and interrupted tickets one by one, then leases."""
+        """Inbox, then every approved and interrupted ticket in one ``apply`` (one work queue across them,
+        as ``govcloud apply``), then leases."""
         for result in inbox.scan(self.ctx, self.ctx.settings.inbox, settle=self.settings.inbox_settle, stop=lambda: not self.may_act()):
             event("inbox file taken", file=result.file, outcome=result.outcome, ticket=result.ticket, detail=result.detail)
-        with self.ctx.store.transaction() as conn:
-            work = [r.id for r in rows.listing(conn, states=TO_WORK_ON)]
-        for ticket_id in work:
-            if not self.may_act():
-                return
-            try:
-                for outcome in provision.apply(self.ctx, [ticket_id]):
-                    event("ticket applied", ticket=outcome.ticket, state=outcome.state, detail=outcome.detail)
-            except InputError as exc:  # moved on under us (a CLI user acted first): nothing to do
-                event("ticket skipped", ticket=ticket_id, reason=str(exc))
+        if not self.may_act():
+            return
+        # leadership is checked before each ticket starts; a ticket that moved on under us (a CLI user acted
+        # first) is skipped and never holds up the others
+        for outcome in provision.apply(self.ctx, stop=lambda: not self.may_act(), skip_moved=True):
+            if outcome.state == "skipped":
+                event("ticket skipped", ticket=outcome.ticket, reason=outcome.detail)
+            else:
+                event("ticket applied", ticket=outcome.ticket, state=outcome.state, detail=outcome.detail)
         if self.may_act():
             report = leases.check(self.ctx, warn_days=self.settings.lease_warning_days, actor=self.identity.id, stop=lambda: not self.may_act())
             for ticket_id in report.warned:

@@ -160,14 +160,14 @@ class _Run:
                      timeout=settings.delete_timeout)
         raise PermanentError(f"{vm.name} went to ERROR {settings.boot_attempts} times in {vm.cloud}/{vm.centre}; nova says: {fault}")
 
-    def look_around(self, vms: Sequence[VmPlacement]) -> None:
-        """Learn which of the ticket's servers exist, in one listing per endpoint: a server is a VM's
-        when its four metadata keys match it and it is in the VM's endpoint. Any other server with the
-        ticket's id or a VM's name goes to ``foreign``."""
+    def look_around(self, vms: Sequence[VmPlacement], lister: Lister | None = None) -> None:
+        """Learn which of the ticket's servers exist, in one listing per endpoint (``lister``'s, else one
+        made now): a server is a VM's when its four metadata keys match it and it is in the VM's endpoint.
+        Any other server with the ticket's id or a VM's name goes to ``foreign``."""
         self.existing, self.foreign = {}, []
         planned = {vm.index: vm for vm in vms}
         names = {vm.name for vm in vms}
-        for endpoint, server in _listing(self.ctx, self, vms):
+        for endpoint, server in _listing(self.ctx, self, vms, lister):
             index = server.metadata.get(META_INDEX, "")
             vm = planned.get(int(index)) if self.owns(server) and index.isdigit() else None
             if vm is not None and self.endpoint(vm) == endpoint:
@@ -207,13 +207,23 @@ class _Run:
         return keep
 
 
-def _listing(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement]) -> list[tuple[Endpoint, Server]]:
+Lister = Callable[[Endpoint, str], list[Server]]
+"""Every server of a tenant's project behind an endpoint."""
+
+
+def list_now(ctx: EngineContext) -> Lister:
+    """A listing made now (what must see the servers this run created, or what is left)."""
+    return lambda endpoint, tenant: retrying(ctx, f"list servers of {tenant}", lambda: list(ctx.driver(endpoint).servers(tenant)))
+
+
+def _listing(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], lister: Lister | None = None) -> list[tuple[Endpoint, Server]]:
     """Every server of the tenant's project in the endpoints where the ticket's VMs are planned: one
-    listing per endpoint (nova cannot filter by metadata, so the engine does)."""
+    listing per endpoint (nova cannot filter by metadata, so the engine does); ``lister``: made now
+    unless the caller shares one."""
+    lister = lister or list_now(ctx)
     found = []
     for endpoint in sorted({run.endpoint(vm) for vm in vms}, key=lambda e: (e.cloud, e.region)):
-        servers = retrying(ctx, f"list servers of {run.row.tenant}", lambda e=endpoint: list(ctx.driver(e).servers(run.row.tenant)))
-        found += [(endpoint, s) for s in servers if s.status != GONE]
+        found += [(endpoint, s) for s in lister(endpoint, run.row.tenant) if s.status != GONE]
     return found
 
 
@@ -251,7 +261,9 @@ def _sweep(ctx: EngineContext, run: _Run, vms: Sequence[VmPlacement], keep: set[
 
 
 def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool, queue: WorkQueue,
-               onboard: Callable[[str, Endpoint], object]) -> Outcome:
+               onboard: Callable[[str, Endpoint], object], lister: Lister | None = None) -> Outcome:
+    """Provision one ticket. ``lister``: the run's listing of each tenant's servers, shared by its tickets
+    provisioned for the first time (a resumed ticket lists anew, after its settle)."""
     resumed = row.state == "provisioning"
     if row.state == "approved":
         with ctx.store.transaction() as conn:
@@ -265,7 +277,8 @@ def _provision(ctx: EngineContext, row: TicketRow, actor: str, *, configure: boo
             onboard(row.tenant, endpoint)
         if resumed:
             _settle(ctx, run, vms)
-        run.look_around(vms)  # a first run too: a reset or restored store does not mean nothing exists
+        # a first run too: a reset or restored store does not mean nothing exists
+        run.look_around(vms, None if resumed else lister)
         run.refuse_foreign()
         servers = run.ensure_all(vms)
         if resumed:
@@ -325,15 +338,16 @@ def _elsewhere(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement]) -
 
 
 def _delete_all(ctx: EngineContext, row: TicketRow, vms: Sequence[VmPlacement], queue: WorkQueue, *,
-                keep: Set[str] = frozenset()) -> set[str]:
-    """Delete every server of the ticket (found by name, in one listing of the project per endpoint) but
-    those in ``keep`` and its server groups, each VM a job of the run's work queue; forget the VM rows. Returns the ids of the servers deleted (one
-    listed as DELETED is gone already)."""
+                keep: Set[str] = frozenset(), lister: Lister | None = None) -> set[str]:
+    """Delete every server of the ticket (found by name, in one listing of the project per endpoint:
+    ``lister``'s, else one made now) but those in ``keep`` and its server groups, each VM a job of the
+    run's work queue; forget the VM rows. Returns the ids of the servers deleted (one listed as DELETED is
+    gone already)."""
     run = _Run(ctx, row, queue)
     timeout = ctx.settings.engine.delete_timeout
     names = {vm.name for vm in vms}
     named: dict[tuple[Endpoint, str], list[Server]] = {}
-    for endpoint, server in _listing(ctx, run, vms):  # one listing per endpoint, not one lookup per VM
+    for endpoint, server in _listing(ctx, run, vms, lister):  # one listing per endpoint, not one lookup per VM
         if server.name in names and server.id not in keep:
             named.setdefault((endpoint, server.name), []).append(server)
 
@@ -390,12 +404,15 @@ class OpenStackPath:
         self._onboarded: dict[tuple[str, Endpoint], threading.Lock] = {}
         self._done: set[tuple[str, Endpoint]] = set()
         self._lock = threading.Lock()
+        self._listing_locks: dict[tuple[str, Endpoint], threading.Lock] = {}
+        self._listings: dict[tuple[str, Endpoint], list[Server]] = {}
 
     def handles(self, ctx: EngineContext, row: TicketRow) -> bool:
         return True  # the default path: provision.path_for asks the Terraform path first
 
     def provision(self, ctx: EngineContext, row: TicketRow, actor: str, *, configure: bool) -> Outcome:
-        return _provision(ctx, row, actor, configure=configure, queue=self.queue, onboard=lambda t, e: self._onboard(ctx, t, e))
+        return _provision(ctx, row, actor, configure=configure, queue=self.queue, onboard=lambda t, e: self._onboard(ctx, t, e),
+                          lister=functools.partial(self._listed, ctx))
 
     def converge(self, ctx: EngineContext, row: TicketRow, actor: str) -> Outcome:
         return converge(ctx, row, actor, self.queue)
@@ -404,8 +421,25 @@ class OpenStackPath:
         """Delete every server of the ticket and its server groups, then anything else still carrying its metadata."""
         planned = placements(row)
         vms = planned + _elsewhere(ctx, row, planned)
-        deleted = _delete_all(ctx, row, vms, self.queue)  # a server still listed after its deletion is not swept (nor counted) again
-        return len(deleted) + len(_sweep(ctx, _Run(ctx, row, self.queue), vms, deleted, actor))
+        # the run's one listing per tenant and endpoint finds what to delete; the sweep lists anew (what is left)
+        deleted = _delete_all(ctx, row, vms, self.queue, lister=functools.partial(self._listed, ctx))
+        return len(deleted) + len(_sweep(ctx, _Run(ctx, row, self.queue), vms, deleted, actor))  # a server gone is not counted twice
+
+    def _listed(self, ctx: EngineContext, endpoint: Endpoint, tenant: str) -> list[Server]:
+        """The tenant's servers behind ``endpoint``, listed once per run for all the tickets it provisions
+        for the first time or retires: a 25-ticket day made 25 listings with details of four projects at
+        once before its first create, and again before its first delete, on the API its creates and deletes
+        then wait for (issue 16). What such a ticket finds or deletes was created before this run (the run
+        creates servers of a ticket only after that ticket's own look, and none for a ticket it retires), so
+        the run's listing holds it; a resumed ticket lists anew after its settle, and a late server of
+        another process is found by the sweep's own listing, made after the deletes."""
+        key = (tenant, endpoint)
+        with self._lock:
+            lock = self._listing_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._listings:
+                self._listings[key] = list_now(ctx)(endpoint, tenant)
+            return self._listings[key]
 
     def _onboard(self, ctx: EngineContext, tenant: str, endpoint: Endpoint) -> None:
         """``ensure_tenant_for`` once per tenant and endpoint in this run; two tickets of one tenant never

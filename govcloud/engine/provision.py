@@ -24,7 +24,7 @@ from govcloud.engine.plans import placements
 from govcloud.engine.quota_change import apply_quota_change
 from govcloud.engine.ticket_base import Outcome, ProvisioningPath, ticket_of
 from govcloud.engine.workqueue import WorkQueue
-from govcloud.errors import GovcloudError, InvalidState, NotFound, PermanentError
+from govcloud.errors import GovcloudError, InputError, InvalidState, NotFound, PermanentError
 from govcloud.model.access import acting_user, require
 from govcloud.model.states import TO_WORK_ON, allowed
 from govcloud.store import tickets as rows
@@ -57,31 +57,53 @@ def _tickets(ctx: EngineContext, ids: Sequence[str], states: Sequence[str]) -> l
         return found
 
 
-def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool = True) -> list[Outcome]:
+def _never() -> bool:
+    return False
+
+
+def apply(ctx: EngineContext, ticket_ids: Sequence[str] = (), *, configure: bool = True, stop: Callable[[], bool] = _never,
+          skip_moved: bool = False) -> list[Outcome]:
     """Provision approved tickets (and finish interrupted ones), configure them with their Ansible roles
     (unless ``configure`` is off), and retire those marked for retirement.
 
     The servers of every OpenStack ticket to provision or retire go through one work queue
     (engine/workqueue.py) at the same time; then, ticket by ticket in order, the configuration of those
-    and everything else (Terraform applies, changes, converges), as before."""
+    and everything else (Terraform applies, changes, converges), as before. The CLI and the daemon both
+    call this with every ticket there is to work on, so the daemon's pass is as fast as ``govcloud apply``.
+
+    ``stop`` is asked before each ticket's step starts (the daemon: still the leader, not asked to stop);
+    once it says so, the tickets not started yet are left as they are for the next run. ``skip_moved``
+    (the daemon): a ticket that raises an InputError — it moved on under us, a CLI user acted first, its
+    change's target is gone — becomes a ``skipped`` outcome instead of stopping the run, so one such
+    ticket never holds up the others pass after pass."""
     user = acting_user(ctx.state.users, ctx.settings.user)
     require(user, "apply")
     selected = _tickets(ctx, ticket_ids, TO_WORK_ON)
     outcomes = []
+
+    def guarded(row: TicketRow, step: Callable[[], Outcome | None]) -> Outcome | None:
+        if stop():
+            return None
+        try:
+            return _guarded(ctx, row, ticket_ids, step)
+        except InputError as exc:
+            if not skip_moved:
+                raise
+            return Outcome(row.id, "skipped", str(exc))
+
     with run_queue(ctx) as queue:
         available = paths(queue)
         shared = [row for row in selected if _queued(ctx, row, available)]
         with ThreadPoolExecutor(max_workers=max(1, min(len(shared), TICKETS_AT_ONCE)), thread_name_prefix="govcloud-ticket") as pool:
-            started = {row.id: pool.submit(_guarded, ctx, row, ticket_ids,
-                                           functools.partial(_cloud_step, ctx, row, user.id, available, configure=configure))
+            started = {row.id: pool.submit(guarded, row, functools.partial(_cloud_step, ctx, row, user.id, available, configure=configure))
                        for row in shared}
         for row in selected:
             if row.id in started:
                 outcome = started[row.id].result()
                 if outcome is not None and outcome.state == "configuring":
-                    outcome = _guarded(ctx, row, ticket_ids, functools.partial(_configure_again, ctx, row.id, user.id))
+                    outcome = guarded(row, functools.partial(_configure_again, ctx, row.id, user.id)) or outcome
             else:
-                outcome = _guarded(ctx, row, ticket_ids, functools.partial(_work_on, ctx, row, user.id, available, ticket_ids, configure))
+                outcome = guarded(row, functools.partial(_work_on, ctx, row, user.id, available, ticket_ids, configure))
             if outcome is not None:
                 outcomes.append(outcome)
     return outcomes

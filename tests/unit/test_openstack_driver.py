@@ -6,6 +6,7 @@ produce)."""
 from __future__ import annotations
 
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +14,7 @@ import keystoneauth1.exceptions as ks_exc
 import pytest
 from openstack import exceptions as os_exc
 
+from govcloud.drivers import openstack as openstack_driver
 from govcloud.drivers.base import Endpoint
 from govcloud.drivers.openstack import OpenStackDriver, translate
 from govcloud.errors import PermanentError, TemporaryError
@@ -100,7 +102,8 @@ def test_a_server_that_goes_to_error_while_waited_for_is_returned_with_nova_s_fa
                               wait_for_server=lambda *_a, **_k: (_ for _ in ()).throw(os_exc.ResourceFailure("ERROR")))
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
     driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
-                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute),
+                                    compute=SimpleNamespace(get=lambda _path, params: listed([])))  # no longer building
     server = driver.wait_for_server("gd-zf", "s-1", timeout=1)
     assert (server.status, server.fault) == ("ERROR", "No valid host was found.")
 
@@ -110,7 +113,8 @@ def test_a_timeout_while_waited_for_is_temporary() -> None:
     compute = SimpleNamespace(get_server=lambda _id: raw)
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
     driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
-                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute))
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=compute),
+                                    compute=SimpleNamespace(get=lambda _path, params: listed(["s-1"])))  # building for ever
     with pytest.raises(TemporaryError, match="wait for server s-1: not done after 1 s"):
         driver.wait_for_server("gd-zf", "s-1", timeout=1)
 
@@ -451,3 +455,144 @@ def test_set_power_stops_and_waits_and_asks_nothing_of_a_server_already_so_or_on
     compute = Powering([{"status": "SHUTOFF"}, {"status": "ACTIVE"}])
     assert powering_driver(compute).set_power("gd-zf", "s-1", on=True, timeout=5).status == "ACTIVE"
     assert compute.sent == ["start s-1", "wait ACTIVE"]
+
+
+def listed(ids: list[str], more: bool = False) -> SimpleNamespace:
+    """nova's answer to ``GET /servers``: one page of ids, with a link to the next page if ``more``."""
+    body = {"servers": [{"id": i, "links": []} for i in ids], **({"servers_links": [{"rel": "next", "href": "…"}]} if more else {})}
+    return SimpleNamespace(status_code=200, json=lambda: body)
+
+
+def test_the_shared_listing_reads_every_page_of_ids() -> None:
+    pages = {None: listed(["s-1", "s-2"], more=True), "s-2": listed(["s-3"], more=True), "s-3": listed([])}
+    asked: list[str | None] = []
+
+    def get(_path: str, params: dict[str, str]) -> SimpleNamespace:
+        asked.append(params.get("marker"))
+        return pages[params.get("marker")]
+
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(compute=SimpleNamespace(get=get))
+    assert driver._server_ids() == {"s-1", "s-2", "s-3"} and asked == [None, "s-2", "s-3"]
+
+
+class Nova:
+    """A region whose servers finish building, or vanish once deleted, at set times; it counts the calls the
+    driver makes (listings with their query, GETs) and when each server was really done."""
+
+    def __init__(self, done_after: dict[str, float]) -> None:
+        self.started = time.monotonic()
+        self.done_after = done_after
+        self.listings: list[dict[str, Any]] = []
+        self.gets: list[str] = []
+        self._lock = threading.Lock()
+
+    def done(self, server_id: str) -> bool:
+        return time.monotonic() - self.started >= self.done_after[server_id]
+
+    def get(self, path: str, params: dict[str, str]) -> SimpleNamespace:
+        """``GET /servers`` (ids only); a server deleted but still in status DELETED is listed: not gone yet."""
+        assert path == "/servers"
+        with self._lock:
+            self.listings.append(dict(params))
+        time.sleep(0.01)  # a listing takes time: waiters arriving meanwhile wait for it
+        return listed([i for i in self.done_after if not self.done(i)])
+
+    def get_server(self, server_id: str) -> SimpleNamespace:
+        with self._lock:
+            self.gets.append(server_id)
+        return SimpleNamespace(id=server_id, name=server_id, status="ACTIVE" if self.done(server_id) else "BUILD",
+                               availability_zone="gz-main", compute_host="gz-main-1", addresses={}, fault=None, metadata={},
+                               created_at="", project_id="p-1", flavor=None)
+
+    def find_server(self, server_id: str, **_query: Any) -> SimpleNamespace | None:
+        with self._lock:
+            self.gets.append(server_id)
+        return None if self.done(server_id) else SimpleNamespace(id=server_id, status="DELETED")
+
+
+def driver_on(nova: Nova) -> OpenStackDriver:
+    driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
+    driver._admin = SimpleNamespace(identity=SimpleNamespace(find_project=lambda name, domain_id: SimpleNamespace(id="p-1")),
+                                    connect_as_project=lambda _scope: SimpleNamespace(compute=nova), compute=nova)
+    return driver
+
+
+def wait_all(wait: Any, nova: Nova) -> dict[str, float]:
+    """Each server waited for on its own thread, as the work queue's jobs do; when each wait returned."""
+    returned: dict[str, float] = {}
+
+    def one(server_id: str) -> None:
+        wait(server_id)
+        returned[server_id] = time.monotonic() - nova.started
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in nova.done_after]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return returned
+
+
+class Deleting(Nova):
+    """The same region deleting: a server is being deleted until its time, then shown DELETED (even
+    indexes) or answered 404 (odd ones); a server in ``failed`` is never deleted (nova put it in ERROR)."""
+
+    def __init__(self, done_after: dict[str, float], failed: frozenset[str] = frozenset()) -> None:
+        super().__init__(done_after)
+        self.failed = failed
+
+    def get(self, path: str, params: dict[str, str]) -> SimpleNamespace:
+        answer = super().get(path, params)
+        ids = [s["id"] for s in answer.json()["servers"] if s["id"] not in self.failed]  # ERROR: no longer "deleting"
+        return listed(ids)
+
+    def get_server(self, server_id: str) -> SimpleNamespace:
+        with self._lock:
+            self.gets.append(server_id)
+        if server_id in self.failed:
+            return SimpleNamespace(id=server_id, status="ERROR")
+        if not self.done(server_id):
+            return SimpleNamespace(id=server_id, status="ACTIVE")
+        if int(server_id.split("-")[1]) % 2:
+            raise os_exc.NotFoundException(message="404")
+        return SimpleNamespace(id=server_id, status="DELETED")
+
+
+def test_waits_for_deletes_share_one_listing_a_poll_and_read_each_server_once_it_is_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 deletes waited for at once, done over 0.5 s: about one listing of the servers being deleted per
+    poll interval for all of them, and one GET per server once it has left that listing (404, or shown
+    DELETED: done, as openstacksdk's own wait has it) — no GET a second per server, nor a listing by name
+    once it is gone (issue 16)."""
+    monkeypatch.setattr(openstack_driver, "POLL_INTERVAL", 0.05)
+    nova = Deleting({f"s-{i}": 0.1 + i * 0.025 for i in range(16)})
+    driver = driver_on(nova)
+    returned = wait_all(lambda i: driver.wait_for_delete("gd-zf", i, timeout=5), nova)
+    assert sorted(nova.gets) == sorted(nova.done_after)
+    assert all(q == {"all_tenants": "1", "task_state": "deleting"} for q in nova.listings)
+    assert len(nova.listings) <= 0.6 / 0.05 * 1.5  # per-server polling: 16 waits × ~6 polls each
+    assert all(returned[i] >= nova.done_after[i] for i in nova.done_after)
+
+
+def test_a_server_nova_could_not_delete_is_not_taken_for_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It leaves the listing of servers being deleted in ERROR: read, not done, and the wait times out."""
+    monkeypatch.setattr(openstack_driver, "POLL_INTERVAL", 0.05)
+    nova = Deleting({"s-0": 0.0}, failed=frozenset({"s-0"}))
+    with pytest.raises(TemporaryError, match=r"wait for deletion of s-0: not done after 0\.3 s"):
+        driver_on(nova).wait_for_delete("gd-zf", "s-0", timeout=0.3)
+    assert len(nova.gets) >= 3
+
+
+def test_waits_for_creates_share_one_listing_of_what_builds_and_read_each_server_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 creates waited for at once, ACTIVE over 0.5 s: one GET per server, once it has left BUILD, and
+    about one listing of the servers in BUILD per poll interval for all of them (issue 16)."""
+    monkeypatch.setattr(openstack_driver, "POLL_INTERVAL", 0.05)
+    nova = Nova({f"s-{i}": 0.1 + i * 0.025 for i in range(16)})
+    driver = driver_on(nova)
+    servers: dict[str, str] = {}
+    returned = wait_all(lambda i: servers.setdefault(i, driver.wait_for_server("gd-zf", i, timeout=5).status), nova)
+    assert servers == dict.fromkeys(nova.done_after, "ACTIVE")
+    assert sorted(nova.gets) == sorted(nova.done_after)
+    assert all(q == {"all_tenants": "1", "status": "BUILD"} for q in nova.listings)
+    assert len(nova.listings) <= 0.6 / 0.05 * 1.5 + 16  # + one asked for by each wait as it begins, at most
+    assert all(returned[i] >= nova.done_after[i] for i in nova.done_after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -50,11 +52,18 @@ def test_keystone_refusing_is_permanent(exc: Exception) -> None:
 
 
 class FlakyCompute:
-    """nova's server GET: 503, a reset, then BUILD, then ACTIVE (the fault proxy's kinds, in a row)."""
+    """nova's server GET: 503, a reset, then BUILD, then ACTIVE (the fault proxy's kinds, in a row); its listing
+    of the servers in BUILD: a 503, then (empty) answers — the driver reads the server itself."""
 
     def __init__(self) -> None:
         self.answers: list[Exception | str] = [os_exc.HttpException("injected", http_status=503), ks_exc.ConnectFailure("reset"),
                                                "BUILD", os_exc.HttpException("injected", http_status=502), "ACTIVE"]
+        self.listings: list[Exception] = [os_exc.HttpException("injected", http_status=503)]
+
+    def get(self, _path: str, params: dict[str, str]) -> Any:
+        if self.listings:
+            raise self.listings.pop(0)
+        return SimpleNamespace(status_code=200, json=lambda: {"servers": []})
 
     def get_server(self, server_id: str) -> Any:
         answer = self.answers.pop(0)
@@ -68,16 +77,19 @@ def test_a_failed_poll_is_a_missed_poll_not_a_failed_wait(monkeypatch: pytest.Mo
     driver = OpenStackDriver(Endpoint(cloud="c", region="gd-gz"), config_file=clouds_yaml(tmp_path))
     compute = FlakyCompute()
     monkeypatch.setattr(driver, "_as", lambda tenant: SimpleNamespace(compute=compute))
+    monkeypatch.setattr(driver, "_admin", SimpleNamespace(compute=compute))
     monkeypatch.setattr("govcloud.drivers.openstack.time.sleep", lambda _s: None)
     assert driver.wait_for_server("gd-mzt", "s-1", timeout=60).status == "ACTIVE"
-    assert compute.answers == []
+    assert compute.answers == [] and compute.listings == []
 
 
 def test_a_wait_that_only_fails_times_out_as_temporary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     driver = OpenStackDriver(Endpoint(cloud="c", region="gd-gz"), config_file=clouds_yaml(tmp_path))
     compute = FlakyCompute()
     compute.answers = [os_exc.HttpException("injected", http_status=503)] * 3
+    compute.listings = []
     monkeypatch.setattr(driver, "_as", lambda tenant: SimpleNamespace(compute=compute))
+    monkeypatch.setattr(driver, "_admin", SimpleNamespace(compute=compute))
     with pytest.raises(TemporaryError, match=r"not done after 0 s.*503"):
         driver.wait_for_server("gd-mzt", "s-1", timeout=0)
 
@@ -93,6 +105,7 @@ class CountingCloud:
 
     def _found(self, kind: str) -> Any:
         self.lookups.append(kind)
+        time.sleep(0.02)  # a lookup takes time: creates started meanwhile find no answer yet
         return SimpleNamespace(id=f"{kind}-id")
 
     def _create(self, **attrs: Any) -> Any:
@@ -110,6 +123,19 @@ def test_a_run_looks_image_network_and_flavor_up_once(monkeypatch: pytest.Monkey
         driver.create_server(ServerSpec(name=f"vm-{index}", tenant="gd-mzt", zone="gz-main", flavor="gc.small",
                                         size=Resources(instances=1, vcpus=1, ram_mb=1024, disk_gb=10), image="debian-12",
                                         network="gov-shared", metadata={}))
+    assert sorted(cloud.lookups) == ["flavor", "image", "network"]
+
+
+def test_creates_started_together_look_image_network_and_flavor_up_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An apply starts 16 creates at once: they wait for one lookup of each name instead of making 16 each (issue 16)."""
+    driver = OpenStackDriver(Endpoint(cloud="c", region="gd-gz"), config_file=clouds_yaml(tmp_path))
+    cloud = CountingCloud()
+    driver._admin = cloud
+    monkeypatch.setattr(driver, "_as", lambda tenant: cloud)
+    spec = ServerSpec(name="vm", tenant="gd-mzt", zone="gz-main", flavor="gc.small", size=Resources(instances=1, vcpus=1, ram_mb=1024, disk_gb=10),
+                      image="debian-12", network="gov-shared", metadata={})
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda _: driver.create_server(spec), range(16)))
     assert sorted(cloud.lookups) == ["flavor", "image", "network"]
 
 

@@ -8,13 +8,14 @@ import datetime
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from govcloud.daemon import Daemon
-from govcloud.engine import leases, provision, tickets
+from govcloud.engine import changes, leases, provision, tickets
 from govcloud.engine.context import EngineContext, build
-from govcloud.errors import PermissionDenied
+from govcloud.errors import InvalidState, PermissionDenied
 from govcloud.settings import DaemonSettings, Settings
 from govcloud.store import facts
 from govcloud.store import tickets as rows
@@ -56,10 +57,10 @@ def mine(ctx: EngineContext, user: str = "caijing") -> Path:
     return directory
 
 
-def drop(ctx: EngineContext, count: int = 2) -> str:
+def drop(ctx: EngineContext, count: int = 2, name: str = "web") -> str:
     """A small ticket the auto-approval rule takes, written into caijing's inbox as a department would."""
     ticket_id, _ = write_ticket(mine(ctx), tenant="gd-mzt", system="mzoa", requester="caijing", roles=(), expires="2027-01-31",
-                                vms=[{"name": "web", "count": count, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
+                                vms=[{"name": name, "count": count, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
     return ticket_id
 
 
@@ -322,3 +323,60 @@ def test_the_daemon_logs_the_audit_head_whenever_it_moved(ctx: EngineContext, ca
     heads = [r.fields for r in caplog.records if r.getMessage() == "audit head"]  # type: ignore[attr-defined]
     assert [h["audit_seq"] for h in heads] == [head[0], head[0] + 1]
     first.lock.release()
+
+
+def bounds(ctx: EngineContext, *, per_endpoint: int, per_host: int) -> None:
+    ctx.settings = dataclasses.replace(ctx.settings, engine=dataclasses.replace(
+        ctx.settings.engine, concurrency_per_cloud=per_endpoint, concurrency_per_host=per_host))
+
+
+def test_one_pass_puts_every_ready_tickets_servers_into_one_work_queue(ctx: EngineContext, cloud: FakeCloud) -> None:
+    """Two 2-VM tickets dropped together (auto-approved), 4 creates per endpoint: the daemon's old loop (one
+    ``apply`` per ticket) never had more than one ticket's 2 creates in flight; one queue has all 4 (issue 16)."""
+    cloud.create_latency = 0.1
+    bounds(ctx, per_endpoint=4, per_host=2)
+    first, second = drop(ctx), drop(ctx, name="app")
+    daemon(ctx).run(once=True)
+    assert state_of(ctx, first) == state_of(ctx, second) == "active"
+    assert cloud.creates == 4 and cloud.peak_endpoint[GZ] == 4
+
+
+def test_a_ticket_that_moved_on_is_skipped_and_the_others_are_applied(tmp_path: Path, ctx: EngineContext, cloud: FakeCloud,
+                                                                      caplog: pytest.LogCaptureFixture,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resize whose target a CLI user retires between the pass's listing and its step raises an InputError
+    there: it is logged as skipped, stays approved, and never fails the pass (nor the lease check after it)
+    — the per-ticket isolation of the old one-``apply``-per-ticket loop, kept now that one ``apply`` takes
+    them all."""
+    caplog.set_level("INFO", logger="govcloud.daemon")
+    target = drop(ctx)
+    daemon(ctx).run(once=True)
+    resize_id, resize = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", kind="resize", target=target,
+                                     roles=(), vms=[{"name": "web", "count": 2, "flavor": "gc.medium", "cloud": "gd-prov", "centre": "gz-main"}])
+    tickets.submit(context(tmp_path, cloud, user="caijing"), [resize])
+    if state_of(ctx, resize_id) == "submitted":
+        tickets.approve(context(tmp_path, cloud, user="shenpi-chen"), resize_id)
+
+    def moved_on(*_: object) -> NoReturn:
+        raise InvalidState(f"ticket {resize_id}: target {target} is retiring; only active tickets can be changed")
+
+    monkeypatch.setattr(changes, "apply_resize", moved_on)
+    later = drop(ctx, name="app")
+    daemon(ctx).run(once=True)
+    assert state_of(ctx, later) == "active" and state_of(ctx, resize_id) == "approved"
+    skipped = [r.fields for r in caplog.records if r.getMessage() == "ticket skipped"]  # type: ignore[attr-defined]
+    assert [s["ticket"] for s in skipped] == [resize_id] and "retiring" in skipped[0]["reason"]
+    assert not [r for r in caplog.records if r.getMessage() == "work pass failed"]
+
+
+def test_no_ticket_is_started_once_the_leader_must_stop(tmp_path: Path, ctx: EngineContext, cloud: FakeCloud) -> None:
+    """``stop`` (the daemon: lost leadership, or SIGTERM) is asked before each ticket starts: the ones not
+    started are left approved for the next pass, untouched."""
+    ticket_id, path = write_ticket(tmp_path, tenant="gd-mzt", system="mzoa", requester="caijing", roles=(),
+                                   vms=[{"name": "web", "count": 2, "flavor": "gc.small", "cloud": "gd-prov", "centre": "gz-main"}])
+    tickets.submit(context(tmp_path, cloud, user="caijing"), [path])
+    if state_of(ctx, ticket_id) == "submitted":
+        tickets.approve(context(tmp_path, cloud, user="shenpi-chen"), ticket_id)
+    assert provision.apply(ctx, stop=lambda: True) == []
+    assert state_of(ctx, ticket_id) == "approved" and cloud.creates == 0
+    assert [o.state for o in provision.apply(ctx)] == ["active"]

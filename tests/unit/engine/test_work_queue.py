@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from govcloud.drivers.base import META_TICKET
+from govcloud.drivers.base import META_TICKET, Server
 from govcloud.engine import provision, tickets
 from govcloud.engine.context import EngineContext, build
 from govcloud.errors import NotFound
 from govcloud.settings import Settings
 from govcloud.store import tickets as rows
-from tests.support.fakecloud import GZ, FakeCloud, services, three_centres
+from tests.support.fakecloud import GZ, FakeCloud, FakeDriver, services, three_centres
 from tests.support.tickets import REPO, write_ticket
 
 
@@ -116,3 +116,26 @@ def test_retire_all_checks_every_ticket_before_it_changes_anything(ctx: EngineCo
     with ctx.store.transaction() as conn:
         assert rows.require(conn, ticket_id).state == "active"
     assert [o.state for o in provision.retire_all(ctx, [ticket_id])] == ["retired"]
+
+
+def test_a_run_lists_each_tenants_servers_once_for_its_first_look_and_to_find_what_to_delete(
+        ctx: EngineContext, cloud: FakeCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four tickets of one tenant provisioned, then retired, together: one listing of its project serves
+    every ticket's first look (it made four, one per ticket, all at once before the first create), and one
+    finds all their servers to delete; then each ticket's sweep lists what is left, after its deletes (issue 16)."""
+    listed: list[str | None] = []
+    original = FakeDriver.servers
+
+    def counted(driver: FakeDriver, tenant: str | None = None) -> Iterator[Server]:
+        listed.append(tenant)
+        return original(driver, tenant)
+
+    monkeypatch.setattr(FakeDriver, "servers", counted)
+    ids = [approved(ctx, tmp_path, name, 2) for name in ("web", "app", "db", "mq")]
+    assert [o.state for o in provision.apply(ctx)] == ["active"] * 4
+    assert listed == ["gd-mzt"]
+    listed.clear()
+    outcomes = provision.retire_all(ctx, ids)
+    assert [(o.state, o.detail) for o in outcomes] == [("retired", "2 server(s) deleted, quota released")] * 4
+    assert cloud.in_region(GZ) == []
+    assert listed == ["gd-mzt"] * (1 + 4)
