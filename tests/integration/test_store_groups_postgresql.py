@@ -27,7 +27,7 @@ from govcloud.exporter import metrics
 from govcloud.exporter.metrics import StoreReads, read_facts
 from govcloud.store import Store, aggregates
 from tests.support.exporter import populate, random_write
-from tests.support.groups import counting, follow_random_writes, full
+from tests.support.groups import PLACE_WRITES, counting, follow_random_writes, full
 from tests.support.postgres import create_database
 
 pytestmark = pytest.mark.integration
@@ -83,16 +83,7 @@ def test_the_versions_count_transactions_and_stay_put_without_a_write(store: Sto
     assert pending == 0
 
 
-@pytest.mark.parametrize(("sql", "moved"), [
-    ("UPDATE vms SET status = 'ERROR', address = '10.9.9.9', updated_at = 'now', fault = 'x'", False),
-    ("UPDATE vms SET server_id = 'srv-1' WHERE ticket = 't-a'", False),
-    ("UPDATE vms SET centre = 'sg-dr' WHERE ticket = 't-a' AND idx = 1", True),
-    ("UPDATE vms SET vcpus = vcpus + 1, status = 'BUILD' WHERE ticket = 't-b'", True),
-    ("UPDATE vms SET idx = idx + 10 WHERE ticket = 't-a'", True),
-    ("DELETE FROM vms WHERE ticket = 't-b'", True),
-    ("INSERT INTO vms (ticket, idx, name, tenant, system, cloud, region, centre, zone, vcpus, ram_mb, disk_gb, status, updated_at)"
-     " VALUES ('t-n', 1, 'n-1', 'gd-a', 's', 'gd-prov', 'gd-gz', 'gz-main', 'gz-main', 1, 1, 1, 'ACTIVE', 'x')", True),
-])
+@pytest.mark.parametrize(("sql", "moved"), PLACE_WRITES)
 def test_vm_rows_read_for_their_places_are_read_again_only_when_those_moved(sql: str, moved: bool, store: Store,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The DR VMs and the VMs away from home read the VM rows' names, places and sizes, never their status:

@@ -21,6 +21,18 @@ from tests.support.exporter import NOW, random_write, sample_state
 TODAY = NOW.date()
 GROUP_BY = (aggregates.vm_counts, aggregates.tenant_usage, aggregates.centre_allocation)
 """The readers themselves (the tests count the scrape's calls through the module)."""
+PLACE_WRITES = [
+    ("UPDATE vms SET status = 'ERROR', address = '10.9.9.9', updated_at = 'now', fault = 'x'", False),
+    ("UPDATE vms SET server_id = 'srv-1' WHERE ticket = 't-a'", False),
+    ("UPDATE vms SET centre = 'sg-dr' WHERE ticket = 't-a' AND idx = 1", True),
+    ("UPDATE vms SET vcpus = vcpus + 1, status = 'BUILD' WHERE ticket = 't-b'", True),
+    ("UPDATE vms SET idx = idx + 10 WHERE ticket = 't-a'", True),
+    ("DELETE FROM vms WHERE ticket = 't-b'", True),
+    ("INSERT INTO vms (ticket, idx, name, tenant, system, cloud, region, centre, zone, vcpus, ram_mb, disk_gb, status, updated_at)"
+     " VALUES ('t-n', 1, 'n-1', 'gd-a', 's', 'gd-prov', 'gd-gz', 'gz-main', 'gz-main', 1, 1, 1, 'ACTIVE', 'x')", True),
+]
+"""Writes to ``vms`` over the populated store, and whether each moves what the DR-VM and away-from-home reads
+read (``vm_places``): the same cases on SQLite (unit) and PostgreSQL (integration)."""
 
 
 def full(store: Store) -> tuple[list[Any], list[Any], list[Any]]:

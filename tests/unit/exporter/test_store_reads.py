@@ -21,6 +21,7 @@ from govcloud.exporter import metrics
 from govcloud.exporter.metrics import StoreReads, read_facts
 from govcloud.store import Store, aggregates
 from tests.support.exporter import populate
+from tests.support.groups import PLACE_WRITES
 
 TODAY = datetime.date(2026, 12, 2)
 
@@ -150,16 +151,7 @@ def test_without_its_triggers_a_table_is_always_read(store: Store, ran: Counter[
     assert ran["vm_counts"] == 2 and ran["tenant_usage"] == 2
 
 
-@pytest.mark.parametrize(("sql", "moved"), [
-    ("UPDATE vms SET status = 'ERROR', address = '10.9.9.9', updated_at = 'now', fault = 'x'", False),
-    ("UPDATE vms SET server_id = 'srv-1' WHERE ticket = 't-a'", False),
-    ("UPDATE vms SET centre = 'sg-dr' WHERE ticket = 't-a' AND idx = 1", True),
-    ("UPDATE vms SET vcpus = vcpus + 1, status = 'BUILD' WHERE ticket = 't-b'", True),
-    ("UPDATE vms SET idx = idx + 10 WHERE ticket = 't-a'", True),
-    ("DELETE FROM vms WHERE ticket = 't-b'", True),
-    ("INSERT INTO vms (ticket, idx, name, tenant, system, cloud, region, centre, zone, vcpus, ram_mb, disk_gb, status, updated_at)"
-     " VALUES ('t-n', 1, 'n-1', 'gd-a', 's', 'gd-prov', 'gd-gz', 'gz-main', 'gz-main', 1, 1, 1, 'ACTIVE', 'x')", True),
-])
+@pytest.mark.parametrize(("sql", "moved"), PLACE_WRITES)
 def test_vm_rows_read_for_their_places_are_read_again_only_when_those_moved(sql: str, moved: bool, store: Store,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The DR VMs and the VMs away from home read the VM rows' names, places and sizes, never their status:
