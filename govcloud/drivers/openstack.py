@@ -491,21 +491,12 @@ class OpenStackDriver:
         second as before."""
         conn = self._as(tenant)
         doing = f"wait for server {server_id}"
-        started = time.monotonic()
-        deadline = started + timeout
-        missed: TemporaryError | None = None
-        while True:
-            try:
-                # a listing asked for before this wait began may predate the server itself
-                if server_id not in self._building.since(max(started, time.monotonic() - POLL_INTERVAL)):
-                    raw = _call(doing, lambda: conn.compute.get_server(server_id))
-                    if raw.status in ("ACTIVE", "ERROR"):
-                        return _server(raw)
-            except TemporaryError as exc:
-                missed = exc
-            if time.monotonic() >= deadline:
-                raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
-            time.sleep(POLL_INTERVAL)
+
+        def settled() -> Server | None:
+            raw = _call(doing, lambda: conn.compute.get_server(server_id))
+            return _server(raw) if raw.status in ("ACTIVE", "ERROR") else None
+
+        return self._wait_off(self._building, server_id, doing, timeout, settled)
 
     def set_power(self, tenant: str, server_id: str, *, on: bool, timeout: float) -> Server:
         """nova's os-start / os-stop as the tenant, then waited for; idempotent (a server already ACTIVE or
@@ -546,19 +537,33 @@ class OpenStackDriver:
         server not gone then (``DELETED`` a moment longer, or nova could not delete it: ERROR) is read again
         each second until the timeout, a TemporaryError."""
         conn = self._as(tenant)
-        doing = f"wait for deletion of {server_id}"
+        self._wait_off(self._deleting, server_id, f"wait for deletion of {server_id}", timeout,
+                       lambda: True if self._deleted(conn, server_id) else None,
+                       first_look_after=POLL_INTERVAL)  # nova takes at least that long
+
+    @staticmethod
+    def _wait_off(listing: SharedListing[frozenset[str]], server_id: str, doing: str, timeout: float, settled: Callable[[], T | None],
+                  *, first_look_after: float = 0.0) -> T:
+        """What ``settled()`` returns once it returns something, asked only while the server is not in the
+        endpoint's shared ``listing`` (servers building, resp. being deleted): one listing a poll for all the
+        run's waits, a GET of a server only once it has left it. A listing asked for before this wait began may
+        predate the server's own state, so the first look takes one asked for after it. A TemporaryError of a
+        look is a missed poll; at ``timeout`` a TemporaryError (naming the last one missed)."""
         started = time.monotonic()
         deadline = started + timeout
         missed: TemporaryError | None = None
+        time.sleep(first_look_after)
         while True:
-            time.sleep(POLL_INTERVAL)  # nova takes at least that long
             try:
-                if server_id not in self._deleting.since(max(started, time.monotonic() - POLL_INTERVAL)) and self._deleted(conn, server_id):
-                    return
+                if server_id not in listing.since(max(started, time.monotonic() - POLL_INTERVAL)):
+                    found = settled()
+                    if found is not None:
+                        return found
             except TemporaryError as exc:
                 missed = exc
             if time.monotonic() >= deadline:
                 raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
+            time.sleep(POLL_INTERVAL)
 
     @staticmethod
     def _deleted(conn: Any, server_id: str) -> bool:
