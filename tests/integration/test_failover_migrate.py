@@ -95,23 +95,8 @@ def province(devcloud: Devcloud, tmp_path_factory: pytest.TempPathFactory) -> It
             provision.retire(ctx, ticket_id)
 
 
-HOOKED = """\
-version: 1
-cloud: gd-prov
-groups:
-- name: first
-  priority: 1
-  systems: [gd-gat/hukou]
-  hook: {role: smoke, vars: HOOK_VARS}
-- name: second
-  priority: 2
-  systems: [gd-zsj/sjgx]
-  depends_on: [first]
-- name: last
-  priority: 5
-  systems: [gd-mzt/shjz]
-"""
-"""test_failover_run's plan with the shipped ``smoke`` role as group ``first``'s hook (HOOK_VARS: its variables)."""
+FIRST_SYSTEMS = "  systems: [gd-gat/hukou]\n"
+"""The line of test_failover_run's plan that ends group ``first``: its hook goes after it."""
 PASSING = "{smoke_marker: first}"
 FAILING = "{smoke_tcp_ports: [8099], smoke_tcp_timeout: 2}"
 """Nothing listens on 8099 on the test hosts: the smoke role's wait fails."""
@@ -123,7 +108,8 @@ def use_plan(root: Path, hook_vars: str | None) -> None:
     """Write the data root's recovery plan: group ``first`` with the smoke hook and these variables, or no hook at all."""
     from tests.integration.test_failover_run import PLAN
 
-    text = HOOKED.replace("HOOK_VARS", hook_vars) if hook_vars else PLAN
+    assert PLAN.count(FIRST_SYSTEMS) == 1
+    text = PLAN.replace(FIRST_SYSTEMS, f"{FIRST_SYSTEMS}  hook: {{role: smoke, vars: {hook_vars}}}\n") if hook_vars else PLAN
     (root / "recovery" / "gd-prov.yaml").write_text(text, encoding="utf-8")
 
 
