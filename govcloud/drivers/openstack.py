@@ -22,7 +22,7 @@ import openstack.config
 from openstack import exceptions as os_exc
 
 from govcloud.drivers.base import ComputeService, Endpoint, Image, ImageData, Network, OnboardResult, Server, ServerSpec, Tagged, TenantSpec
-from govcloud.drivers.server_watch import ServerChanges, SharedListing
+from govcloud.drivers.server_watch import ServerChanges, SharedListing, next_tick
 from govcloud.errors import PermanentError, TemporaryError
 from govcloud.model.resources import Resources
 
@@ -546,16 +546,18 @@ class OpenStackDriver:
                   *, first_look_after: float = 0.0) -> T:
         """What ``settled()`` returns once it returns something, asked only while the server is not in the
         endpoint's shared ``listing`` (servers building, resp. being deleted): one listing a poll for all the
-        run's waits, a GET of a server only once it has left it. A listing asked for before this wait began may
-        predate the server's own state, so the first look takes one asked for after it. A TemporaryError of a
-        look is a missed poll; at ``timeout`` a TemporaryError (naming the last one missed)."""
+        run's waits, a GET of a server only once it has left it. Looks are at the poll ticks (``next_tick``)
+        after ``first_look_after``, each reading a listing asked for at that tick or later: never one that
+        predates the server's own state, and one listing per tick for every wait. A TemporaryError of a look
+        is a missed poll; at ``timeout`` a TemporaryError (naming the last one missed)."""
         started = time.monotonic()
         deadline = started + timeout
         missed: TemporaryError | None = None
-        time.sleep(first_look_after)
+        look = next_tick(started + first_look_after, POLL_INTERVAL)
         while True:
+            time.sleep(max(0.0, look - time.monotonic()))
             try:
-                if server_id not in listing.since(max(started, time.monotonic() - POLL_INTERVAL)):
+                if server_id not in listing.since(look):
                     found = settled()
                     if found is not None:
                         return found
@@ -563,7 +565,7 @@ class OpenStackDriver:
                 missed = exc
             if time.monotonic() >= deadline:
                 raise TemporaryError(f"{doing}: not done after {timeout:g} s" + (f" (last poll: {missed})" if missed else ""), delay=5)
-            time.sleep(POLL_INTERVAL)
+            look = next_tick(max(look, time.monotonic()), POLL_INTERVAL)
 
     @staticmethod
     def _deleted(conn: Any, server_id: str) -> bool:
@@ -635,9 +637,11 @@ class OpenStackDriver:
         ``rebuilding`` on its old host is checked against its evacuate action now and then: nova's
         conductor can fail before the compute is asked (a placement error) and leave the task set forever."""
         checked = started = time.monotonic()
+        look = next_tick(started, EVACUATE_POLL)
         while True:
-            # a listing asked for after the evacuation was sent, and at most one poll old: shared by every wait
-            raw = self.watch.fresh(server.id, after=max(started, time.monotonic() - EVACUATE_POLL))
+            time.sleep(max(0.0, look - time.monotonic()))
+            # a listing asked for after the evacuation was sent, at this tick: shared by every wait
+            raw = self.watch.fresh(server.id, after=look)
             if raw.status == "DELETED":
                 raise PermanentError(f"evacuating {raw.name} to {host}: the server was deleted meanwhile")
             if raw.status == "ERROR" and raw.task_state is None:
@@ -651,7 +655,7 @@ class OpenStackDriver:
             if time.monotonic() >= deadline:
                 raise TemporaryError(f"evacuating {raw.name} to {host}: still {raw.status} on {raw.compute_host} "
                                      f"(task {raw.task_state}) at the deadline", delay=5)
-            time.sleep(EVACUATE_POLL)
+            look = next_tick(max(look, time.monotonic()), EVACUATE_POLL)
 
     def _raise_if_abandoned(self, raw: Any, host: str, request: str) -> None:
         """An evacuation nova gave up on before any compute took it: its action's events are all over, one

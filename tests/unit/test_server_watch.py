@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from govcloud.drivers.server_watch import ServerChanges, SharedListing
+from govcloud.drivers.server_watch import ServerChanges, SharedListing, next_tick
 
 
 class Nova:
@@ -96,3 +96,32 @@ def test_a_failed_listing_fails_its_lister_and_the_next_waiter_lists_again() -> 
     with pytest.raises(RuntimeError, match="503"):
         listing.since(time.monotonic())
     assert listing.since(time.monotonic()) == {"s-1"} and calls[0] == 2 and listing.fetches == 1
+
+
+@pytest.mark.parametrize(("after", "interval", "tick"), [(0.0, 1.0, 1.0), (0.99, 1.0, 1.0), (1.0, 1.0, 2.0), (7.3, 0.5, 7.5),
+                                                         (1234.75, 0.5, 1235.0)])
+def test_the_next_tick_is_the_first_multiple_of_the_interval_strictly_later(after: float, interval: float, tick: float) -> None:
+    assert next_tick(after, interval) == pytest.approx(tick)
+
+
+def test_waits_started_apart_within_one_interval_share_the_listing_of_their_tick() -> None:
+    """Sixteen waits starting 0.01 s apart, each looking at its next tick and asking for a listing made then or
+    later: one listing for all of them (waits each sleeping an interval from their own start, reading one at
+    most an interval old, made several and read some almost an interval stale — issue 16)."""
+    listing = SharedListing(lambda: time.sleep(0.02) or frozenset())
+    interval, made_at = 0.2, []
+    start = next_tick(time.monotonic(), interval) + 0.01  # just after a tick: all sixteen start before the next
+
+    def wait(i: int) -> None:
+        time.sleep(max(0.0, start + i * 0.005 - time.monotonic()))
+        look = next_tick(time.monotonic(), interval)
+        time.sleep(max(0.0, look - time.monotonic()))
+        listing.since(look)
+        made_at.append(look)
+
+    threads = [threading.Thread(target=wait, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(made_at)) == 1 and listing.fetches == 1
