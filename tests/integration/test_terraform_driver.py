@@ -160,3 +160,19 @@ def test_no_secret_on_disk(journey: Journey) -> None:
     for path in journey.driver.workspace_root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert SECRET_KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_moto_whose_port_was_taken_starts_on_another_and_never_serves_the_other_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers starting servers at once can be handed the same free port: the one that loses the bind
+    must not take the winner's answers for its own (the tests would share a cloud: CI, 2026-12-05), but
+    start again on another port."""
+    from tests.support import moto as moto_support
+
+    with moto_server() as first:
+        ports = iter([first.port])
+        real = moto_support.free_port
+        monkeypatch.setattr(moto_support, "free_port", lambda: next(ports, None) or real())
+        with moto_server() as second:
+            assert second.port != first.port
+            first.reset()
+            assert "Running on " + second.url in second.log.read_text(encoding="utf-8")

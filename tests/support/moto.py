@@ -52,11 +52,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """Another process bound the port between ``free_port`` and moto's own bind."""
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Until *this* process serves ``url``: its log says it runs there, and the URL answers. The answer alone
+    is not enough: when another test's moto took the port first (two workers starting servers at once can be
+    handed the same free port), this one exits with "Address already in use" while that one answers — and
+    the tests would share a cloud (CI, 2026-12-05: the Terraform engine test found another module's security
+    group in "its" moto)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+            text = log.read_text(errors="replace")
+            if "Address already in use" in text:
+                raise PortTaken(url)
+            raise RuntimeError(f"moto_server exited with {proc.returncode}: {text[-2000:]}")
+        if f"Running on {url}" not in log.read_text(errors="replace"):
+            time.sleep(0.1)
+            continue
         try:
             with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2) as response:
                 response.read()
@@ -67,26 +82,43 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 @contextmanager
-def moto_server(*, timeout: float = 30.0) -> Iterator[MotoServer]:
-    """Start ``moto_server -H 127.0.0.1 -p <free port>``; yield it; stop it and remove its log."""
+def moto_server(*, timeout: float = 30.0, attempts: int = 3) -> Iterator[MotoServer]:
+    """Start ``moto_server -H 127.0.0.1 -p <free port>`` (another free port if that one was taken meanwhile);
+    yield it; stop it and remove its log."""
     binary = shutil.which("moto_server")
     if binary is None:
         raise RuntimeError("moto_server not found: pip install 'moto[server]' (the Terraform tests need a real EC2 endpoint)")
     base = Path(tempfile.mkdtemp(prefix="govcloud-moto-"))
-    log, port = base / "moto.log", free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_ready(url, proc, log, timeout)
-        yield MotoServer(url=url, port=port, log=log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        for attempt in range(1, attempts + 1):
+            log, port = base / "moto.log", free_port()
+            url = f"http://127.0.0.1:{port}"
+            with log.open("wb") as out:
+                proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _wait_ready(url, proc, log, timeout)
+            except PortTaken:
+                if attempt == attempts:
+                    raise
+                continue
+            except BaseException:
+                _stop(proc)
+                raise
+            try:
+                yield MotoServer(url=url, port=port, log=log)
+            finally:
+                _stop(proc)
+            return
+    finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
