@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence, Set
 from concurrent.futures import Future
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 from govcloud.drivers.base import META_INDEX, META_SYSTEM, META_TENANT, META_TICKET, ComputeDriver, Endpoint, Server, ServerSpec
 from govcloud.engine.context import EngineContext
@@ -392,6 +393,27 @@ def run_queue(ctx: EngineContext) -> Iterator[WorkQueue]:
         yield queue
 
 
+V = TypeVar("V")
+
+
+class _OncePerKey(Generic[V]):
+    """What ``make()`` returns, made once per key for one run: the threads asking for a key at the same time
+    wait for the one making it (other keys go on); a ``make()`` that raises leaves the key to the next one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[str, Endpoint], threading.Lock] = {}
+        self._made: dict[tuple[str, Endpoint], V] = {}
+
+    def get(self, key: tuple[str, Endpoint], make: Callable[[], V]) -> V:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._made:
+                self._made[key] = make()
+            return self._made[key]
+
+
 class OpenStackPath:
     """The :class:`ProvisioningPath` of clouds with ``driver: openstack`` (every cloud Terraform's does not
     take). One per run: its tickets share ``queue``, and a tenant is onboarded once per endpoint however
@@ -401,11 +423,8 @@ class OpenStackPath:
 
     def __init__(self, queue: WorkQueue) -> None:
         self.queue = queue
-        self._onboarded: dict[tuple[str, Endpoint], threading.Lock] = {}
-        self._done: set[tuple[str, Endpoint]] = set()
-        self._lock = threading.Lock()
-        self._listing_locks: dict[tuple[str, Endpoint], threading.Lock] = {}
-        self._listings: dict[tuple[str, Endpoint], list[Server]] = {}
+        self._onboarded: _OncePerKey[object] = _OncePerKey()
+        self._listings: _OncePerKey[list[Server]] = _OncePerKey()
 
     def handles(self, ctx: EngineContext, row: TicketRow) -> bool:
         return True  # the default path: provision.path_for asks the Terraform path first
@@ -433,21 +452,9 @@ class OpenStackPath:
         creates servers of a ticket only after that ticket's own look, and none for a ticket it retires), so
         the run's listing holds it; a resumed ticket lists anew after its settle, and a late server of
         another process is found by the sweep's own listing, made after the deletes."""
-        key = (tenant, endpoint)
-        with self._lock:
-            lock = self._listing_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._listings:
-                self._listings[key] = list_now(ctx)(endpoint, tenant)
-            return self._listings[key]
+        return self._listings.get((tenant, endpoint), lambda: list_now(ctx)(endpoint, tenant))
 
     def _onboard(self, ctx: EngineContext, tenant: str, endpoint: Endpoint) -> None:
         """``ensure_tenant_for`` once per tenant and endpoint in this run; two tickets of one tenant never
         create its project twice at once."""
-        key = (tenant, endpoint)
-        with self._lock:
-            lock = self._onboarded.setdefault(key, threading.Lock())
-        with lock:
-            if key not in self._done:
-                ensure_tenant_for(ctx, tenant, endpoint)
-                self._done.add(key)
+        self._onboarded.get((tenant, endpoint), lambda: ensure_tenant_for(ctx, tenant, endpoint))
