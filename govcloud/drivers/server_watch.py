@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ServerChanges", "SharedListing", "next_tick"]
+__all__ = ["ServerChanges", "SharedListing", "next_tick", "nova_time"]
 
 T = TypeVar("T")
 
@@ -112,14 +112,15 @@ class ServerChanges:
         with self._lock:
             for raw in found:
                 self._seen[raw.id] = raw
-                self._newest = max(filter(None, (self._newest, _moment(getattr(raw, "updated_at", None)))), default=None)
+                self._newest = max(filter(None, (self._newest, nova_time(getattr(raw, "updated_at", None)))), default=None)
             if self._newest is not None:
                 self._since = (self._newest - self._margin).strftime("%Y-%m-%dT%H:%M:%SZ")
             return dict(self._seen)
 
 
-def _moment(text: str | None) -> datetime.datetime | None:
-    """nova's ``updated`` (``2026-12-05T11:08:45Z``) as an aware time; None when absent or unreadable."""
+def nova_time(text: str | None) -> datetime.datetime | None:
+    """A time as nova gives it — a server's ``updated`` (``2026-12-05T11:08:45Z``), a service's ``updated_at``
+    (UTC with no zone) — as an aware time; None when absent or unreadable."""
     if not text:
         return None
     try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from govcloud.common.deadline import InFlight
 from govcloud.drivers.base import ComputeDriver, ComputeService, Endpoint
+from govcloud.drivers.server_watch import nova_time
 from govcloud.errors import DriverError
 from govcloud.failover.health import Health, HealthPolicy, Probe, ServiceState, probe_of, step
 from govcloud.model.endpoints import Endpoints
@@ -126,15 +127,10 @@ class CentreWatch:
     def _silent(self, service: ComputeService, now: float) -> bool:
         """nova says up but the last heartbeat is older than the policy's ``silent_after`` (0: never). nova's
         ``updated_at`` is UTC without a zone; both clocks are NTP's, as nova's own verdict assumes."""
-        if self.policy.silent_after <= 0 or not reported_up(service) or not service.updated_at:
+        if self.policy.silent_after <= 0 or not reported_up(service):
             return False
-        try:
-            beat = datetime.datetime.fromisoformat(service.updated_at)
-        except ValueError:
-            return False
-        if beat.tzinfo is None:
-            beat = beat.replace(tzinfo=datetime.UTC)
-        return now - beat.timestamp() > self.policy.silent_after
+        beat = nova_time(service.updated_at)
+        return beat is not None and now - beat.timestamp() > self.policy.silent_after
 
     def _record(self, ref: CentreRef, probe: Probe, health: Health, before: facts.CentreHealth | None, now: float) -> facts.CentreHealth:
         detail: dict[str, object] = {"services": {s.host: ("silent" if s.silent else "up" if s.up else "down") + ("" if s.enabled else " (disabled)")
