@@ -505,11 +505,6 @@ class Nova:
                                availability_zone="gz-main", compute_host="gz-main-1", addresses={}, fault=None, metadata={},
                                created_at="", project_id="p-1", flavor=None)
 
-    def find_server(self, server_id: str, **_query: Any) -> SimpleNamespace | None:
-        with self._lock:
-            self.gets.append(server_id)
-        return None if self.done(server_id) else SimpleNamespace(id=server_id, status="DELETED")
-
 
 def driver_on(nova: Nova) -> OpenStackDriver:
     driver = OpenStackDriver(Endpoint("devcloud-admin", "gd-gz"))
